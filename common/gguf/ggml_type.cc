@@ -1,0 +1,62 @@
+#include "common/gguf/ggml_type.h"
+
+namespace tessera {
+namespace {
+
+struct TypeTraits {
+  const char* name;
+  int64_t block_size;
+  size_t block_bytes;
+};
+
+// Block byte counts follow ggml's block structs: Q4_0 = f16 d + 16 nibble bytes,
+// Q4_1 = f16 d + f16 m + 16, Q8_0 = f16 d + 32 int8, Q4_K = 2 f16 + 12 scale
+// bytes + 128, Q5_K = Q4_K + 32 high-bit bytes, Q6_K = 128 + 64 + 16 + f16 d.
+std::optional<TypeTraits> Traits(GgmlType type) {
+  switch (type) {
+    case GgmlType::kF32:
+      return TypeTraits{"F32", 1, 4};
+    case GgmlType::kF16:
+      return TypeTraits{"F16", 1, 2};
+    case GgmlType::kQ4_0:
+      return TypeTraits{"Q4_0", 32, 18};
+    case GgmlType::kQ4_1:
+      return TypeTraits{"Q4_1", 32, 20};
+    case GgmlType::kQ8_0:
+      return TypeTraits{"Q8_0", 32, 34};
+    case GgmlType::kQ4_K:
+      return TypeTraits{"Q4_K", 256, 144};
+    case GgmlType::kQ5_K:
+      return TypeTraits{"Q5_K", 256, 176};
+    case GgmlType::kQ6_K:
+      return TypeTraits{"Q6_K", 256, 210};
+    case GgmlType::kBF16:
+      return TypeTraits{"BF16", 1, 2};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+const char* GgmlTypeName(GgmlType type) {
+  auto t = Traits(type);
+  return t ? t->name : "UNKNOWN";
+}
+
+std::optional<GgmlType> GgmlTypeFromId(uint32_t id) {
+  auto type = static_cast<GgmlType>(id);
+  if (!Traits(type)) return std::nullopt;
+  return type;
+}
+
+int64_t GgmlBlockSize(GgmlType type) {
+  auto t = Traits(type);
+  return t ? t->block_size : 0;
+}
+
+size_t GgmlBlockBytes(GgmlType type) {
+  auto t = Traits(type);
+  return t ? t->block_bytes : 0;
+}
+
+}  // namespace tessera

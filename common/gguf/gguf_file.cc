@@ -1,0 +1,277 @@
+#include "common/gguf/gguf_file.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/gguf/byte_reader.h"
+#include "common/gguf/value_types.h"
+#include "common/status_macros.h"
+
+namespace tessera {
+namespace {
+
+using gguf_internal::IsFloat;
+using gguf_internal::IsInteger;
+using gguf_internal::IsSignedInteger;
+using gguf_internal::LoadLittleEndian;
+using gguf_internal::ScalarSize;
+using gguf_internal::SignExtend;
+using gguf_internal::Sv;
+
+constexpr std::align_val_t kBufferAlignment{64};
+
+// A decoded integer: signed types are sign-extended, unsigned zero-extended.
+struct IntegerValue {
+  bool is_signed;
+  uint64_t bits;
+  bool negative() const { return is_signed && static_cast<int64_t>(bits) < 0; }
+};
+
+IntegerValue DecodeInteger(GgufValueType type, uint64_t raw) {
+  if (IsSignedInteger(type)) {
+    return {true, static_cast<uint64_t>(SignExtend(raw, ScalarSize(type)))};
+  }
+  return {false, raw};
+}
+
+double DecodeNumber(GgufValueType type, uint64_t raw) {
+  if (type == GgufValueType::kFloat32) {
+    uint32_t bits = static_cast<uint32_t>(raw);
+    float f;
+    std::memcpy(&f, &bits, sizeof(f));
+    return f;
+  }
+  if (type == GgufValueType::kFloat64) {
+    double d;
+    std::memcpy(&d, &raw, sizeof(d));
+    return d;
+  }
+  IntegerValue v = DecodeInteger(type, raw);
+  return v.is_signed ? static_cast<double>(static_cast<int64_t>(v.bits))
+                     : static_cast<double>(v.bits);
+}
+
+// double -> float where an out-of-range conversion would be undefined
+// behaviour: magnitudes beyond float's range become infinities.
+float NarrowToFloat(double d) {
+  if (std::isfinite(d) && std::fabs(d) > std::numeric_limits<float>::max()) {
+    return d > 0 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+  }
+  return static_cast<float>(d);
+}
+
+}  // namespace
+
+const char* GgufValueTypeName(GgufValueType type) {
+  switch (type) {
+    case GgufValueType::kUint8:
+      return "uint8";
+    case GgufValueType::kInt8:
+      return "int8";
+    case GgufValueType::kUint16:
+      return "uint16";
+    case GgufValueType::kInt16:
+      return "int16";
+    case GgufValueType::kUint32:
+      return "uint32";
+    case GgufValueType::kInt32:
+      return "int32";
+    case GgufValueType::kFloat32:
+      return "float32";
+    case GgufValueType::kBool:
+      return "bool";
+    case GgufValueType::kString:
+      return "string";
+    case GgufValueType::kArray:
+      return "array";
+    case GgufValueType::kUint64:
+      return "uint64";
+    case GgufValueType::kInt64:
+      return "int64";
+    case GgufValueType::kFloat64:
+      return "float64";
+  }
+  return "unknown";
+}
+
+int64_t GgufTensorInfo::num_elements() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+void GgufFile::AlignedDelete::operator()(uint8_t* p) const {
+  ::operator delete(p, kBufferAlignment);
+}
+
+absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path) {
+  ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> mapping, MappedFile::Open(path));
+  std::unique_ptr<GgufFile> file(new GgufFile(path));
+  file->data_ = mapping->data();
+  file->size_ = mapping->size();
+  file->mapping_ = std::move(mapping);
+  RETURN_IF_ERROR(file->Parse());
+  return file;
+}
+
+absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::FromBuffer(std::string name,
+                                                               std::string bytes) {
+  std::unique_ptr<GgufFile> file(new GgufFile(std::move(name)));
+  // Allocated at exactly the input size so that sanitizers catch any read
+  // past the end.
+  file->owned_.reset(
+      static_cast<uint8_t*>(::operator new(bytes.empty() ? 1 : bytes.size(), kBufferAlignment)));
+  if (!bytes.empty()) std::memcpy(file->owned_.get(), bytes.data(), bytes.size());
+  file->data_ = file->owned_.get();
+  file->size_ = bytes.size();
+  RETURN_IF_ERROR(file->Parse());
+  return file;
+}
+
+bool GgufFile::Has(std::string_view key) const { return entry_index_.contains(Sv(key)); }
+
+std::vector<std::string> GgufFile::Keys() const {
+  std::vector<std::string> keys;
+  keys.reserve(entries_.size());
+  for (const Entry& e : entries_) keys.push_back(e.key);
+  return keys;
+}
+
+const GgufTensorInfo* GgufFile::FindTensor(std::string_view name) const {
+  auto it = tensor_index_.find(Sv(name));
+  return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
+}
+
+absl::StatusOr<const GgufFile::Value*> GgufFile::Lookup(std::string_view key) const {
+  auto it = entry_index_.find(Sv(key));
+  if (it == entry_index_.end()) {
+    return absl::NotFoundError(absl::StrCat(path_, ": metadata key '", Sv(key), "' not found"));
+  }
+  return &entries_[it->second].value;
+}
+
+absl::Status GgufFile::TypeMismatch(std::string_view key, const char* expected,
+                                    const Value& v) const {
+  std::string actual = GgufValueTypeName(v.type);
+  if (v.type == GgufValueType::kArray) {
+    absl::StrAppend(&actual, " of ", GgufValueTypeName(v.elem_type));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(path_, ": metadata key '", Sv(key), "' is ", actual, ", expected ", expected));
+}
+
+absl::StatusOr<GgufValueType> GgufFile::GetType(std::string_view key) const {
+  ASSIGN_OR_RETURN(const Value* v, Lookup(key));
+  return v->type;
+}
+
+absl::StatusOr<uint64_t> GgufFile::GetArrayLength(std::string_view key) const {
+  ASSIGN_OR_RETURN(const Value* v, Lookup(key));
+  if (v->type != GgufValueType::kArray) return TypeMismatch(key, "array", *v);
+  return v->count;
+}
+
+absl::StatusOr<uint64_t> GgufFile::GetUint(std::string_view key) const {
+  ASSIGN_OR_RETURN(const Value* v, Lookup(key));
+  if (!IsInteger(v->type)) return TypeMismatch(key, "an unsigned integer", *v);
+  IntegerValue i = DecodeInteger(v->type, v->scalar_bits);
+  if (i.negative()) {
+    return absl::InvalidArgumentError(absl::StrCat(path_, ": metadata key '", Sv(key), "' is ",
+                                                   static_cast<int64_t>(i.bits),
+                                                   ", expected a non-negative integer"));
+  }
+  return i.bits;
+}
+
+absl::StatusOr<int64_t> GgufFile::GetInt(std::string_view key) const {
+  ASSIGN_OR_RETURN(const Value* v, Lookup(key));
+  if (!IsInteger(v->type)) return TypeMismatch(key, "an integer", *v);
+  IntegerValue i = DecodeInteger(v->type, v->scalar_bits);
+  if (!i.is_signed && i.bits > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return absl::InvalidArgumentError(absl::StrCat(path_, ": metadata key '", Sv(key), "' is ",
+                                                   i.bits, ", which does not fit in int64"));
+  }
+  return static_cast<int64_t>(i.bits);
+}
+
+absl::StatusOr<double> GgufFile::GetFloat(std::string_view key) const {
+  ASSIGN_OR_RETURN(const Value* v, Lookup(key));
+  if (!IsFloat(v->type) && !IsInteger(v->type)) return TypeMismatch(key, "a number", *v);
+  return DecodeNumber(v->type, v->scalar_bits);
+}
+
+absl::StatusOr<bool> GgufFile::GetBool(std::string_view key) const {
+  ASSIGN_OR_RETURN(const Value* v, Lookup(key));
+  if (v->type != GgufValueType::kBool) return TypeMismatch(key, "bool", *v);
+  return v->scalar_bits != 0;
+}
+
+absl::StatusOr<std::string> GgufFile::GetString(std::string_view key) const {
+  ASSIGN_OR_RETURN(const Value* v, Lookup(key));
+  if (v->type != GgufValueType::kString) return TypeMismatch(key, "string", *v);
+  return std::string(v->str);
+}
+
+absl::StatusOr<std::vector<std::string>> GgufFile::GetStringArray(std::string_view key) const {
+  ASSIGN_OR_RETURN(const Value* v, Lookup(key));
+  if (v->type != GgufValueType::kArray || v->elem_type != GgufValueType::kString) {
+    return TypeMismatch(key, "array of string", *v);
+  }
+  // The parser walked these same bytes, so every read succeeds; the checks
+  // stay anyway because they are cheap.
+  gguf_internal::ByteReader r(reinterpret_cast<const uint8_t*>(v->payload.data()),
+                              v->payload.size());
+  std::vector<std::string> out;
+  out.reserve(v->count);
+  for (uint64_t i = 0; i < v->count; ++i) {
+    uint64_t len;
+    std::string_view s;
+    if (!r.ReadU64(&len) || !r.ReadBytes(len, &s)) {
+      return absl::InternalError(
+          absl::StrCat(path_, ": metadata key '", Sv(key), "' changed after it was validated"));
+    }
+    out.emplace_back(s);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<int64_t>> GgufFile::GetIntArray(std::string_view key) const {
+  ASSIGN_OR_RETURN(const Value* v, Lookup(key));
+  if (v->type != GgufValueType::kArray || !IsInteger(v->elem_type)) {
+    return TypeMismatch(key, "array of integer", *v);
+  }
+  const size_t width = ScalarSize(v->elem_type);
+  const auto* p = reinterpret_cast<const uint8_t*>(v->payload.data());
+  std::vector<int64_t> out(v->count);
+  for (uint64_t i = 0; i < v->count; ++i) {
+    IntegerValue e = DecodeInteger(v->elem_type, LoadLittleEndian(p + i * width, width));
+    if (!e.is_signed && e.bits > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return absl::InvalidArgumentError(absl::StrCat(path_, ": metadata key '", Sv(key),
+                                                     "' element ", i, " is ", e.bits,
+                                                     ", which does not fit in int64"));
+    }
+    out[i] = static_cast<int64_t>(e.bits);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<float>> GgufFile::GetFloatArray(std::string_view key) const {
+  ASSIGN_OR_RETURN(const Value* v, Lookup(key));
+  if (v->type != GgufValueType::kArray || !(IsFloat(v->elem_type) || IsInteger(v->elem_type))) {
+    return TypeMismatch(key, "array of number", *v);
+  }
+  const size_t width = ScalarSize(v->elem_type);
+  const auto* p = reinterpret_cast<const uint8_t*>(v->payload.data());
+  std::vector<float> out(v->count);
+  for (uint64_t i = 0; i < v->count; ++i) {
+    out[i] = NarrowToFloat(DecodeNumber(v->elem_type, LoadLittleEndian(p + i * width, width)));
+  }
+  return out;
+}
+
+}  // namespace tessera

@@ -1,0 +1,420 @@
+#include "common/tokenizer/tokenizer.h"
+
+#include <algorithm>
+#include <initializer_list>
+#include <limits>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "common/tokenizer/byte_level.h"
+#include "common/tokenizer/string_view_compat.h"
+#include "common/tokenizer/unicode.h"
+
+namespace tessera {
+namespace {
+
+// Token attributes, as llama.cpp derives them from token types and texts.
+enum : uint8_t {
+  kAttrUnknown = 1 << 0,
+  kAttrUnused = 1 << 1,
+  kAttrNormal = 1 << 2,
+  kAttrControl = 1 << 3,
+  kAttrUserDefined = 1 << 4,
+  kAttrByte = 1 << 5,
+};
+
+uint8_t AttrFromType(int32_t type) {
+  switch (static_cast<TokenType>(type)) {
+    case TokenType::kNormal: return kAttrNormal;
+    case TokenType::kUnknown: return kAttrUnknown;
+    case TokenType::kControl: return kAttrControl;
+    case TokenType::kUserDefined: return kAttrUserDefined;
+    case TokenType::kUnused: return kAttrUnused;
+    case TokenType::kByte: return kAttrByte;
+    default: return 0;  // undefined, or a type this code does not know
+  }
+}
+
+// Texts llama.cpp recognises by name (llama-vocab.cpp, load()): the first
+// token found for each role is promoted to a control token.
+using Names = std::initializer_list<std::string_view>;
+const Names kEotNames = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
+                         "<|endoftext|>", "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]",
+                         "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",
+                         "<end_of_utterance>"};
+const Names kEomNames = {"<|eom_id|>"};
+const Names kFimPreNames = {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>",
+                            "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "begin\xEF\xBD\x9C>", "<PRE>",
+                            "\xE2\x96\x81<PRE>", "<|code_prefix|>", "<|prefix|>"};
+const Names kFimSufNames = {"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>",
+                            "<\xEF\xBD\x9C" "fim\xE2\x96\x81hole\xEF\xBD\x9C>", "<SUF>",
+                            "\xE2\x96\x81<SUF>", "<|code_suffix|>", "<|suffix|>"};
+const Names kFimMidNames = {"<|fim_middle|>", "<fim-middle>", "<fim_middle>",
+                            "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "end\xEF\xBD\x9C>", "<MID>",
+                            "\xE2\x96\x81<MID>", "<|code_middle|>", "<|middle|>"};
+const Names kFimPadNames = {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"};
+const Names kFimRepNames = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>",
+                            "<reponame>"};
+const Names kFimSepNames = {"<|file_sep|>"};
+// Tokens that end generation whatever their type.
+const Names kEndOfGenerationNames = {
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>",
+    "<|calls|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>",
+    "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>", "<end_of_utterance>", "<eos>",
+    "<turn|>", "<|tool_response>",
+    "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>", "[e~["};
+
+bool IsOneOf(std::string_view text, const Names& names) {
+  return std::find(names.begin(), names.end(), text) != names.end();
+}
+
+// Parses a byte token's "<0xHH>" text.
+int ByteTokenValue(std::string_view text) {
+  if (text.size() != 6 || text.substr(0, 3) != "<0x" || text[5] != '>') return -1;
+  int value = 0;
+  for (char c : text.substr(3, 2)) {
+    value <<= 4;
+    if (c >= '0' && c <= '9') value |= c - '0';
+    else if (c >= 'A' && c <= 'F') value |= c - 'A' + 10;
+    else if (c >= 'a' && c <= 'f') value |= c - 'a' + 10;
+    else return -1;
+  }
+  return value;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromData(const TokenizerData& data) {
+  std::unique_ptr<Tokenizer> t(new Tokenizer());
+  RETURN_IF_ERROR(t->Init(data));
+  return t;
+}
+
+absl::Status Tokenizer::Init(const TokenizerData& data) {
+  source_ = data.source.empty() ? "<tokenizer data>" : data.source;
+  if (data.model != "gpt2") {
+    return absl::UnimplementedError(absl::StrCat(
+        source_, ": tokenizer.ggml.model '", data.model,
+        "' is not supported (only byte-level BPE, 'gpt2')"));
+  }
+  auto pre = PreTokenizerFromName(data.pre);
+  if (!pre.ok()) {
+    return absl::Status(pre.status().code(), absl::StrCat(source_, ": ", pre.status().message()));
+  }
+  pre_ = *pre;
+  // llama.cpp loads Llama-3 vocabularies with ignore_merges and add_bos.
+  ignore_merges_ = pre_ == PreTokenizerKind::kLlama3;
+  add_bos_ = data.add_bos.value_or(pre_ == PreTokenizerKind::kLlama3);
+  add_eos_ = data.add_eos.value_or(false);
+  chat_template_ = data.chat_template;
+
+  if (data.tokens.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_, ": tokenizer.ggml.tokens is empty"));
+  }
+  if (data.tokens.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source_, ": tokenizer.ggml.tokens has ", data.tokens.size(), " entries (too many)"));
+  }
+  if (!data.token_types.empty() && data.token_types.size() < data.tokens.size()) {
+    return absl::DataLossError(absl::StrCat(
+        source_, ": tokenizer.ggml.token_type has ", data.token_types.size(),
+        " entries for ", data.tokens.size(), " tokens"));
+  }
+  const int32_t n = static_cast<int32_t>(data.tokens.size());
+  texts_.resize(n);
+  attrs_.resize(n);
+  text_to_id_.reserve(n);
+  for (int32_t i = 0; i < n; ++i) {
+    // llama.cpp keeps empty tokens addressable under a placeholder text.
+    texts_[i] = data.tokens[i].empty() ? absl::StrCat("[EMPTY_", i, "]") : data.tokens[i];
+    attrs_[i] = data.token_types.empty() ? static_cast<uint8_t>(kAttrNormal) : AttrFromType(data.token_types[i]);
+    text_to_id_.insert_or_assign(texts_[i], i);  // a repeated text maps to its last id
+  }
+  std::string encoded;
+  for (int b = 0; b < 256; ++b) {
+    encoded.clear();
+    AppendUtf8(ByteToCodepoint(static_cast<uint8_t>(b)), &encoded);
+    byte_ids_[b] = Lookup(encoded);
+  }
+  RETURN_IF_ERROR(BuildMerges(data));
+  RETURN_IF_ERROR(ResolveSpecialIds(data));
+
+  for (int32_t i = 0; i < n; ++i) {
+    if (attrs_[i] & (kAttrControl | kAttrUserDefined | kAttrUnknown)) {
+      partition_order_.push_back(i);
+    }
+  }
+  // Longest first, so that a token containing another wins; ties by id to be
+  // deterministic.
+  std::stable_sort(partition_order_.begin(), partition_order_.end(),
+                   [&](int32_t a, int32_t b) { return texts_[a].size() > texts_[b].size(); });
+
+  pieces_.resize(n);
+  for (int32_t i = 0; i < n; ++i) {
+    const uint8_t a = attrs_[i];
+    if (a & (kAttrUnknown | kAttrControl | kAttrUserDefined)) {
+      pieces_[i] = texts_[i];
+    } else if (a & kAttrNormal) {
+      ByteDecode(texts_[i], &pieces_[i]);
+    } else if (a & kAttrByte) {
+      const int v = ByteTokenValue(texts_[i]);
+      if (v >= 0) pieces_[i] = std::string(1, static_cast<char>(v));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Tokenizer::BuildMerges(const TokenizerData& data) {
+  for (size_t i = 0; i < data.merges.size(); ++i) {
+    const std::string& merge = data.merges[i];
+    // llama.cpp splits at the first space after the first byte.
+    const size_t space = merge.size() > 1 ? merge.find(' ', 1) : std::string::npos;
+    if (space == std::string::npos) {
+      return absl::DataLossError(absl::StrCat(source_, ": tokenizer.ggml.merges[", i, "] '",
+                                              absl::CHexEscape(merge),
+                                              "' is not two tokens separated by a space"));
+    }
+    const std::string_view left(merge.data(), space);
+    const std::string_view right = std::string_view(merge).substr(space + 1);
+    const int32_t left_id = Lookup(left);
+    const int32_t right_id = Lookup(right);
+    if (left_id < 0 || right_id < 0) {
+      return absl::DataLossError(absl::StrCat(
+          source_, ": tokenizer.ggml.merges[", i, "] '", absl::CHexEscape(merge),
+          "' names unknown token '", absl::CHexEscape(ToAbsl(left_id < 0 ? left : right)), "'"));
+    }
+    const int32_t result = Lookup(absl::StrCat(ToAbsl(left), ToAbsl(right)));
+    merges_.Add(left_id, right_id, {static_cast<int32_t>(i), result});
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Tokenizer::ResolveSpecialIds(const TokenizerData& data) {
+  const int32_t n = vocab_size();
+  // Explicit ids must be in range; missing ones are -1 until defaulted.
+  auto resolve = [&](const std::optional<int64_t>& id, std::string_view key,
+                     int32_t* out) -> absl::Status {
+    *out = -1;
+    if (!id.has_value() || *id < 0) return absl::OkStatus();
+    if (*id >= n) {
+      return absl::DataLossError(absl::StrCat(source_, ": tokenizer.ggml.", ToAbsl(key), " = ", *id,
+                                              " is outside the vocabulary of ", n, " tokens"));
+    }
+    *out = static_cast<int32_t>(*id);
+    return absl::OkStatus();
+  };
+  int32_t eot, eom, unk, sep, pad, fim_pre, fim_suf, fim_mid, fim_pad, fim_rep, fim_sep;
+  RETURN_IF_ERROR(resolve(data.ids.bos, "bos_token_id", &bos_id_));
+  RETURN_IF_ERROR(resolve(data.ids.eos, "eos_token_id", &eos_id_));
+  RETURN_IF_ERROR(resolve(data.ids.eot, "eot_token_id", &eot));
+  RETURN_IF_ERROR(resolve(data.ids.eom, "eom_token_id", &eom));
+  RETURN_IF_ERROR(resolve(data.ids.unk, "unknown_token_id", &unk));
+  RETURN_IF_ERROR(resolve(data.ids.sep, "seperator_token_id", &sep));
+  RETURN_IF_ERROR(resolve(data.ids.pad, "padding_token_id", &pad));
+  RETURN_IF_ERROR(resolve(data.ids.fim_pre, "fim_pre_token_id", &fim_pre));
+  RETURN_IF_ERROR(resolve(data.ids.fim_suf, "fim_suf_token_id", &fim_suf));
+  RETURN_IF_ERROR(resolve(data.ids.fim_mid, "fim_mid_token_id", &fim_mid));
+  RETURN_IF_ERROR(resolve(data.ids.fim_pad, "fim_pad_token_id", &fim_pad));
+  RETURN_IF_ERROR(resolve(data.ids.fim_rep, "fim_rep_token_id", &fim_rep));
+  RETURN_IF_ERROR(resolve(data.ids.fim_sep, "fim_sep_token_id", &fim_sep));
+  // llama.cpp's defaults for gpt2 vocabularies.
+  if (!data.ids.bos.has_value() && 11 < n) bos_id_ = 11;
+  if (!data.ids.eos.has_value() && 11 < n) eos_id_ = 11;
+
+  // Roles not given by metadata are found by token text. llama.cpp scans a
+  // hash map, so which of several candidates wins is unspecified there; the
+  // lowest id wins here.
+  struct Role {
+    int32_t* id;
+    const Names* names;
+  };
+  const Role roles[] = {{&eot, &kEotNames},         {&eom, &kEomNames},
+                        {&fim_pre, &kFimPreNames},  {&fim_suf, &kFimSufNames},
+                        {&fim_mid, &kFimMidNames},  {&fim_pad, &kFimPadNames},
+                        {&fim_rep, &kFimRepNames},  {&fim_sep, &kFimSepNames}};
+  for (const Role& role : roles) {
+    if (*role.id >= 0) continue;
+    for (int32_t i = 0; i < n; ++i) {
+      if (IsOneOf(texts_[i], *role.names) && text_to_id_.at(texts_[i]) == i) {
+        *role.id = i;
+        attrs_[i] |= kAttrControl;
+        break;
+      }
+    }
+  }
+
+  end_of_generation_.assign(n, false);
+  for (int32_t id : {fim_pad, fim_rep, fim_sep}) {
+    if (id >= 0) end_of_generation_[id] = true;
+  }
+  for (const auto& [text, id] : text_to_id_) {
+    if (IsOneOf(text, kEndOfGenerationNames)) {
+      end_of_generation_[id] = true;
+      attrs_[id] |= kAttrControl;
+    }
+    // gpt-oss's structural tokens are always rendered.
+    if (text == "<|channel|>" || text == "<|message|>" || text == "<|start|>" ||
+        text == "<|constrain|>") {
+      attrs_[id] = kAttrUserDefined;
+    }
+  }
+  for (int32_t id : {eos_id_, eot, eom}) {
+    if (id >= 0) end_of_generation_[id] = true;
+  }
+  // Two model-specific exceptions llama.cpp makes to its name list: with
+  // <|return|>+<|call|> (or <|calls|>+<|flush|>), <|end|> does not end
+  // generation; with <|tool_response>/<|plamo:eos|>, </s> is a normal token.
+  auto eog_id_of = [&](std::string_view text) -> int32_t {
+    const int32_t id = Lookup(text);
+    return id >= 0 && end_of_generation_[id] ? id : -1;
+  };
+  const int32_t end_id = eog_id_of("<|end|>");
+  const bool has_call = eog_id_of("<|call|>") >= 0 || eog_id_of("<|calls|>") >= 0;
+  if (end_id >= 0 && has_call &&
+      (eog_id_of("<|return|>") >= 0 || eog_id_of("<|flush|>") >= 0)) {
+    end_of_generation_[end_id] = false;
+    attrs_[end_id] = kAttrUserDefined;
+  }
+  const int32_t s_id = eog_id_of("</s>");
+  if (s_id >= 0 && (eog_id_of("<|tool_response>") >= 0 || eog_id_of("<|plamo:eos|>") >= 0)) {
+    end_of_generation_[s_id] = false;
+    attrs_[s_id] = kAttrNormal;
+  }
+  return absl::OkStatus();
+}
+
+int32_t Tokenizer::Lookup(std::string_view text) const {
+  auto it = text_to_id_.find(ToAbsl(text));
+  return it == text_to_id_.end() ? -1 : it->second;
+}
+
+std::vector<Tokenizer::Fragment> Tokenizer::PartitionSpecial(std::string_view text,
+                                                             bool parse_special) const {
+  std::vector<Fragment> fragments;
+  if (text.empty()) return fragments;
+  fragments.push_back({-1, 0, text.size()});
+  std::vector<Fragment> next;
+  for (int32_t id : partition_order_) {
+    // User-defined tokens are split out even without parse_special, as in
+    // llama.cpp (and Hugging Face tokenizers).
+    if (!parse_special && (attrs_[id] & (kAttrControl | kAttrUnknown))) continue;
+    const std::string& needle = texts_[id];
+    next.clear();
+    for (const Fragment& f : fragments) {
+      if (f.token >= 0) {
+        next.push_back(f);
+        continue;
+      }
+      const size_t end = f.begin + f.length;
+      const std::string_view window = text.substr(0, end);
+      size_t pos = f.begin;
+      for (size_t m; (m = window.find(needle, pos)) != std::string_view::npos;) {
+        if (m > pos) next.push_back({-1, pos, m - pos});
+        next.push_back({id, m, needle.size()});
+        pos = m + needle.size();
+      }
+      if (pos < end) next.push_back({-1, pos, end - pos});
+    }
+    fragments.swap(next);
+  }
+  return fragments;
+}
+
+void Tokenizer::EncodeFragment(std::string_view text, std::vector<int32_t>* out) const {
+  std::string encoded;
+  std::vector<int32_t> byte_ids;
+  for (const std::string& word : PreTokenize(pre_, text)) {
+    if (ignore_merges_) {
+      encoded.clear();
+      AppendByteEncoded(word, &encoded);
+      const int32_t id = Lookup(encoded);
+      if (id >= 0) {
+        out->push_back(id);
+        continue;
+      }
+    }
+    byte_ids.resize(word.size());
+    for (size_t i = 0; i < word.size(); ++i) byte_ids[i] = byte_ids_[static_cast<uint8_t>(word[i])];
+    for (const BpeSymbol& sym : ApplyBpeMerges(merges_, byte_ids)) {
+      if (sym.id >= 0) {
+        out->push_back(sym.id);
+        continue;
+      }
+      // Not a token: llama.cpp falls back to looking up each byte of the
+      // encoded text as a one-byte token, dropping those it cannot find.
+      encoded.clear();
+      AppendByteEncoded(std::string_view(word).substr(sym.begin, sym.length), &encoded);
+      for (char c : encoded) {
+        const int32_t id = Lookup(std::string_view(&c, 1));
+        if (id >= 0) out->push_back(id);
+      }
+    }
+  }
+}
+
+std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_special,
+                                       bool parse_special) const {
+  std::vector<int32_t> out;
+  if (add_special && add_bos_ && bos_id_ >= 0) out.push_back(bos_id_);
+  for (const Fragment& f : PartitionSpecial(text, parse_special)) {
+    if (f.token >= 0) {
+      out.push_back(f.token);
+    } else {
+      EncodeFragment(text.substr(f.begin, f.length), &out);
+    }
+  }
+  if (add_special && add_eos_ && eos_id_ >= 0) out.push_back(eos_id_);
+  return out;
+}
+
+std::string Tokenizer::TokenToPiece(int32_t id, bool render_special) const {
+  if (!IsValidId(id)) return "";
+  if (!render_special && (attrs_[id] & (kAttrControl | kAttrUnknown))) return "";
+  return pieces_[id];
+}
+
+std::string Tokenizer::Decode(absl::Span<const int32_t> ids, bool render_special) const {
+  std::string text;
+  for (int32_t id : ids) {
+    if (!IsValidId(id)) continue;
+    if (!render_special && (attrs_[id] & (kAttrControl | kAttrUnknown))) continue;
+    text += pieces_[id];
+  }
+  return text;
+}
+
+bool Tokenizer::IsEndOfGeneration(int32_t id) const {
+  return IsValidId(id) && end_of_generation_[id];
+}
+
+absl::StatusOr<int32_t> Tokenizer::TokenId(std::string_view text) const {
+  const int32_t id = Lookup(text);
+  if (id < 0) {
+    return absl::NotFoundError(absl::StrCat(source_, ": no token with text '",
+                                            absl::CHexEscape(ToAbsl(text)), "'"));
+  }
+  return id;
+}
+
+const std::string& Tokenizer::token_text(int32_t id) const {
+  static const std::string* const kEmpty = new std::string();
+  return IsValidId(id) ? texts_[id] : *kEmpty;
+}
+
+TokenType Tokenizer::token_type(int32_t id) const {
+  if (!IsValidId(id)) return TokenType::kUndefined;
+  const uint8_t a = attrs_[id];
+  if (a & kAttrControl) return TokenType::kControl;
+  if (a & kAttrUserDefined) return TokenType::kUserDefined;
+  if (a & kAttrUnknown) return TokenType::kUnknown;
+  if (a & kAttrByte) return TokenType::kByte;
+  if (a & kAttrUnused) return TokenType::kUnused;
+  if (a & kAttrNormal) return TokenType::kNormal;
+  return TokenType::kUndefined;
+}
+
+}  // namespace tessera

@@ -1,0 +1,78 @@
+#include "engine/kv_cache.h"
+
+#include "absl/strings/str_format.h"
+
+namespace tessera {
+
+uint64_t KvCache::BytesPerBlock(const ModelConfig& config, int layers, int block_size) {
+  return 2ull * layers * block_size * config.n_kv_head * config.head_dim * sizeof(float);
+}
+
+KvCache::KvCache(const ModelConfig& config, LayerRange layers, int64_t num_blocks,
+                 int block_size)
+    : layers_(layers),
+      num_blocks_(num_blocks),
+      block_size_(block_size),
+      n_kv_head_(config.n_kv_head),
+      head_dim_(config.head_dim) {
+  const size_t floats =
+      static_cast<size_t>(num_blocks) * block_size * config.n_kv_head * config.head_dim;
+  k_.resize(layers.size());
+  v_.resize(layers.size());
+  for (int i = 0; i < layers.size(); ++i) {
+    k_[i].assign(floats, 0.0f);
+    v_[i].assign(floats, 0.0f);
+  }
+}
+
+kernels::KvLayer KvCache::layer(int layer) {
+  const int i = layer - layers_.begin;
+  kernels::KvLayer kv;
+  kv.k = k_[i].data();
+  kv.v = v_[i].data();
+  kv.num_blocks = num_blocks_;
+  kv.block_size = block_size_;
+  kv.n_kv_head = n_kv_head_;
+  kv.head_dim = head_dim_;
+  return kv;
+}
+
+absl::Status KvCache::ValidateBlockTable(absl::Span<const int32_t> block_table,
+                                         int64_t end_position) const {
+  const int64_t needed = (end_position + block_size_ - 1) / block_size_;
+  if (static_cast<int64_t>(block_table.size()) < needed) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "block table has %d blocks but position %d needs %d (block size %d)",
+        block_table.size(), end_position - 1, needed, block_size_));
+  }
+  for (size_t i = 0; i < block_table.size(); ++i) {
+    if (block_table[i] < 0 || block_table[i] >= num_blocks_) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "block table entry %d is block %d, outside the pool of %d blocks", i, block_table[i],
+          num_blocks_));
+    }
+  }
+  return absl::OkStatus();
+}
+
+BlockAllocator::BlockAllocator(int64_t num_blocks) {
+  free_.reserve(num_blocks);
+  // Hand out low ids first: pop from the back of a descending list.
+  for (int64_t i = num_blocks - 1; i >= 0; --i) free_.push_back(static_cast<int32_t>(i));
+}
+
+absl::StatusOr<std::vector<int32_t>> BlockAllocator::Allocate(int64_t n) {
+  if (n > free_blocks()) {
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("need %d KV blocks but only %d are free", n, free_blocks()));
+  }
+  std::vector<int32_t> out(free_.end() - n, free_.end());
+  free_.resize(free_.size() - n);
+  return out;
+}
+
+void BlockAllocator::Free(absl::Span<const int32_t> blocks) {
+  for (auto it = blocks.rbegin(); it != blocks.rend(); ++it) free_.push_back(*it);
+}
+
+}  // namespace tessera

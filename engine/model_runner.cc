@@ -1,0 +1,167 @@
+#include "engine/model_runner.h"
+
+#include <cmath>
+
+#include "absl/strings/str_format.h"
+#include "common/status_macros.h"
+
+namespace tessera {
+
+ModelRunner::ModelRunner(const ModelWeights* weights, KvCache* kv, kernels::ThreadPool* pool)
+    : weights_(weights), kv_(kv), pool_(pool) {
+  const ModelConfig& c = weights_->config();
+  rope_.head_dim = c.head_dim;
+  rope_.rot_dim = c.rope_dim;
+  rope_.freq_base = c.rope_freq_base;
+  rope_.freq_factors = weights_->rope_freq_factors();
+}
+
+absl::Status ModelRunner::Validate(absl::Span<const SequenceStep> seqs,
+                                   absl::Span<const float> hidden_in) const {
+  const ModelConfig& c = weights_->config();
+  int64_t total = 0;
+  for (const SequenceStep& s : seqs) {
+    if (s.num_tokens <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("sequence %d: num_tokens is %d, must be positive", s.seq_id,
+                          s.num_tokens));
+    }
+    if (s.start_pos < 0 ||
+        static_cast<int64_t>(s.start_pos) + s.num_tokens > c.context_length) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "sequence %d: positions %d..%d are outside the model context of %d", s.seq_id,
+          s.start_pos, static_cast<int64_t>(s.start_pos) + s.num_tokens - 1, c.context_length));
+    }
+    if (weights_->has_embedding()) {
+      if (static_cast<int64_t>(s.tokens.size()) != s.num_tokens) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("sequence %d: %d token ids for num_tokens %d", s.seq_id,
+                            s.tokens.size(), s.num_tokens));
+      }
+      for (int32_t t : s.tokens) {
+        if (t < 0 || t >= c.vocab_size) {
+          return absl::InvalidArgumentError(absl::StrFormat(
+              "sequence %d: token id %d outside the vocabulary of %d", s.seq_id, t,
+              c.vocab_size));
+        }
+      }
+    }
+    absl::Status bt = kv_->ValidateBlockTable(s.block_table, s.start_pos + s.num_tokens);
+    if (!bt.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("sequence %d: %s", s.seq_id, bt.message()));
+    }
+    total += s.num_tokens;
+  }
+  if (!weights_->has_embedding() &&
+      static_cast<int64_t>(hidden_in.size()) != total * c.n_embd) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "hidden states hold %d floats; %d tokens x %d dims expected", hidden_in.size(), total,
+        c.n_embd));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ModelRunner::Forward(absl::Span<const SequenceStep> seqs,
+                                  absl::Span<const float> hidden_in, StepOutput* out) {
+  RETURN_IF_ERROR(Validate(seqs, hidden_in));
+  const ModelConfig& c = weights_->config();
+  const int64_t d = c.n_embd;
+  int64_t tokens = 0;
+  for (const SequenceStep& s : seqs) tokens += s.num_tokens;
+
+  x_.resize(tokens * d);
+  positions_.resize(tokens);
+  {
+    int64_t t = 0;
+    for (const SequenceStep& s : seqs) {
+      for (int32_t i = 0; i < s.num_tokens; ++i, ++t) {
+        positions_[t] = s.start_pos + i;
+        if (weights_->has_embedding()) {
+          kernels::DequantizeRow(weights_->token_embedding(), s.tokens[i], &x_[t * d]);
+        }
+      }
+    }
+  }
+  if (!weights_->has_embedding()) std::copy(hidden_in.begin(), hidden_in.end(), x_.begin());
+
+  const LayerRange range = weights_->range();
+  for (int l = range.begin; l < range.end; ++l) RunLayer(l, seqs, tokens);
+
+  out->hidden.clear();
+  out->logits.clear();
+  out->logit_rows = 0;
+  if (!weights_->has_head()) {
+    out->hidden = x_;
+    return absl::OkStatus();
+  }
+  // Gather the rows that need logits, normalise them, and apply the LM head.
+  std::vector<int64_t> rows;
+  {
+    int64_t t = 0;
+    for (const SequenceStep& s : seqs) {
+      if (s.logits == LogitsMode::kAll) {
+        for (int32_t i = 0; i < s.num_tokens; ++i) rows.push_back(t + i);
+      } else if (s.logits == LogitsMode::kLast) {
+        rows.push_back(t + s.num_tokens - 1);
+      }
+      t += s.num_tokens;
+    }
+  }
+  const int64_t n = static_cast<int64_t>(rows.size());
+  h_.resize(n * d);
+  for (int64_t r = 0; r < n; ++r) {
+    std::copy(&x_[rows[r] * d], &x_[rows[r] * d] + d, &h_[r * d]);
+  }
+  kernels::RmsNorm(h_.data(), weights_->output_norm(), n, d, c.rms_eps, h_.data());
+  out->logits.resize(n * c.vocab_size);
+  kernels::MatMul(weights_->output(), h_.data(), n, out->logits.data(), pool_);
+  out->logit_rows = n;
+  return absl::OkStatus();
+}
+
+void ModelRunner::RunLayer(int layer, absl::Span<const SequenceStep> seqs, int64_t tokens) {
+  const ModelConfig& c = weights_->config();
+  const LayerWeights& w = weights_->layer(layer);
+  const int64_t d = c.n_embd;
+  const int64_t q_dim = static_cast<int64_t>(c.n_head) * c.head_dim;
+  const int64_t kv_dim = static_cast<int64_t>(c.n_kv_head) * c.head_dim;
+  h_.resize(tokens * d);
+  q_.resize(tokens * q_dim);
+  k_.resize(tokens * kv_dim);
+  v_.resize(tokens * kv_dim);
+  attn_.resize(tokens * q_dim);
+  gate_.resize(tokens * c.n_ff);
+  up_.resize(tokens * c.n_ff);
+  ffn_.resize(tokens * d);
+
+  // Attention block.
+  kernels::RmsNorm(x_.data(), w.attn_norm, tokens, d, c.rms_eps, h_.data());
+  kernels::MatMul(w.wq, h_.data(), tokens, q_.data(), pool_);
+  kernels::MatMul(w.wk, h_.data(), tokens, k_.data(), pool_);
+  kernels::MatMul(w.wv, h_.data(), tokens, v_.data(), pool_);
+  kernels::Rope(q_.data(), positions_.data(), tokens, c.n_head, rope_);
+  kernels::Rope(k_.data(), positions_.data(), tokens, c.n_kv_head, rope_);
+  const kernels::KvLayer kv = kv_->layer(layer);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  int64_t t = 0;
+  for (const SequenceStep& s : seqs) {
+    kernels::KvWrite(kv, s.block_table.data(), &positions_[t], s.num_tokens, &k_[t * kv_dim],
+                     &v_[t * kv_dim]);
+    kernels::Attention(&q_[t * q_dim], &positions_[t], s.num_tokens, c.n_head, kv,
+                       s.block_table.data(), scale, &attn_[t * q_dim], pool_);
+    t += s.num_tokens;
+  }
+  kernels::MatMul(w.wo, attn_.data(), tokens, ffn_.data(), pool_);
+  kernels::Add(ffn_.data(), tokens * d, x_.data());
+
+  // Feed-forward block.
+  kernels::RmsNorm(x_.data(), w.ffn_norm, tokens, d, c.rms_eps, h_.data());
+  kernels::MatMul(w.w_gate, h_.data(), tokens, gate_.data(), pool_);
+  kernels::MatMul(w.w_up, h_.data(), tokens, up_.data(), pool_);
+  kernels::SwiGlu(gate_.data(), up_.data(), tokens * c.n_ff, gate_.data());
+  kernels::MatMul(w.w_down, gate_.data(), tokens, ffn_.data(), pool_);
+  kernels::Add(ffn_.data(), tokens * d, x_.data());
+}
+
+}  // namespace tessera

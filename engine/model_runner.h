@@ -1,0 +1,86 @@
+// Runs one step of a layer range over a batch of sequences.
+//
+// A step carries, for each sequence, a run of consecutive positions (a decode
+// token or a prefill chunk) and its KV block table. All tokens of the step go
+// through the matrix multiplies together; attention runs per sequence over
+// that sequence's blocks. Because every kernel is batch-invariant, a token's
+// hidden state and logits do not depend on what else is in the step, on how a
+// prompt was chunked, or on the thread count.
+//
+// The first stage (range starting at layer 0) takes token ids; later stages
+// take the previous stage's hidden states. The last stage (range ending at the
+// final layer) produces logits for the tokens that ask for them; earlier
+// stages produce hidden states. The single-process engine is one range
+// covering every layer.
+//
+// Thread-safety: one Forward at a time per runner (it owns scratch buffers
+// and writes the KV cache).
+#ifndef TESSERA_ENGINE_MODEL_RUNNER_H_
+#define TESSERA_ENGINE_MODEL_RUNNER_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "engine/kv_cache.h"
+#include "engine/model_weights.h"
+#include "kernels/kernels.h"
+
+namespace tessera {
+
+// Which of a sequence's tokens need logits on the last stage.
+enum class LogitsMode { kNone, kLast, kAll };
+
+struct SequenceStep {
+  int64_t seq_id = 0;
+  // Token ids at positions start_pos .. start_pos + num_tokens - 1. Needed on
+  // the first stage; later stages only use num_tokens.
+  std::vector<int32_t> tokens;
+  int32_t num_tokens = 0;
+  int32_t start_pos = 0;
+  std::vector<int32_t> block_table;
+  LogitsMode logits = LogitsMode::kLast;
+};
+
+struct StepOutput {
+  // Hidden states [total tokens][n_embd] (stages that are not last).
+  std::vector<float> hidden;
+  // Logit rows [rows][vocab], in sequence order, then token order (last stage).
+  std::vector<float> logits;
+  int64_t logit_rows = 0;
+};
+
+class ModelRunner {
+ public:
+  // `weights`, `kv` and `pool` must outlive the runner.
+  ModelRunner(const ModelWeights* weights, KvCache* kv, kernels::ThreadPool* pool);
+
+  // Validates the step (INVALID_ARGUMENT naming the sequence and field: token
+  // ids outside the vocabulary, positions past the context, block tables that
+  // are short or name blocks outside the pool, a hidden-state input of the
+  // wrong size) before touching any memory, then runs it. `hidden_in` is
+  // required (total tokens × n_embd floats) unless this is the first stage.
+  absl::Status Forward(absl::Span<const SequenceStep> seqs, absl::Span<const float> hidden_in,
+                       StepOutput* out);
+
+  const ModelWeights& weights() const { return *weights_; }
+
+ private:
+  absl::Status Validate(absl::Span<const SequenceStep> seqs,
+                        absl::Span<const float> hidden_in) const;
+  void RunLayer(int layer, absl::Span<const SequenceStep> seqs, int64_t tokens);
+
+  const ModelWeights* weights_;
+  KvCache* kv_;
+  kernels::ThreadPool* pool_;
+  kernels::RopeParams rope_;
+
+  // Scratch, sized to the largest step seen.
+  std::vector<float> x_, h_, q_, k_, v_, attn_, gate_, up_, ffn_;
+  std::vector<int32_t> positions_;
+};
+
+}  // namespace tessera
+
+#endif  // TESSERA_ENGINE_MODEL_RUNNER_H_

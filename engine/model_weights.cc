@@ -1,0 +1,139 @@
+#include "engine/model_weights.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/status_macros.h"
+
+namespace tessera {
+
+absl::StatusOr<kernels::DType> KernelDType(GgmlType type) {
+  switch (type) {
+    case GgmlType::kF32: return kernels::DType::kF32;
+    case GgmlType::kF16: return kernels::DType::kF16;
+    case GgmlType::kBF16: return kernels::DType::kBF16;
+    case GgmlType::kQ8_0: return kernels::DType::kQ8_0;
+    case GgmlType::kQ4_1: return kernels::DType::kQ4_1;
+    default:
+      return absl::UnimplementedError(
+          absl::StrCat("storage type ", GgmlTypeName(type),
+                       " is not supported by the kernels (supported: F32, F16, BF16, Q8_0, Q4_1)"));
+  }
+}
+
+absl::StatusOr<kernels::WeightMatrix> ModelWeights::Matrix(const GgufFile& file,
+                                                           const std::string& name,
+                                                           int64_t rows, int64_t cols) {
+  const GgufTensorInfo* t = file.FindTensor(name);
+  if (t == nullptr) {
+    return absl::NotFoundError(absl::StrCat(file.path(), ": tensor '", name, "' not found"));
+  }
+  if (t->shape.size() != 2 || t->shape[0] != cols || t->shape[1] != rows) {
+    std::string got;
+    for (int64_t d : t->shape) absl::StrAppend(&got, got.empty() ? "" : ",", d);
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: tensor '%s' has shape [%s], expected [%d,%d]", file.path(), name, got, cols, rows));
+  }
+  auto dtype = KernelDType(t->type);
+  if (!dtype.ok()) {
+    return absl::UnimplementedError(
+        absl::StrCat(file.path(), ": tensor '", name, "': ", dtype.status().message()));
+  }
+  kernels::WeightMatrix m;
+  m.dtype = *dtype;
+  m.data = file.TensorData(*t);
+  m.rows = rows;
+  m.cols = cols;
+  m.row_bytes = kernels::RowBytes(*dtype, cols);
+  if (m.row_bytes * static_cast<uint64_t>(rows) != t->size_bytes) {
+    return absl::DataLossError(absl::StrCat(file.path(), ": tensor '", name,
+                                            "' byte size does not match its type and shape"));
+  }
+  weight_bytes_ += t->size_bytes;
+  return m;
+}
+
+absl::StatusOr<const float*> ModelWeights::Vector(const GgufFile& file, const std::string& name,
+                                                  int64_t n) {
+  const GgufTensorInfo* t = file.FindTensor(name);
+  if (t == nullptr) {
+    return absl::NotFoundError(absl::StrCat(file.path(), ": tensor '", name, "' not found"));
+  }
+  if (t->num_elements() != n || t->shape.size() != 1) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: tensor '%s' should be a vector of %d values", file.path(), name, n));
+  }
+  weight_bytes_ += t->size_bytes;
+  const uint8_t* data = file.TensorData(*t);
+  if (t->type == GgmlType::kF32) return reinterpret_cast<const float*>(data);
+  auto owned = std::make_unique<std::vector<float>>(n);
+  const uint16_t* half = reinterpret_cast<const uint16_t*>(data);
+  if (t->type == GgmlType::kF16) {
+    for (int64_t i = 0; i < n; ++i) (*owned)[i] = kernels::F16ToF32(half[i]);
+  } else if (t->type == GgmlType::kBF16) {
+    for (int64_t i = 0; i < n; ++i) (*owned)[i] = kernels::BF16ToF32(half[i]);
+  } else {
+    return absl::UnimplementedError(absl::StrCat(file.path(), ": tensor '", name, "' has type ",
+                                                 GgmlTypeName(t->type),
+                                                 "; vectors must be F32, F16 or BF16"));
+  }
+  owned_vectors_.push_back(std::move(owned));
+  return owned_vectors_.back()->data();
+}
+
+absl::StatusOr<std::unique_ptr<ModelWeights>> ModelWeights::Load(const GgufFile& file,
+                                                                const ModelConfig& config,
+                                                                LayerRange range) {
+  if (range.begin < 0 || range.end > config.n_layer || range.begin >= range.end) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: layer range [%d,%d) is not inside the model's %d layers", file.path(), range.begin,
+        range.end, config.n_layer));
+  }
+  std::unique_ptr<ModelWeights> w(new ModelWeights());
+  w->config_ = config;
+  w->range_ = range;
+  const int64_t d = config.n_embd;
+  const int64_t q_dim = static_cast<int64_t>(config.n_head) * config.head_dim;
+  const int64_t kv_dim = static_cast<int64_t>(config.n_kv_head) * config.head_dim;
+
+  if (w->has_embedding()) {
+    ASSIGN_OR_RETURN(w->token_embd_, w->Matrix(file, "token_embd.weight", config.vocab_size, d));
+  }
+  if (w->has_head()) {
+    ASSIGN_OR_RETURN(w->output_norm_, w->Vector(file, "output_norm.weight", d));
+    if (config.tied_embeddings) {
+      if (w->has_embedding()) {
+        w->output_ = w->token_embd_;
+      } else {
+        ASSIGN_OR_RETURN(w->output_, w->Matrix(file, "token_embd.weight", config.vocab_size, d));
+      }
+    } else {
+      ASSIGN_OR_RETURN(w->output_, w->Matrix(file, "output.weight", config.vocab_size, d));
+    }
+  }
+  if (config.has_rope_freqs) {
+    ASSIGN_OR_RETURN(const float* f, w->Vector(file, "rope_freqs.weight", config.rope_dim / 2));
+    w->rope_freq_factors_.assign(f, f + config.rope_dim / 2);
+  }
+  if (config.rope_freq_scale != 1.0f) {
+    // Linear scaling divides every angle by the factor: fold it into the divisors.
+    if (w->rope_freq_factors_.empty()) w->rope_freq_factors_.assign(config.rope_dim / 2, 1.0f);
+    for (float& f : w->rope_freq_factors_) f /= config.rope_freq_scale;
+  }
+  for (int l = range.begin; l < range.end; ++l) {
+    const std::string p = absl::StrCat("blk.", l, ".");
+    LayerWeights lw;
+    ASSIGN_OR_RETURN(lw.attn_norm, w->Vector(file, p + "attn_norm.weight", d));
+    ASSIGN_OR_RETURN(lw.ffn_norm, w->Vector(file, p + "ffn_norm.weight", d));
+    ASSIGN_OR_RETURN(lw.wq, w->Matrix(file, p + "attn_q.weight", q_dim, d));
+    ASSIGN_OR_RETURN(lw.wk, w->Matrix(file, p + "attn_k.weight", kv_dim, d));
+    ASSIGN_OR_RETURN(lw.wv, w->Matrix(file, p + "attn_v.weight", kv_dim, d));
+    ASSIGN_OR_RETURN(lw.wo, w->Matrix(file, p + "attn_output.weight", d, q_dim));
+    ASSIGN_OR_RETURN(lw.w_gate, w->Matrix(file, p + "ffn_gate.weight", config.n_ff, d));
+    ASSIGN_OR_RETURN(lw.w_up, w->Matrix(file, p + "ffn_up.weight", config.n_ff, d));
+    ASSIGN_OR_RETURN(lw.w_down, w->Matrix(file, p + "ffn_down.weight", d, config.n_ff));
+    w->layers_.push_back(lw);
+  }
+  return w;
+}
+
+}  // namespace tessera

@@ -1,0 +1,92 @@
+// The weights one process holds: a contiguous range of transformer layers, plus
+// the token embedding when the range starts at layer 0 and the final norm and
+// LM head when it ends at the last layer.
+//
+// Everything points into the GGUF mapping (zero-copy); only tensors of the
+// range are ever dereferenced, so the OS pages in just this range's bytes.
+// Small norm vectors stored as F16/BF16 are converted once into owned buffers.
+//
+// Thread-safety: immutable after Load; share freely.
+#ifndef TESSERA_ENGINE_MODEL_WEIGHTS_H_
+#define TESSERA_ENGINE_MODEL_WEIGHTS_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/gguf/gguf_file.h"
+#include "common/model_config.h"
+#include "kernels/kernels.h"
+
+namespace tessera {
+
+// Layers [begin, end) of a model.
+struct LayerRange {
+  int begin = 0;
+  int end = 0;
+  int size() const { return end - begin; }
+};
+
+struct LayerWeights {
+  kernels::WeightMatrix wq, wk, wv, wo;
+  kernels::WeightMatrix w_gate, w_up, w_down;
+  const float* attn_norm = nullptr;
+  const float* ffn_norm = nullptr;
+};
+
+class ModelWeights {
+ public:
+  // Validates every tensor of `range` (presence, dtype, shape) and returns
+  // views into `file`, which must outlive the result. Errors name the file
+  // and the tensor: NOT_FOUND (missing), INVALID_ARGUMENT (shape),
+  // UNIMPLEMENTED (a storage type the kernels do not support).
+  static absl::StatusOr<std::unique_ptr<ModelWeights>> Load(const GgufFile& file,
+                                                            const ModelConfig& config,
+                                                            LayerRange range);
+
+  const ModelConfig& config() const { return config_; }
+  LayerRange range() const { return range_; }
+  bool has_embedding() const { return range_.begin == 0; }
+  bool has_head() const { return range_.end == config_.n_layer; }
+
+  // Valid only when has_embedding().
+  const kernels::WeightMatrix& token_embedding() const { return token_embd_; }
+  // Valid only when has_head(); the LM head is the embedding when tied.
+  const kernels::WeightMatrix& output() const { return output_; }
+  const float* output_norm() const { return output_norm_; }
+  // rope_dim/2 Llama-3 style frequency divisors, or nullptr.
+  const float* rope_freq_factors() const {
+    return rope_freq_factors_.empty() ? nullptr : rope_freq_factors_.data();
+  }
+  // `layer` is a global layer index inside range().
+  const LayerWeights& layer(int layer) const { return layers_[layer - range_.begin]; }
+
+  // Bytes of tensor data this range reads (what a worker must hold).
+  uint64_t weight_bytes() const { return weight_bytes_; }
+
+ private:
+  ModelWeights() = default;
+  absl::StatusOr<kernels::WeightMatrix> Matrix(const GgufFile& file, const std::string& name,
+                                               int64_t rows, int64_t cols);
+  absl::StatusOr<const float*> Vector(const GgufFile& file, const std::string& name,
+                                      int64_t n);
+
+  ModelConfig config_;
+  LayerRange range_;
+  kernels::WeightMatrix token_embd_;
+  kernels::WeightMatrix output_;
+  const float* output_norm_ = nullptr;
+  std::vector<float> rope_freq_factors_;
+  std::vector<LayerWeights> layers_;
+  std::vector<std::unique_ptr<std::vector<float>>> owned_vectors_;
+  uint64_t weight_bytes_ = 0;
+};
+
+// Maps a GGUF storage type to the kernels' format, or UNIMPLEMENTED.
+absl::StatusOr<kernels::DType> KernelDType(GgmlType type);
+
+}  // namespace tessera
+
+#endif  // TESSERA_ENGINE_MODEL_WEIGHTS_H_

@@ -1,0 +1,138 @@
+#include "engine/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_format.h"
+
+namespace tessera {
+namespace {
+
+uint64_t SplitMix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+struct Candidate {
+  int32_t id;
+  float logit;
+};
+
+bool Before(const Candidate& a, const Candidate& b) {
+  return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+}
+
+float LogSumExp(absl::Span<const float> logits) {
+  float max = -INFINITY;
+  for (float l : logits) max = std::max(max, l);
+  double sum = 0.0;
+  for (float l : logits) sum += std::exp(static_cast<double>(l) - max);
+  return max + static_cast<float>(std::log(sum));
+}
+
+}  // namespace
+
+absl::Status ValidateSamplingParams(const SamplingParams& p) {
+  auto bad = [](const char* field, double value, const char* range) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("sampling parameter %s = %g is out of range %s", field, value, range));
+  };
+  if (!(p.temperature >= 0.0f && p.temperature <= 100.0f)) {
+    return bad("temperature", p.temperature, "[0, 100]");
+  }
+  if (p.top_k < 0) return bad("top_k", p.top_k, "[0, vocab]");
+  if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) return bad("top_p", p.top_p, "(0, 1]");
+  if (!(p.min_p >= 0.0f && p.min_p <= 1.0f)) return bad("min_p", p.min_p, "[0, 1]");
+  if (!(p.repetition_penalty > 0.0f && std::isfinite(p.repetition_penalty))) {
+    return bad("repetition_penalty", p.repetition_penalty, "(0, inf)");
+  }
+  if (p.repeat_last_n < 0) return bad("repeat_last_n", p.repeat_last_n, "[0, inf)");
+  return absl::OkStatus();
+}
+
+double CounterUniform(uint64_t seed, uint64_t counter) {
+  const uint64_t bits = SplitMix64(SplitMix64(seed) ^ SplitMix64(counter + 0x632be59bd9b4e019ull));
+  return static_cast<double>(bits >> 11) * 0x1.0p-53;
+}
+
+SampledToken Sample(absl::Span<const float> logits, const SamplingParams& params,
+                    absl::Span<const int32_t> recent, uint64_t counter) {
+  const int32_t vocab = static_cast<int32_t>(logits.size());
+  const float log_z = LogSumExp(logits);
+  std::vector<Candidate> cand(vocab);
+  for (int32_t i = 0; i < vocab; ++i) cand[i] = {i, logits[i]};
+
+  if (params.repetition_penalty != 1.0f && params.repeat_last_n > 0) {
+    absl::flat_hash_set<int32_t> seen;
+    const size_t n = std::min<size_t>(recent.size(), params.repeat_last_n);
+    for (size_t i = recent.size() - n; i < recent.size(); ++i) {
+      const int32_t id = recent[i];
+      if (id < 0 || id >= vocab || !seen.insert(id).second) continue;
+      float& l = cand[id].logit;
+      l = l > 0 ? l / params.repetition_penalty : l * params.repetition_penalty;
+    }
+  }
+
+  auto result = [&](int32_t id) { return SampledToken{id, logits[id] - log_z}; };
+  if (params.temperature == 0.0f) {
+    const Candidate* best = &cand[0];
+    for (const Candidate& c : cand) {
+      if (Before(c, *best)) best = &c;
+    }
+    return result(best->id);
+  }
+
+  size_t keep = cand.size();
+  if (params.top_k > 0 && static_cast<size_t>(params.top_k) < keep) {
+    keep = params.top_k;
+    std::partial_sort(cand.begin(), cand.begin() + keep, cand.end(), Before);
+    cand.resize(keep);
+  } else {
+    std::sort(cand.begin(), cand.end(), Before);
+  }
+
+  // Softmax at temperature, in double for a stable cumulative sum.
+  std::vector<double> prob(cand.size());
+  const double max = cand[0].logit / static_cast<double>(params.temperature);
+  double sum = 0.0;
+  for (size_t i = 0; i < cand.size(); ++i) {
+    prob[i] = std::exp(cand[i].logit / static_cast<double>(params.temperature) - max);
+    sum += prob[i];
+  }
+  for (double& p : prob) p /= sum;
+
+  if (params.top_p < 1.0f) {
+    double cum = 0.0;
+    size_t i = 0;
+    for (; i < prob.size(); ++i) {
+      cum += prob[i];
+      if (cum >= params.top_p) break;
+    }
+    keep = std::min(prob.size(), i + 1);
+    prob.resize(keep);
+    cand.resize(keep);
+  }
+  if (params.min_p > 0.0f) {
+    const double floor = params.min_p * prob[0];
+    size_t i = 1;
+    while (i < prob.size() && prob[i] >= floor) ++i;
+    prob.resize(i);
+    cand.resize(i);
+  }
+
+  double total = 0.0;
+  for (double p : prob) total += p;
+  const double u = CounterUniform(params.seed, counter) * total;
+  double cum = 0.0;
+  for (size_t i = 0; i < prob.size(); ++i) {
+    cum += prob[i];
+    if (u < cum) return result(cand[i].id);
+  }
+  return result(cand.back().id);
+}
+
+}  // namespace tessera

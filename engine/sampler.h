@@ -1,0 +1,63 @@
+// Token sampling with a counter-based random number generator.
+//
+// The random draw for a request's i-th generated token is a pure function of
+// (seed, i): no generator state is carried between steps. So a sequence can
+// be re-batched, preempted and recomputed, or moved to another replica, and it
+// still samples exactly the same tokens.
+//
+// The pipeline, applied to one row of logits:
+//   repetition penalty (over the last `repeat_last_n` tokens, llama.cpp's
+//   rule: positive logits divided, negative multiplied) -> greedy if
+//   temperature == 0 -> top-k -> temperature -> softmax -> top-p -> min-p ->
+//   draw with the counter's uniform number.
+// Candidates are ordered by (logit descending, id ascending), so ties resolve
+// the same way everywhere.
+//
+// Thread-safety: pure functions.
+#ifndef TESSERA_ENGINE_SAMPLER_H_
+#define TESSERA_ENGINE_SAMPLER_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+
+namespace tessera {
+
+struct SamplingParams {
+  // 0 = greedy. Must be in [0, 100].
+  float temperature = 0.8f;
+  // Keep the k most likely tokens; 0 = no limit. Must be >= 0.
+  int32_t top_k = 40;
+  // Keep the smallest set whose probability reaches top_p; 1 = off. (0, 1].
+  float top_p = 0.95f;
+  // Drop tokens less likely than min_p × the top token's probability; [0, 1].
+  float min_p = 0.05f;
+  // 1 = off; must be > 0.
+  float repetition_penalty = 1.0f;
+  // How many recent tokens the penalty looks at; >= 0.
+  int32_t repeat_last_n = 64;
+  uint64_t seed = 0;
+};
+
+// INVALID_ARGUMENT naming the first field out of range.
+absl::Status ValidateSamplingParams(const SamplingParams& params);
+
+// A uniform number in [0, 1) determined by (seed, counter) alone.
+double CounterUniform(uint64_t seed, uint64_t counter);
+
+struct SampledToken {
+  int32_t id = 0;
+  // log-probability of `id` under the model's unmodified distribution.
+  float logprob = 0.0f;
+};
+
+// Samples from `logits` (the full vocabulary). `recent` holds the sequence's
+// tokens so far (prompt and generated) for the repetition penalty; `counter`
+// is the index of the token being generated within its request.
+SampledToken Sample(absl::Span<const float> logits, const SamplingParams& params,
+                    absl::Span<const int32_t> recent, uint64_t counter);
+
+}  // namespace tessera
+
+#endif  // TESSERA_ENGINE_SAMPLER_H_

@@ -1,0 +1,300 @@
+// AVX-512 (F/BW/VL/DQ/VNNI) row kernels, compiled with the matching -m flags
+// and called only when cpu/isa.cc found those features.
+//
+// Fixed per-(token,row) reduction orders:
+//  - float formats: two 16-lane accumulators over 32-column steps, then one
+//    16-column step into the first, then a masked tail into the second;
+//    finally HSum(acc0 + acc1).
+//  - Q8_0 / Q4_1: blocks are taken two at a time into 16-lane vectors (lanes
+//    0-7 block b, lanes 8-15 block b+1): VNNI gives exact int32 lane sums,
+//    which are converted and FMA'd with (d_w * d_x) of their block. Pairs
+//    alternate between two accumulators (to hide FMA latency); an odd last
+//    block goes, alone in lanes 0-7, to the second. Result HSum(acc0 + acc1),
+//    plus for Q4_1 the m_w * s_x terms (see Q4_1Kernel).
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/cpu/matmul_internal.h"
+
+namespace tessera::kernels::internal {
+namespace {
+
+float HSum(__m512 v) {
+  const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+template <DType kType>
+__m512 Load16(const uint8_t* row, int64_t i, __mmask16 m = 0xFFFF) {
+  if constexpr (kType == DType::kF32) {
+    return _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(row) + i);
+  } else if constexpr (kType == DType::kF16) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, row + 2 * i));
+  } else {
+    const __m512i w = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, row + 2 * i));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+  }
+}
+
+template <DType kType>
+struct FloatKernel {
+  template <int NT>
+  static void Run(const MatMulArgs& a, const uint8_t* row, int64_t o, int64_t t0) {
+    const int64_t n = a.w->cols;
+    const float* x[NT];
+    __m512 acc0[NT], acc1[NT];
+    for (int k = 0; k < NT; ++k) {
+      x[k] = a.x + (t0 + k) * n;
+      acc0[k] = _mm512_setzero_ps();
+      acc1[k] = _mm512_setzero_ps();
+    }
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+      const __m512 w0 = Load16<kType>(row, i);
+      const __m512 w1 = Load16<kType>(row, i + 16);
+      for (int k = 0; k < NT; ++k) {
+        acc0[k] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[k] + i), acc0[k]);
+        acc1[k] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x[k] + i + 16), acc1[k]);
+      }
+    }
+    if (i + 16 <= n) {
+      const __m512 w0 = Load16<kType>(row, i);
+      for (int k = 0; k < NT; ++k) {
+        acc0[k] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[k] + i), acc0[k]);
+      }
+      i += 16;
+    }
+    if (i < n) {
+      const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+      const __m512 w0 = Load16<kType>(row, i, m);
+      for (int k = 0; k < NT; ++k) {
+        acc1[k] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, x[k] + i), acc1[k]);
+      }
+    }
+    for (int k = 0; k < NT; ++k) {
+      a.y[(t0 + k) * a.w->rows + o] = HSum(_mm512_add_ps(acc0[k], acc1[k]));
+    }
+  }
+};
+
+#define TESSERA_INLINE inline __attribute__((always_inline))
+
+// Lanes 0-7 take element `lo` of a 4-float vector, lanes 8-15 element `hi`.
+template <int lo, int hi>
+TESSERA_INLINE __m512 SpreadPair(__m128 v) {
+  const __m512i idx = _mm512_set_epi32(hi, hi, hi, hi, hi, hi, hi, hi, lo, lo, lo, lo, lo, lo, lo, lo);
+  return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(v));
+}
+
+TESSERA_INLINE uint32_t LoadU32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+TESSERA_INLINE uint16_t LoadU16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+// Q8_0: blocks in pairs, pairs alternating between two accumulators (acc0 for
+// pairs 0, 2, 4, ..., acc1 for 1, 3, 5, ...); an odd last block goes to acc1.
+struct Q8_0Kernel {
+  template <int NT>
+  static TESSERA_INLINE void Pair(const uint8_t* blk0, int64_t b, const int8_t* const* q,
+                                  const float* const* dx, __m512i zero, __m512* acc) {
+    const uint8_t* blk1 = blk0 + 34;
+    // (d0, d1, 0, 0)
+    const __m128 dw = _mm_cvtph_ps(
+        _mm_cvtsi32_si128(static_cast<int>(LoadU16(blk0) | (uint32_t{LoadU16(blk1)} << 16))));
+    const __m512i w = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk0 + 2))),
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk1 + 2)), 1);
+    // VNNI multiplies unsigned by signed bytes: use |w| and move w's sign
+    // onto x (|x| <= 127, so negating it is safe).
+    const __m512i abs_w = _mm512_abs_epi8(w);
+    const __mmask64 neg = _mm512_movepi8_mask(w);
+    for (int k = 0; k < NT; ++k) {
+      const __m512i xv = _mm512_loadu_si512(q[k] + 32 * b);
+      const __m512i is = _mm512_dpbusd_epi32(zero, abs_w, _mm512_mask_sub_epi8(xv, neg, zero, xv));
+      const __m128 dxv = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(dx[k] + b)));
+      const __m512 scale = SpreadPair<0, 1>(_mm_mul_ps(dw, dxv));
+      acc[k] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(is), acc[k]);
+    }
+  }
+
+  template <int NT>
+  static void Run(const MatMulArgs& a, const uint8_t* row, int64_t o, int64_t t0) {
+    const int64_t cols = a.w->cols;
+    const int64_t nb = cols / 32;
+    const int8_t* q[NT];
+    const float* dx[NT];
+    __m512 acc0[NT], acc1[NT];
+    for (int k = 0; k < NT; ++k) {
+      q[k] = a.qx.q + (t0 + k) * cols;
+      dx[k] = a.qx.d + (t0 + k) * nb;
+      acc0[k] = _mm512_setzero_ps();
+      acc1[k] = _mm512_setzero_ps();
+    }
+    const __m512i zero = _mm512_setzero_si512();
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4) {
+      Pair<NT>(row + 34 * b, b, q, dx, zero, acc0);
+      Pair<NT>(row + 34 * (b + 2), b + 2, q, dx, zero, acc1);
+    }
+    if (b + 2 <= nb) {
+      Pair<NT>(row + 34 * b, b, q, dx, zero, acc0);
+      b += 2;
+    }
+    if (b < nb) {
+      const uint8_t* blk = row + 34 * b;
+      const __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128(LoadU16(blk)));  // (d, 0, 0, 0)
+      const __m512i w = _mm512_inserti64x4(
+          zero, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2)), 0);
+      const __m512i abs_w = _mm512_abs_epi8(w);
+      const __mmask64 neg = _mm512_movepi8_mask(w);
+      for (int k = 0; k < NT; ++k) {
+        const __m512i xv = _mm512_maskz_loadu_epi8(0xFFFFFFFFull, q[k] + 32 * b);
+        const __m512i is = _mm512_dpbusd_epi32(zero, abs_w, _mm512_mask_sub_epi8(xv, neg, zero, xv));
+        const __m512 scale = SpreadPair<0, 1>(_mm_mul_ps(dw, _mm_load_ss(dx[k] + b)));
+        acc1[k] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(is), acc1[k]);
+      }
+    }
+    for (int k = 0; k < NT; ++k) {
+      a.y[(t0 + k) * a.w->rows + o] = HSum(_mm512_add_ps(acc0[k], acc1[k]));
+    }
+  }
+};
+
+// Q4_1: same pairing and accumulator alternation as Q8_0. The m_w * s_x terms
+// ride along in 4-lane vectors (d0*dx0, m0*sx0, d1*dx1, m1*sx1), summed per
+// accumulator; mins = lane 1 + lane 3 of (macc0 + macc1).
+struct Q4_1Kernel {
+  template <int NT>
+  static TESSERA_INLINE void Pair(const uint8_t* blk0, int64_t b, const int8_t* const* q,
+                                  const float* const* dx, const float* const* sx, __m512i zero,
+                                  __m512i low4, __m512* acc, __m128* macc) {
+    const uint8_t* blk1 = blk0 + 20;
+    // (d0, m0, d1, m1)
+    const __m128 dm = _mm_cvtph_ps(_mm_set_epi32(0, 0, static_cast<int>(LoadU32(blk1)),
+                                                 static_cast<int>(LoadU32(blk0))));
+    // [q0, q1] -> [q0, q1, q0>>4, q1>>4] -> [q0, q0>>4, q1, q1>>4] so each
+    // block's values 0..15 (low nibbles) precede 16..31 (high nibbles).
+    const __m256i raw = _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk1 + 4)),
+                                         _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk0 + 4)));
+    __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(raw), _mm256_srli_epi16(raw, 4), 1);
+    w = _mm512_and_si512(_mm512_shuffle_i64x2(w, w, _MM_SHUFFLE(3, 1, 2, 0)), low4);
+    for (int k = 0; k < NT; ++k) {
+      const __m512i is = _mm512_dpbusd_epi32(zero, w, _mm512_loadu_si512(q[k] + 32 * b));
+      // (dx0, sx0, dx1, sx1)
+      const __m128 xs = _mm_unpacklo_ps(
+          _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(dx[k] + b))),
+          _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(sx[k] + b))));
+      const __m128 prod = _mm_mul_ps(dm, xs);
+      acc[k] = _mm512_fmadd_ps(SpreadPair<0, 2>(prod), _mm512_cvtepi32_ps(is), acc[k]);
+      macc[k] = _mm_add_ps(macc[k], prod);
+    }
+  }
+
+  template <int NT>
+  static void Run(const MatMulArgs& a, const uint8_t* row, int64_t o, int64_t t0) {
+    const int64_t cols = a.w->cols;
+    const int64_t nb = cols / 32;
+    const int8_t* q[NT];
+    const float* dx[NT];
+    const float* sx[NT];
+    __m512 acc0[NT], acc1[NT];
+    __m128 macc0[NT], macc1[NT];
+    for (int k = 0; k < NT; ++k) {
+      q[k] = a.qx.q + (t0 + k) * cols;
+      dx[k] = a.qx.d + (t0 + k) * nb;
+      sx[k] = a.qx.s + (t0 + k) * nb;
+      acc0[k] = _mm512_setzero_ps();
+      acc1[k] = _mm512_setzero_ps();
+      macc0[k] = _mm_setzero_ps();
+      macc1[k] = _mm_setzero_ps();
+    }
+    const __m512i zero = _mm512_setzero_si512();
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4) {
+      Pair<NT>(row + 20 * b, b, q, dx, sx, zero, low4, acc0, macc0);
+      Pair<NT>(row + 20 * (b + 2), b + 2, q, dx, sx, zero, low4, acc1, macc1);
+    }
+    if (b + 2 <= nb) {
+      Pair<NT>(row + 20 * b, b, q, dx, sx, zero, low4, acc0, macc0);
+      b += 2;
+    }
+    if (b < nb) {
+      const uint8_t* blk = row + 20 * b;
+      const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(LoadU32(blk))));  // (d, m, 0, 0)
+      const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 4));
+      const __m256i w256 = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
+      const __m512i w = _mm512_and_si512(_mm512_inserti64x4(zero, w256, 0), low4);
+      for (int k = 0; k < NT; ++k) {
+        const __m512i xv = _mm512_maskz_loadu_epi8(0xFFFFFFFFull, q[k] + 32 * b);
+        const __m512i is = _mm512_dpbusd_epi32(zero, w, xv);
+        const __m128 prod =
+            _mm_mul_ps(dm, _mm_unpacklo_ps(_mm_load_ss(dx[k] + b), _mm_load_ss(sx[k] + b)));
+        acc1[k] = _mm512_fmadd_ps(SpreadPair<0, 2>(prod), _mm512_cvtepi32_ps(is), acc1[k]);
+        macc1[k] = _mm_add_ps(macc1[k], prod);
+      }
+    }
+    for (int k = 0; k < NT; ++k) {
+      const __m128 m = _mm_add_ps(macc0[k], macc1[k]);
+      const float mins = _mm_cvtss_f32(_mm_shuffle_ps(m, m, 1)) + _mm_cvtss_f32(_mm_shuffle_ps(m, m, 3));
+      a.y[(t0 + k) * a.w->rows + o] = HSum(_mm512_add_ps(acc0[k], acc1[k])) + mins;
+    }
+  }
+};
+
+template <typename Kernel>
+void RunRows(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
+  const auto* base = static_cast<const uint8_t*>(a.w->data);
+  for (int64_t o = row_begin; o < row_end; ++o) {
+    const uint8_t* row = base + static_cast<size_t>(o) * a.w->row_bytes;
+    int64_t t = 0;
+    for (; t + kTokenGroup <= a.tokens; t += kTokenGroup) {
+      Kernel::template Run<kTokenGroup>(a, row, o, t);
+    }
+    switch (a.tokens - t) {
+      case 3:
+        Kernel::template Run<3>(a, row, o, t);
+        break;
+      case 2:
+        Kernel::template Run<2>(a, row, o, t);
+        break;
+      case 1:
+        Kernel::template Run<1>(a, row, o, t);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+static_assert(kTokenGroup == 4, "RunRows' remainder switch assumes groups of 4");
+
+}  // namespace
+
+void MatMulRowsAvx512(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
+  switch (a.w->dtype) {
+    case DType::kF32:
+      return RunRows<FloatKernel<DType::kF32>>(a, row_begin, row_end);
+    case DType::kF16:
+      return RunRows<FloatKernel<DType::kF16>>(a, row_begin, row_end);
+    case DType::kBF16:
+      return RunRows<FloatKernel<DType::kBF16>>(a, row_begin, row_end);
+    case DType::kQ8_0:
+      return RunRows<Q8_0Kernel>(a, row_begin, row_end);
+    case DType::kQ4_1:
+      return RunRows<Q4_1Kernel>(a, row_begin, row_end);
+  }
+}
+
+}  // namespace tessera::kernels::internal

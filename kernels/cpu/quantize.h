@@ -1,0 +1,39 @@
+// Per-token 8-bit quantisation of activations for the block-quantised MatMul.
+//
+// Each token's row of `cols` floats (cols a multiple of 32) becomes, per block
+// of 32 values, int8 q in [-127, 127] with scale d, the way llama.cpp's x86
+// path does it: amax = max|x|, d = amax/127, q = round_half_even(x * (127/amax)).
+// d is stored rounded to f16 and back, as llama.cpp keeps it in its block_q8_0
+// / block_q8_1 structs. For Q8_1 the block also keeps s = f16(d * sum(q)), the
+// term that folds Q4_1's per-block minimum into one multiply.
+//
+// Every operation here is exactly rounded, so the result is the same bits on
+// every ISA and depends only on the token's own values.
+//
+// Thread-safety: pure functions.
+#ifndef TESSERA_KERNELS_CPU_QUANTIZE_H_
+#define TESSERA_KERNELS_CPU_QUANTIZE_H_
+
+#include <cstdint>
+
+namespace tessera::kernels {
+
+inline constexpr int kQuantBlock = 32;
+
+// Quantised activations of `tokens` tokens laid out as plain arrays: token t's
+// values are q[t*cols ...], its block scales d[t*(cols/32) ...] and (Q8_1 only)
+// its block sums s[t*(cols/32) ...].
+struct QuantizedActivations {
+  const int8_t* q = nullptr;
+  const float* d = nullptr;
+  const float* s = nullptr;
+  int64_t cols = 0;
+};
+
+// Quantises one token x[0..cols) into q[0..cols), d[0..cols/32) and, when
+// `s` is not null, s[0..cols/32) (Q8_1 style).
+void QuantizeActivationRow(const float* x, int64_t cols, int8_t* q, float* d, float* s);
+
+}  // namespace tessera::kernels
+
+#endif  // TESSERA_KERNELS_CPU_QUANTIZE_H_

@@ -1,0 +1,35 @@
+// Small float vector primitives with a fixed reduction order per ISA, used by
+// attention (q·k scores and the probability-weighted sum of V rows).
+//
+// Dot: scalar sums left to right; AVX2/AVX-512 use two vector accumulators
+// over 2-vector steps, one more vector into the first, a zero-padded tail into
+// the second, then a fixed horizontal sum. The order depends on n only.
+//
+// Same rules as matmul_internal.h for the per-ISA files: declarations only.
+//
+// Thread-safety: pure functions.
+#ifndef TESSERA_KERNELS_CPU_VEC_OPS_H_
+#define TESSERA_KERNELS_CPU_VEC_OPS_H_
+
+#include <cstdint>
+
+#include "kernels/cpu/isa.h"
+
+namespace tessera::kernels::internal {
+
+struct VecOps {
+  float (*dot)(const float* a, const float* b, int64_t n);
+  // y[i] += alpha * x[i]
+  void (*axpy)(float alpha, const float* x, float* y, int64_t n);
+};
+
+const VecOps& VecOpsFor(Isa isa);
+
+float DotAvx2(const float* a, const float* b, int64_t n);
+void AxpyAvx2(float alpha, const float* x, float* y, int64_t n);
+float DotAvx512(const float* a, const float* b, int64_t n);
+void AxpyAvx512(float alpha, const float* x, float* y, int64_t n);
+
+}  // namespace tessera::kernels::internal
+
+#endif  // TESSERA_KERNELS_CPU_VEC_OPS_H_

@@ -1,0 +1,132 @@
+// `tessera run` as a real process: stdout carries exactly the generated text,
+// statistics go to stderr, and bad input is a clear error with exit code 1.
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/gguf/gguf_file.h"
+#include "common/tokenizer/tokenizer.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/engine/dequantized_copy.h"
+#include "tests/engine/test_paths.h"
+
+namespace tessera::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+struct Result {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+std::string ShellQuote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+Result RunTessera(const std::vector<std::string>& args) {
+  std::string cmd = TESSERA_BINARY;
+  for (const std::string& a : args) cmd += " " + ShellQuote(a);
+  const std::string out = ::testing::TempDir() + "/cli_out.txt";
+  const std::string err = ::testing::TempDir() + "/cli_err.txt";
+  cmd += " >" + out + " 2>" + err;
+  Result r;
+  const int status = std::system(cmd.c_str());
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = ReadFile(out);
+  r.err = ReadFile(err);
+  return r;
+}
+
+// On the F32 copy of the default model our greedy tokens equal llama.cpp's
+// (fidelity_test), so the CLI must print exactly the text of llama.cpp's tokens.
+TEST(CliTest, GreedyRunPrintsExactlyTheTextOfLlamaCppsTokens) {
+  std::ifstream in(GoldenPath("smollm2_f32_logits.json"));
+  const nlohmann::json golden = nlohmann::json::parse(in);
+  const std::string f32_model = ::testing::TempDir() + "/cli-smollm2-f32.gguf";
+  ASSERT_TRUE(WriteDequantizedCopy(DefaultModelPath(), f32_model).ok());
+  auto file = GgufFile::Open(f32_model);
+  ASSERT_TRUE(file.ok()) << file.status();
+  auto tok = Tokenizer::FromGguf(**file);
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  // The first golden case whose first 24 greedy tokens hold no end-of-generation token.
+  constexpr int kTokens = 24;
+  for (const auto& c : golden["cases"]) {
+    auto greedy = c["greedy"].get<std::vector<int32_t>>();
+    greedy.resize(kTokens);
+    bool has_eog = false;
+    for (int32_t id : greedy) has_eog |= (*tok)->IsEndOfGeneration(id);
+    if (has_eog) continue;
+    const Result r = RunTessera({"run", "--model", f32_model, "--prompt",
+                                 c["text"].get<std::string>(), "--temperature", "0",
+                                 "--max-tokens", absl::StrCat(kTokens), "--threads", "2"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, (*tok)->Decode(greedy));
+    EXPECT_THAT(r.err, HasSubstr("prompt tokens: "));
+    EXPECT_THAT(r.err, HasSubstr("decode: "));
+    EXPECT_THAT(r.out, ::testing::Not(HasSubstr("tok/s")));
+    std::remove(f32_model.c_str());
+    return;
+  }
+  FAIL() << "no golden case without an early end-of-generation token";
+}
+
+TEST(CliTest, ChatModeAnswersAndStopsAtEndOfTurn) {
+  const Result r = RunTessera({"run", "--model", DefaultModelPath(), "--chat", "--prompt",
+                               "What is 2+2?", "--temperature", "0", "--max-tokens", "48"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("4"));
+  EXPECT_THAT(r.err, HasSubstr("finish: stop"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("<|im_end|>")));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("<|im_start|>")));
+}
+
+TEST(CliTest, SampledRunsWithTheSameSeedAreIdentical) {
+  const std::vector<std::string> args = {"run", "--model", DefaultModelPath(), "--prompt",
+                                         "Once upon a time", "--temperature", "0.9",
+                                         "--seed", "7", "--max-tokens", "20"};
+  const Result a = RunTessera(args);
+  std::vector<std::string> two_threads = args;
+  two_threads.insert(two_threads.end(), {"--threads", "2"});
+  const Result b = RunTessera(two_threads);
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_GT(a.out.size(), 10u);
+}
+
+TEST(CliTest, BadInputIsAClearError) {
+  Result r = RunTessera({"run", "--model", "/nonexistent/model.gguf", "--prompt", "hi"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("/nonexistent/model.gguf"));
+  EXPECT_TRUE(r.out.empty());
+
+  r = RunTessera({"run", "--model", DefaultModelPath(), "--prompt", "hi", "--top-p", "0"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("top_p"));
+
+  r = RunTessera({"run", "--model", DefaultModelPath(), "--prompt", "hi", "--max-context", "64",
+                  "--max-tokens", "100"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("exceeds the context limit of 64"));
+
+  r = RunTessera({"frobnicate"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("unknown command"));
+}
+
+}  // namespace
+}  // namespace tessera::testing

@@ -1,0 +1,80 @@
+#include "tests/engine/tiny_model.h"
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/gguf/gguf_writer.h"
+#include "common/gguf/tensor_encoding.h"
+#include "common/status_macros.h"
+
+namespace tessera::testing {
+namespace {
+
+std::string Encode(GgmlType type, const std::vector<float>& v) {
+  switch (type) {
+    case GgmlType::kF16: return EncodeF16(v);
+    case GgmlType::kBF16: return EncodeBF16(v);
+    case GgmlType::kQ8_0: return EncodeQ8_0(v);
+    case GgmlType::kQ4_1: return EncodeQ4_1(v);
+    default: return EncodeF32(v);
+  }
+}
+
+}  // namespace
+
+absl::Status WriteTinyModel(const TinyModelSpec& s, const std::string& path) {
+  std::mt19937_64 rng(s.seed);
+  auto random = [&](int64_t n, float stddev, float mean = 0.0f) {
+    std::normal_distribution<float> dist(mean, stddev);
+    std::vector<float> v(n);
+    for (float& x : v) x = dist(rng);
+    return v;
+  };
+  const int head_dim = s.n_embd / s.n_head;
+  GgufWriter w;
+  w.SetString("general.architecture", "llama");
+  w.SetString("general.name", "tessera-tiny-test");
+  w.SetUint32("llama.block_count", s.n_layer);
+  w.SetUint32("llama.context_length", s.context);
+  w.SetUint32("llama.embedding_length", s.n_embd);
+  w.SetUint32("llama.feed_forward_length", s.n_ff);
+  w.SetUint32("llama.attention.head_count", s.n_head);
+  w.SetUint32("llama.attention.head_count_kv", s.n_kv_head);
+  w.SetFloat32("llama.rope.freq_base", 10000.0f);
+  w.SetFloat32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+  w.SetUint32("llama.rope.dimension_count", head_dim);
+  w.SetUint32("llama.vocab_size", s.vocab);
+
+  auto matrix = [&](const std::string& name, int64_t rows, int64_t cols, GgmlType type) {
+    return w.AddTensor(name, {cols, rows}, type,
+                       Encode(type, random(rows * cols, 0.5f / std::sqrt(float(cols)))));
+  };
+  auto vec = [&](const std::string& name, int64_t n) {
+    return w.AddTensor(name, {n}, GgmlType::kF32, EncodeF32(random(n, 0.1f, 1.0f)));
+  };
+  // Embeddings get a larger scale so logits are spread out.
+  RETURN_IF_ERROR(w.AddTensor("token_embd.weight", {s.n_embd, s.vocab}, s.embedding_type,
+                              Encode(s.embedding_type, random(int64_t(s.vocab) * s.n_embd, 1.0f))));
+  RETURN_IF_ERROR(vec("output_norm.weight", s.n_embd));
+  if (!s.tied_embeddings) {
+    RETURN_IF_ERROR(matrix("output.weight", s.vocab, s.n_embd, s.matrix_type));
+  }
+  const int q_dim = s.n_head * head_dim, kv_dim = s.n_kv_head * head_dim;
+  for (int l = 0; l < s.n_layer; ++l) {
+    const std::string p = absl::StrCat("blk.", l, ".");
+    RETURN_IF_ERROR(vec(p + "attn_norm.weight", s.n_embd));
+    RETURN_IF_ERROR(vec(p + "ffn_norm.weight", s.n_embd));
+    RETURN_IF_ERROR(matrix(p + "attn_q.weight", q_dim, s.n_embd, s.matrix_type));
+    RETURN_IF_ERROR(matrix(p + "attn_k.weight", kv_dim, s.n_embd, s.matrix_type));
+    RETURN_IF_ERROR(matrix(p + "attn_v.weight", kv_dim, s.n_embd, s.matrix_type));
+    RETURN_IF_ERROR(matrix(p + "attn_output.weight", s.n_embd, q_dim, s.matrix_type));
+    RETURN_IF_ERROR(matrix(p + "ffn_gate.weight", s.n_ff, s.n_embd, s.matrix_type));
+    RETURN_IF_ERROR(matrix(p + "ffn_up.weight", s.n_ff, s.n_embd, s.matrix_type));
+    RETURN_IF_ERROR(matrix(p + "ffn_down.weight", s.n_embd, s.n_ff, s.matrix_type));
+  }
+  return w.WriteFile(path);
+}
+
+}  // namespace tessera::testing

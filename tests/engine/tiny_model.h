@@ -1,0 +1,33 @@
+// Writes tiny random-weight Llama models as GGUF files for engine tests.
+#ifndef TESSERA_TESTS_ENGINE_TINY_MODEL_H_
+#define TESSERA_TESTS_ENGINE_TINY_MODEL_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "common/gguf/gguf_file.h"
+
+namespace tessera::testing {
+
+struct TinyModelSpec {
+  int n_layer = 3;
+  int n_embd = 64;
+  int n_ff = 96;
+  int n_head = 4;
+  int n_kv_head = 2;
+  int vocab = 128;
+  int context = 256;
+  // Storage type of the layer matrices and of the embedding.
+  GgmlType matrix_type = GgmlType::kQ4_1;
+  GgmlType embedding_type = GgmlType::kQ8_0;
+  bool tied_embeddings = true;
+  uint64_t seed = 1;
+};
+
+// Writes the model to `path` (weights ~ N(0, 0.5/sqrt(fan_in)), norms ~ 1).
+absl::Status WriteTinyModel(const TinyModelSpec& spec, const std::string& path);
+
+}  // namespace tessera::testing
+
+#endif  // TESSERA_TESTS_ENGINE_TINY_MODEL_H_
