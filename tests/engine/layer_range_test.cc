@@ -161,5 +161,36 @@ TEST(ModelWeightsTest, NamesMissingAndMisshapenTensors) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("layer range")));
 }
 
+// Llama-3 RoPE scaling arrives as a rope_freqs tensor; the engine must pick it
+// up and apply it.
+TEST(ModelWeightsTest, AppliesRopeFrequencyFactorsFromTheFile) {
+  TinyModelSpec spec;
+  spec.matrix_type = GgmlType::kF32;
+  spec.embedding_type = GgmlType::kF32;
+  const std::string plain = ::testing::TempDir() + "/tiny_rope_plain.gguf";
+  const std::string scaled = ::testing::TempDir() + "/tiny_rope_scaled.gguf";
+  ASSERT_THAT(WriteTinyModel(spec, plain), IsOk());
+  spec.rope_freqs = true;
+  ASSERT_THAT(WriteTinyModel(spec, scaled), IsOk());
+  ASSERT_OK_AND_ASSIGN(auto a, EngineHarness::Open(plain, 1, 4));
+  ASSERT_OK_AND_ASSIGN(auto b, EngineHarness::Open(scaled, 1, 4));
+  EXPECT_FALSE(a->config.has_rope_freqs);
+  ASSERT_TRUE(b->config.has_rope_freqs);
+  ASSERT_NE(b->weights->rope_freq_factors(), nullptr);
+  EXPECT_EQ(b->weights->rope_freq_factors()[3], 2.5f);
+  SequenceStep s;
+  s.tokens = {5, 9, 17, 33, 2};
+  s.num_tokens = 5;
+  s.block_table = {0};
+  s.logits = LogitsMode::kAll;
+  StepOutput oa, ob;
+  ASSERT_THAT(a->runner->Forward({s}, {}, &oa), IsOk());
+  ASSERT_THAT(b->runner->Forward({s}, {}, &ob), IsOk());
+  const int64_t v = a->config.vocab_size;
+  // Position 0 is not rotated, so it agrees; later positions must not.
+  EXPECT_EQ(std::memcmp(oa.logits.data(), ob.logits.data(), v * sizeof(float)), 0);
+  EXPECT_NE(std::memcmp(oa.logits.data() + 4 * v, ob.logits.data() + 4 * v, v * sizeof(float)), 0);
+}
+
 }  // namespace
 }  // namespace tessera::testing

@@ -61,6 +61,12 @@ absl::Status WriteTinyModel(const TinyModelSpec& s, const std::string& path) {
   if (!s.tied_embeddings) {
     RETURN_IF_ERROR(matrix("output.weight", s.vocab, s.n_embd, s.matrix_type));
   }
+  if (s.rope_freqs) {
+    std::vector<float> factors(head_dim / 2);
+    for (size_t i = 0; i < factors.size(); ++i) factors[i] = 1.0f + 0.5f * i;
+    RETURN_IF_ERROR(w.AddTensor("rope_freqs.weight", {head_dim / 2}, GgmlType::kF32,
+                                EncodeF32(factors)));
+  }
   const int q_dim = s.n_head * head_dim, kv_dim = s.n_kv_head * head_dim;
   for (int l = 0; l < s.n_layer; ++l) {
     const std::string p = absl::StrCat("blk.", l, ".");

@@ -22,6 +22,8 @@ struct TinyModelSpec {
   GgmlType matrix_type = GgmlType::kQ4_1;
   GgmlType embedding_type = GgmlType::kQ8_0;
   bool tied_embeddings = true;
+  // Writes rope_freqs.weight (Llama-3 style per-pair frequency divisors 1, 1.5, 2, ...).
+  bool rope_freqs = false;
   uint64_t seed = 1;
 };
 
