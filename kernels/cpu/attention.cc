@@ -3,6 +3,7 @@
 // is in the batch: scores = dot(q, k_p) * scale for p = 0..pos in order, max,
 // e_p = exp(s_p - max) with their sum in double, probabilities e_p * (1/sum),
 // then out = sum_p prob_p * v_p accumulated in position order.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -19,6 +20,27 @@ const float* KvRow(const float* base, const KvLayer& kv, const int32_t* block_ta
   const int64_t block = block_table[pos / kv.block_size];
   const int64_t slot = pos % kv.block_size;
   return base + ((block * kv.block_size + slot) * kv.n_kv_head + kv_head) * kv.head_dim;
+}
+
+// The reference steps for one (token, head); ISAs with a fused `attend`
+// reproduce them exactly.
+void AttendGeneric(const internal::VecOps& ops, const float* q, const float* const* k_rows,
+                   const float* const* v_rows, int32_t n, int head_dim, float scale,
+                   float* probs, float* out) {
+  float max = -INFINITY;
+  for (int32_t p = 0; p < n; ++p) {
+    const float s = ops.dot(q, k_rows[p], head_dim) * scale;
+    probs[p] = s;
+    max = std::fmax(max, s);
+  }
+  double sum = 0.0;
+  for (int32_t p = 0; p < n; ++p) {
+    probs[p] = std::exp(probs[p] - max);
+    sum += probs[p];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  std::memset(out, 0, sizeof(float) * head_dim);
+  for (int32_t p = 0; p < n; ++p) ops.axpy(probs[p] * inv, v_rows[p], out, head_dim);
 }
 
 }  // namespace
@@ -43,32 +65,37 @@ void Attention(const float* q, const int32_t* positions, int64_t tokens, int n_h
   const int group = n_head / kv.n_kv_head;
   const internal::VecOps& ops = internal::VecOpsFor(ActiveIsa());
 
+  // K/V row addresses per (KV head, position), resolved through the block
+  // table once per call instead of once per (token, head, position).
+  int32_t max_n = 0;
+  for (int64_t t = 0; t < tokens; ++t) max_n = std::max(max_n, positions[t] + 1);
+  thread_local std::vector<const float*> rows;
+  rows.resize(static_cast<size_t>(2) * kv.n_kv_head * max_n);
+  for (int h = 0; h < kv.n_kv_head; ++h) {
+    const float** k_rows = rows.data() + static_cast<size_t>(2 * h) * max_n;
+    const float** v_rows = k_rows + max_n;
+    for (int32_t p = 0; p < max_n; ++p) {
+      k_rows[p] = KvRow(kv.k, kv, block_table, p, h);
+      v_rows[p] = KvRow(kv.v, kv, block_table, p, h);
+    }
+  }
+  const float* const* all_rows = rows.data();
+
   auto body = [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> probs;
+    if (probs.size() < static_cast<size_t>(max_n)) probs.resize(static_cast<size_t>(max_n));
     for (int64_t idx = begin; idx < end; ++idx) {
       const int64_t t = idx / n_head;
       const int h = static_cast<int>(idx % n_head);
-      const int kv_head = h / group;
-      const float* qv = q + idx * head_dim;
-      float* o = out + idx * head_dim;
+      const float* const* k_rows = all_rows + static_cast<size_t>(2 * (h / group)) * max_n;
+      const float* const* v_rows = k_rows + max_n;
       const int32_t n = positions[t] + 1;
-      probs.resize(static_cast<size_t>(n));
-
-      float max = -INFINITY;
-      for (int32_t p = 0; p < n; ++p) {
-        const float s = ops.dot(qv, KvRow(kv.k, kv, block_table, p, kv_head), head_dim) * scale;
-        probs[p] = s;
-        max = std::fmax(max, s);
-      }
-      double sum = 0.0;
-      for (int32_t p = 0; p < n; ++p) {
-        probs[p] = std::exp(probs[p] - max);
-        sum += probs[p];
-      }
-      const float inv = static_cast<float>(1.0 / sum);
-      std::memset(o, 0, sizeof(float) * head_dim);
-      for (int32_t p = 0; p < n; ++p) {
-        ops.axpy(probs[p] * inv, KvRow(kv.v, kv, block_table, p, kv_head), o, head_dim);
+      if (ops.attend != nullptr) {
+        ops.attend(q + idx * head_dim, k_rows, v_rows, n, head_dim, scale, probs.data(),
+                   out + idx * head_dim);
+      } else {
+        AttendGeneric(ops, q + idx * head_dim, k_rows, v_rows, n, head_dim, scale,
+                      probs.data(), out + idx * head_dim);
       }
     }
   };

@@ -1,7 +1,10 @@
-// MatMul dispatch: quantises the activations once per call (block formats),
-// then splits the weight rows across the pool. Every output element is
+// MatMul dispatch: quantises the activations once per call (block formats;
+// per token, so prefill-sized batches split it over the pool, and on AVX-512
+// regrouped into 16-token tiles for the tile kernel), then splits the weight
+// rows across the pool. Every output element is
 // computed by exactly one row kernel call, so the thread count never changes
 // a result (see matmul_internal.h for the per-element order rule).
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 #include <vector>
@@ -18,14 +21,51 @@ namespace {
 // 576-row matrix, large enough that per-chunk overhead is noise.
 constexpr int64_t kRowGrain = 16;
 
+// Below this many tokens quantising is cheaper than waking the pool for it.
+constexpr int64_t kParallelQuantizeTokens = 64;
+
 // Reused across calls so a forward pass does not allocate per MatMul. Owned by
-// the calling thread; workers only read it while that thread waits in
-// ParallelFor.
+// the calling thread; workers touch it only while that thread waits in
+// ParallelFor (writing disjoint tokens when quantising, then reading).
 struct ActivationScratch {
   std::vector<int8_t> q;
   std::vector<float> d;
   std::vector<float> s;
+  std::vector<uint8_t> tq;  // TiledActivations
+  std::vector<float> td;
+  std::vector<float> ts;
 };
+
+// Copies token t of `qx` into its lane of the tile layout of matmul_internal.h
+// (each tile's 16 tokens x 4 bytes of a column group are one 64-byte load for
+// the tile kernel). Tokens past the end (t >= tokens) get padding.
+void TileToken(const QuantizedActivations& qx, int64_t t, int64_t tokens, bool offset128,
+               ActivationScratch& s) {
+  constexpr int kT = internal::kTileTokens;
+  const int64_t cols = qx.cols;
+  const int64_t nb = cols / kQuantBlock;
+  const int64_t tile = t / kT;
+  const int64_t j = t % kT;
+  const bool live = t < tokens;
+  const uint8_t pad = offset128 ? 0x80 : 0x00;
+  uint8_t* tq = s.tq.data();
+  float* td = s.td.data();
+  float* ts = qx.s != nullptr ? s.ts.data() : nullptr;
+  for (int64_t b = 0; b < nb; ++b) {
+    const int64_t base = tile * nb + b;
+    td[base * kT + j] = live ? qx.d[t * nb + b] : 0.0f;
+    if (ts != nullptr) ts[base * kT + j] = live ? qx.s[t * nb + b] : 0.0f;
+    uint8_t* dst = tq + base * 8 * 64 + 4 * j;
+    if (!live) {
+      for (int g = 0; g < 8; ++g) std::memset(dst + g * 64, pad, 4);
+      continue;
+    }
+    const auto* src = reinterpret_cast<const uint8_t*>(qx.q + t * cols + b * kQuantBlock);
+    for (int g = 0; g < 8; ++g) {
+      for (int k = 0; k < 4; ++k) dst[g * 64 + k] = static_cast<uint8_t>(src[4 * g + k] ^ pad);
+    }
+  }
+}
 
 ActivationScratch& Scratch() {
   thread_local ActivationScratch scratch;
@@ -72,11 +112,43 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t tokens, float* y,
     if (s.q.size() < static_cast<size_t>(tokens * w.cols)) s.q.resize(tokens * w.cols);
     if (s.d.size() < static_cast<size_t>(tokens * nb)) s.d.resize(tokens * nb);
     if (with_sums && s.s.size() < static_cast<size_t>(tokens * nb)) s.s.resize(tokens * nb);
-    for (int64_t t = 0; t < tokens; ++t) {
-      QuantizeActivationRow(x + t * w.cols, w.cols, s.q.data() + t * w.cols, s.d.data() + t * nb,
-                            with_sums ? s.s.data() + t * nb : nullptr);
-    }
     args.qx = {s.q.data(), s.d.data(), with_sums ? s.s.data() : nullptr, w.cols};
+    const bool offset128 = w.dtype == DType::kQ8_0;
+#if defined(TESSERA_KERNELS_X86)
+    if (ActiveIsa() == Isa::kAvx512 && tokens >= internal::kTileMinTokens) {
+      constexpr int kT = internal::kTileTokens;
+      internal::TiledActivations& xt = args.xt;
+      xt.tiles = tokens / kT + (tokens % kT >= internal::kTileMinTokens ? 1 : 0);
+      xt.tile_tokens = std::min(tokens, xt.tiles * kT);
+      const size_t nq = static_cast<size_t>(xt.tiles * nb * 8 * 64);
+      const size_t nd = static_cast<size_t>(xt.tiles * nb * kT);
+      if (s.tq.size() < nq) s.tq.resize(nq);
+      if (s.td.size() < nd) s.td.resize(nd);
+      if (with_sums && s.ts.size() < nd) s.ts.resize(nd);
+      xt.q = s.tq.data();
+      xt.d = s.td.data();
+      xt.s = with_sums ? s.ts.data() : nullptr;
+    }
+#endif
+    // Quantisation is per token, so splitting tokens over threads cannot
+    // change it; worth a ParallelFor only for prefill-sized batches.
+    const int64_t padded = std::max(tokens, args.xt.tiles * internal::kTileTokens);
+    auto quantize = [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) {
+        if (t < tokens) {
+          QuantizeActivationRow(x + t * w.cols, w.cols, s.q.data() + t * w.cols,
+                                s.d.data() + t * nb, with_sums ? s.s.data() + t * nb : nullptr);
+        }
+        if (t < args.xt.tiles * internal::kTileTokens) {
+          TileToken(args.qx, t, tokens, offset128, s);
+        }
+      }
+    };
+    if (pool != nullptr && pool->size() > 1 && tokens >= kParallelQuantizeTokens) {
+      pool->ParallelFor(padded, internal::kTileTokens, quantize);
+    } else {
+      quantize(0, padded);
+    }
   }
   const RowsFn rows_fn = RowsKernelFor(ActiveIsa());
   if (pool == nullptr || pool->size() == 1) {

@@ -11,9 +11,14 @@
 //    alternate between two accumulators (to hide FMA latency); an odd last
 //    block goes, alone in lanes 0-7, to the second. Result HSum(acc0 + acc1),
 //    plus for Q4_1 the m_w * s_x terms (see Q4_1Kernel).
+// Q8_0 / Q4_1 calls with kTileMinTokens or more tokens run their first
+// 16-token tiles through RunTiles, which reproduces these orders bitwise with
+// tokens in the vector lanes; the remaining tokens use the row kernels.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "kernels/cpu/matmul_internal.h"
 
@@ -253,12 +258,136 @@ struct Q4_1Kernel {
   }
 };
 
+// Tile kernel (prefill and batched decode): 16 tokens in the 16 lanes of a
+// vector, one weight row at a time, so each weight byte is unpacked once per
+// row and each VNNI instruction does 16 tokens' work. It reproduces the row
+// kernels' arithmetic exactly, lane by lane. A row kernel's token owns 32
+// float lanes: accumulator a (0 or 1) x lane l, where lane l = 8*(b%2) + g
+// receives the int32 sum of 4-byte group g (columns 32b+4g..+3) of block b,
+// scaled by d_w*d_x of that block, in increasing block order; the class
+// c = 2a + (b%2) of block b follows the pairing above (ClassOf). Here those 32
+// accumulators become 32 vectors over tokens, visited a class at a time (8
+// live), and the final HSum tree and Q4_1 min terms are replayed as lane-wise
+// adds in the same order. Every op is the same IEEE op on the same operands,
+// so y[t][o] is bitwise what the row kernel gives, whichever path a token takes.
+int ClassOf(int64_t b, int64_t nb) {
+  if (nb % 4 == 1 && b == nb - 1) return 2;  // odd last block: acc1, lanes 0-7
+  return static_cast<int>(2 * ((b / 2) % 2) + (b % 2));
+}
+
+template <DType kType>
+void RunTiles(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
+  constexpr bool kQ41 = kType == DType::kQ4_1;
+  constexpr int64_t kBlockBytes = kQ41 ? 20 : 34;
+  const int64_t nb = a.w->cols / 32;
+  const int64_t rows = a.w->rows;
+  // Per row: unpacked weight bytes, the VNNI offset correction (Q8_0), and
+  // the float scales d (and m). Blocks listed by class, each in order.
+  thread_local std::vector<int32_t> wq_buf, corr_buf, order_buf;
+  thread_local std::vector<float> dw_buf, mw_buf;
+  wq_buf.resize(nb * 8);
+  corr_buf.resize(nb * 8);
+  dw_buf.resize(nb);
+  mw_buf.resize(nb);
+  order_buf.clear();
+  int64_t class_end[4];
+  for (int c = 0; c < 4; ++c) {
+    for (int64_t b = 0; b < nb; ++b) {
+      if (ClassOf(b, nb) == c) order_buf.push_back(static_cast<int32_t>(b));
+    }
+    class_end[c] = static_cast<int64_t>(order_buf.size());
+  }
+  // Plain pointers: the compiler cannot keep a thread_local vector's data
+  // pointer in a register across the stores below.
+  int32_t* const wq = wq_buf.data();
+  int32_t* const corr = corr_buf.data();
+  const int32_t* const order = order_buf.data();
+  float* const dw = dw_buf.data();
+  float* const mw = mw_buf.data();
+  const auto* base = static_cast<const uint8_t*>(a.w->data);
+  const __m128i low4 = _mm_set1_epi8(0x0F);
+  const __m256i k128 = _mm256_set1_epi8(static_cast<char>(0x80));
+  for (int64_t o = row_begin; o < row_end; ++o) {
+    const uint8_t* row = base + static_cast<size_t>(o) * a.w->row_bytes;
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* blk = row + kBlockBytes * b;
+      if constexpr (kQ41) {
+        const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(LoadU32(blk))));
+        dw[b] = _mm_cvtss_f32(dm);
+        mw[b] = _mm_cvtss_f32(_mm_shuffle_ps(dm, dm, 1));
+        const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 4));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(&wq[8 * b]), _mm_and_si128(raw, low4));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(&wq[8 * b + 4]),
+                         _mm_and_si128(_mm_srli_epi16(raw, 4), low4));
+      } else {
+        dw[b] = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(LoadU16(blk))));
+        const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(&wq[8 * b]), w);
+        // sum((x + 128) * w) - 128 * sum(w) = sum(x * w), all exact in int32.
+        const __m256i c = _mm256_dpbusd_epi32(_mm256_setzero_si256(), k128, w);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(&corr[8 * b]),
+                            _mm256_sub_epi32(_mm256_setzero_si256(), c));
+      }
+    }
+    for (int64_t tile = 0; tile < a.xt.tiles; ++tile) {
+      const uint8_t* xq = a.xt.q + tile * nb * 512;
+      const float* xd = a.xt.d + tile * nb * 16;
+      const float* xs = kQ41 ? a.xt.s + tile * nb * 16 : nullptr;
+      __m512 lanes[2][8];  // [b%2][g]: acc0 + acc1 of the row kernel
+      __m512 mins[4];
+      int64_t k = 0;
+      for (int c = 0; c < 4; ++c) {
+        __m512 acc[8];
+        for (int g = 0; g < 8; ++g) acc[g] = _mm512_setzero_ps();
+        __m512 macc = _mm512_setzero_ps();
+        for (; k < class_end[c]; ++k) {
+          const int64_t b = order[k];
+          const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(dw[b]), _mm512_loadu_ps(xd + 16 * b));
+          const uint8_t* xb = xq + b * 512;
+          for (int g = 0; g < 8; ++g) {
+            const __m512i xv = _mm512_loadu_si512(xb + 64 * g);
+            const __m512i wv = _mm512_set1_epi32(wq[8 * b + g]);
+            const __m512i is = kQ41 ? _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, xv)
+                                    : _mm512_dpbusd_epi32(_mm512_set1_epi32(corr[8 * b + g]), xv, wv);
+            acc[g] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(is), acc[g]);
+          }
+          if constexpr (kQ41) {
+            macc = _mm512_add_ps(macc, _mm512_mul_ps(_mm512_set1_ps(mw[b]), _mm512_loadu_ps(xs + 16 * b)));
+          }
+        }
+        mins[c] = macc;
+        for (int g = 0; g < 8; ++g) {
+          // Classes 0, 1 are acc0; 2, 3 are acc1: HSum(acc0 + acc1) adds them first.
+          lanes[c % 2][g] = c < 2 ? acc[g] : _mm512_add_ps(lanes[c % 2][g], acc[g]);
+        }
+      }
+      // HSum over the 16 row-kernel lanes l = 8h + g: (l, l+8), (l, l+4), (l, l+2), (l, l+1).
+      __m512 s8[8];
+      for (int g = 0; g < 8; ++g) s8[g] = _mm512_add_ps(lanes[0][g], lanes[1][g]);
+      __m512 s4[4];
+      for (int g = 0; g < 4; ++g) s4[g] = _mm512_add_ps(s8[g], s8[g + 4]);
+      const __m512 s2a = _mm512_add_ps(s4[0], s4[2]);
+      const __m512 s2b = _mm512_add_ps(s4[1], s4[3]);
+      __m512 sum = _mm512_add_ps(s2a, s2b);
+      if constexpr (kQ41) {
+        const __m512 m = _mm512_add_ps(_mm512_add_ps(mins[0], mins[2]), _mm512_add_ps(mins[1], mins[3]));
+        sum = _mm512_add_ps(sum, m);
+      }
+      alignas(64) float out[16];
+      _mm512_store_ps(out, sum);
+      const int64_t t0 = tile * 16;
+      const int64_t n = std::min<int64_t>(16, a.xt.tile_tokens - t0);
+      for (int64_t j = 0; j < n; ++j) a.y[(t0 + j) * rows + o] = out[j];
+    }
+  }
+}
+
 template <typename Kernel>
 void RunRows(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
   const auto* base = static_cast<const uint8_t*>(a.w->data);
   for (int64_t o = row_begin; o < row_end; ++o) {
     const uint8_t* row = base + static_cast<size_t>(o) * a.w->row_bytes;
-    int64_t t = 0;
+    int64_t t = a.xt.tile_tokens;
     for (; t + kTokenGroup <= a.tokens; t += kTokenGroup) {
       Kernel::template Run<kTokenGroup>(a, row, o, t);
     }
@@ -291,8 +420,10 @@ void MatMulRowsAvx512(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
     case DType::kBF16:
       return RunRows<FloatKernel<DType::kBF16>>(a, row_begin, row_end);
     case DType::kQ8_0:
+      if (a.xt.tiles > 0) RunTiles<DType::kQ8_0>(a, row_begin, row_end);
       return RunRows<Q8_0Kernel>(a, row_begin, row_end);
     case DType::kQ4_1:
+      if (a.xt.tiles > 0) RunTiles<DType::kQ4_1>(a, row_begin, row_end);
       return RunRows<Q4_1Kernel>(a, row_begin, row_end);
   }
 }

@@ -25,10 +25,33 @@
 
 namespace tessera::kernels::internal {
 
+// Tokens per tile of the AVX-512 tile kernel, one per 32-bit lane.
+inline constexpr int kTileTokens = 16;
+// The fewest tokens worth a (zero-padded) tile; fewer go through row kernels.
+// Measured: 8 tokens in a tile run slower than as two 4-token row groups
+// (docs/perf.md, CPU speed).
+inline constexpr int kTileMinTokens = 12;
+
+// Quantised activations of block formats regrouped for the tile kernel: tile
+// T holds tokens 16T..16T+15 and, for block b and 4-byte group g (columns
+// 32b+4g..32b+4g+3), 64 bytes q[((T*nb + b)*8 + g)*64 + 4j + k] = byte k of
+// token j's group. For Q8_0 the bytes are x + 128 (so VNNI can take them as
+// the unsigned operand); for Q4_1 they are x. Scales and sums are transposed
+// the same way: d[(T*nb + b)*16 + j], s likewise (Q4_1 only). Lanes of tokens
+// past the end hold zeros (x + 128 = 128 for Q8_0) and are never stored.
+struct TiledActivations {
+  const uint8_t* q = nullptr;
+  const float* d = nullptr;
+  const float* s = nullptr;
+  int64_t tiles = 0;
+  int64_t tile_tokens = 0;  // tokens [0, tile_tokens) are computed by tiles
+};
+
 struct MatMulArgs {
   const WeightMatrix* w = nullptr;
   const float* x = nullptr;           // float formats: x[tokens][cols]
   QuantizedActivations qx;            // block formats
+  TiledActivations xt;                // block formats on AVX-512, tokens >= kTileMinTokens
   int64_t tokens = 0;
   float* y = nullptr;                 // y[tokens][rows]
 };

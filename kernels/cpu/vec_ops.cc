@@ -16,10 +16,10 @@ void AxpyScalar(float alpha, const float* x, float* y, int64_t n) {
 }  // namespace
 
 const VecOps& VecOpsFor(Isa isa) {
-  static const VecOps kScalar{DotScalar, AxpyScalar};
+  static const VecOps kScalar{DotScalar, AxpyScalar, nullptr};
 #if defined(TESSERA_KERNELS_X86)
-  static const VecOps kAvx2{DotAvx2, AxpyAvx2};
-  static const VecOps kAvx512{DotAvx512, AxpyAvx512};
+  static const VecOps kAvx2{DotAvx2, AxpyAvx2, nullptr};
+  static const VecOps kAvx512{DotAvx512, AxpyAvx512, AttendAvx512};
   switch (isa) {
     case Isa::kAvx512:
       return kAvx512;

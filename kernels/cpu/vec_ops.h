@@ -21,6 +21,12 @@ struct VecOps {
   float (*dot)(const float* a, const float* b, int64_t n);
   // y[i] += alpha * x[i]
   void (*axpy)(float alpha, const float* x, float* y, int64_t n);
+  // One (token, head) of causal attention over n cached positions whose K/V
+  // rows are k_rows[p] / v_rows[p]: the exact steps of AttendGeneric (see
+  // attention.cc) with this ISA's dot and axpy, fused so nothing is called
+  // per position. probs has room for n floats. Null: use AttendGeneric.
+  void (*attend)(const float* q, const float* const* k_rows, const float* const* v_rows,
+                 int32_t n, int head_dim, float scale, float* probs, float* out);
 };
 
 const VecOps& VecOpsFor(Isa isa);
@@ -29,6 +35,8 @@ float DotAvx2(const float* a, const float* b, int64_t n);
 void AxpyAvx2(float alpha, const float* x, float* y, int64_t n);
 float DotAvx512(const float* a, const float* b, int64_t n);
 void AxpyAvx512(float alpha, const float* x, float* y, int64_t n);
+void AttendAvx512(const float* q, const float* const* k_rows, const float* const* v_rows,
+                  int32_t n, int head_dim, float scale, float* probs, float* out);
 
 }  // namespace tessera::kernels::internal
 

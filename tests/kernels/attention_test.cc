@@ -4,7 +4,11 @@
 #include <random>
 #include <vector>
 
+#include <cstring>
+
 #include "gtest/gtest.h"
+#include "kernels/cpu/isa.h"
+#include "kernels/cpu/vec_ops.h"
 #include "kernels/kernels.h"
 #include "tests/kernels/kernel_test_util.h"
 
@@ -75,6 +79,54 @@ TEST_P(AttentionTest, KvWriteThenAttentionMatchesFloat64) {
               << "head_dim=" << head_dim << " t=" << t << " h=" << h << " d=" << d;
         }
       }
+    }
+  }
+}
+
+// The fused AVX-512 attention step must give exactly what the unfused steps
+// (out-of-line dot and axpy, std::fmax) gave before it existed, so fusing
+// changed no token. The reference here is those steps written out.
+TEST(AttendAvx512Test, MatchesUnfusedStepsBitwise) {
+  const std::vector<Isa> isas = SupportedIsas();
+  if (std::find(isas.begin(), isas.end(), Isa::kAvx512) == isas.end()) {
+    GTEST_SKIP() << "no AVX-512 on this CPU";
+  }
+  std::mt19937 rng(52);
+  for (int head_dim : {64, 128, 80, 40}) {
+    for (int32_t n : {1, 2, 17, 300}) {
+      const std::vector<float> q = RandomVector(head_dim, rng);
+      const std::vector<float> k = RandomVector(static_cast<int64_t>(n) * head_dim, rng);
+      const std::vector<float> v = RandomVector(static_cast<int64_t>(n) * head_dim, rng);
+      std::vector<const float*> k_rows(n), v_rows(n);
+      // Rows in reverse memory order, as a block table may place them.
+      for (int32_t p = 0; p < n; ++p) {
+        k_rows[p] = k.data() + static_cast<int64_t>(n - 1 - p) * head_dim;
+        v_rows[p] = v.data() + static_cast<int64_t>(n - 1 - p) * head_dim;
+      }
+      const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+
+      std::vector<float> probs(n), want(head_dim);
+      float max = -INFINITY;
+      for (int32_t p = 0; p < n; ++p) {
+        probs[p] = internal::DotAvx512(q.data(), k_rows[p], head_dim) * scale;
+        max = std::fmax(max, probs[p]);
+      }
+      double sum = 0.0;
+      for (int32_t p = 0; p < n; ++p) {
+        probs[p] = std::exp(probs[p] - max);
+        sum += probs[p];
+      }
+      const float inv = static_cast<float>(1.0 / sum);
+      std::fill(want.begin(), want.end(), 0.0f);
+      for (int32_t p = 0; p < n; ++p) {
+        internal::AxpyAvx512(probs[p] * inv, v_rows[p], want.data(), head_dim);
+      }
+
+      std::vector<float> scratch(n), got(head_dim, -1.0f);
+      internal::AttendAvx512(q.data(), k_rows.data(), v_rows.data(), n, head_dim, scale,
+                             scratch.data(), got.data());
+      ASSERT_EQ(std::memcmp(got.data(), want.data(), sizeof(float) * head_dim), 0)
+          << "head_dim=" << head_dim << " n=" << n;
     }
   }
 }
