@@ -137,9 +137,13 @@ void ModelRunner::RunLayer(int layer, absl::Span<const SequenceStep> seqs, int64
 
   // Attention block.
   kernels::RmsNorm(x_.data(), w.attn_norm, tokens, d, c.rms_eps, h_.data());
-  kernels::MatMul(w.wq, h_.data(), tokens, q_.data(), pool_);
-  kernels::MatMul(w.wk, h_.data(), tokens, k_.data(), pool_);
-  kernels::MatMul(w.wv, h_.data(), tokens, v_.data(), pool_);
+  // One pool dispatch for Q/K/V (and below gate/up): same input, and
+  // MatMulShared falls back to separate calls when the formats differ.
+  {
+    const kernels::WeightMatrix qkv[] = {w.wq, w.wk, w.wv};
+    float* const out[] = {q_.data(), k_.data(), v_.data()};
+    kernels::MatMulShared(qkv, 3, h_.data(), tokens, out, pool_);
+  }
   kernels::Rope(q_.data(), positions_.data(), tokens, c.n_head, rope_);
   kernels::Rope(k_.data(), positions_.data(), tokens, c.n_kv_head, rope_);
   const kernels::KvLayer kv = kv_->layer(layer);
@@ -157,8 +161,11 @@ void ModelRunner::RunLayer(int layer, absl::Span<const SequenceStep> seqs, int64
 
   // Feed-forward block.
   kernels::RmsNorm(x_.data(), w.ffn_norm, tokens, d, c.rms_eps, h_.data());
-  kernels::MatMul(w.w_gate, h_.data(), tokens, gate_.data(), pool_);
-  kernels::MatMul(w.w_up, h_.data(), tokens, up_.data(), pool_);
+  {
+    const kernels::WeightMatrix gate_up[] = {w.w_gate, w.w_up};
+    float* const out[] = {gate_.data(), up_.data()};
+    kernels::MatMulShared(gate_up, 2, h_.data(), tokens, out, pool_);
+  }
   kernels::SwiGlu(gate_.data(), up_.data(), tokens * c.n_ff, gate_.data());
   kernels::MatMul(w.w_down, gate_.data(), tokens, ffn_.data(), pool_);
   kernels::Add(ffn_.data(), tokens * d, x_.data());

@@ -44,6 +44,15 @@ struct WeightMatrix {
 void MatMul(const WeightMatrix& w, const float* x, int64_t tokens, float* y,
             ThreadPool* pool);
 
+// ys[i] = MatMul(ws[i], x, tokens) for i in [0, count), bitwise, but as one
+// dispatch over the rows of all matrices, with the activations quantised once:
+// saves the pool hand-offs and cold starts of separate calls when several
+// matrices read the same input (Q/K/V, gate/up). Sharing needs equal dtype and
+// cols and at most 8 matrices; otherwise it makes separate MatMul calls. No
+// ys[i] may alias x.
+void MatMulShared(const WeightMatrix* ws, size_t count, const float* x, int64_t tokens,
+                  float* const* ys, ThreadPool* pool);
+
 // Dequantises row `row` of `w` into out[0..w.cols).
 void DequantizeRow(const WeightMatrix& w, int64_t row, float* out);
 

@@ -67,6 +67,9 @@ void TileToken(const QuantizedActivations& qx, int64_t t, int64_t tokens, bool o
   }
 }
 
+// Most matrices MatMulShared takes at once (Q/K/V is the largest use).
+constexpr size_t kMaxSharedMatrices = 8;
+
 ActivationScratch& Scratch() {
   thread_local ActivationScratch scratch;
   return scratch;
@@ -90,66 +93,74 @@ RowsFn RowsKernelFor(Isa isa) {
 
 bool IsBlockFormat(DType t) { return BlockSize(t) > 1; }
 
+// Fills everything in `args` but w and y: for block formats, quantises the
+// activations (and on AVX-512 tiles them) into the calling thread's scratch,
+// which stays valid until that thread's next MatMul. The result depends only
+// on w.dtype and w.cols, so matrices sharing both can share it.
+void PrepareActivations(const WeightMatrix& w, const float* x, int64_t tokens,
+                        ThreadPool* pool, internal::MatMulArgs& args) {
+  args.x = x;
+  args.tokens = tokens;
+  if (!IsBlockFormat(w.dtype)) return;
+  assert(w.cols % kQuantBlock == 0);
+  const int64_t nb = w.cols / kQuantBlock;
+  const bool with_sums = w.dtype == DType::kQ4_1;
+  ActivationScratch& s = Scratch();
+  if (s.q.size() < static_cast<size_t>(tokens * w.cols)) s.q.resize(tokens * w.cols);
+  if (s.d.size() < static_cast<size_t>(tokens * nb)) s.d.resize(tokens * nb);
+  if (with_sums && s.s.size() < static_cast<size_t>(tokens * nb)) s.s.resize(tokens * nb);
+  args.qx = {s.q.data(), s.d.data(), with_sums ? s.s.data() : nullptr, w.cols};
+  const bool offset128 = w.dtype == DType::kQ8_0;
+#if defined(TESSERA_KERNELS_X86)
+  if (ActiveIsa() == Isa::kAvx512 && tokens >= internal::kTileMinTokens) {
+    constexpr int kT = internal::kTileTokens;
+    internal::TiledActivations& xt = args.xt;
+    xt.tiles = tokens / kT + (tokens % kT >= internal::kTileMinTokens ? 1 : 0);
+    xt.tile_tokens = std::min(tokens, xt.tiles * kT);
+    const size_t nq = static_cast<size_t>(xt.tiles * nb * 8 * 64);
+    const size_t nd = static_cast<size_t>(xt.tiles * nb * kT);
+    if (s.tq.size() < nq) s.tq.resize(nq);
+    if (s.td.size() < nd) s.td.resize(nd);
+    if (with_sums && s.ts.size() < nd) s.ts.resize(nd);
+    xt.q = s.tq.data();
+    xt.d = s.td.data();
+    xt.s = with_sums ? s.ts.data() : nullptr;
+  }
+#endif
+  // Quantisation is per token, so splitting tokens over threads cannot
+  // change it; worth a ParallelFor only for prefill-sized batches.
+  const int64_t padded = std::max(tokens, args.xt.tiles * internal::kTileTokens);
+  auto quantize = [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      if (t < tokens) {
+        QuantizeActivationRow(x + t * w.cols, w.cols, s.q.data() + t * w.cols,
+                              s.d.data() + t * nb, with_sums ? s.s.data() + t * nb : nullptr);
+      }
+      if (t < args.xt.tiles * internal::kTileTokens) {
+        TileToken(args.qx, t, tokens, offset128, s);
+      }
+    }
+  };
+  if (pool != nullptr && pool->size() > 1 && tokens >= kParallelQuantizeTokens) {
+    pool->ParallelFor(padded, internal::kTileTokens, quantize);
+  } else {
+    quantize(0, padded);
+  }
+}
+
 }  // namespace
 
 void MatMul(const WeightMatrix& w, const float* x, int64_t tokens, float* y,
             ThreadPool* pool) {
   if (tokens <= 0 || w.rows <= 0) return;
-  internal::MatMulArgs args;
-  args.w = &w;
-  args.x = x;
-  args.tokens = tokens;
-  args.y = y;
   if (w.cols == 0) {
     std::memset(y, 0, sizeof(float) * static_cast<size_t>(tokens * w.rows));
     return;
   }
-  if (IsBlockFormat(w.dtype)) {
-    assert(w.cols % kQuantBlock == 0);
-    const int64_t nb = w.cols / kQuantBlock;
-    const bool with_sums = w.dtype == DType::kQ4_1;
-    ActivationScratch& s = Scratch();
-    if (s.q.size() < static_cast<size_t>(tokens * w.cols)) s.q.resize(tokens * w.cols);
-    if (s.d.size() < static_cast<size_t>(tokens * nb)) s.d.resize(tokens * nb);
-    if (with_sums && s.s.size() < static_cast<size_t>(tokens * nb)) s.s.resize(tokens * nb);
-    args.qx = {s.q.data(), s.d.data(), with_sums ? s.s.data() : nullptr, w.cols};
-    const bool offset128 = w.dtype == DType::kQ8_0;
-#if defined(TESSERA_KERNELS_X86)
-    if (ActiveIsa() == Isa::kAvx512 && tokens >= internal::kTileMinTokens) {
-      constexpr int kT = internal::kTileTokens;
-      internal::TiledActivations& xt = args.xt;
-      xt.tiles = tokens / kT + (tokens % kT >= internal::kTileMinTokens ? 1 : 0);
-      xt.tile_tokens = std::min(tokens, xt.tiles * kT);
-      const size_t nq = static_cast<size_t>(xt.tiles * nb * 8 * 64);
-      const size_t nd = static_cast<size_t>(xt.tiles * nb * kT);
-      if (s.tq.size() < nq) s.tq.resize(nq);
-      if (s.td.size() < nd) s.td.resize(nd);
-      if (with_sums && s.ts.size() < nd) s.ts.resize(nd);
-      xt.q = s.tq.data();
-      xt.d = s.td.data();
-      xt.s = with_sums ? s.ts.data() : nullptr;
-    }
-#endif
-    // Quantisation is per token, so splitting tokens over threads cannot
-    // change it; worth a ParallelFor only for prefill-sized batches.
-    const int64_t padded = std::max(tokens, args.xt.tiles * internal::kTileTokens);
-    auto quantize = [&](int64_t begin, int64_t end) {
-      for (int64_t t = begin; t < end; ++t) {
-        if (t < tokens) {
-          QuantizeActivationRow(x + t * w.cols, w.cols, s.q.data() + t * w.cols,
-                                s.d.data() + t * nb, with_sums ? s.s.data() + t * nb : nullptr);
-        }
-        if (t < args.xt.tiles * internal::kTileTokens) {
-          TileToken(args.qx, t, tokens, offset128, s);
-        }
-      }
-    };
-    if (pool != nullptr && pool->size() > 1 && tokens >= kParallelQuantizeTokens) {
-      pool->ParallelFor(padded, internal::kTileTokens, quantize);
-    } else {
-      quantize(0, padded);
-    }
-  }
+  internal::MatMulArgs args;
+  PrepareActivations(w, x, tokens, pool, args);
+  args.w = &w;
+  args.y = y;
   const RowsFn rows_fn = RowsKernelFor(ActiveIsa());
   if (pool == nullptr || pool->size() == 1) {
     rows_fn(args, 0, w.rows);
@@ -157,6 +168,48 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t tokens, float* y,
   }
   pool->ParallelFor(w.rows, kRowGrain,
                     [&](int64_t begin, int64_t end) { rows_fn(args, begin, end); });
+}
+
+void MatMulShared(const WeightMatrix* ws, size_t count, const float* x, int64_t tokens,
+                  float* const* ys, ThreadPool* pool) {
+  if (tokens <= 0 || count == 0) return;
+  bool shareable = count <= kMaxSharedMatrices && ws[0].cols > 0;
+  for (size_t i = 1; i < count && shareable; ++i) {
+    shareable = ws[i].dtype == ws[0].dtype && ws[i].cols == ws[0].cols;
+  }
+  if (!shareable) {
+    for (size_t i = 0; i < count; ++i) MatMul(ws[i], x, tokens, ys[i], pool);
+    return;
+  }
+  // One args per matrix, all pointing at the same prepared activations, and
+  // the concatenated row space [0, total) with row_start[i] where matrix i
+  // begins. Each row still goes through the same rows_fn as in MatMul, and
+  // no kernel's result depends on which other rows share its call.
+  internal::MatMulArgs args[kMaxSharedMatrices];
+  int64_t row_start[kMaxSharedMatrices + 1];
+  PrepareActivations(ws[0], x, tokens, pool, args[0]);
+  row_start[0] = 0;
+  for (size_t i = 0; i < count; ++i) {
+    if (i > 0) args[i] = args[0];
+    args[i].w = &ws[i];
+    args[i].y = ys[i];
+    row_start[i + 1] = row_start[i] + std::max<int64_t>(ws[i].rows, 0);
+  }
+  const int64_t total = row_start[count];
+  if (total == 0) return;
+  const RowsFn rows_fn = RowsKernelFor(ActiveIsa());
+  auto run = [&](int64_t begin, int64_t end) {
+    for (size_t i = 0; i < count; ++i) {
+      const int64_t lo = std::max(begin, row_start[i]);
+      const int64_t hi = std::min(end, row_start[i + 1]);
+      if (lo < hi) rows_fn(args[i], lo - row_start[i], hi - row_start[i]);
+    }
+  };
+  if (pool == nullptr || pool->size() == 1) {
+    run(0, total);
+    return;
+  }
+  pool->ParallelFor(total, kRowGrain, run);
 }
 
 void DequantizeRow(const WeightMatrix& w, int64_t row, float* out) {
