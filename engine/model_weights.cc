@@ -13,10 +13,15 @@ absl::StatusOr<kernels::DType> KernelDType(GgmlType type) {
     case GgmlType::kBF16: return kernels::DType::kBF16;
     case GgmlType::kQ8_0: return kernels::DType::kQ8_0;
     case GgmlType::kQ4_1: return kernels::DType::kQ4_1;
+    case GgmlType::kQ4_0: return kernels::DType::kQ4_0;
+    case GgmlType::kQ4_K: return kernels::DType::kQ4_K;
+    case GgmlType::kQ5_K: return kernels::DType::kQ5_K;
+    case GgmlType::kQ6_K: return kernels::DType::kQ6_K;
     default:
       return absl::UnimplementedError(
           absl::StrCat("storage type ", GgmlTypeName(type),
-                       " is not supported by the kernels (supported: F32, F16, BF16, Q8_0, Q4_1)"));
+                       " is not supported by the kernels (supported: F32, F16, BF16, Q8_0, "
+                       "Q4_1, Q4_0, Q4_K, Q5_K, Q6_K)"));
   }
 }
 

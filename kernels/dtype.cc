@@ -26,7 +26,12 @@ int BlockSize(DType t) {
   switch (t) {
     case DType::kQ8_0:
     case DType::kQ4_1:
+    case DType::kQ4_0:
       return 32;
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
+      return kSuperBlock;
     case DType::kF32:
     case DType::kF16:
     case DType::kBF16:
@@ -46,8 +51,20 @@ size_t BlockBytes(DType t) {
       return 34;
     case DType::kQ4_1:
       return 20;
+    case DType::kQ4_0:
+      return 18;
+    case DType::kQ4_K:
+      return 144;
+    case DType::kQ5_K:
+      return 176;
+    case DType::kQ6_K:
+      return 210;
   }
   return 0;
+}
+
+bool IsKQuant(DType t) {
+  return t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K;
 }
 
 size_t RowBytes(DType t, int64_t n) {
@@ -66,6 +83,14 @@ const char* DTypeName(DType t) {
       return "Q8_0";
     case DType::kQ4_1:
       return "Q4_1";
+    case DType::kQ4_0:
+      return "Q4_0";
+    case DType::kQ4_K:
+      return "Q4_K";
+    case DType::kQ5_K:
+      return "Q5_K";
+    case DType::kQ6_K:
+      return "Q6_K";
   }
   return "unknown";
 }

@@ -5,6 +5,21 @@
 //   Q8_0: 32 values, f16 scale d, 32 x int8 q;        x = d * q        (34 bytes)
 //   Q4_1: 32 values, f16 scale d, f16 min m, 16 bytes; x = d * q + m   (20 bytes)
 //         byte j holds value j in its low nibble and value j+16 in its high one.
+//   Q4_0: 32 values, f16 scale d, 16 bytes nibbles as Q4_1; x = d * (q - 8) (18 bytes)
+// K-quants: 256-value super-blocks of sub-blocks with their own small scales.
+//   Q4_K: f16 d, f16 dmin, 12 bytes of 6-bit (scale, min) pairs for 8
+//         sub-blocks of 32, 128 bytes nibbles; x = d*sc*q - dmin*m  (144 bytes)
+//         Value 64c + l (l < 32) is the low nibble of qs[32c + l], value
+//         64c + 32 + l its high nibble. Pair j < 4: sc = s[j] & 63,
+//         m = s[j+4] & 63; j >= 4: sc = (s[j+4] & 15) | (s[j-4] >> 6) << 4,
+//         m = (s[j+4] >> 4) | (s[j] >> 6) << 4.
+//   Q5_K: as Q4_K plus 32 bytes qh before qs: value 32j + l gets 16 * bit j
+//         of qh[l]                                                   (176 bytes)
+//   Q6_K: 128 bytes ql, 64 bytes qh, 16 int8 scales, f16 d (last); per half
+//         h (128 values) value 128h + 32k + l (k < 4, l < 32) has low 4 bits
+//         from ql[64h + l + 32(k & 1)] (low nibble for k < 2, high for k >= 2)
+//         and high 2 bits (qh[32h + l] >> 2k) & 3; x = d * sc[8h + 2k + l/16]
+//         * (q - 32)                                                 (210 bytes)
 #ifndef TESSERA_KERNELS_DTYPE_H_
 #define TESSERA_KERNELS_DTYPE_H_
 
@@ -13,7 +28,13 @@
 
 namespace tessera::kernels {
 
-enum class DType : uint8_t { kF32, kF16, kBF16, kQ8_0, kQ4_1 };
+enum class DType : uint8_t { kF32, kF16, kBF16, kQ8_0, kQ4_1, kQ4_0, kQ4_K, kQ5_K, kQ6_K };
+
+// Values per K-quant super-block.
+inline constexpr int kSuperBlock = 256;
+
+// True for the 256-value super-block formats (Q4_K, Q5_K, Q6_K).
+bool IsKQuant(DType t);
 
 // Values per block (1 for plain float formats).
 int BlockSize(DType t);

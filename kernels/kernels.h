@@ -39,7 +39,9 @@ struct WeightMatrix {
 // y[t*w.rows + o] = sum_i W[o][i] * x[t*w.cols + i] for t in [0, tokens).
 // For block-quantised weights the activations are quantised per token to 8 bit
 // in blocks of 32 (as llama.cpp does: Q8_0 against Q8_0/Q4_0, Q8_1 against
-// Q4_1) and the block dot products are exact integer sums. `x` and `y` must
+// Q4_1), or of 256 for the K-quants (Q8_K against Q4_K/Q5_K/Q6_K), and the
+// (super-)block dot products are exact integer sums. Q4_0 and the K-quants
+// have scalar kernels only, used on every ISA. `x` and `y` must
 // not alias.
 void MatMul(const WeightMatrix& w, const float* x, int64_t tokens, float* y,
             ThreadPool* pool);

@@ -34,6 +34,7 @@ struct ActivationScratch {
   std::vector<uint8_t> tq;  // TiledActivations
   std::vector<float> td;
   std::vector<float> ts;
+  std::vector<int16_t> bsums;  // Q8_K
 };
 
 // Copies token t of `qx` into its lane of the tile layout of matmul_internal.h
@@ -102,17 +103,40 @@ void PrepareActivations(const WeightMatrix& w, const float* x, int64_t tokens,
   args.x = x;
   args.tokens = tokens;
   if (!IsBlockFormat(w.dtype)) return;
+  ActivationScratch& s = Scratch();
+  if (IsKQuant(w.dtype)) {
+    // Q8_K, never tiled: the K-quant kernels are row kernels only.
+    assert(w.cols % kSuperBlock == 0);
+    const int64_t nbk = w.cols / kSuperBlock;
+    if (s.q.size() < static_cast<size_t>(tokens * w.cols)) s.q.resize(tokens * w.cols);
+    if (s.d.size() < static_cast<size_t>(tokens * nbk)) s.d.resize(tokens * nbk);
+    if (s.bsums.size() < static_cast<size_t>(tokens * nbk * 16)) s.bsums.resize(tokens * nbk * 16);
+    args.qx = {s.q.data(), s.d.data(), nullptr, w.cols, s.bsums.data()};
+    auto quantize = [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) {
+        QuantizeActivationRowQ8K(x + t * w.cols, w.cols, s.q.data() + t * w.cols,
+                                 s.d.data() + t * nbk, s.bsums.data() + t * nbk * 16);
+      }
+    };
+    if (pool != nullptr && pool->size() > 1 && tokens >= kParallelQuantizeTokens) {
+      pool->ParallelFor(tokens, internal::kTileTokens, quantize);
+    } else {
+      quantize(0, tokens);
+    }
+    return;
+  }
   assert(w.cols % kQuantBlock == 0);
   const int64_t nb = w.cols / kQuantBlock;
   const bool with_sums = w.dtype == DType::kQ4_1;
-  ActivationScratch& s = Scratch();
   if (s.q.size() < static_cast<size_t>(tokens * w.cols)) s.q.resize(tokens * w.cols);
   if (s.d.size() < static_cast<size_t>(tokens * nb)) s.d.resize(tokens * nb);
   if (with_sums && s.s.size() < static_cast<size_t>(tokens * nb)) s.s.resize(tokens * nb);
   args.qx = {s.q.data(), s.d.data(), with_sums ? s.s.data() : nullptr, w.cols};
   const bool offset128 = w.dtype == DType::kQ8_0;
 #if defined(TESSERA_KERNELS_X86)
-  if (ActiveIsa() == Isa::kAvx512 && tokens >= internal::kTileMinTokens) {
+  // Only Q8_0 and Q4_1 have a tile kernel; Q4_0 runs on row kernels alone.
+  const bool tiled_format = w.dtype == DType::kQ8_0 || w.dtype == DType::kQ4_1;
+  if (tiled_format && ActiveIsa() == Isa::kAvx512 && tokens >= internal::kTileMinTokens) {
     constexpr int kT = internal::kTileTokens;
     internal::TiledActivations& xt = args.xt;
     xt.tiles = tokens / kT + (tokens % kT >= internal::kTileMinTokens ? 1 : 0);
@@ -250,6 +274,14 @@ void DequantizeRow(const WeightMatrix& w, int64_t row, float* out) {
         }
       }
       return;
+    case DType::kQ4_0:
+      return internal::DequantizeRowQ4_0(p, w.cols, out);
+    case DType::kQ4_K:
+      return internal::DequantizeRowQ4_K(p, w.cols, out);
+    case DType::kQ5_K:
+      return internal::DequantizeRowQ5_K(p, w.cols, out);
+    case DType::kQ6_K:
+      return internal::DequantizeRowQ6_K(p, w.cols, out);
   }
 }
 

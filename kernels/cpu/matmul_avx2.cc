@@ -252,6 +252,13 @@ void MatMulRowsAvx2(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
       return RunRows<Q8_0Kernel>(a, row_begin, row_end);
     case DType::kQ4_1:
       return RunRows<Q4_1Kernel>(a, row_begin, row_end);
+    case DType::kQ4_0:
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
+      // No SIMD kernels yet: the scalar ones, which give these formats the
+      // same bits on every ISA.
+      return MatMulRowsScalar(a, row_begin, row_end);
   }
 }
 

@@ -59,6 +59,20 @@ struct MatMulArgs {
 // Tokens a kernel processes together against one weight row.
 inline constexpr int kTokenGroup = 4;
 
+// Q4_0 and K-quant formats (kquants.cc): scalar only, shared by every ISA.
+// Dot products take one token's quantised activations: Q8_0 blocks for Q4_0
+// (nb blocks of 32), Q8_K for the K-quants (nbk super-blocks of 256).
+void DequantizeRowQ4_0(const uint8_t* row, int64_t cols, float* out);
+void DequantizeRowQ4_K(const uint8_t* row, int64_t cols, float* out);
+void DequantizeRowQ5_K(const uint8_t* row, int64_t cols, float* out);
+void DequantizeRowQ6_K(const uint8_t* row, int64_t cols, float* out);
+float DotQ4_0(const uint8_t* row, const int8_t* q, const float* dx, int64_t nb);
+float DotQ4_K(const uint8_t* row, const int8_t* q, const float* dx, const int16_t* bsums,
+              int64_t nbk);
+float DotQ5_K(const uint8_t* row, const int8_t* q, const float* dx, const int16_t* bsums,
+              int64_t nbk);
+float DotQ6_K(const uint8_t* row, const int8_t* q, const float* dx, int64_t nbk);
+
 void MatMulRowsScalar(const MatMulArgs& args, int64_t row_begin, int64_t row_end);
 void MatMulRowsAvx2(const MatMulArgs& args, int64_t row_begin, int64_t row_end);
 void MatMulRowsAvx512(const MatMulArgs& args, int64_t row_begin, int64_t row_end);

@@ -75,6 +75,7 @@ void MatMulRowsScalar(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
   const WeightMatrix& w = *a.w;
   const auto* base = static_cast<const uint8_t*>(w.data);
   const int64_t nb = w.cols / 32;
+  const int64_t nbk = w.cols / kSuperBlock;
   for (int64_t o = row_begin; o < row_end; ++o) {
     const uint8_t* row = base + static_cast<size_t>(o) * w.row_bytes;
     for (int64_t t = 0; t < a.tokens; ++t) {
@@ -85,6 +86,20 @@ void MatMulRowsScalar(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
           break;
         case DType::kQ4_1:
           r = DotQ4_1(row, a.qx.q + t * w.cols, a.qx.d + t * nb, a.qx.s + t * nb, nb);
+          break;
+        case DType::kQ4_0:
+          r = DotQ4_0(row, a.qx.q + t * w.cols, a.qx.d + t * nb, nb);
+          break;
+        case DType::kQ4_K:
+          r = DotQ4_K(row, a.qx.q + t * w.cols, a.qx.d + t * nbk, a.qx.bsums + t * nbk * 16,
+                      nbk);
+          break;
+        case DType::kQ5_K:
+          r = DotQ5_K(row, a.qx.q + t * w.cols, a.qx.d + t * nbk, a.qx.bsums + t * nbk * 16,
+                      nbk);
+          break;
+        case DType::kQ6_K:
+          r = DotQ6_K(row, a.qx.q + t * w.cols, a.qx.d + t * nbk, nbk);
           break;
         default:
           r = DotFloat(w.dtype, row, a.x + t * w.cols, w.cols);

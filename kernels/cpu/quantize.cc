@@ -48,4 +48,42 @@ void QuantizeActivationRow(const float* x, int64_t cols, int8_t* q, float* d, fl
   }
 }
 
+void QuantizeActivationRowQ8K(const float* x, int64_t cols, int8_t* q, float* d,
+                              int16_t* bsums) {
+  constexpr int kBlock = 256;
+  for (int64_t b = 0; b < cols / kBlock; ++b) {
+    const float* xb = x + b * kBlock;
+    int8_t* qb = q + b * kBlock;
+    int16_t* sb = bsums + b * (kBlock / 16);
+    // The signed extreme, not just its magnitude: iscale carries its sign so
+    // that the extreme itself maps to -127 exactly.
+    float amax = 0.0f;
+    float max = 0.0f;
+    for (int j = 0; j < kBlock; ++j) {
+      const float a = std::fabs(xb[j]);
+      if (a > amax) {
+        amax = a;
+        max = xb[j];
+      }
+    }
+    if (amax == 0.0f) {
+      d[b] = 0.0f;
+      for (int j = 0; j < kBlock; ++j) qb[j] = 0;
+      for (int j = 0; j < kBlock / 16; ++j) sb[j] = 0;
+      continue;
+    }
+    const float iscale = -127.0f / max;
+    for (int j = 0; j < kBlock; ++j) {
+      const int v = RoundToInt(iscale * xb[j]);
+      qb[j] = static_cast<int8_t>(v < 127 ? v : 127);
+    }
+    for (int j = 0; j < kBlock / 16; ++j) {
+      int sum = 0;
+      for (int l = 0; l < 16; ++l) sum += qb[16 * j + l];
+      sb[j] = static_cast<int16_t>(sum);
+    }
+    d[b] = 1.0f / iscale;
+  }
+}
+
 }  // namespace tessera::kernels

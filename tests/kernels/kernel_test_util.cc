@@ -127,6 +127,13 @@ OwnedWeights RandomWeights(DType dtype, int64_t rows, int64_t cols, std::mt19937
           for (int j = 0; j < 16; ++j) blk[4 + j] = static_cast<uint8_t>(byte(rng));
         }
         break;
+      case DType::kQ4_0:
+      case DType::kQ4_K:
+      case DType::kQ5_K:
+      case DType::kQ6_K:
+        // Generated and decoded by kquant_test.cc's own helpers.
+        ADD_FAILURE() << "RandomWeights does not generate " << DTypeName(dtype);
+        break;
     }
   }
   out.w.dtype = dtype;
@@ -160,6 +167,12 @@ double WeightRef(const WeightMatrix& w, int64_t r, int64_t i) {
       const int q = j < 16 ? (blk[4 + j] & 0x0F) : (blk[4 + j - 16] >> 4);
       return HalfBitsToDouble(LoadU16(blk)) * q + HalfBitsToDouble(LoadU16(blk + 2));
     }
+    case DType::kQ4_0:
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
+      ADD_FAILURE() << "WeightRef does not decode " << DTypeName(w.dtype);
+      return NAN;
   }
   return 0;
 }

@@ -1,0 +1,426 @@
+// Q4_0 and the K-quants (Q4_K, Q5_K, Q6_K): DequantizeRow and MatMul against
+// float64 references decoded here straight from the GGML layouts (written
+// independently of kernels/cpu/kquants.cc), and batch invariance by memcmp.
+// Run on every ISA this CPU has (the formats have scalar kernels only, which
+// every ISA's dispatcher must route to).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "kernels/cpu/quantize.h"
+#include "kernels/dtype.h"
+#include "kernels/kernels.h"
+#include "tests/kernels/kernel_test_util.h"
+
+namespace tessera::kernels {
+namespace {
+
+using testing::HalfBitsToDouble;
+using testing::IsaTest;
+using testing::RandomVector;
+using testing::RoundToHalf;
+
+constexpr DType kNewTypes[] = {DType::kQ4_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+
+bool IsK(DType t) { return t != DType::kQ4_0; }
+
+double Half(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return HalfBitsToDouble(h);
+}
+
+void StoreHalf(uint8_t* p, uint16_t h) { std::memcpy(p, &h, 2); }
+
+// Finite half bits with exponent field in [emin, emax], either sign.
+uint16_t RandomHalf(std::mt19937& rng, int emin, int emax) {
+  const int e = std::uniform_int_distribution<int>(emin, emax)(rng);
+  return static_cast<uint16_t>(((rng() & 1) ? 0x8000 : 0) | (e << 10) | (rng() & 0x3FF));
+}
+
+struct Weights {
+  std::vector<uint8_t> bytes;
+  WeightMatrix w;
+};
+
+// Random raw bytes for quants and packed scales; random finite f16 d/dmin.
+Weights RandomQuantWeights(DType dtype, int64_t rows, int64_t cols, std::mt19937& rng,
+                           size_t row_pad = 0) {
+  Weights out;
+  const size_t row_bytes = RowBytes(dtype, cols) + row_pad;
+  out.bytes.resize(row_bytes * rows);
+  for (auto& b : out.bytes) b = static_cast<uint8_t>(rng());
+  const int64_t blocks = cols / BlockSize(dtype);
+  const size_t bb = BlockBytes(dtype);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t b = 0; b < blocks; ++b) {
+      uint8_t* blk = out.bytes.data() + r * row_bytes + b * bb;
+      switch (dtype) {
+        case DType::kQ4_0:
+          StoreHalf(blk, RandomHalf(rng, 3, 11));
+          break;
+        case DType::kQ4_K:
+        case DType::kQ5_K:
+          StoreHalf(blk, RandomHalf(rng, 1, 9));      // d
+          StoreHalf(blk + 2, RandomHalf(rng, 1, 9));  // dmin
+          break;
+        case DType::kQ6_K:
+          StoreHalf(blk + 208, RandomHalf(rng, 1, 8));
+          break;
+        default:
+          break;
+      }
+    }
+  }
+  out.w = {dtype, out.bytes.data(), rows, cols, row_bytes};
+  return out;
+}
+
+// Element i of a row as its two parts, value = scaled - offset (offset is the
+// sub-block minimum of Q4_K/Q5_K, 0 otherwise), in float64.
+struct RefElem {
+  double scaled;
+  double offset;
+  double value() const { return scaled - offset; }
+};
+
+RefElem DecodeRef(const WeightMatrix& w, int64_t r, int64_t i) {
+  const uint8_t* row = static_cast<const uint8_t*>(w.data) + r * w.row_bytes;
+  if (w.dtype == DType::kQ4_0) {
+    const uint8_t* blk = row + 18 * (i / 32);
+    const int j = i % 32;
+    const int q = j < 16 ? (blk[2 + j] & 15) : (blk[2 + j - 16] >> 4);
+    return {Half(blk) * (q - 8), 0.0};
+  }
+  const int v = i % 256;
+  if (w.dtype == DType::kQ6_K) {
+    const uint8_t* blk = row + 210 * (i / 256);
+    const uint8_t* ql = blk;
+    const uint8_t* qh = blk + 128;
+    const auto* scales = reinterpret_cast<const int8_t*>(blk + 192);
+    const int half = v / 128, quarter = (v % 128) / 32, l = v % 32;
+    const uint8_t lbyte = ql[64 * half + (quarter % 2 == 1 ? 32 : 0) + l];
+    const int low = quarter < 2 ? (lbyte & 15) : (lbyte >> 4);
+    const int high = (qh[32 * half + l] >> (2 * quarter)) & 3;
+    const int q = low + 16 * high - 32;
+    const int sc = scales[v / 16];  // 16 sub-blocks of 16, in order
+    return {Half(blk + 208) * sc * q, 0.0};
+  }
+  const bool q5 = w.dtype == DType::kQ5_K;
+  const uint8_t* blk = row + (q5 ? 176 : 144) * (i / 256);
+  const uint8_t* s = blk + 4;
+  const uint8_t* qh = blk + 16;
+  const uint8_t* qs = blk + (q5 ? 48 : 16);
+  const int sub = v / 32, l = v % 32;
+  int sc, m;
+  if (sub < 4) {
+    sc = s[sub] % 64;
+    m = s[sub + 4] % 64;
+  } else {
+    sc = (s[sub + 4] % 16) + 16 * (s[sub - 4] / 64);
+    m = (s[sub + 4] / 16) + 16 * (s[sub] / 64);
+  }
+  const uint8_t byte = qs[32 * (sub / 2) + l];
+  int q = sub % 2 == 0 ? byte % 16 : byte / 16;
+  if (q5 && (qh[l] & (1 << sub))) q += 16;
+  return {Half(blk) * sc * q, Half(blk + 2) * m};
+}
+
+// Per-token activation quantisation, transcribed from the spec: Q8_0 blocks of
+// 32 for Q4_0 (kernels/cpu/quantize.h), Q8_K blocks of 256 for the K-quants.
+struct QuantRef {
+  std::vector<int> q;
+  std::vector<double> dq;    // the scale the kernel multiplies by, per element
+  std::vector<double> step;  // bound on |x - dq*q| per element
+};
+
+int RoundHalfEven(float v) {
+  double fl = std::floor(static_cast<double>(v));
+  const double frac = v - fl;
+  if (frac > 0.5 || (frac == 0.5 && std::fmod(fl, 2.0) != 0)) fl += 1;
+  return static_cast<int>(fl);
+}
+
+QuantRef QuantizeRef(DType dtype, const float* x, int64_t cols) {
+  QuantRef r;
+  r.q.resize(cols);
+  r.dq.resize(cols);
+  r.step.resize(cols);
+  const int bs = IsK(dtype) ? 256 : 32;
+  for (int64_t b = 0; b < cols / bs; ++b) {
+    const float* xb = x + b * bs;
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < bs; ++j) {
+      if (std::fabs(xb[j]) > amax) {
+        amax = std::fabs(xb[j]);
+        max = xb[j];
+      }
+    }
+    double dq, step;
+    if (IsK(dtype)) {
+      const float iscale = amax == 0.0f ? 0.0f : -127.0f / max;
+      for (int j = 0; j < bs; ++j) r.q[b * bs + j] = std::min(127, RoundHalfEven(iscale * xb[j]));
+      dq = amax == 0.0f ? 0.0 : static_cast<double>(1.0f / iscale);
+      // Half a step, plus slack for the float product iscale*x and 1/iscale.
+      step = 0.5001 * std::fabs(dq);
+    } else {
+      const float inv = amax != 0.0f ? 127.0f / amax : 0.0f;
+      for (int j = 0; j < bs; ++j) r.q[b * bs + j] = RoundHalfEven(xb[j] * inv);
+      const double d = static_cast<float>(amax / 127.0f);
+      dq = RoundToHalf(d);
+      step = 0.5001 * d + 127.0 * std::fabs(d - dq);
+    }
+    for (int j = 0; j < bs; ++j) {
+      r.dq[b * bs + j] = dq;
+      r.step[b * bs + j] = step;
+    }
+  }
+  return r;
+}
+
+std::vector<float> Activations(DType dtype, int64_t tokens, int64_t cols, std::mt19937& rng) {
+  std::vector<float> x = RandomVector(tokens * cols, rng, 1.0f);
+  const int bs = IsK(dtype) ? 256 : 32;
+  for (int64_t t = 0; t < tokens; ++t) {
+    float* xt = x.data() + t * cols;
+    xt[(t * 29) % cols] = 20.0f * (t % 2 ? -1.0f : 1.0f);  // outlier, both signs
+    if (cols >= 2 * bs && t % 3 == 1) std::fill(xt + bs, xt + 2 * bs, 0.0f);
+    if (t % 3 == 2) {
+      // Extreme of +-127 makes iscale (Q8_K) or 127/amax (Q8_0) exactly 1 or
+      // -1: 2.5 and -3.5 are then exact ties.
+      for (int j = 0; j < bs; ++j) xt[j] = std::clamp(xt[j], -100.0f, 100.0f);
+      xt[0] = t % 2 ? 127.0f : -127.0f;
+      xt[1] = 2.5f;
+      xt[2] = -3.5f;
+    }
+  }
+  return x;
+}
+
+std::vector<float> RunMatMul(const WeightMatrix& w, const std::vector<float>& x, int64_t tokens,
+                             ThreadPool* pool = nullptr) {
+  std::vector<float> y(tokens * w.rows, NAN);
+  MatMul(w, x.data(), tokens, y.data(), pool);
+  return y;
+}
+
+TEST(KQuantDTypeTest, BlockGeometryMatchesGgml) {
+  EXPECT_EQ(BlockSize(DType::kQ4_0), 32);
+  EXPECT_EQ(BlockBytes(DType::kQ4_0), 18u);
+  for (DType t : {DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) EXPECT_EQ(BlockSize(t), 256);
+  EXPECT_EQ(BlockBytes(DType::kQ4_K), 144u);
+  EXPECT_EQ(BlockBytes(DType::kQ5_K), 176u);
+  EXPECT_EQ(BlockBytes(DType::kQ6_K), 210u);
+  EXPECT_EQ(RowBytes(DType::kQ6_K, 1536), 6u * 210u);
+  EXPECT_EQ(RowBytes(DType::kQ4_0, 576), 18u * 18u);
+  EXPECT_STREQ(DTypeName(DType::kQ4_0), "Q4_0");
+  EXPECT_STREQ(DTypeName(DType::kQ4_K), "Q4_K");
+  EXPECT_STREQ(DTypeName(DType::kQ5_K), "Q5_K");
+  EXPECT_STREQ(DTypeName(DType::kQ6_K), "Q6_K");
+}
+
+TEST(QuantizeActivationRowQ8KTest, MatchesSpecTranscription) {
+  std::mt19937 rng(31);
+  constexpr int64_t kCols = 256 * 3;
+  for (int trial = 0; trial < 60; ++trial) {
+    std::vector<float> x = Activations(DType::kQ4_K, 1, kCols, rng);
+    if (trial % 3 == 0) std::fill(x.begin() + 256, x.begin() + 512, 0.0f);
+    if (trial % 3 == 1) {
+      for (int j = 0; j < 256; ++j) x[j] = static_cast<float>(j % 40) - 19.5f;
+      x[7] = trial % 2 ? -127.0f : 127.0f;
+    }
+    std::vector<int8_t> q(kCols);
+    std::vector<float> d(3);
+    std::vector<int16_t> bsums(kCols / 16);
+    QuantizeActivationRowQ8K(x.data(), kCols, q.data(), d.data(), bsums.data());
+    const QuantRef ref = QuantizeRef(DType::kQ4_K, x.data(), kCols);
+    for (int64_t i = 0; i < kCols; ++i) ASSERT_EQ(q[i], ref.q[i]) << "trial " << trial << " i " << i;
+    for (int b = 0; b < 3; ++b) ASSERT_EQ(static_cast<double>(d[b]), ref.dq[256 * b]) << b;
+    for (int64_t g = 0; g < kCols / 16; ++g) {
+      int sum = 0;
+      for (int l = 0; l < 16; ++l) sum += ref.q[16 * g + l];
+      ASSERT_EQ(bsums[g], sum) << "trial " << trial << " group " << g;
+    }
+    // The extreme maps to exactly -127: the sign of d carries the sign.
+    for (int b = 0; b < 3; ++b) {
+      if (d[b] == 0.0f) continue;
+      int qmin = 0;
+      for (int j = 0; j < 256; ++j) qmin = std::min<int>(qmin, q[256 * b + j]);
+      EXPECT_EQ(qmin, -127);
+    }
+  }
+}
+
+class KQuantTest : public IsaTest {};
+
+TEST_P(KQuantTest, DequantizeRowMatchesFloat64Decoder) {
+  std::mt19937 rng(32);
+  for (DType dtype : kNewTypes) {
+    const int64_t cols = IsK(dtype) ? 256 * 3 : 32 * 7;
+    Weights ow = RandomQuantWeights(dtype, 5, cols, rng, 5);
+    std::vector<float> out(cols);
+    for (int64_t r = 0; r < 5; ++r) {
+      DequantizeRow(ow.w, r, out.data());
+      for (int64_t i = 0; i < cols; ++i) {
+        // Scale products are exact in float (<= 24 significant bits), so the
+        // only rounding is the final one (Q4_K/Q5_K: of scaled - offset).
+        const double ref = DecodeRef(ow.w, r, i).value();
+        ASSERT_EQ(out[i], static_cast<float>(ref))
+            << DTypeName(dtype) << " row " << r << " col " << i;
+      }
+    }
+  }
+}
+
+TEST_P(KQuantTest, MatMulMatchesEmulatedQuantisation) {
+  std::mt19937 rng(33);
+  for (DType dtype : kNewTypes) {
+    for (int64_t rows : {1, 3, 17}) {
+      for (int64_t k : {1, 2, 3, 5}) {
+        const int64_t cols = IsK(dtype) ? 256 * k : 32 * (4 * k + 1);
+        const int64_t tokens = 1 + rng() % 9;
+        Weights ow = RandomQuantWeights(dtype, rows, cols, rng, rows % 2 ? 6 : 0);
+        const std::vector<float> x = Activations(dtype, tokens, cols, rng);
+        const std::vector<float> y = RunMatMul(ow.w, x, tokens);
+        for (int64_t t = 0; t < tokens; ++t) {
+          const QuantRef qr = QuantizeRef(dtype, x.data() + t * cols, cols);
+          for (int64_t o = 0; o < rows; ++o) {
+            double ref = 0, mag = 0;
+            for (int64_t i = 0; i < cols; ++i) {
+              const RefElem e = DecodeRef(ow.w, o, i);
+              const double xq = qr.dq[i] * qr.q[i];
+              ref += e.value() * xq;
+              mag += (std::fabs(e.scaled) + std::fabs(e.offset)) * std::fabs(xq);
+            }
+            // The kernel's integer sums are exact; what remains are a few
+            // float roundings per (super-)block and the float accumulation.
+            ASSERT_NEAR(y[t * rows + o], ref, 1e-5 * mag + 1e-30)
+                << DTypeName(dtype) << " rows=" << rows << " cols=" << cols << " t=" << t
+                << " o=" << o;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(KQuantTest, MatMulMatchesUnquantisedFloat64WithinStepBound) {
+  std::mt19937 rng(34);
+  for (DType dtype : kNewTypes) {
+    for (int64_t k : {1, 3}) {
+      const int64_t cols = IsK(dtype) ? 256 * k : 32 * 9 * k;
+      const int64_t rows = 13, tokens = 4;
+      Weights ow = RandomQuantWeights(dtype, rows, cols, rng);
+      const std::vector<float> x = Activations(dtype, tokens, cols, rng);
+      const std::vector<float> y = RunMatMul(ow.w, x, tokens);
+      double worst_ratio = 0;
+      for (int64_t t = 0; t < tokens; ++t) {
+        const float* xt = x.data() + t * cols;
+        const QuantRef qr = QuantizeRef(dtype, xt, cols);
+        for (int64_t o = 0; o < rows; ++o) {
+          // |y - W.x| <= sum |w_i| * |x_i - dq_i*q_i| + float rounding.
+          double ref = 0, mag = 0, bound = 0;
+          for (int64_t i = 0; i < cols; ++i) {
+            const RefElem e = DecodeRef(ow.w, o, i);
+            ref += e.value() * xt[i];
+            mag += (std::fabs(e.scaled) + std::fabs(e.offset)) * std::fabs(xt[i]);
+            bound += std::fabs(e.value()) * qr.step[i];
+          }
+          bound += 2e-5 * mag;
+          ASSERT_NEAR(y[t * rows + o], ref, bound)
+              << DTypeName(dtype) << " cols=" << cols << " t=" << t << " o=" << o;
+          worst_ratio = std::max(worst_ratio, std::fabs(y[t * rows + o] - ref) / bound);
+        }
+      }
+      EXPECT_GT(worst_ratio, 1e-3) << DTypeName(dtype) << " bound is vacuous";
+    }
+  }
+}
+
+TEST_P(KQuantTest, ZeroActivationsGiveZero) {
+  std::mt19937 rng(35);
+  for (DType dtype : kNewTypes) {
+    Weights ow = RandomQuantWeights(dtype, 4, 512, rng);
+    const std::vector<float> zeros(512 * 2, 0.0f);
+    for (float v : RunMatMul(ow.w, zeros, 2)) EXPECT_EQ(v, 0.0f) << DTypeName(dtype);
+  }
+}
+
+TEST_P(KQuantTest, BatchInvariantAcrossTokenCountsAndThreads) {
+  std::mt19937 rng(36);
+  std::vector<std::unique_ptr<ThreadPool>> pools;
+  for (int n : {1, 2, 3}) pools.push_back(std::make_unique<ThreadPool>(n));
+  constexpr int64_t kTokens = 80;
+  for (DType dtype : kNewTypes) {
+    const int64_t cols = IsK(dtype) ? 256 * 3 : 32 * 19;
+    const int64_t rows = 37;
+    Weights ow = RandomQuantWeights(dtype, rows, cols, rng);
+    const std::vector<float> x = RandomVector(kTokens * cols, rng);
+    std::vector<float> single(kTokens * rows);
+    for (int64_t t = 0; t < kTokens; ++t) {
+      MatMul(ow.w, x.data() + t * cols, 1, single.data() + t * rows, nullptr);
+    }
+    std::vector<float> y;
+    // 70 tokens also takes the pool-parallel activation quantisation.
+    for (int64_t batch : {1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 70}) {
+      for (int64_t offset : {0, 3}) {
+        for (auto& pool : pools) {
+          y.assign(batch * rows, -1.0f);
+          MatMul(ow.w, x.data() + offset * cols, batch, y.data(), pool.get());
+          ASSERT_EQ(std::memcmp(y.data(), single.data() + offset * rows,
+                                y.size() * sizeof(float)),
+                    0)
+              << DTypeName(dtype) << " batch=" << batch << " offset=" << offset
+              << " threads=" << pool->size();
+        }
+      }
+    }
+  }
+}
+
+TEST_P(KQuantTest, MatMulSharedMatchesSeparateCallsBitwise) {
+  std::mt19937 rng(37);
+  ThreadPool pool(2);
+  for (DType dtype : kNewTypes) {
+    const int64_t cols = IsK(dtype) ? 512 : 96;
+    Weights a = RandomQuantWeights(dtype, 21, cols, rng);
+    Weights b = RandomQuantWeights(dtype, 9, cols, rng);
+    const std::vector<float> x = RandomVector(5 * cols, rng);
+    const std::vector<float> ya = RunMatMul(a.w, x, 5);
+    const std::vector<float> yb = RunMatMul(b.w, x, 5);
+    std::vector<float> sa(ya.size()), sb(yb.size());
+    const WeightMatrix ws[2] = {a.w, b.w};
+    float* ys[2] = {sa.data(), sb.data()};
+    MatMulShared(ws, 2, x.data(), 5, ys, &pool);
+    EXPECT_EQ(std::memcmp(sa.data(), ya.data(), ya.size() * sizeof(float)), 0) << DTypeName(dtype);
+    EXPECT_EQ(std::memcmp(sb.data(), yb.data(), yb.size() * sizeof(float)), 0) << DTypeName(dtype);
+  }
+}
+
+// The formats have one (scalar) kernel, so unlike Q8_0/Q4_1 every ISA must
+// give the scalar path's exact bits.
+TEST_P(KQuantTest, EveryIsaGivesScalarBits) {
+  if (GetParam() == Isa::kScalar) GTEST_SKIP() << "scalar is the baseline";
+  std::mt19937 rng(38);
+  for (DType dtype : kNewTypes) {
+    const int64_t cols = IsK(dtype) ? 512 : 224;
+    Weights ow = RandomQuantWeights(dtype, 19, cols, rng);
+    const std::vector<float> x = Activations(dtype, 13, cols, rng);
+    const std::vector<float> isa = RunMatMul(ow.w, x, 13);
+    ASSERT_TRUE(SetIsaForTesting(Isa::kScalar));
+    const std::vector<float> scalar = RunMatMul(ow.w, x, 13);
+    ASSERT_TRUE(SetIsaForTesting(GetParam()));
+    EXPECT_EQ(std::memcmp(isa.data(), scalar.data(), isa.size() * sizeof(float)), 0)
+        << DTypeName(dtype);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllIsas, KQuantTest, ::testing::ValuesIn(testing::AllIsas()),
+                         testing::IsaParamName);
+
+}  // namespace
+}  // namespace tessera::kernels
