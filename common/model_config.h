@@ -5,6 +5,9 @@
 // metadata themselves. Only the Llama architecture (which also covers
 // SmolLM2, Llama 2/3 and Mistral-style models) is supported so far.
 //
+// common/safetensors/hf_config.h builds the same struct from a Hugging Face
+// config.json (for safetensors checkpoints).
+//
 // ModelConfig is a plain value; ModelConfigFromGguf is thread-safe (it only
 // reads the file).
 #ifndef TESSERA_COMMON_MODEL_CONFIG_H_
@@ -12,6 +15,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/gguf/gguf_file.h"
@@ -39,6 +43,10 @@ struct ModelConfig {
   // True when a rope_freqs.weight tensor (per-frequency scaling factors,
   // rope_dim / 2 F32 values, used by Llama 3.1+) must be applied.
   bool has_rope_freqs = false;
+  // The rope_dim / 2 per-frequency divisors when they come from the config
+  // (Hugging Face llama3 rope_scaling) rather than from a rope_freqs.weight
+  // tensor; empty otherwise. Frequency i is base^(-2i/rope_dim) / factors[i].
+  std::vector<float> rope_freq_factors;
 };
 
 // Reads and validates the configuration. UNIMPLEMENTED for an architecture
@@ -47,6 +55,8 @@ struct ModelConfig {
 // tensor) for values that are out of range or inconsistent with each other or
 // with the token embedding's shape.
 absl::StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& file);
+
+
 
 }  // namespace tessera
 

@@ -9,12 +9,12 @@ export TESSERA_MODEL="$("$ROOT/scripts/fetch_model.sh")"
 "$ROOT/scripts/build.sh"
 (cd "$ROOT/build" && ctest --output-on-failure --timeout 900)
 
-echo "[test] AddressSanitizer build of the GGUF and tokenizer fuzz tests"
+echo "[test] AddressSanitizer build of the GGUF, tokenizer and safetensors fuzz tests"
 ASAN_BUILD="$ROOT/build-asan"
 GEN=()
 if command -v ninja >/dev/null; then GEN=(-G Ninja); fi
 [[ -f "$ASAN_BUILD/CMakeCache.txt" ]] ||
   cmake -S "$ROOT" -B "$ASAN_BUILD" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Debug -DTESSERA_ASAN=ON \
     -DTESSERA_WITH_GRPC=OFF -DTESSERA_WITH_CUDA=OFF
-cmake --build "$ASAN_BUILD" -j "$(nproc)" --target gguf_fuzz_test tokenizer_fuzz_test
+cmake --build "$ASAN_BUILD" -j "$(nproc)" --target gguf_fuzz_test tokenizer_fuzz_test safetensors_fuzz_test
 (cd "$ASAN_BUILD" && ctest --output-on-failure -R 'fuzz')
