@@ -106,7 +106,8 @@ absl::StatusOr<GenerateStats> LocalEngine::Generate(
   const int64_t vocab = config_.vocab_size;
   for (int32_t i = 0; i < options.max_tokens; ++i) {
     const SampledToken tok =
-        Sample(absl::MakeConstSpan(out.logits.data(), vocab), options.sampling, history, i);
+        Sample(absl::MakeConstSpan(out.logits.data(), vocab), options.sampling, history, i,
+               options.logprobs);
     if (options.stop_at_end_of_generation && tokenizer_->IsEndOfGeneration(tok.id)) {
       stats.finish_reason = "stop";
       break;

@@ -41,6 +41,8 @@ struct GenerateOptions {
   int32_t prefill_chunk = 256;
   // Stop at the model's end-of-generation tokens (not emitted).
   bool stop_at_end_of_generation = true;
+  // Report each token's log-probability to on_token (NaN otherwise).
+  bool logprobs = false;
 };
 
 struct GenerateStats {

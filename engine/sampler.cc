@@ -60,9 +60,9 @@ double CounterUniform(uint64_t seed, uint64_t counter) {
 }
 
 SampledToken Sample(absl::Span<const float> logits, const SamplingParams& params,
-                    absl::Span<const int32_t> recent, uint64_t counter) {
+                    absl::Span<const int32_t> recent, uint64_t counter, bool want_logprob) {
   const int32_t vocab = static_cast<int32_t>(logits.size());
-  const float log_z = LogSumExp(logits);
+  const float log_z = want_logprob ? LogSumExp(logits) : NAN;
   std::vector<Candidate> cand(vocab);
   for (int32_t i = 0; i < vocab; ++i) cand[i] = {i, logits[i]};
 

@@ -48,15 +48,19 @@ double CounterUniform(uint64_t seed, uint64_t counter);
 
 struct SampledToken {
   int32_t id = 0;
-  // log-probability of `id` under the model's unmodified distribution.
+  // log-probability of `id` under the model's unmodified distribution; NaN
+  // unless the caller asked for it.
   float logprob = 0.0f;
 };
 
 // Samples from `logits` (the full vocabulary). `recent` holds the sequence's
 // tokens so far (prompt and generated) for the repetition penalty; `counter`
-// is the index of the token being generated within its request.
+// is the index of the token being generated within its request. The logprob
+// costs a log-sum-exp over the whole vocabulary (about as much as the rest of
+// greedy sampling), so it is computed only when `want_logprob` is set.
 SampledToken Sample(absl::Span<const float> logits, const SamplingParams& params,
-                    absl::Span<const int32_t> recent, uint64_t counter);
+                    absl::Span<const int32_t> recent, uint64_t counter,
+                    bool want_logprob = true);
 
 }  // namespace tessera
 

@@ -51,6 +51,10 @@ TEST(SamplerTest, LogprobIsLogSoftmaxOfRawLogits) {
   const std::vector<double> p = Softmax64(logits, 1.0);
   const SampledToken t = Sample(logits, Plain(0), {}, 0);
   EXPECT_NEAR(t.logprob, std::log(p[1]), 1e-5);
+  // Without a logprob request the token is the same and the logprob is NaN.
+  const SampledToken cheap = Sample(logits, Plain(0), {}, 0, /*want_logprob=*/false);
+  EXPECT_EQ(cheap.id, t.id);
+  EXPECT_TRUE(std::isnan(cheap.logprob));
 }
 
 TEST(SamplerTest, SameSeedAndCounterGiveSameTokenDifferentCountersVary) {
