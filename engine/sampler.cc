@@ -36,24 +36,6 @@ float LogSumExp(absl::Span<const float> logits) {
 
 }  // namespace
 
-absl::Status ValidateSamplingParams(const SamplingParams& p) {
-  auto bad = [](const char* field, double value, const char* range) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("sampling parameter %s = %g is out of range %s", field, value, range));
-  };
-  if (!(p.temperature >= 0.0f && p.temperature <= 100.0f)) {
-    return bad("temperature", p.temperature, "[0, 100]");
-  }
-  if (p.top_k < 0) return bad("top_k", p.top_k, "[0, vocab]");
-  if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) return bad("top_p", p.top_p, "(0, 1]");
-  if (!(p.min_p >= 0.0f && p.min_p <= 1.0f)) return bad("min_p", p.min_p, "[0, 1]");
-  if (!(p.repetition_penalty > 0.0f && std::isfinite(p.repetition_penalty))) {
-    return bad("repetition_penalty", p.repetition_penalty, "(0, inf)");
-  }
-  if (p.repeat_last_n < 0) return bad("repeat_last_n", p.repeat_last_n, "[0, inf)");
-  return absl::OkStatus();
-}
-
 double CounterUniform(uint64_t seed, uint64_t counter) {
   const uint64_t bits = SplitMix64(SplitMix64(seed) ^ SplitMix64(counter + 0x632be59bd9b4e019ull));
   return static_cast<double>(bits >> 11) * 0x1.0p-53;

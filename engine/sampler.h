@@ -21,27 +21,9 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "common/sampling_params.h"
 
 namespace tessera {
-
-struct SamplingParams {
-  // 0 = greedy. Must be in [0, 100].
-  float temperature = 0.8f;
-  // Keep the k most likely tokens; 0 = no limit. Must be >= 0.
-  int32_t top_k = 40;
-  // Keep the smallest set whose probability reaches top_p; 1 = off. (0, 1].
-  float top_p = 0.95f;
-  // Drop tokens less likely than min_p × the top token's probability; [0, 1].
-  float min_p = 0.05f;
-  // 1 = off; must be > 0.
-  float repetition_penalty = 1.0f;
-  // How many recent tokens the penalty looks at; >= 0.
-  int32_t repeat_last_n = 64;
-  uint64_t seed = 0;
-};
-
-// INVALID_ARGUMENT naming the first field out of range.
-absl::Status ValidateSamplingParams(const SamplingParams& params);
 
 // A uniform number in [0, 1) determined by (seed, counter) alone.
 double CounterUniform(uint64_t seed, uint64_t counter);

@@ -1,0 +1,27 @@
+#include "common/sampling_params.h"
+
+#include <cmath>
+
+#include "absl/strings/str_format.h"
+
+namespace tessera {
+
+absl::Status ValidateSamplingParams(const SamplingParams& p) {
+  auto bad = [](const char* field, double value, const char* range) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("sampling parameter %s = %g is out of range %s", field, value, range));
+  };
+  if (!(p.temperature >= 0.0f && p.temperature <= 100.0f)) {
+    return bad("temperature", p.temperature, "[0, 100]");
+  }
+  if (p.top_k < 0) return bad("top_k", p.top_k, "[0, vocab]");
+  if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) return bad("top_p", p.top_p, "(0, 1]");
+  if (!(p.min_p >= 0.0f && p.min_p <= 1.0f)) return bad("min_p", p.min_p, "[0, 1]");
+  if (!(p.repetition_penalty > 0.0f && std::isfinite(p.repetition_penalty))) {
+    return bad("repetition_penalty", p.repetition_penalty, "(0, inf)");
+  }
+  if (p.repeat_last_n < 0) return bad("repeat_last_n", p.repeat_last_n, "[0, inf)");
+  return absl::OkStatus();
+}
+
+}  // namespace tessera

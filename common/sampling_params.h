@@ -1,0 +1,36 @@
+// The sampling parameters of a request and their valid ranges.
+//
+// A plain value shared by the engine (which samples) and the coordinator
+// (which validates client requests before any work starts and carries the
+// parameters to the last stage). Thread-safe: pure data and a pure function.
+#ifndef TESSERA_COMMON_SAMPLING_PARAMS_H_
+#define TESSERA_COMMON_SAMPLING_PARAMS_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+
+namespace tessera {
+
+struct SamplingParams {
+  // 0 = greedy. Must be in [0, 100].
+  float temperature = 0.8f;
+  // Keep the k most likely tokens; 0 = no limit. Must be >= 0.
+  int32_t top_k = 40;
+  // Keep the smallest set whose probability reaches top_p; 1 = off. (0, 1].
+  float top_p = 0.95f;
+  // Drop tokens less likely than min_p × the top token's probability; [0, 1].
+  float min_p = 0.05f;
+  // 1 = off; must be > 0.
+  float repetition_penalty = 1.0f;
+  // How many recent tokens the penalty looks at; >= 0.
+  int32_t repeat_last_n = 64;
+  uint64_t seed = 0;
+};
+
+// INVALID_ARGUMENT naming the first field out of range.
+absl::Status ValidateSamplingParams(const SamplingParams& params);
+
+}  // namespace tessera
+
+#endif  // TESSERA_COMMON_SAMPLING_PARAMS_H_

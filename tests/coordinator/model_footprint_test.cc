@@ -1,0 +1,168 @@
+// ModelFootprint on the real SmolLM2 header and on small hand-built files:
+// byte sizes are checked against arithmetic done here from the shapes, not
+// against the parser's own size_bytes.
+#include "coordinator/model_footprint.h"
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "common/gguf/gguf_file.h"
+#include "common/gguf/gguf_writer.h"
+#include "common/gguf/tensor_encoding.h"
+#include "common/testing/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace tessera {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using testing::IsOk;
+using testing::StatusIs;
+
+std::string DefaultModelPath() {
+  if (const char* env = std::getenv("TESSERA_MODEL"); env != nullptr && *env != '\0') return env;
+  return std::string(TESSERA_SOURCE_DIR) + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+}
+
+// Bytes of `elements` values of the types SmolLM2's Q4_1 file uses, from the
+// block layouts: F32 4 bytes each, Q4_1 20 bytes per 32, Q8_0 34 bytes per 32.
+uint64_t BytesOf(GgmlType type, uint64_t elements) {
+  switch (type) {
+    case GgmlType::kF32:
+      return 4 * elements;
+    case GgmlType::kQ4_1:
+      return elements / 32 * 20;
+    case GgmlType::kQ8_0:
+      return elements / 32 * 34;
+    default:
+      ADD_FAILURE() << "unexpected type " << GgmlTypeName(type);
+      return 0;
+  }
+}
+
+class SmolLm2FootprintTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto file = GgufFile::Open(DefaultModelPath());
+    ASSERT_THAT(file, IsOk());
+    file_ = *std::move(file);
+    auto fp = ModelFootprint::FromGguf(*file_);
+    ASSERT_THAT(fp, IsOk());
+    fp_ = *std::move(fp);
+  }
+  std::unique_ptr<GgufFile> file_;
+  ModelFootprint fp_;
+};
+
+TEST_F(SmolLm2FootprintTest, PartsAddUpToEveryTensorInTheFile) {
+  uint64_t expected = 0;
+  for (const GgufTensorInfo& t : file_->tensors()) {
+    uint64_t elements = 1;
+    for (int64_t d : t.shape) elements *= static_cast<uint64_t>(d);
+    expected += BytesOf(t.type, elements);
+  }
+  uint64_t layers = 0;
+  for (uint64_t b : fp_.layer_bytes) layers += b;
+  // The tied head reuses token_embd, so the file stores it once.
+  EXPECT_EQ(layers + fp_.embedding_bytes + (fp_.head_bytes - fp_.embedding_bytes) + fp_.other_bytes,
+            expected);
+  EXPECT_EQ(fp_.total_bytes(), expected);
+  // The data section holds exactly these bytes plus alignment padding.
+  const uint64_t data_section = file_->size() - file_->header_bytes();
+  EXPECT_LE(expected, data_section);
+  EXPECT_GE(expected + file_->tensors().size() * file_->alignment(), data_section);
+}
+
+TEST_F(SmolLm2FootprintTest, ThirtyEqualLayersOfHandComputedSize) {
+  // Per layer, Q4_1 (20 bytes per 32): q and o 576×576, k and v 576×192,
+  // gate, up and down 576×1536; plus two F32 norms of 576.
+  const uint64_t q4_1 = (2 * 576 * 576 + 2 * 576 * 192 + 3 * 576 * 1536) / 32 * 20;
+  const uint64_t norms = 2 * 576 * 4;
+  ASSERT_EQ(fp_.layer_bytes.size(), 30u);
+  for (uint64_t b : fp_.layer_bytes) EXPECT_EQ(b, q4_1 + norms);
+  EXPECT_EQ(q4_1 + norms, 2216448u);
+  EXPECT_EQ(fp_.weight_type, "Q4_1");
+}
+
+TEST_F(SmolLm2FootprintTest, TiedHeadIncludesTheEmbedding) {
+  const uint64_t embd = 49152ull * 576 / 32 * 34;  // Q8_0
+  EXPECT_EQ(fp_.embedding_bytes, embd);
+  EXPECT_EQ(fp_.tied_embedding_bytes, embd);
+  EXPECT_EQ(fp_.head_bytes, embd + 576 * 4);  // + output_norm (F32)
+  EXPECT_EQ(fp_.other_bytes, 0u);
+  const uint64_t per_layer = 2 * 576 * 576 + 2 * 576 * 192 + 3 * 576 * 1536 + 2 * 576;
+  EXPECT_EQ(fp_.parameter_count, 30 * per_layer + 49152ull * 576 + 576);
+  EXPECT_EQ(fp_.parameter_count, 134515008u);
+}
+
+// A two-layer Llama header with F32 tensors named by the caller.
+std::string TinyModel(const std::vector<std::string>& layer_tensor_names, bool with_output) {
+  GgufWriter w;
+  w.SetString("general.architecture", "llama");
+  w.SetUint32("llama.block_count", 2);
+  w.SetUint32("llama.context_length", 128);
+  w.SetUint32("llama.embedding_length", 32);
+  w.SetUint32("llama.feed_forward_length", 64);
+  w.SetUint32("llama.attention.head_count", 4);
+  w.SetFloat32("llama.attention.layer_norm_rms_epsilon", 1e-6f);
+  auto add = [&](const std::string& name, std::vector<int64_t> shape) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    EXPECT_THAT(w.AddTensor(name, shape, GgmlType::kF32, EncodeF32(std::vector<float>(n, 1.0f))),
+                IsOk());
+  };
+  add("token_embd.weight", {32, 10});
+  add("output_norm.weight", {32});
+  if (with_output) add("output.weight", {32, 10});
+  add("rope_freqs.weight", {4});
+  for (const std::string& name : layer_tensor_names) add(name, {32, 32});
+  return w.Serialize();
+}
+
+TEST(ModelFootprintTest, SortsTensorsIntoLayersEndsAndOthers) {
+  auto file = GgufFile::FromBuffer(
+      "tiny.gguf",
+      TinyModel({"blk.0.attn_q.weight", "blk.1.attn_q.weight", "blk.1.ffn_up.weight"}, true));
+  ASSERT_THAT(file, IsOk());
+  ASSERT_OK_AND_ASSIGN(ModelFootprint fp, ModelFootprint::FromGguf(**file));
+  EXPECT_EQ(fp.layer_bytes, (std::vector<uint64_t>{32 * 32 * 4, 2 * 32 * 32 * 4}));
+  EXPECT_EQ(fp.embedding_bytes, 320u * 4);
+  EXPECT_EQ(fp.head_bytes, (32u + 320u) * 4);  // untied: output_norm + output
+  EXPECT_EQ(fp.tied_embedding_bytes, 0u);
+  EXPECT_EQ(fp.other_bytes, 4u * 4);
+  EXPECT_EQ(fp.parameter_count, 320u + 32 + 320 + 4 + 3 * 1024);
+  EXPECT_EQ(fp.total_bytes(), fp.parameter_count * 4);
+  EXPECT_EQ(fp.weight_type, "F32");
+}
+
+TEST(ModelFootprintTest, RejectsTensorWithLayerIndexOutOfRange) {
+  auto file = GgufFile::FromBuffer(
+      "tiny.gguf",
+      TinyModel({"blk.0.attn_q.weight", "blk.1.attn_q.weight", "blk.7.attn_q.weight"}, false));
+  ASSERT_THAT(file, IsOk());
+  EXPECT_THAT(ModelFootprint::FromGguf(**file),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("tiny.gguf"), HasSubstr("blk.7.attn_q.weight"))));
+}
+
+TEST(ModelFootprintTest, RejectsTensorWithMalformedLayerIndex) {
+  auto file = GgufFile::FromBuffer(
+      "tiny.gguf",
+      TinyModel({"blk.0.attn_q.weight", "blk.1.attn_q.weight", "blk.x1.attn_q.weight"}, false));
+  ASSERT_THAT(file, IsOk());
+  EXPECT_THAT(ModelFootprint::FromGguf(**file),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("blk.x1.attn_q.weight")));
+}
+
+TEST(ModelFootprintTest, RejectsLayerWithNoTensors) {
+  auto file = GgufFile::FromBuffer("tiny.gguf", TinyModel({"blk.0.attn_q.weight"}, false));
+  ASSERT_THAT(file, IsOk());
+  EXPECT_THAT(ModelFootprint::FromGguf(**file),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("layer 1")));
+}
+
+}  // namespace
+}  // namespace tessera
