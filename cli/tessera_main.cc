@@ -10,7 +10,13 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/str_cat.h"
+#include "cli/plan_command.h"
+#if TESSERA_WITH_GRPC
+#include "cli/generate_command.h"
+#endif
 #include "cli/run_command.h"
+#include "common/dashed_flags.h"
+#include "common/sampling_params.h"
 
 ABSL_FLAG(std::string, model, "", "Path of a GGUF model file.");
 ABSL_FLAG(std::string, prompt, "", "Prompt text. Special-token text such as <|im_start|> is honoured.");
@@ -26,8 +32,32 @@ ABSL_FLAG(uint64_t, seed, 0, "Sampling seed; the same seed gives the same tokens
 ABSL_FLAG(int32_t, threads, 0, "Kernel threads; 0 = all hardware threads.");
 ABSL_FLAG(int64_t, max_context, 0,
           "Longest prompt + generation the KV cache holds; 0 = the model's (capped at 4096).");
+ABSL_FLAG(std::string, workers, "",
+          "plan: memory each worker may use, comma-separated, e.g. 24GiB,16GiB.");
+ABSL_FLAG(std::string, bandwidths, "",
+          "plan: each worker's memory read bandwidth per second, e.g. 2TB,1TB; empty = unknown.");
+ABSL_FLAG(int64_t, context, 4096, "plan: tokens per sequence (prompt + generation).");
+ABSL_FLAG(int64_t, concurrency, 1, "plan: concurrent sequences the KV pool should hold.");
+ABSL_FLAG(int64_t, max_batch_tokens, 512, "plan: tokens in the largest step (activation scratch).");
+ABSL_FLAG(std::string, kv_dtype, "f32", "plan: KV cache element type, f32 or f16.");
+
+ABSL_FLAG(std::string, coordinator, "127.0.0.1:50051", "generate: host:port of the coordinator.");
+ABSL_FLAG(std::vector<std::string>, stop, {}, "generate: stop strings, comma-separated.");
+ABSL_FLAG(double, timeout, 0, "generate: request deadline in seconds; 0 = none.");
 
 namespace {
+
+// The sampling flags shared by `run` and `generate`.
+tessera::SamplingParams SamplingFromFlags() {
+  tessera::SamplingParams p;
+  p.temperature = absl::GetFlag(FLAGS_temperature);
+  p.top_k = absl::GetFlag(FLAGS_top_k);
+  p.top_p = absl::GetFlag(FLAGS_top_p);
+  p.min_p = absl::GetFlag(FLAGS_min_p);
+  p.repetition_penalty = absl::GetFlag(FLAGS_repeat_penalty);
+  p.seed = absl::GetFlag(FLAGS_seed);
+  return p;
+}
 
 constexpr char kUsage[] = R"(tessera: distributed LLM inference.
 
@@ -39,32 +69,31 @@ Usage:
       the generated text; one statistics line (prompt tokens, prefill and
       decode tok/s) goes to stderr. --temperature 0 is greedy decoding.
 
-Flags accept both --max-tokens and --max_tokens spellings.)";
+  tessera plan --model PATH --workers 24GiB,16GiB,... [--context N]
+               [--concurrency M] [--max-batch-tokens N] [--kv-dtype f32|f16]
+               [--bandwidths 2TB,1TB,...]
+      Split the model over the workers (in pipeline order) from its GGUF
+      header alone, without loading weights, and print the per-stage memory
+      table and the context x concurrency that fits. Exits 1, saying which
+      quantization would fit, when the model does not fit. Defaults: context
+      4096, concurrency 1, max batch tokens 512, kv dtype f32.
 
-// absl flags are spelled with underscores; accept the dashed spelling too.
-std::vector<char*> NormaliseDashes(int argc, char** argv, std::vector<std::string>* storage) {
-  storage->reserve(argc);
-  for (int i = 0; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a.rfind("--", 0) == 0) {
-      const size_t eq = a.find('=');
-      for (size_t j = 2; j < std::min(eq, a.size()); ++j) {
-        if (a[j] == '-') a[j] = '_';
-      }
-    }
-    storage->push_back(std::move(a));
-  }
-  std::vector<char*> out;
-  for (std::string& s : *storage) out.push_back(s.data());
-  return out;
-}
+  tessera generate --coordinator HOST:PORT --prompt TEXT [--chat]
+                   [--max-tokens N] [the sampling flags of run] [--stop S]
+                   [--timeout SECONDS]
+      Stream a completion from a running cluster (tessera-coordinator).
+      stdout carries only the generated text; the request id and statistics
+      go to stderr. Same prompt, flags and seed as `tessera run` give the same
+      tokens.
+
+Flags accept both --max-tokens and --max_tokens spellings.)";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
   std::vector<std::string> storage;
-  std::vector<char*> args = NormaliseDashes(argc, argv, &storage);
+  std::vector<char*> args = tessera::NormaliseDashedFlags(argc, argv, &storage);
   std::vector<char*> positional = absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   if (positional.size() < 2) {
     std::fprintf(stderr, "%s\n", kUsage);
@@ -80,12 +109,7 @@ int main(int argc, char** argv) {
     o.threads = absl::GetFlag(FLAGS_threads);
     if (o.threads == 0) o.threads = std::max(1u, std::thread::hardware_concurrency());
     o.max_context = absl::GetFlag(FLAGS_max_context);
-    o.sampling.temperature = absl::GetFlag(FLAGS_temperature);
-    o.sampling.top_k = absl::GetFlag(FLAGS_top_k);
-    o.sampling.top_p = absl::GetFlag(FLAGS_top_p);
-    o.sampling.min_p = absl::GetFlag(FLAGS_min_p);
-    o.sampling.repetition_penalty = absl::GetFlag(FLAGS_repeat_penalty);
-    o.sampling.seed = absl::GetFlag(FLAGS_seed);
+    o.sampling = SamplingFromFlags();
     if (o.model_path.empty()) {
       std::fprintf(stderr, "tessera run: --model is required\n");
       return 2;
@@ -96,6 +120,65 @@ int main(int argc, char** argv) {
       return 1;
     }
     return 0;
+  }
+  if (command == "plan") {
+    tessera::PlanCommandOptions o;
+    o.model_path = absl::GetFlag(FLAGS_model);
+    if (o.model_path.empty()) {
+      std::fprintf(stderr, "tessera plan: --model is required\n");
+      return 2;
+    }
+    absl::StatusOr<std::vector<tessera::WorkerCapacity>> workers =
+        tessera::ParseWorkerList(absl::GetFlag(FLAGS_workers), absl::GetFlag(FLAGS_bandwidths));
+    if (!workers.ok()) {
+      std::fprintf(stderr, "tessera plan: %s\n", std::string(workers.status().message()).c_str());
+      return 2;
+    }
+    o.workers = *std::move(workers);
+    o.plan.max_context = absl::GetFlag(FLAGS_context);
+    o.plan.max_seqs = absl::GetFlag(FLAGS_concurrency);
+    o.plan.max_batch_tokens = absl::GetFlag(FLAGS_max_batch_tokens);
+    const std::string kv_dtype = absl::GetFlag(FLAGS_kv_dtype);
+    if (kv_dtype == "f32") {
+      o.plan.kv_dtype_bytes = 4;
+    } else if (kv_dtype == "f16") {
+      o.plan.kv_dtype_bytes = 2;
+    } else {
+      std::fprintf(stderr, "tessera plan: --kv-dtype must be f32 or f16, not '%s'\n",
+                   kv_dtype.c_str());
+      return 2;
+    }
+    absl::Status s = tessera::PlanCommand(o);
+    if (!s.ok()) {
+      std::fprintf(stderr, "tessera plan: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    return 0;
+  }
+  if (command == "generate") {
+#if TESSERA_WITH_GRPC
+    tessera::GenerateCommandOptions o;
+    o.coordinator = absl::GetFlag(FLAGS_coordinator);
+    o.prompt = absl::GetFlag(FLAGS_prompt);
+    o.chat = absl::GetFlag(FLAGS_chat);
+    o.max_tokens = absl::GetFlag(FLAGS_max_tokens);
+    o.sampling = SamplingFromFlags();
+    o.stop = absl::GetFlag(FLAGS_stop);
+    o.timeout_seconds = absl::GetFlag(FLAGS_timeout);
+    if (o.prompt.empty()) {
+      std::fprintf(stderr, "tessera generate: --prompt is required\n");
+      return 2;
+    }
+    absl::Status s = tessera::GenerateCommand(o);
+    if (!s.ok()) {
+      std::fprintf(stderr, "tessera generate: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    return 0;
+#else
+    std::fprintf(stderr, "tessera generate: this build has no gRPC (-DTESSERA_WITH_GRPC=OFF)\n");
+    return 2;
+#endif
   }
   std::fprintf(stderr, "tessera: unknown command '%s'\n\n%s\n", command.c_str(), kUsage);
   return 2;

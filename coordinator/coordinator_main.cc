@@ -1,0 +1,144 @@
+// tessera-coordinator: the cluster's front door. It reads only the model's
+// metadata and tokenizer (it holds no weights), admits workers, plans the
+// pipeline over them, and serves the Inference API, grpc.health.v1 (SERVING
+// only while a whole pipeline is ready) and server reflection.
+#include <atomic>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_format.h"
+#include "common/dashed_flags.h"
+#include "common/gguf/gguf_file.h"
+#include "common/model_config.h"
+#include "common/model_identity.h"
+#include "common/tokenizer/tokenizer.h"
+#include "coordinator/inference_service.h"
+#include "coordinator/membership.h"
+#include "coordinator/model_footprint.h"
+#include "coordinator/planner.h"
+#include "coordinator/scheduler.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "host:port for the Inference and Control services; port 0 picks a free one.");
+ABSL_FLAG(std::string, model, "", "Path of the GGUF model file (required). The coordinator "
+                                  "reads its metadata and tokenizer, never its weights.");
+ABSL_FLAG(int32_t, min_workers, 1, "Workers to wait for before planning the pipeline.");
+ABSL_FLAG(int64_t, max_context, 4096,
+          "Longest sequence (prompt + generated tokens) served; capped at the model's context.");
+ABSL_FLAG(int64_t, max_seqs, 8, "Sequences that run at once; the KV pool is sized for this many "
+                                "of --max-context tokens when memory allows.");
+ABSL_FLAG(int32_t, max_batch_tokens, 512, "Most tokens in one pipeline step (prefill chunks and "
+                                          "decode tokens together).");
+ABSL_FLAG(std::string, kv_dtype, "f32", "KV cache element type: f32 (f16 is planned).");
+ABSL_FLAG(int64_t, max_queue, 256, "Requests that may wait for admission; beyond it, "
+                                   "RESOURCE_EXHAUSTED.");
+ABSL_FLAG(std::string, join_secret, "", "Secret workers must present to join; empty = none.");
+ABSL_FLAG(int32_t, heartbeat_timeout_ms, 5000, "A worker silent this long is presumed dead.");
+
+namespace tessera {
+namespace {
+
+int Fail(const absl::Status& s) {
+  absl::FPrintF(stderr, "tessera-coordinator: %s\n", s.ToString());
+  return 1;
+}
+
+int Main() {
+  const std::string model_path = absl::GetFlag(FLAGS_model);
+  if (model_path.empty()) return Fail(absl::InvalidArgumentError("--model is required"));
+  if (absl::GetFlag(FLAGS_kv_dtype) != "f32") {
+    return Fail(absl::UnimplementedError(absl::StrFormat(
+        "--kv-dtype=%s: the engine's KV cache is f32 only so far", absl::GetFlag(FLAGS_kv_dtype))));
+  }
+  absl::StatusOr<std::unique_ptr<GgufFile>> file = GgufFile::Open(model_path);
+  if (!file.ok()) return Fail(file.status());
+  absl::StatusOr<ModelFootprint> footprint = ModelFootprint::FromGguf(**file);
+  if (!footprint.ok()) return Fail(footprint.status());
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::FromGguf(**file);
+  if (!tokenizer.ok()) return Fail(tokenizer.status());
+  const ModelConfig& config = footprint->config;
+
+  const int64_t max_context =
+      std::min<int64_t>(absl::GetFlag(FLAGS_max_context), config.context_length);
+  if (max_context < 1 || absl::GetFlag(FLAGS_max_seqs) < 1 ||
+      absl::GetFlag(FLAGS_max_batch_tokens) < 1 || absl::GetFlag(FLAGS_min_workers) < 1) {
+    return Fail(absl::InvalidArgumentError(
+        "--max-context, --max-seqs, --max-batch-tokens and --min-workers must be at least 1"));
+  }
+  PlanOptions plan;
+  plan.max_context = max_context;
+  plan.max_seqs = absl::GetFlag(FLAGS_max_seqs);
+  plan.max_batch_tokens = absl::GetFlag(FLAGS_max_batch_tokens);
+  plan.block_size = 16;
+  plan.kv_dtype_bytes = 4;
+
+  SchedulerOptions so;
+  so.max_context = max_context;
+  so.max_seqs = plan.max_seqs;
+  so.max_batch_tokens = static_cast<int32_t>(plan.max_batch_tokens);
+  so.block_size = plan.block_size;
+  so.max_queue = absl::GetFlag(FLAGS_max_queue);
+  Scheduler scheduler(tokenizer->get(), config, so);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  std::atomic<grpc::HealthCheckServiceInterface*> health{nullptr};
+
+  MembershipOptions mo;
+  mo.min_workers = absl::GetFlag(FLAGS_min_workers);
+  mo.plan = plan;
+  mo.join_secret = absl::GetFlag(FLAGS_join_secret);
+  mo.heartbeat_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_heartbeat_timeout_ms));
+  mo.on_ready = [&](const std::string& stage0, int64_t blocks) {
+    scheduler.SetPipeline(std::make_unique<PipelineClient>(stage0), blocks, "");
+    if (auto* h = health.load(); h != nullptr) h->SetServingStatus(true);
+  };
+  mo.on_lost = [&](const std::string& reason) {
+    if (auto* h = health.load(); h != nullptr) h->SetServingStatus(false);
+    scheduler.SetPipeline(nullptr, 0, reason);
+  };
+  Membership membership(file->get(), &*footprint, mo);
+  InferenceService inference(&config, tokenizer->get(), &scheduler, &membership, max_context,
+                             IdentityHex(GgufHeaderHash(**file)));
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&inference);
+  builder.RegisterService(&membership);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    return Fail(absl::UnavailableError(absl::StrFormat("cannot listen on %s", listen)));
+  }
+  health = server->GetHealthCheckService();
+  health.load()->SetServingStatus(membership.ready());
+  absl::FPrintF(stderr,
+                "tessera-coordinator: listening on %s:%d; model %s (%d layers, %s), waiting for "
+                "%d worker(s)\n",
+                listen.substr(0, listen.rfind(':')), port, config.name, config.n_layer,
+                footprint->weight_type, mo.min_workers);
+  server->Wait();
+  return 0;
+}
+
+}  // namespace
+}  // namespace tessera
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Plans a model over tessera-worker processes and serves it.\n"
+      "  tessera-coordinator --model PATH [--listen HOST:PORT] [--min-workers N]\n"
+      "      [--max-context N] [--max-seqs N] [--max-batch-tokens N] [--kv-dtype f32]");
+  std::vector<std::string> storage;
+  std::vector<char*> args = tessera::NormaliseDashedFlags(argc, argv, &storage);
+  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  return tessera::Main();
+}

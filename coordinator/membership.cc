@@ -1,0 +1,323 @@
+#include "coordinator/membership.h"
+
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "common/model_identity.h"
+
+namespace tessera {
+namespace {
+
+namespace v1 = ::tessera::v1;
+
+void Log(const std::string& line) { absl::FPrintF(stderr, "tessera-coordinator: %s\n", line); }
+
+}  // namespace
+
+struct Membership::Worker {
+  std::string id;
+  std::string address;
+  v1::DeviceInfo devices;
+  grpc::ServerContext* context = nullptr;
+  Stream* stream = nullptr;
+
+  absl::Mutex write_mu;
+  bool gone ABSL_GUARDED_BY(write_mu) = false;
+  absl::Time last_seen ABSL_GUARDED_BY(write_mu);
+
+  // Guarded by Membership::mu_.
+  int stage = -1;
+  v1::StageAssignment assignment;
+  bool ready = false;
+  uint64_t weight_bytes = 0;
+
+  bool Send(const v1::CoordinatorMessage& m) {
+    absl::MutexLock lock(&write_mu);
+    return !gone && stream->Write(m);
+  }
+};
+
+Membership::Membership(const GgufFile* file, const ModelFootprint* footprint,
+                       MembershipOptions options)
+    : file_(file),
+      footprint_(footprint),
+      options_(std::move(options)),
+      header_hash_(GgufHeaderHash(*file)) {
+  monitor_ = std::thread([this] { Monitor(); });
+}
+
+Membership::~Membership() {
+  stop_.Notify();
+  monitor_.join();
+}
+
+bool Membership::ready() const {
+  absl::MutexLock lock(&mu_);
+  return ready_;
+}
+
+std::string Membership::not_ready_reason() const {
+  absl::MutexLock lock(&mu_);
+  return ready_ ? "" : not_ready_reason_;
+}
+
+void Membership::DescribeStages(v1::ModelInfo* info) const {
+  absl::MutexLock lock(&mu_);
+  info->set_ready(ready_);
+  info->set_kv_blocks(kv_blocks_);
+  info->set_kv_block_size(options_.plan.block_size);
+  for (size_t i = 0; i < stages_.size(); ++i) {
+    const Worker& w = *stages_[i];
+    v1::StageInfo* s = info->add_stages();
+    s->set_index(static_cast<int>(i));
+    s->set_worker_address(w.address);
+    s->set_layer_begin(w.assignment.layer_begin());
+    s->set_layer_end(w.assignment.layer_end());
+    s->set_weight_bytes(w.weight_bytes);
+    s->set_ready(w.ready);
+  }
+}
+
+grpc::Status Membership::CheckJoin(const v1::JoinRequest& join) const {
+  const std::string who =
+      join.worker_address().empty() ? std::string("a worker") : "worker " + join.worker_address();
+  if (join.protocol_version() != v1::PROTOCOL_VERSION_CURRENT) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        absl::StrFormat("%s speaks protocol version %d; this coordinator speaks "
+                                        "version %d",
+                                        who, join.protocol_version(),
+                                        static_cast<int>(v1::PROTOCOL_VERSION_CURRENT)));
+  }
+  if (join.join_secret() != options_.join_secret) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        absl::StrFormat("%s presented the wrong join secret", who));
+  }
+  if (join.worker_address().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "join: worker_address is empty; the coordinator cannot reach the worker");
+  }
+  const std::string& path = file_->path();
+  const std::string mine = path.substr(path.find_last_of('/') + 1);
+  if (join.model().header_hash() != header_hash_ || join.model().file_bytes() != file_->size()) {
+    return grpc::Status(
+        grpc::StatusCode::FAILED_PRECONDITION,
+        absl::StrFormat("%s has a different model file: %s (%d bytes, header %s); the "
+                        "coordinator serves %s (%d bytes, header %s)",
+                        who, join.model().file_name(), join.model().file_bytes(),
+                        IdentityHex(join.model().header_hash()), mine, file_->size(),
+                        IdentityHex(header_hash_)));
+  }
+  if (join.devices().free_memory_bytes() == 0) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrFormat("join: %s reports no free memory", who));
+  }
+  return grpc::Status::OK;
+}
+
+void Membership::MaybePlan() {
+  if (!stages_.empty()) return;
+  if (static_cast<int>(workers_.size()) < options_.min_workers) {
+    not_ready_reason_ = absl::StrFormat("waiting for workers: %d of %d joined", workers_.size(),
+                                        options_.min_workers);
+    return;
+  }
+  std::vector<WorkerCapacity> caps;
+  for (const auto& w : workers_) {
+    WorkerCapacity c;
+    c.name = w->address;
+    c.memory_bytes = w->devices.free_memory_bytes();
+    c.bandwidth_bytes_per_s = w->devices.read_bandwidth_bytes_per_s();
+    caps.push_back(c);
+  }
+  absl::StatusOr<PipelinePlan> plan = PlanPipeline(*footprint_, caps, options_.plan);
+  if (!plan.ok()) {
+    not_ready_reason_ = absl::StrFormat("cannot plan the pipeline over %d workers: %s",
+                                        workers_.size(), plan.status().message());
+    Log(not_ready_reason_);
+    return;
+  }
+  Log("plan:\n" + FormatPlan(*footprint_, caps, options_.plan, *plan));
+  std::vector<std::shared_ptr<Worker>> stages;
+  for (const StagePlan& sp : plan->stages) stages.push_back(workers_[sp.worker]);
+  for (size_t i = 0; i < stages.size(); ++i) {
+    const StagePlan& sp = plan->stages[i];
+    absl::StatusOr<uint64_t> expected =
+        RangeIdentity(*file_, sp.layer_begin, sp.layer_end, footprint_->config.n_layer);
+    if (!expected.ok()) {
+      not_ready_reason_ = std::string(expected.status().message());
+      Log(not_ready_reason_);
+      return;
+    }
+    v1::StageAssignment a;
+    a.set_stage_index(static_cast<int>(i));
+    a.set_num_stages(static_cast<int>(stages.size()));
+    a.set_layer_begin(sp.layer_begin);
+    a.set_layer_end(sp.layer_end);
+    a.set_n_layer(footprint_->config.n_layer);
+    a.set_kv_blocks(plan->num_blocks);
+    a.set_kv_block_size(plan->block_size);
+    a.set_max_batch_tokens(static_cast<int32_t>(options_.plan.max_batch_tokens));
+    a.set_max_context(static_cast<int32_t>(options_.plan.max_context));
+    if (i + 1 < stages.size()) a.set_next_stage_address(stages[i + 1]->address);
+    a.set_expected_range_identity(*expected);
+    stages[i]->stage = static_cast<int>(i);
+    stages[i]->assignment = a;
+    stages[i]->ready = false;
+  }
+  stages_ = stages;
+  kv_blocks_ = plan->num_blocks;
+  not_ready_reason_ = "the workers are loading their stages";
+  for (const auto& w : stages_) {
+    v1::CoordinatorMessage m;
+    *m.mutable_assignment() = w->assignment;
+    w->Send(m);
+  }
+}
+
+void Membership::Remove(Worker* w, const std::string& why) {
+  bool was_ready = false;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = workers_.begin(); it != workers_.end(); ++it) {
+      if (it->get() == w) {
+        workers_.erase(it);
+        break;
+      }
+    }
+    if (w->stage >= 0) {
+      was_ready = ready_;
+      for (const auto& s : stages_) s->stage = -1;
+      stages_.clear();
+      ready_ = false;
+      not_ready_reason_ = why;
+      MaybePlan();
+    }
+  }
+  Log(why);
+  if (was_ready && options_.on_lost) options_.on_lost(why);
+}
+
+grpc::Status Membership::Session(grpc::ServerContext* context, Stream* stream) {
+  v1::WorkerMessage msg;
+  if (!stream->Read(&msg)) return grpc::Status::OK;
+  if (msg.kind_case() != v1::WorkerMessage::kJoin) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "the first Session message must be a JoinRequest");
+  }
+  if (grpc::Status s = CheckJoin(msg.join()); !s.ok()) {
+    Log("refused a join: " + s.error_message());
+    return s;
+  }
+  auto w = std::make_shared<Worker>();
+  w->address = msg.join().worker_address();
+  w->devices = msg.join().devices();
+  w->context = context;
+  w->stream = stream;
+  {
+    absl::MutexLock lock(&w->write_mu);
+    w->last_seen = absl::Now();
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    w->id = absl::StrFormat("worker-%d", next_worker_++);
+    v1::CoordinatorMessage accepted;
+    accepted.mutable_accepted()->set_worker_id(w->id);
+    accepted.mutable_accepted()->set_protocol_version(v1::PROTOCOL_VERSION_CURRENT);
+    w->Send(accepted);
+    workers_.push_back(w);
+    Log(absl::StrFormat("%s joined from %s: %s ×%d (%s), %.2f GiB free, %.1f GB/s", w->id,
+                        w->address, w->devices.type(), w->devices.count(), w->devices.isa(),
+                        w->devices.free_memory_bytes() / 1073741824.0,
+                        w->devices.read_bandwidth_bytes_per_s() / 1e9));
+    MaybePlan();
+  }
+
+  grpc::Status result = grpc::Status::OK;
+  std::string why = absl::StrFormat("%s (%s) disconnected", w->id, w->address);
+  while (stream->Read(&msg)) {
+    {
+      absl::MutexLock lock(&w->write_mu);
+      w->last_seen = absl::Now();
+    }
+    if (msg.has_progress()) {
+      Log(absl::StrFormat("%s loading: %d / %d MiB", w->id, msg.progress().bytes_done() >> 20,
+                          msg.progress().bytes_total() >> 20));
+    } else if (msg.has_failed()) {
+      why = absl::StrFormat("%s (%s) could not load its stage: %s", w->id, w->address,
+                            msg.failed().message());
+      result = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, why);
+      break;
+    } else if (msg.has_ready()) {
+      std::string stage0;
+      int64_t blocks = 0;
+      {
+        absl::MutexLock lock(&mu_);
+        if (w->stage < 0) continue;  // an assignment that was since withdrawn
+        const uint64_t expected = w->assignment.expected_range_identity();
+        if (msg.ready().range_identity() != expected) {
+          why = absl::StrFormat(
+              "%s (%s): layers [%d, %d) of its model file hash to %s, but the coordinator's "
+              "file gives %s (same shapes, different weights: a fine-tune or another "
+              "quantization?)",
+              w->id, w->address, w->assignment.layer_begin(), w->assignment.layer_end(),
+              IdentityHex(msg.ready().range_identity()), IdentityHex(expected));
+          result = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, why);
+          break;
+        }
+        w->ready = true;
+        w->weight_bytes = msg.ready().weight_bytes();
+        Log(absl::StrFormat("%s ready: stage %d, layers [%d, %d), %.1f MiB of weights, %.1f "
+                            "MiB of the file resident",
+                            w->id, w->stage, w->assignment.layer_begin(),
+                            w->assignment.layer_end(), w->weight_bytes / 1048576.0,
+                            msg.ready().resident_file_bytes() / 1048576.0));
+        bool all = !stages_.empty();
+        for (const auto& s : stages_) all = all && s->ready;
+        if (all && !ready_) {
+          ready_ = true;
+          stage0 = stages_[0]->address;
+          blocks = kv_blocks_;
+          not_ready_reason_.clear();
+        }
+      }
+      if (!stage0.empty()) {
+        if (options_.on_ready) options_.on_ready(stage0, blocks);
+        Log(absl::StrFormat("pipeline ready: %d KV blocks per stage, stage 0 at %s", blocks,
+                            stage0));
+      }
+    }
+  }
+  {
+    absl::MutexLock lock(&w->write_mu);
+    w->gone = true;
+  }
+  Remove(w.get(), why);
+  return result;
+}
+
+void Membership::Monitor() {
+  while (!stop_.WaitForNotificationWithTimeout(options_.heartbeat_interval)) {
+    std::vector<std::shared_ptr<Worker>> workers;
+    {
+      absl::MutexLock lock(&mu_);
+      workers = workers_;
+    }
+    v1::CoordinatorMessage hb;
+    hb.mutable_heartbeat()->set_unix_micros(absl::ToUnixMicros(absl::Now()));
+    for (const auto& w : workers) {
+      absl::MutexLock lock(&w->write_mu);
+      if (w->gone) continue;
+      if (absl::Now() - w->last_seen > options_.heartbeat_timeout) {
+        Log(absl::StrFormat("%s (%s) missed heartbeats for %s; dropping it", w->id, w->address,
+                            absl::FormatDuration(options_.heartbeat_timeout)));
+        w->context->TryCancel();
+        continue;
+      }
+      w->stream->Write(hb);
+    }
+  }
+}
+
+}  // namespace tessera

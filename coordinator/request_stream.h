@@ -1,0 +1,68 @@
+// What one client request sees of the scheduler: a queue of events (new
+// tokens and text, then a final event with the finish reason or an error)
+// that the gRPC handler drains, and a cancel flag the handler sets when the
+// client goes away.
+//
+// Thread-safety: all members are safe to call from any thread; the scheduler
+// pushes, one handler thread pops.
+#ifndef TESSERA_COORDINATOR_REQUEST_STREAM_H_
+#define TESSERA_COORDINATOR_REQUEST_STREAM_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace tessera {
+
+struct RequestEvent {
+  std::vector<int32_t> token_ids;
+  std::vector<float> logprobs;
+  std::string text;
+  bool final = false;
+  absl::Status status;          // non-OK: the request failed
+  std::string finish_reason;    // "length" or "stop" on the final event
+  int64_t prompt_tokens = 0;    // on the final event
+  int64_t completion_tokens = 0;
+};
+
+class RequestStream {
+ public:
+  explicit RequestStream(std::string request_id) : request_id_(std::move(request_id)) {}
+
+  const std::string& request_id() const { return request_id_; }
+
+  void Push(RequestEvent event) {
+    absl::MutexLock lock(&mu_);
+    events_.push_back(std::move(event));
+  }
+
+  // Waits up to `timeout` for an event; false if none arrived.
+  bool Pop(RequestEvent* event, absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !events_.empty(); };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&ready), timeout)) return false;
+    *event = std::move(events_.front());
+    events_.pop_front();
+    return true;
+  }
+
+  void Cancel() { cancelled_ = true; }
+  bool cancelled() const { return cancelled_; }
+
+ private:
+  const std::string request_id_;
+  std::atomic<bool> cancelled_{false};
+  absl::Mutex mu_;
+  std::deque<RequestEvent> events_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace tessera
+
+#endif  // TESSERA_COORDINATOR_REQUEST_STREAM_H_

@@ -1,0 +1,117 @@
+// Starts a real cluster for integration tests: a tessera-coordinator and N
+// tessera-worker processes on ephemeral loopback ports, and waits until the
+// coordinator reports the pipeline ready.
+#ifndef TESSERA_TESTS_CLUSTER_CLUSTER_H_
+#define TESSERA_TESTS_CLUSTER_CLUSTER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "tessera/v1/inference.grpc.pb.h"
+#include "tessera/v1/stage.grpc.pb.h"
+#include "tests/cluster/process.h"
+
+namespace tessera::testing {
+
+struct ClusterOptions {
+  std::string model;
+  int workers = 2;
+  std::vector<std::string> coordinator_flags;
+  // Extra flags per worker (index = worker), e.g. --memory-limit.
+  std::vector<std::vector<std::string>> worker_flags;
+  bool wait_ready = true;
+};
+
+class Cluster {
+ public:
+  explicit Cluster(const ClusterOptions& o) {
+    std::vector<std::string> args = {TESSERA_COORDINATOR_BINARY, "--model", o.model,
+                                     "--listen", "127.0.0.1:0",
+                                     absl::StrCat("--min-workers=", o.workers)};
+    args.insert(args.end(), o.coordinator_flags.begin(), o.coordinator_flags.end());
+    coordinator_ = std::make_unique<ChildProcess>(args);
+    std::string after;
+    if (!coordinator_->WaitFor("listening on 127.0.0.1:", absl::Seconds(20), &after)) return;
+    int port = 0;
+    if (!absl::SimpleAtoi(after.substr(0, after.find(';')), &port)) return;
+    address_ = absl::StrCat("127.0.0.1:", port);
+    for (int i = 0; i < o.workers; ++i) {
+      std::vector<std::string> w = {TESSERA_WORKER_BINARY, "--coordinator", address_, "--model",
+                                    o.model, "--listen", "127.0.0.1:0", "--threads", "1"};
+      if (i < static_cast<int>(o.worker_flags.size())) {
+        w.insert(w.end(), o.worker_flags[i].begin(), o.worker_flags[i].end());
+      }
+      workers_.push_back(std::make_unique<ChildProcess>(w));
+      // Join order decides stage order; keep it deterministic.
+      workers_.back()->WaitFor("joined", absl::Seconds(30));
+    }
+    if (o.wait_ready) ready_ = coordinator_->WaitFor("pipeline ready", absl::Seconds(60));
+  }
+
+  bool ready() const { return ready_; }
+  const std::string& address() const { return address_; }
+  ChildProcess& coordinator() { return *coordinator_; }
+  ChildProcess& worker(int i) { return *workers_[i]; }
+  int num_workers() const { return static_cast<int>(workers_.size()); }
+
+  std::unique_ptr<tessera::v1::Inference::Stub> InferenceStub() const {
+    return tessera::v1::Inference::NewStub(
+        grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  }
+
+  // The Stage address of stage `i`, from GetModelInfo.
+  std::string StageAddress(int i) const {
+    grpc::ClientContext ctx;
+    tessera::v1::ModelInfo info;
+    InferenceStub()->GetModelInfo(&ctx, tessera::v1::GetModelInfoRequest(), &info);
+    return i < info.stages_size() ? info.stages(i).worker_address() : "";
+  }
+
+ private:
+  std::unique_ptr<ChildProcess> coordinator_;
+  std::vector<std::unique_ptr<ChildProcess>> workers_;
+  std::string address_;
+  bool ready_ = false;
+};
+
+struct Generation {
+  grpc::Status status;
+  std::vector<int32_t> ids;
+  std::vector<float> logprobs;
+  std::string text;
+  std::string request_id;
+  tessera::v1::FinishReason finish = tessera::v1::FINISH_REASON_UNSPECIFIED;
+  int64_t prompt_tokens = 0, completion_tokens = 0;
+};
+
+inline Generation Generate(tessera::v1::Inference::Stub* stub,
+                           const tessera::v1::GenerateRequest& request,
+                           absl::Duration deadline = absl::Seconds(120)) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+  Generation g;
+  auto reader = stub->Generate(&ctx, request);
+  tessera::v1::GenerateResponse r;
+  while (reader->Read(&r)) {
+    g.request_id = r.request_id();
+    g.ids.insert(g.ids.end(), r.token_ids().begin(), r.token_ids().end());
+    g.logprobs.insert(g.logprobs.end(), r.logprobs().begin(), r.logprobs().end());
+    g.text += r.text();
+    if (r.finish_reason() != tessera::v1::FINISH_REASON_UNSPECIFIED) {
+      g.finish = r.finish_reason();
+      g.prompt_tokens = r.usage().prompt_tokens();
+      g.completion_tokens = r.usage().completion_tokens();
+    }
+  }
+  g.status = reader->Finish();
+  return g;
+}
+
+}  // namespace tessera::testing
+
+#endif  // TESSERA_TESTS_CLUSTER_CLUSTER_H_

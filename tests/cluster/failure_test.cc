@@ -1,0 +1,314 @@
+// Integration tests of what goes wrong: a worker without enough memory, a
+// worker with another model file or protocol version, a peer sending bad
+// steps, and malformed client requests. Each must get a precise status and a
+// message naming the offending thing, and the cluster must keep serving.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/gguf/gguf_file.h"
+#include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "tessera/v1/control.grpc.pb.h"
+#include "tests/cluster/cluster.h"
+#include "tests/engine/test_paths.h"
+
+namespace tessera {
+namespace {
+
+namespace v1 = ::tessera::v1;
+using ::tessera::testing::Cluster;
+using ::tessera::testing::ClusterOptions;
+using ::tessera::testing::DefaultModelPath;
+using ::tessera::testing::Generate;
+using ::tessera::testing::Generation;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+TEST(ClusterFailureTest, TooLittleMemoryGivesThePlannersMessage) {
+  ClusterOptions o;
+  o.model = DefaultModelPath();
+  o.workers = 1;
+  o.worker_flags = {{"--memory-limit", "20MiB"}};
+  o.wait_ready = false;
+  Cluster cluster(o);
+  ASSERT_TRUE(cluster.coordinator().WaitFor("cannot plan", absl::Seconds(30)))
+      << cluster.coordinator().output();
+  v1::GenerateRequest r;
+  r.set_text("hello");
+  Generation g = Generate(cluster.InferenceStub().get(), r);
+  EXPECT_EQ(g.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  // The planner's numbers and the quantization it would take.
+  EXPECT_THAT(g.status.error_message(), AllOf(HasSubstr("20.00 MiB"), HasSubstr("Q4_0")));
+}
+
+// A Control session that joins with the given request and returns how the
+// coordinator ended it.
+grpc::Status FakeJoin(const std::string& coordinator, const v1::JoinRequest& join) {
+  auto stub = v1::Control::NewStub(
+      grpc::CreateChannel(coordinator, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  auto stream = stub->Session(&ctx);
+  v1::WorkerMessage m;
+  *m.mutable_join() = join;
+  stream->Write(m);
+  stream->WritesDone();
+  v1::CoordinatorMessage reply;
+  while (stream->Read(&reply)) {
+  }
+  return stream->Finish();
+}
+
+TEST(ClusterFailureTest, RefusesOtherProtocolVersionsAndModelFiles) {
+  ClusterOptions o;
+  o.model = DefaultModelPath();
+  o.workers = 2;
+  o.wait_ready = false;
+  // Worker 1 gets a copy of the model with one weight byte changed in layer
+  // 20: same shapes and header, different weights (a "fine-tune").
+  const std::string copy = std::filesystem::temp_directory_path() / "tessera_finetune.gguf";
+  std::filesystem::copy_file(DefaultModelPath(), copy,
+                             std::filesystem::copy_options::overwrite_existing);
+  uint64_t offset = 0;
+  {
+    auto file = GgufFile::Open(DefaultModelPath());
+    ASSERT_TRUE(file.ok());
+    const GgufTensorInfo* t = (*file)->FindTensor("blk.20.attn_q.weight");
+    ASSERT_NE(t, nullptr);
+    offset = static_cast<uint64_t>((*file)->TensorData(*t) - (*file)->data()) + 100;
+  }
+  {
+    std::fstream f(copy, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(offset);
+    char c = 0;
+    f.read(&c, 1);
+    c ^= 0x10;
+    f.seekp(offset);
+    f.write(&c, 1);
+  }
+  o.worker_flags = {{}, {"--model", copy}};
+  Cluster cluster(o);
+  ASSERT_FALSE(cluster.address().empty());
+
+  // The fine-tuned worker joins (same header) but is refused once its range
+  // hashes differently, and exits saying so.
+  EXPECT_EQ(cluster.worker(1).WaitExit(absl::Seconds(60)), 1) << cluster.worker(1).output();
+  EXPECT_THAT(cluster.worker(1).output(),
+              AllOf(HasSubstr("FAILED_PRECONDITION"), HasSubstr("refused this worker"),
+                    HasSubstr("hash to")));
+
+  v1::JoinRequest join;
+  join.set_protocol_version(99);
+  join.set_worker_address("127.0.0.1:1");
+  join.mutable_devices()->set_free_memory_bytes(1 << 30);
+  grpc::Status s = FakeJoin(cluster.address(), join);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), AllOf(HasSubstr("protocol version 99"), HasSubstr("version 1")));
+
+  join.set_protocol_version(v1::PROTOCOL_VERSION_CURRENT);
+  join.mutable_model()->set_file_name("other.gguf");
+  join.mutable_model()->set_file_bytes(1234);
+  join.mutable_model()->set_header_hash(42);
+  s = FakeJoin(cluster.address(), join);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(),
+              AllOf(HasSubstr("different model file"), HasSubstr("other.gguf")));
+  std::filesystem::remove(copy);
+}
+
+class ServingClusterTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    ClusterOptions o;
+    o.model = DefaultModelPath();
+    o.workers = 2;
+    o.coordinator_flags = {"--max-context=1024"};
+    cluster_ = new Cluster(o);
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+  static Cluster* cluster_;
+};
+Cluster* ServingClusterTest::cluster_ = nullptr;
+
+v1::GenerateRequest Greedy(const std::string& text, int max_tokens) {
+  v1::GenerateRequest r;
+  r.set_text(text);
+  r.set_max_tokens(max_tokens);
+  r.mutable_sampling()->set_temperature(0);
+  return r;
+}
+
+// Sends one step on its own stream and returns the stage's answer.
+v1::StepResult Step(v1::Stage::Stub* stub, const v1::StepRequest& req) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  auto stream = stub->Steps(&ctx);
+  stream->Write(req);
+  v1::StepResult r;
+  if (!stream->Read(&r)) r.set_message("no answer");
+  stream->WritesDone();
+  stream->Finish();
+  return r;
+}
+
+TEST_F(ServingClusterTest, StageRejectsBadStepsAndKeepsServing) {
+  ASSERT_TRUE(cluster_->ready()) << cluster_->coordinator().output();
+  auto stub = cluster_->InferenceStub();
+  const Generation before = Generate(stub.get(), Greedy("The moon is", 24));
+  ASSERT_TRUE(before.status.ok()) << before.status.error_message();
+
+  // A fake peer on the last stage's stream: one stream, many steps, each
+  // answered on its own.
+  auto stage1 = v1::Stage::NewStub(
+      grpc::CreateChannel(cluster_->StageAddress(1), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  auto stream = stage1->Steps(&ctx);
+  const int n_embd = 576;
+  auto make = [&](uint64_t step, int64_t seq, int start, int tokens, v1::DType dtype,
+                  std::vector<int64_t> shape, size_t bytes, std::vector<int32_t> blocks) {
+    v1::StepRequest r;
+    r.set_step_id(step);
+    v1::SequenceWork* w = r.add_seqs();
+    w->set_seq_id(seq);
+    w->set_start_pos(start);
+    w->set_num_tokens(tokens);
+    w->mutable_block_table()->Add(blocks.begin(), blocks.end());
+    w->set_sample(true);
+    w->mutable_sampling()->set_top_p(1);
+    w->mutable_sampling()->set_repetition_penalty(1);
+    v1::Tensor* t = r.mutable_hidden();
+    t->set_dtype(dtype);
+    t->mutable_shape()->Add(shape.begin(), shape.end());
+    t->set_data(std::string(bytes, '\0'));
+    return r;
+  };
+  const size_t row = n_embd * 4;
+  struct Bad {
+    v1::StepRequest req;
+    std::string field;
+  };
+  std::vector<Bad> bad = {
+      {make(1, 900001, 0, 1, v1::DTYPE_BF16, {1, n_embd}, row / 2, {0}), "hidden.dtype"},
+      {make(2, 900001, 0, 1, v1::DTYPE_F32, {1, 100}, row, {0}), "hidden.shape"},
+      {make(3, 900001, 0, 2, v1::DTYPE_F32, {2, n_embd}, row, {0}), "hidden.data"},
+      {make(4, 900001, 5, 1, v1::DTYPE_F32, {1, n_embd}, row, {0}), "unknown sequence id 900001"},
+      {make(5, 900001, 0, 1, v1::DTYPE_F32, {1, n_embd}, row, {999999}), "999999"},
+      {make(6, 900001, 0, 1, v1::DTYPE_F32, {1, n_embd}, row, {}), "block"},
+      {make(7, 900001, 0, 0, v1::DTYPE_F32, {0, n_embd}, 0, {0}), "num_tokens"},
+  };
+  for (const Bad& b : bad) ASSERT_TRUE(stream->Write(b.req));
+  // Then a good step on the same stream: it is answered with a token.
+  v1::StepRequest good = make(8, 900002, 0, 1, v1::DTYPE_F32, {1, n_embd}, row, {0});
+  ASSERT_TRUE(stream->Write(good));
+  v1::StepRequest gap = make(9, 900002, 4, 1, v1::DTYPE_F32, {1, n_embd}, row, {0});
+  ASSERT_TRUE(stream->Write(gap));
+  std::map<uint64_t, v1::StepResult> answers;
+  v1::StepResult r;
+  while (answers.size() < bad.size() + 2 && stream->Read(&r)) answers[r.step_id()] = r;
+  ASSERT_EQ(answers.size(), bad.size() + 2);
+  for (size_t i = 0; i < bad.size(); ++i) {
+    const v1::StepResult& a = answers[i + 1];
+    EXPECT_EQ(a.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT)) << bad[i].field;
+    EXPECT_THAT(a.message(), HasSubstr(bad[i].field));
+  }
+  EXPECT_EQ(answers[8].code(), 0) << answers[8].message();
+  EXPECT_EQ(answers[8].tokens_size(), 1);
+  EXPECT_EQ(answers[9].code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_THAT(answers[9].message(), HasSubstr("holds positions 0..0"));
+  v1::StepRequest release;
+  release.add_release_seq_ids(900002);
+  stream->Write(release);
+  stream->WritesDone();
+  stream->Finish();
+
+  // Stage 0 checks token ids against the vocabulary.
+  auto stage0 = v1::Stage::NewStub(
+      grpc::CreateChannel(cluster_->StageAddress(0), grpc::InsecureChannelCredentials()));
+  v1::StepRequest oov;
+  oov.set_step_id(1);
+  v1::SequenceWork* w = oov.add_seqs();
+  w->set_seq_id(900003);
+  w->set_num_tokens(1);
+  w->add_token_ids(49152);
+  w->add_block_table(0);
+  v1::StepResult a = Step(stage0.get(), oov);
+  EXPECT_EQ(a.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_THAT(a.message(), HasSubstr("49152"));
+
+  // The cluster still serves, and gives the same tokens as before.
+  const Generation after = Generate(stub.get(), Greedy("The moon is", 24));
+  ASSERT_TRUE(after.status.ok()) << after.status.error_message();
+  EXPECT_EQ(after.ids, before.ids);
+}
+
+TEST_F(ServingClusterTest, MalformedClientRequestsNameTheField) {
+  ASSERT_TRUE(cluster_->ready()) << cluster_->coordinator().output();
+  auto stub = cluster_->InferenceStub();
+  struct BadRequest {
+    v1::GenerateRequest req;
+    std::vector<std::string> mentions;
+  };
+  std::vector<BadRequest> cases;
+  cases.push_back({v1::GenerateRequest(), {"prompt"}});
+  {
+    v1::GenerateRequest r = Greedy("hi", 4);
+    r.mutable_sampling()->set_temperature(-1);
+    cases.push_back({r, {"temperature"}});
+  }
+  {
+    v1::GenerateRequest r = Greedy("hi", 4);
+    r.mutable_sampling()->set_top_p(0);
+    cases.push_back({r, {"top_p"}});
+  }
+  cases.push_back({Greedy("hi", 2000), {"max_tokens (2000)", "1024"}});
+  cases.push_back({Greedy("hi", -1), {"max_tokens"}});
+  {
+    v1::GenerateRequest r;
+    r.mutable_token_ids()->add_ids(123456);
+    cases.push_back({r, {"token_ids[0]", "123456"}});
+  }
+  {
+    v1::GenerateRequest r;
+    v1::ChatMessage* m = r.mutable_chat()->add_messages();
+    m->set_role("robot");
+    m->set_content("x");
+    cases.push_back({r, {"role", "robot"}});
+  }
+  {
+    v1::GenerateRequest r = Greedy("hi", 4);
+    r.set_request_id(std::string(200, 'x'));
+    cases.push_back({r, {"request_id"}});
+  }
+  for (const BadRequest& c : cases) {
+    Generation g = Generate(stub.get(), c.req);
+    EXPECT_EQ(g.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.mentions[0];
+    for (const std::string& m : c.mentions) EXPECT_THAT(g.status.error_message(), HasSubstr(m));
+  }
+
+  // A deadline that passes mid-generation ends the request, and the cluster
+  // goes on serving.
+  v1::GenerateRequest long_story = Greedy("Tell me a long story.", 900);
+  long_story.set_ignore_eos(true);
+  Generation late = Generate(stub.get(), long_story, absl::Milliseconds(300));
+  EXPECT_EQ(late.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  Generation ok = Generate(stub.get(), Greedy("Hello", 8));
+  EXPECT_TRUE(ok.status.ok()) << ok.status.error_message();
+  EXPECT_EQ(ok.ids.size(), 8u);
+}
+
+TEST(ClusterNetworkTest, WorkersInTheirOwnNetworkNamespaces) {
+  std::printf("SKIPPED: the network-namespace variant (veth pairs, tbf rate limits) is not "
+              "implemented yet; see issue 5's notes.\n");
+  GTEST_SKIP() << "network-namespace variant not implemented yet";
+}
+
+}  // namespace
+}  // namespace tessera

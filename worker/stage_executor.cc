@@ -1,0 +1,134 @@
+#include "worker/stage_executor.h"
+
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_format.h"
+#include "common/status_macros.h"
+
+namespace tessera {
+
+absl::StatusOr<std::unique_ptr<StageExecutor>> StageExecutor::Create(
+    const GgufFile& file, const ModelConfig& config, const StageOptions& options) {
+  if (options.threads < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("threads = %d; must be at least 1", options.threads));
+  }
+  if (options.kv_blocks < 1 || options.kv_block_size < 1) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "kv_blocks = %d, kv_block_size = %d; both must be at least 1", options.kv_blocks,
+        options.kv_block_size));
+  }
+  if (options.max_batch_tokens < 1) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "max_batch_tokens = %d; must be at least 1", options.max_batch_tokens));
+  }
+  std::unique_ptr<StageExecutor> e(new StageExecutor());
+  e->config_ = config;
+  e->options_ = options;
+  ASSIGN_OR_RETURN(e->weights_, ModelWeights::Load(file, config, options.layers));
+  e->pool_ = std::make_unique<kernels::ThreadPool>(options.threads);
+  e->kv_ = std::make_unique<KvCache>(config, options.layers, options.kv_blocks,
+                                     options.kv_block_size);
+  e->kv_bytes_ = KvCache::BytesPerBlock(config, options.layers.size(), options.kv_block_size) *
+                 static_cast<uint64_t>(options.kv_blocks);
+  e->runner_ = std::make_unique<ModelRunner>(e->weights_.get(), e->kv_.get(), e->pool_.get());
+  return e;
+}
+
+absl::Status StageExecutor::Validate(absl::Span<const StageSequence> seqs) const {
+  absl::flat_hash_set<int64_t> seen;
+  int64_t total = 0;
+  for (const StageSequence& s : seqs) {
+    const SequenceStep& st = s.step;
+    if (!seen.insert(st.seq_id).second) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("sequence %d appears twice in one step", st.seq_id));
+    }
+    if (st.num_tokens < 1) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "sequence %d: num_tokens = %d; must be at least 1", st.seq_id, st.num_tokens));
+    }
+    if (st.start_pos < 0) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "sequence %d: start_pos = %d is negative", st.seq_id, st.start_pos));
+    }
+    total += st.num_tokens;
+    if (st.start_pos > 0) {
+      auto it = held_.find(st.seq_id);
+      if (it == held_.end()) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "unknown sequence id %d: start_pos = %d but this stage holds no positions for it "
+            "(a new sequence starts at position 0)",
+            st.seq_id, st.start_pos));
+      }
+      if (it->second != st.start_pos) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "sequence %d: start_pos = %d but this stage holds positions 0..%d; a step must "
+            "continue at %d or restart at 0",
+            st.seq_id, st.start_pos, it->second - 1, it->second));
+      }
+    }
+    if (is_last() && s.sample) {
+      absl::Status valid = ValidateSamplingParams(s.sampling);
+      if (!valid.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("sequence %d: %s", st.seq_id, valid.message()));
+      }
+    }
+  }
+  if (total > options_.max_batch_tokens) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "step carries %d tokens; this stage was sized for at most %d (max_batch_tokens)", total,
+        options_.max_batch_tokens));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StageExecutor::Run(absl::Span<const StageSequence> seqs,
+                                absl::Span<const float> hidden_in,
+                                std::vector<float>* hidden_out,
+                                std::vector<StageSample>* samples) {
+  samples->clear();
+  hidden_out->clear();
+  if (seqs.empty()) {
+    if (!hidden_in.empty()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "step has no sequences but carries %d hidden values", hidden_in.size()));
+    }
+    return absl::OkStatus();
+  }
+  RETURN_IF_ERROR(Validate(seqs));
+  steps_.clear();
+  for (const StageSequence& s : seqs) {
+    steps_.push_back(s.step);
+    steps_.back().logits = is_last() && s.sample ? LogitsMode::kLast : LogitsMode::kNone;
+  }
+  // ModelRunner::Forward checks token ids, positions against the context,
+  // block tables against the pool and the hidden-state size.
+  RETURN_IF_ERROR(runner_->Forward(steps_, hidden_in, &out_));
+  for (const StageSequence& s : seqs) held_[s.step.seq_id] = s.step.start_pos + s.step.num_tokens;
+
+  if (!is_last()) {
+    *hidden_out = std::move(out_.hidden);
+    out_.hidden.clear();
+    return absl::OkStatus();
+  }
+  const int64_t vocab = config_.vocab_size;
+  int64_t row = 0;
+  for (const StageSequence& s : seqs) {
+    if (!s.sample) continue;
+    const SampledToken tok =
+        Sample(absl::MakeConstSpan(out_.logits.data() + row * vocab, vocab), s.sampling,
+               s.recent_tokens, s.rng_counter, s.want_logprob);
+    samples->push_back({s.step.seq_id, tok.id, tok.logprob});
+    ++row;
+  }
+  return absl::OkStatus();
+}
+
+void StageExecutor::Release(absl::Span<const int64_t> seq_ids) {
+  for (int64_t id : seq_ids) held_.erase(id);
+}
+
+}  // namespace tessera

@@ -1,0 +1,111 @@
+// One pipeline stage's compute: the weights of an assigned layer range, a KV
+// pool of the planned size, a thread pool and a ModelRunner, plus the
+// bookkeeping that lets the stage check every step it is sent.
+//
+// The executor keeps, for each live sequence, how many positions of KV it
+// holds. A step must continue a sequence exactly where it left off
+// (start_pos == held positions) or restart it at position 0; anything else
+// (an unknown sequence id, a gap, a rewind) is INVALID_ARGUMENT naming the
+// sequence, before any memory is touched. On the last stage it also samples,
+// with the same counter-based sampler as the single-process engine, so a
+// pipeline reproduces `tessera run` bit for bit.
+//
+// No gRPC here: stage_service.cc converts wire messages to these types.
+//
+// Thread-safety: one Run/Release at a time (the stage service calls it from
+// the one thread that owns the upstream stream).
+#ifndef TESSERA_WORKER_STAGE_EXECUTOR_H_
+#define TESSERA_WORKER_STAGE_EXECUTOR_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "common/gguf/gguf_file.h"
+#include "common/model_config.h"
+#include "engine/kv_cache.h"
+#include "engine/model_runner.h"
+#include "engine/model_weights.h"
+#include "engine/sampler.h"
+#include "kernels/kernels.h"
+
+namespace tessera {
+
+struct StageOptions {
+  LayerRange layers;
+  // KV blocks in this stage's pool (the same on every stage) and their size.
+  int64_t kv_blocks = 0;
+  int kv_block_size = KvCache::kDefaultBlockSize;
+  // Kernel threads, including the caller's. >= 1.
+  int threads = 1;
+  // Largest number of tokens one step may carry.
+  int32_t max_batch_tokens = 512;
+};
+
+// One sequence's share of a step, as the stage service decoded it.
+struct StageSequence {
+  SequenceStep step;
+  std::string request_id;
+  // Last stage: sample a token after the step's last position.
+  bool sample = false;
+  SamplingParams sampling;
+  uint64_t rng_counter = 0;
+  std::vector<int32_t> recent_tokens;
+  bool want_logprob = false;
+};
+
+struct StageSample {
+  int64_t seq_id = 0;
+  int32_t token_id = 0;
+  float logprob = 0.0f;
+};
+
+class StageExecutor {
+ public:
+  // Loads the range's weights from `file` (which must outlive the executor)
+  // and allocates the KV pool.
+  static absl::StatusOr<std::unique_ptr<StageExecutor>> Create(const GgufFile& file,
+                                                               const ModelConfig& config,
+                                                               const StageOptions& options);
+
+  bool is_first() const { return weights_->has_embedding(); }
+  bool is_last() const { return weights_->has_head(); }
+  int n_embd() const { return config_.n_embd; }
+  const ModelWeights& weights() const { return *weights_; }
+  uint64_t kv_bytes() const { return kv_bytes_; }
+  int64_t live_sequences() const { return static_cast<int64_t>(held_.size()); }
+
+  // Validates and runs one step. `hidden_in` is [tokens][n_embd] unless this
+  // is the first stage. Non-last stages fill `hidden_out`; the last stage
+  // fills `samples` (one per sequence with sample set, in step order).
+  absl::Status Run(absl::Span<const StageSequence> seqs, absl::Span<const float> hidden_in,
+                   std::vector<float>* hidden_out, std::vector<StageSample>* samples);
+
+  // Forgets sequences; unknown ids are ignored (a release may follow a
+  // failed step that never created the sequence here).
+  void Release(absl::Span<const int64_t> seq_ids);
+
+ private:
+  StageExecutor() = default;
+  absl::Status Validate(absl::Span<const StageSequence> seqs) const;
+
+  ModelConfig config_;
+  StageOptions options_;
+  std::unique_ptr<ModelWeights> weights_;
+  std::unique_ptr<kernels::ThreadPool> pool_;
+  std::unique_ptr<KvCache> kv_;
+  std::unique_ptr<ModelRunner> runner_;
+  uint64_t kv_bytes_ = 0;
+  // seq id -> positions of KV this stage holds for it.
+  absl::flat_hash_map<int64_t, int32_t> held_;
+  std::vector<SequenceStep> steps_;  // scratch
+  StepOutput out_;                   // scratch
+};
+
+}  // namespace tessera
+
+#endif  // TESSERA_WORKER_STAGE_EXECUTOR_H_

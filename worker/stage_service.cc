@@ -1,0 +1,331 @@
+#include "worker/stage_service.h"
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "grpcpp/grpcpp.h"
+
+namespace tessera {
+namespace {
+
+namespace v1 = ::tessera::v1;
+using Clock = std::chrono::steady_clock;
+
+SamplingParams FromWire(const v1::StageSampling& w) {
+  SamplingParams p;
+  p.temperature = w.temperature();
+  p.top_k = w.top_k();
+  p.top_p = w.top_p();
+  p.min_p = w.min_p();
+  p.repetition_penalty = w.repetition_penalty();
+  p.repeat_last_n = w.repeat_last_n();
+  p.seed = w.seed();
+  return p;
+}
+
+v1::StepResult ErrorResult(uint64_t step_id, const absl::Status& status) {
+  v1::StepResult r;
+  r.set_step_id(step_id);
+  r.set_code(static_cast<int>(status.code()));
+  r.set_message(std::string(status.message()));
+  return r;
+}
+
+// The stream to the next stage, opened on the first forwarded step, and the
+// thread that relays its results upstream.
+class DownstreamLink {
+ public:
+  using Upstream = grpc::ServerReaderWriter<v1::StepResult, v1::StepRequest>;
+
+  DownstreamLink(std::string address, int stage_index, Upstream* upstream,
+                 absl::Mutex* upstream_mu, WorkerState* state)
+      : address_(std::move(address)),
+        stage_index_(stage_index),
+        upstream_(upstream),
+        upstream_mu_(upstream_mu),
+        state_(state) {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(-1);
+    args.SetMaxSendMessageSize(-1);
+    channel_ = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args);
+    stream_ = v1::Stage::NewStub(channel_)->Steps(&context_);
+    relay_ = std::thread([this] { Relay(); });
+  }
+
+  ~DownstreamLink() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!broken_) stream_->WritesDone();
+    }
+    relay_.join();
+  }
+
+  // Forwards `request`; remembers this stage's trace to add to the answer.
+  absl::Status Forward(const v1::StepRequest& request, const v1::StageTrace& trace) {
+    absl::MutexLock lock(&mu_);
+    if (broken_) return absl::UnavailableError(broken_message_);
+    if (request.step_id() != 0) pending_[request.step_id()] = trace;
+    const uint64_t bytes = request.ByteSizeLong();
+    if (!stream_->Write(request)) {
+      pending_.erase(request.step_id());
+      broken_ = true;
+      broken_message_ = absl::StrFormat("next stage %s closed the step stream", address_);
+      return absl::UnavailableError(broken_message_);
+    }
+    state_->bytes_sent += bytes;
+    return absl::OkStatus();
+  }
+
+ private:
+  void Relay() {
+    v1::StepResult result;
+    while (stream_->Read(&result)) {
+      if (result.step_id() == 0) continue;  // answer to a release-only message
+      {
+        absl::MutexLock lock(&mu_);
+        auto it = pending_.find(result.step_id());
+        if (it != pending_.end()) {
+          *result.add_traces() = it->second;
+          pending_.erase(it);
+        }
+      }
+      absl::MutexLock lock(upstream_mu_);
+      upstream_->Write(result);
+    }
+    const grpc::Status status = stream_->Finish();
+    absl::flat_hash_map<uint64_t, v1::StageTrace> orphaned;
+    {
+      absl::MutexLock lock(&mu_);
+      broken_ = true;
+      broken_message_ = absl::StrFormat("next stage %s (after stage %d) failed: %s", address_,
+                                        stage_index_,
+                                        status.ok() ? "stream ended" : status.error_message());
+      orphaned.swap(pending_);
+    }
+    // Steps that were forwarded but never answered must not hang upstream.
+    absl::MutexLock lock(upstream_mu_);
+    for (const auto& [step_id, trace] : orphaned) {
+      upstream_->Write(ErrorResult(step_id, absl::UnavailableError(broken_message_)));
+    }
+  }
+
+  const std::string address_;
+  const int stage_index_;
+  Upstream* const upstream_;
+  absl::Mutex* const upstream_mu_;
+  WorkerState* const state_;
+  std::shared_ptr<grpc::Channel> channel_;
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::StepRequest, v1::StepResult>> stream_;
+  absl::Mutex mu_;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;
+  std::string broken_message_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, v1::StageTrace> pending_ ABSL_GUARDED_BY(mu_);
+  std::thread relay_;
+};
+
+}  // namespace
+
+absl::Status DecodeStep(const v1::StepRequest& request, bool first_stage, int n_embd,
+                        std::vector<StageSequence>* seqs, std::vector<float>* hidden) {
+  seqs->clear();
+  hidden->clear();
+  int64_t total_tokens = 0;
+  for (int i = 0; i < request.seqs_size(); ++i) {
+    const v1::SequenceWork& w = request.seqs(i);
+    StageSequence s;
+    s.request_id = w.request_id();
+    s.step.seq_id = w.seq_id();
+    s.step.start_pos = w.start_pos();
+    s.step.num_tokens = w.num_tokens();
+    if (w.num_tokens() < 1) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "seqs[%d] (sequence %d): num_tokens = %d; must be at least 1", i, w.seq_id(),
+          w.num_tokens()));
+    }
+    if (first_stage) {
+      if (w.token_ids_size() != w.num_tokens()) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "seqs[%d] (sequence %d): %d token_ids for num_tokens = %d", i, w.seq_id(),
+            w.token_ids_size(), w.num_tokens()));
+      }
+      s.step.tokens.assign(w.token_ids().begin(), w.token_ids().end());
+    }
+    s.step.block_table.assign(w.block_table().begin(), w.block_table().end());
+    s.sample = w.sample();
+    s.sampling = FromWire(w.sampling());
+    s.rng_counter = w.rng_counter();
+    s.recent_tokens.assign(w.recent_tokens().begin(), w.recent_tokens().end());
+    s.want_logprob = w.want_logprob();
+    total_tokens += w.num_tokens();
+    seqs->push_back(std::move(s));
+  }
+
+  const v1::Tensor& t = request.hidden();
+  const bool has_hidden = request.has_hidden();
+  if (first_stage) {
+    if (has_hidden) {
+      return absl::InvalidArgumentError(
+          "hidden: stage 0 takes token ids, but the step carries a hidden-state tensor");
+    }
+    return absl::OkStatus();
+  }
+  if (seqs->empty() && !has_hidden) return absl::OkStatus();
+  if (!has_hidden) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "hidden: missing; this stage needs [%d, %d] f32 hidden states", total_tokens, n_embd));
+  }
+  if (t.dtype() != v1::DTYPE_F32) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "hidden.dtype = %s; this stage computes in DTYPE_F32",
+        v1::DType_Name(t.dtype()).empty() ? absl::StrCat(static_cast<int>(t.dtype()))
+                                           : v1::DType_Name(t.dtype())));
+  }
+  if (t.shape_size() != 2 || t.shape(0) != total_tokens || t.shape(1) != n_embd) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "hidden.shape = [%s]; expected [%d, %d] (the step's tokens × n_embd)",
+        absl::StrJoin(t.shape(), ", "), total_tokens, n_embd));
+  }
+  const uint64_t want_bytes = static_cast<uint64_t>(total_tokens) * n_embd * sizeof(float);
+  if (t.data().size() != want_bytes) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "hidden.data is %d bytes; shape [%d, %d] in f32 needs %d", t.data().size(),
+        total_tokens, n_embd, want_bytes));
+  }
+  hidden->resize(static_cast<size_t>(total_tokens) * n_embd);
+  std::memcpy(hidden->data(), t.data().data(), want_bytes);
+  return absl::OkStatus();
+}
+
+grpc::Status StageService::Steps(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::StepResult, v1::StepRequest>* stream) {
+  absl::Mutex upstream_mu;
+  std::unique_ptr<DownstreamLink> downstream;
+  auto answer = [&](const v1::StepResult& result) {
+    absl::MutexLock lock(&upstream_mu);
+    stream->Write(result);
+  };
+
+  v1::StepRequest request;
+  std::vector<StageSequence> seqs;
+  std::vector<float> hidden_in, hidden_out;
+  std::vector<StageSample> samples;
+  while (stream->Read(&request)) {
+    const Clock::time_point start = Clock::now();
+    const uint64_t bytes_in = request.ByteSizeLong();
+    state_->bytes_received += bytes_in;
+    const uint64_t step_id = request.step_id();
+
+    absl::Status status;
+    bool last = false;
+    int stage_index = -1;
+    std::string next_address;
+    int64_t step_tokens = 0;
+    {
+      absl::MutexLock lock(&state_->mu);
+      StageExecutor* exec = state_->executor.get();
+      stage_index = state_->stage_index;
+      next_address = state_->next_stage_address;
+      if (exec == nullptr) {
+        status = absl::UnavailableError("this worker has no stage loaded yet");
+      } else {
+        last = exec->is_last();
+        status = DecodeStep(request, exec->is_first(), exec->n_embd(), &seqs, &hidden_in);
+        if (status.ok()) status = exec->Run(seqs, hidden_in, &hidden_out, &samples);
+        // Releases apply even when the step itself was refused.
+        exec->Release(std::vector<int64_t>(request.release_seq_ids().begin(),
+                                           request.release_seq_ids().end()));
+      }
+    }
+    for (const StageSequence& s : seqs) step_tokens += s.step.num_tokens;
+    v1::StageTrace trace;
+    trace.set_stage_index(stage_index);
+    trace.set_compute_micros(
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
+    trace.set_bytes_in(bytes_in);
+
+    if (!last && !next_address.empty() && downstream == nullptr) {
+      downstream = std::make_unique<DownstreamLink>(next_address, stage_index, stream,
+                                                    &upstream_mu, state_);
+    }
+    if (!status.ok()) {
+      if (step_id != 0) answer(ErrorResult(step_id, status));
+      if (downstream != nullptr && request.release_seq_ids_size() > 0) {
+        v1::StepRequest release;
+        *release.mutable_release_seq_ids() = request.release_seq_ids();
+        downstream->Forward(release, trace).IgnoreError();
+      }
+      continue;
+    }
+    ++state_->steps;
+    state_->tokens += step_tokens;
+
+    if (last) {
+      if (step_id == 0) continue;
+      v1::StepResult result;
+      result.set_step_id(step_id);
+      for (const StageSample& s : samples) {
+        v1::SampledToken* t = result.add_tokens();
+        t->set_seq_id(s.seq_id);
+        t->set_token_id(s.token_id);
+        t->set_logprob(s.logprob);
+      }
+      *result.add_traces() = trace;
+      answer(result);
+      continue;
+    }
+    if (downstream == nullptr) {
+      answer(ErrorResult(step_id, absl::FailedPreconditionError(
+                                      "this stage is not last but has no next stage address")));
+      continue;
+    }
+    // Token ids are only needed by stage 0; the hidden states replace them.
+    for (v1::SequenceWork& w : *request.mutable_seqs()) w.clear_token_ids();
+    if (!seqs.empty()) {
+      v1::Tensor* t = request.mutable_hidden();
+      t->set_dtype(v1::DTYPE_F32);
+      t->clear_shape();
+      t->add_shape(step_tokens);
+      t->add_shape(static_cast<int64_t>(hidden_out.size()) / std::max<int64_t>(step_tokens, 1));
+      t->set_data(reinterpret_cast<const char*>(hidden_out.data()),
+                  hidden_out.size() * sizeof(float));
+    }
+    absl::Status sent = downstream->Forward(request, trace);
+    if (!sent.ok() && step_id != 0) answer(ErrorResult(step_id, sent));
+  }
+  downstream.reset();  // half-closes the next stage's stream and drains its answers
+  return context->IsCancelled() ? grpc::Status(grpc::StatusCode::CANCELLED, "upstream cancelled")
+                                : grpc::Status::OK;
+}
+
+grpc::Status StageService::GetWorkerStatus(grpc::ServerContext* /*context*/,
+                                           const v1::WorkerStatusRequest* /*request*/,
+                                           v1::WorkerStatus* response) {
+  absl::MutexLock lock(&state_->mu);
+  response->set_worker_id(state_->worker_id);
+  response->set_stage_index(state_->stage_index);
+  response->set_resident_file_bytes(state_->resident_file_bytes);
+  if (state_->executor != nullptr) {
+    const ModelWeights& w = state_->executor->weights();
+    response->set_layer_begin(w.range().begin);
+    response->set_layer_end(w.range().end);
+    response->set_weight_bytes(w.weight_bytes());
+    response->set_live_sequences(state_->executor->live_sequences());
+    response->set_ready(true);
+  }
+  response->set_steps(state_->steps);
+  response->set_tokens(state_->tokens);
+  response->set_bytes_received(state_->bytes_received);
+  response->set_bytes_sent(state_->bytes_sent);
+  return grpc::Status::OK;
+}
+
+}  // namespace tessera

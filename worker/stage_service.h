@@ -1,0 +1,76 @@
+// The worker's Stage gRPC service: the long-lived step streams of the
+// pipeline, and a status query.
+//
+// Each upstream stream (from the coordinator for stage 0, from the previous
+// stage otherwise) is served by one handler thread that decodes and checks
+// every StepRequest against this stage's shapes, runs it on the
+// StageExecutor, and either answers (last stage: sampled tokens) or forwards
+// the request with this stage's hidden states to the next stage over a
+// stream of its own. A relay thread per stream carries the next stage's
+// results back upstream, adding this stage's trace. Because forwarding does
+// not wait for the answer, several micro-batches can be in flight along the
+// pipeline at once.
+//
+// A bad step is answered with its own error result; the stream stays open.
+//
+// Thread-safety: the service is shared by gRPC's threads; the executor is
+// guarded by WorkerState's mutex, and each stream's upstream writes by a
+// per-stream mutex.
+#ifndef TESSERA_WORKER_STAGE_SERVICE_H_
+#define TESSERA_WORKER_STAGE_SERVICE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "tessera/v1/stage.grpc.pb.h"
+#include "worker/stage_executor.h"
+
+namespace tessera {
+
+// What the worker currently serves: set by the control session when an
+// assignment has been loaded, read by the stage service.
+struct WorkerState {
+  absl::Mutex mu;
+  std::string worker_id ABSL_GUARDED_BY(mu);
+  int stage_index ABSL_GUARDED_BY(mu) = -1;
+  std::string next_stage_address ABSL_GUARDED_BY(mu);
+  std::unique_ptr<StageExecutor> executor ABSL_GUARDED_BY(mu);
+  uint64_t resident_file_bytes ABSL_GUARDED_BY(mu) = 0;
+
+  std::atomic<uint64_t> steps{0};
+  std::atomic<uint64_t> tokens{0};
+  std::atomic<uint64_t> bytes_received{0};
+  std::atomic<uint64_t> bytes_sent{0};
+};
+
+class StageService final : public tessera::v1::Stage::Service {
+ public:
+  // `state` must outlive the service.
+  explicit StageService(WorkerState* state) : state_(state) {}
+
+  grpc::Status Steps(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<tessera::v1::StepResult, tessera::v1::StepRequest>* stream) override;
+  grpc::Status GetWorkerStatus(grpc::ServerContext* context,
+                               const tessera::v1::WorkerStatusRequest* request,
+                               tessera::v1::WorkerStatus* response) override;
+
+ private:
+  WorkerState* state_;
+};
+
+// Decodes a StepRequest into executor input, checking everything that does
+// not need the KV pool: the hidden tensor's dtype, shape and byte length
+// against `n_embd` and the step's token count (it must be absent on the first
+// stage), token ids present exactly on the first stage, sampling fields.
+// INVALID_ARGUMENT naming the field. Exposed for tests.
+absl::Status DecodeStep(const tessera::v1::StepRequest& request, bool first_stage, int n_embd,
+                        std::vector<StageSequence>* seqs, std::vector<float>* hidden);
+
+}  // namespace tessera
+
+#endif  // TESSERA_WORKER_STAGE_SERVICE_H_

@@ -1,0 +1,138 @@
+// tessera-worker: serves one pipeline stage of a model for a coordinator.
+//
+// It maps the model file, joins the coordinator with its devices and the
+// file's identity, loads the layer range it is assigned (only that range's
+// bytes are read), and serves the Stage gRPC service, grpc.health.v1 (SERVING
+// once its stage is loaded) and server reflection.
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "common/byte_size.h"
+#include "common/dashed_flags.h"
+#include "common/gguf/gguf_file.h"
+#include "common/host_probe.h"
+#include "common/model_config.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "kernels/cpu/isa.h"
+#include "worker/control_session.h"
+#include "worker/stage_service.h"
+
+ABSL_FLAG(std::string, coordinator, "", "host:port of the coordinator (required).");
+ABSL_FLAG(std::string, listen, "127.0.0.1:0",
+          "host:port for this worker's Stage service; port 0 picks a free one.");
+ABSL_FLAG(std::string, advertise, "",
+          "host:port the coordinator and other stages use to reach this worker; default: the "
+          "listen host with the bound port (set it when listening on 0.0.0.0).");
+ABSL_FLAG(std::string, model, "", "Path of the GGUF model file (required; the same file as the "
+                                  "coordinator's, checked by content hash).");
+ABSL_FLAG(int32_t, threads, 0, "Kernel threads; 0 = all hardware threads.");
+ABSL_FLAG(std::string, memory_limit, "",
+          "Memory this worker offers for weights + KV cache + activations, e.g. 2GiB; "
+          "default: the host's available memory.");
+ABSL_FLAG(std::string, join_secret, "", "Shared secret the coordinator requires, if any.");
+
+namespace tessera {
+namespace {
+
+int Fail(const absl::Status& s) {
+  absl::FPrintF(stderr, "tessera-worker: %s\n", s.ToString());
+  return 1;
+}
+
+int Main() {
+  const std::string model_path = absl::GetFlag(FLAGS_model);
+  const std::string coordinator = absl::GetFlag(FLAGS_coordinator);
+  if (model_path.empty() || coordinator.empty()) {
+    return Fail(absl::InvalidArgumentError("--model and --coordinator are required"));
+  }
+  int threads = absl::GetFlag(FLAGS_threads);
+  if (threads < 0) return Fail(absl::InvalidArgumentError("--threads must be >= 0"));
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  uint64_t memory_limit = 0;
+  if (!absl::GetFlag(FLAGS_memory_limit).empty()) {
+    absl::StatusOr<uint64_t> m = ParseByteSize(absl::GetFlag(FLAGS_memory_limit));
+    if (!m.ok()) return Fail(m.status());
+    memory_limit = *m;
+  }
+
+  absl::StatusOr<std::unique_ptr<GgufFile>> file = GgufFile::Open(model_path);
+  if (!file.ok()) return Fail(file.status());
+  absl::StatusOr<ModelConfig> config = ModelConfigFromGguf(**file);
+  if (!config.ok()) return Fail(config.status());
+
+  WorkerState state;
+  StageService stage(&state);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(-1);
+  builder.SetMaxSendMessageSize(-1);
+  builder.RegisterService(&stage);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    return Fail(absl::UnavailableError(absl::StrFormat("cannot listen on %s", listen)));
+  }
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  health->SetServingStatus(false);
+
+  std::string advertise = absl::GetFlag(FLAGS_advertise);
+  if (advertise.empty()) {
+    std::string host = listen.substr(0, listen.rfind(':'));
+    if (host == "0.0.0.0" || host == "[::]" || host.empty()) {
+      char name[256] = {0};
+      gethostname(name, sizeof(name) - 1);
+      host = name;
+    }
+    advertise = absl::StrFormat("%s:%d", host, port);
+  }
+  absl::FPrintF(stderr, "tessera-worker: listening on %s (advertised as %s)\n",
+                listen.substr(0, listen.rfind(':')) + ":" + std::to_string(port), advertise);
+
+  absl::StatusOr<HostDevices> devices = ProbeHost();
+  if (!devices.ok()) return Fail(devices.status());
+  devices->read_bandwidth_bytes_per_s = MeasureReadBandwidth(threads);
+  devices->cpu_isa = kernels::IsaName(kernels::ActiveIsa());
+  absl::FPrintF(stderr,
+                "tessera-worker: %s, %d threads, %.2f GiB available, read bandwidth %.1f GB/s\n",
+                devices->cpu_isa, threads, devices->free_memory_bytes / 1073741824.0,
+                devices->read_bandwidth_bytes_per_s / 1e9);
+
+  WorkerOptions options;
+  options.coordinator_address = coordinator;
+  options.advertise_address = advertise;
+  options.threads = threads;
+  options.memory_limit_bytes = memory_limit;
+  options.join_secret = absl::GetFlag(FLAGS_join_secret);
+  options.on_serving = [health](bool serving) { health->SetServingStatus(serving); };
+  ControlSession session(file->get(), &*config, *devices, options, &state);
+  const absl::Status result = session.Run();
+  server->Shutdown();
+  return Fail(result);
+}
+
+}  // namespace
+}  // namespace tessera
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Serves one pipeline stage for a tessera-coordinator.\n"
+      "  tessera-worker --coordinator HOST:PORT --model PATH [--listen HOST:PORT] "
+      "[--threads N] [--memory-limit BYTES]");
+  std::vector<std::string> storage;
+  std::vector<char*> args = tessera::NormaliseDashedFlags(argc, argv, &storage);
+  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  return tessera::Main();
+}
