@@ -10,6 +10,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/engine/cli_runner.h"
+#include "tests/engine/test_paths.h"
 
 namespace tessera {
 namespace {
@@ -19,39 +21,12 @@ using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string DefaultModelPath() {
-  if (const char* env = std::getenv("TESSERA_MODEL"); env != nullptr && *env != '\0') return env;
-  return std::string(TESSERA_SOURCE_DIR) + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
-}
+using ::tessera::testing::DefaultModelPath;
 
-struct Result {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string ShellQuote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using Result = ::tessera::testing::CliResult;
 
 Result RunTessera(const std::vector<std::string>& args) {
-  std::string cmd = TESSERA_BINARY;
-  for (const std::string& a : args) cmd += " " + ShellQuote(a);
-  const std::string out = ::testing::TempDir() + "/plan_out.txt";
-  const std::string err = ::testing::TempDir() + "/plan_err.txt";
-  cmd += " >" + out + " 2>" + err;
-  Result r;
-  const int status = std::system(cmd.c_str());
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = ReadFile(out);
-  r.err = ReadFile(err);
-  return r;
+  return ::tessera::testing::RunCli(TESSERA_BINARY, args);
 }
 
 TEST(PlanCliTest, SplitsSmolLm2FifteenAndFifteenOverTwoEqualWorkers) {

@@ -14,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/engine/cli_runner.h"
 #include "tests/engine/dequantized_copy.h"
 #include "tests/engine/test_paths.h"
 
@@ -22,34 +23,10 @@ namespace {
 
 using ::testing::HasSubstr;
 
-struct Result {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string ShellQuote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using Result = ::tessera::testing::CliResult;
 
 Result RunTessera(const std::vector<std::string>& args) {
-  std::string cmd = TESSERA_BINARY;
-  for (const std::string& a : args) cmd += " " + ShellQuote(a);
-  const std::string out = ::testing::TempDir() + "/cli_out.txt";
-  const std::string err = ::testing::TempDir() + "/cli_err.txt";
-  cmd += " >" + out + " 2>" + err;
-  Result r;
-  const int status = std::system(cmd.c_str());
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = ReadFile(out);
-  r.err = ReadFile(err);
-  return r;
+  return ::tessera::testing::RunCli(TESSERA_BINARY, args);
 }
 
 // On the F32 copy of the default model our greedy tokens equal llama.cpp's
