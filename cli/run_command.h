@@ -18,6 +18,8 @@ struct RunOptions {
   int32_t max_tokens = 128;
   int threads = 1;
   int64_t max_context = 0;
+  // Store the KV cache as IEEE half instead of f32.
+  bool kv_f16 = false;
   SamplingParams sampling;
 };
 

@@ -39,7 +39,8 @@ ABSL_FLAG(std::string, bandwidths, "",
 ABSL_FLAG(int64_t, context, 4096, "plan: tokens per sequence (prompt + generation).");
 ABSL_FLAG(int64_t, concurrency, 1, "plan: concurrent sequences the KV pool should hold.");
 ABSL_FLAG(int64_t, max_batch_tokens, 512, "plan: tokens in the largest step (activation scratch).");
-ABSL_FLAG(std::string, kv_dtype, "f32", "plan: KV cache element type, f32 or f16.");
+ABSL_FLAG(std::string, kv_dtype, "f32",
+          "run, plan: KV cache element type, f32 or f16 (half the memory, values rounded).");
 
 ABSL_FLAG(std::string, coordinator, "127.0.0.1:50051", "generate: host:port of the coordinator.");
 ABSL_FLAG(std::vector<std::string>, stop, {}, "generate: stop strings, comma-separated.");
@@ -65,9 +66,12 @@ Usage:
   tessera run --model PATH --prompt TEXT [--chat] [--max-tokens N]
               [--temperature T] [--top-k K] [--top-p P] [--min-p P]
               [--repeat-penalty R] [--seed S] [--threads N] [--max-context N]
+              [--kv-dtype f32|f16]
       Generate from a local GGUF model in this process. stdout carries only
       the generated text; one statistics line (prompt tokens, prefill and
       decode tok/s) goes to stderr. --temperature 0 is greedy decoding.
+      --kv-dtype f16 stores the KV cache as IEEE half (as llama.cpp does by
+      default); the default f32 keeps it exact.
 
   tessera plan --model PATH --workers 24GiB,16GiB,... [--context N]
                [--concurrency M] [--max-batch-tokens N] [--kv-dtype f32|f16]
@@ -114,6 +118,13 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "tessera run: --model is required\n");
       return 2;
     }
+    const std::string kv_dtype = absl::GetFlag(FLAGS_kv_dtype);
+    if (kv_dtype != "f32" && kv_dtype != "f16") {
+      std::fprintf(stderr, "tessera run: --kv-dtype must be f32 or f16, not '%s'\n",
+                   kv_dtype.c_str());
+      return 2;
+    }
+    o.kv_f16 = kv_dtype == "f16";
     absl::Status s = tessera::RunCommand(o);
     if (!s.ok()) {
       std::fprintf(stderr, "tessera run: %s\n", s.ToString().c_str());

@@ -36,7 +36,9 @@ ABSL_FLAG(int64_t, max_seqs, 8, "Sequences that run at once; the KV pool is size
                                 "of --max-context tokens when memory allows.");
 ABSL_FLAG(int32_t, max_batch_tokens, 512, "Most tokens in one pipeline step (prefill chunks and "
                                           "decode tokens together).");
-ABSL_FLAG(std::string, kv_dtype, "f32", "KV cache element type: f32 (f16 is planned).");
+ABSL_FLAG(std::string, kv_dtype, "f32",
+          "KV cache element type on every worker: f32, or f16 for half the memory and so twice "
+          "the KV blocks (values are rounded to half when written).");
 ABSL_FLAG(int64_t, max_queue, 256, "Requests that may wait for admission; beyond it, "
                                    "RESOURCE_EXHAUSTED.");
 ABSL_FLAG(std::string, join_secret, "", "Secret workers must present to join; empty = none.");
@@ -53,9 +55,10 @@ int Fail(const absl::Status& s) {
 int Main() {
   const std::string model_path = absl::GetFlag(FLAGS_model);
   if (model_path.empty()) return Fail(absl::InvalidArgumentError("--model is required"));
-  if (absl::GetFlag(FLAGS_kv_dtype) != "f32") {
-    return Fail(absl::UnimplementedError(absl::StrFormat(
-        "--kv-dtype=%s: the engine's KV cache is f32 only so far", absl::GetFlag(FLAGS_kv_dtype))));
+  const std::string kv_dtype = absl::GetFlag(FLAGS_kv_dtype);
+  if (kv_dtype != "f32" && kv_dtype != "f16") {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrFormat("--kv-dtype=%s: must be f32 or f16", kv_dtype)));
   }
   absl::StatusOr<std::unique_ptr<GgufFile>> file = GgufFile::Open(model_path);
   if (!file.ok()) return Fail(file.status());
@@ -77,7 +80,7 @@ int Main() {
   plan.max_seqs = absl::GetFlag(FLAGS_max_seqs);
   plan.max_batch_tokens = absl::GetFlag(FLAGS_max_batch_tokens);
   plan.block_size = 16;
-  plan.kv_dtype_bytes = 4;
+  plan.kv_dtype_bytes = kv_dtype == "f16" ? 2 : 4;
 
   SchedulerOptions so;
   so.max_context = max_context;
@@ -136,7 +139,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Plans a model over tessera-worker processes and serves it.\n"
       "  tessera-coordinator --model PATH [--listen HOST:PORT] [--min-workers N]\n"
-      "      [--max-context N] [--max-seqs N] [--max-batch-tokens N] [--kv-dtype f32]");
+      "      [--max-context N] [--max-seqs N] [--max-batch-tokens N] [--kv-dtype f32|f16]");
   std::vector<std::string> storage;
   std::vector<char*> args = tessera::NormaliseDashedFlags(argc, argv, &storage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());

@@ -4,19 +4,28 @@
 
 namespace tessera {
 
-uint64_t KvCache::BytesPerBlock(const ModelConfig& config, int layers, int block_size) {
-  return 2ull * layers * block_size * config.n_kv_head * config.head_dim * sizeof(float);
+namespace {
+
+size_t ElementBytes(kernels::DType dtype) { return dtype == kernels::DType::kF16 ? 2 : 4; }
+
+}  // namespace
+
+uint64_t KvCache::BytesPerBlock(const ModelConfig& config, int layers, int block_size,
+                                kernels::DType dtype) {
+  return 2ull * layers * block_size * config.n_kv_head * config.head_dim * ElementBytes(dtype);
 }
 
 KvCache::KvCache(const ModelConfig& config, LayerRange layers, int64_t num_blocks,
-                 int block_size)
+                 int block_size, kernels::DType dtype)
     : layers_(layers),
       num_blocks_(num_blocks),
       block_size_(block_size),
       n_kv_head_(config.n_kv_head),
-      head_dim_(config.head_dim) {
-  const size_t floats =
+      head_dim_(config.head_dim),
+      dtype_(dtype) {
+  const size_t values =
       static_cast<size_t>(num_blocks) * block_size * config.n_kv_head * config.head_dim;
+  const size_t floats = (values * ElementBytes(dtype) + sizeof(float) - 1) / sizeof(float);
   k_.resize(layers.size());
   v_.resize(layers.size());
   for (int i = 0; i < layers.size(); ++i) {
@@ -30,6 +39,7 @@ kernels::KvLayer KvCache::layer(int layer) {
   kernels::KvLayer kv;
   kv.k = k_[i].data();
   kv.v = v_[i].data();
+  kv.dtype = dtype_;
   kv.num_blocks = num_blocks_;
   kv.block_size = block_size_;
   kv.n_kv_head = n_kv_head_;

@@ -24,14 +24,17 @@ class KvCache {
  public:
   static constexpr int kDefaultBlockSize = 16;
 
-  // Bytes one block takes across `layers` layers (K and V, float32).
-  static uint64_t BytesPerBlock(const ModelConfig& config, int layers, int block_size);
+  // Bytes one block takes across `layers` layers (K and V in `dtype`).
+  static uint64_t BytesPerBlock(const ModelConfig& config, int layers, int block_size,
+                                kernels::DType dtype = kernels::DType::kF32);
 
+  // `dtype` is kF32 or kF16 (half the memory; see kernels::KvLayer).
   KvCache(const ModelConfig& config, LayerRange layers, int64_t num_blocks,
-          int block_size = kDefaultBlockSize);
+          int block_size = kDefaultBlockSize, kernels::DType dtype = kernels::DType::kF32);
 
   int64_t num_blocks() const { return num_blocks_; }
   int block_size() const { return block_size_; }
+  kernels::DType dtype() const { return dtype_; }
   // `layer` is a global layer index inside the range given at construction.
   kernels::KvLayer layer(int layer);
 
@@ -46,7 +49,9 @@ class KvCache {
   int block_size_;
   int n_kv_head_;
   int head_dim_;
-  std::vector<std::vector<float>> k_;  // per layer
+  kernels::DType dtype_;
+  // Per layer; floats for kF32, halves packed two to a float slot for kF16.
+  std::vector<std::vector<float>> k_;
   std::vector<std::vector<float>> v_;
 };
 

@@ -33,7 +33,12 @@ absl::StatusOr<std::unique_ptr<LocalEngine>> LocalEngine::Open(
   const int64_t blocks =
       (e->max_context_ + KvCache::kDefaultBlockSize - 1) / KvCache::kDefaultBlockSize;
   e->pool_ = std::make_unique<kernels::ThreadPool>(options.threads);
-  e->kv_ = std::make_unique<KvCache>(e->config_, all, blocks);
+  if (options.kv_dtype != kernels::DType::kF32 && options.kv_dtype != kernels::DType::kF16) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "kv_dtype = %s; the KV cache holds f32 or f16", kernels::DTypeName(options.kv_dtype)));
+  }
+  e->kv_ = std::make_unique<KvCache>(e->config_, all, blocks, KvCache::kDefaultBlockSize,
+                                     options.kv_dtype);
   e->runner_ = std::make_unique<ModelRunner>(e->weights_.get(), e->kv_.get(), e->pool_.get());
   return e;
 }

@@ -32,6 +32,8 @@ struct LocalEngineOptions {
   // Longest sequence (prompt + generated tokens) the KV cache holds; 0 = the
   // model's context length capped at 4096.
   int64_t max_context = 0;
+  // KV cache element type: kF32, or kF16 for half the memory (see KvCache).
+  kernels::DType kv_dtype = kernels::DType::kF32;
 };
 
 struct GenerateOptions {

@@ -104,7 +104,12 @@ float F16ToF32(uint16_t h) {
     const float mag = static_cast<float>(mant) * (1.0f / 16777216.0f);
     return BitsFloat(FloatBits(mag) | sign);
   }
-  if (exp == 31) return BitsFloat(sign | 0x7F800000u | (mant << 13));
+  if (exp == 31) {
+    // Inf, or NaN made quiet as the F16C instructions do, so that every ISA
+    // widens every bit pattern alike.
+    const uint32_t quiet = mant != 0 ? 0x00400000u : 0u;
+    return BitsFloat(sign | 0x7F800000u | quiet | (mant << 13));
+  }
   return BitsFloat(sign | ((exp + 112u) << 23) | (mant << 13));
 }
 

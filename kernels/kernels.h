@@ -77,12 +77,17 @@ void Rope(float* x, const int32_t* positions, int64_t tokens, int heads,
           const RopeParams& params);
 
 // Paged KV cache of one layer: `num_blocks` blocks of `block_size` positions,
-// each position holding n_kv_head * head_dim floats for K and the same for V.
+// each position holding n_kv_head * head_dim values for K and the same for V,
+// stored as float32 or as IEEE half (`dtype`). Half storage halves the cache;
+// values are rounded to nearest even on write and widened exactly on read, so
+// attention over a half cache equals float32 attention over the rounded K/V.
 // Element (block b, slot s, head h, dim d) of K is
 //   k[((b * block_size + s) * n_kv_head + h) * head_dim + d].
 struct KvLayer {
-  float* k = nullptr;
-  float* v = nullptr;
+  // float* when dtype is kF32, uint16_t* (IEEE half) when dtype is kF16.
+  void* k = nullptr;
+  void* v = nullptr;
+  DType dtype = DType::kF32;
   int64_t num_blocks = 0;
   int block_size = 16;
   int n_kv_head = 0;
@@ -91,7 +96,7 @@ struct KvLayer {
 
 // Writes k_new/v_new[tokens][n_kv_head][head_dim] at the given positions of a
 // sequence whose logical position p lives in block block_table[p / block_size]
-// at slot p % block_size.
+// at slot p % block_size, rounding to half when the cache is kF16.
 void KvWrite(const KvLayer& kv, const int32_t* block_table, const int32_t* positions,
              int64_t tokens, const float* k_new, const float* v_new);
 

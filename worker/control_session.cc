@@ -27,7 +27,7 @@ void Log(const std::string& line) { absl::FPrintF(stderr, "tessera-worker: %s\n"
 bool SameStage(const v1::StageAssignment& a, const v1::StageAssignment& b) {
   return a.layer_begin() == b.layer_begin() && a.layer_end() == b.layer_end() &&
          a.kv_blocks() == b.kv_blocks() && a.kv_block_size() == b.kv_block_size() &&
-         a.max_batch_tokens() == b.max_batch_tokens();
+         a.max_batch_tokens() == b.max_batch_tokens() && a.kv_dtype() == b.kv_dtype();
 }
 
 // Whether tensor `name` belongs to layers [begin, end) of an n_layer model
@@ -205,6 +205,20 @@ void ControlSession::Load(const v1::StageAssignment& a,
     return;
   }
 
+  kernels::DType kv_dtype = kernels::DType::kF32;
+  switch (a.kv_dtype()) {
+    case v1::KV_DTYPE_UNSPECIFIED:
+    case v1::KV_DTYPE_F32:
+      break;
+    case v1::KV_DTYPE_F16:
+      kv_dtype = kernels::DType::kF16;
+      break;
+    default:
+      fail(absl::InvalidArgumentError(
+          absl::StrFormat("assignment kv_dtype = %d is not f32 (1) or f16 (2)", a.kv_dtype())));
+      return;
+  }
+
   const bool same = loaded_.stage_index() >= 0 && SameStage(loaded_, a);
   if (!same) {
     {
@@ -216,6 +230,7 @@ void ControlSession::Load(const v1::StageAssignment& a,
     so.layers = LayerRange{begin, end};
     so.kv_blocks = a.kv_blocks();
     so.kv_block_size = a.kv_block_size();
+    so.kv_dtype = kv_dtype;
     so.threads = options_.threads;
     so.max_batch_tokens = a.max_batch_tokens();
     absl::StatusOr<std::unique_ptr<StageExecutor>> exec =

@@ -23,14 +23,19 @@ absl::StatusOr<std::unique_ptr<StageExecutor>> StageExecutor::Create(
     return absl::InvalidArgumentError(absl::StrFormat(
         "max_batch_tokens = %d; must be at least 1", options.max_batch_tokens));
   }
+  if (options.kv_dtype != kernels::DType::kF32 && options.kv_dtype != kernels::DType::kF16) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "kv_dtype = %s; the KV cache holds f32 or f16", kernels::DTypeName(options.kv_dtype)));
+  }
   std::unique_ptr<StageExecutor> e(new StageExecutor());
   e->config_ = config;
   e->options_ = options;
   ASSIGN_OR_RETURN(e->weights_, ModelWeights::Load(file, config, options.layers));
   e->pool_ = std::make_unique<kernels::ThreadPool>(options.threads);
   e->kv_ = std::make_unique<KvCache>(config, options.layers, options.kv_blocks,
-                                     options.kv_block_size);
-  e->kv_bytes_ = KvCache::BytesPerBlock(config, options.layers.size(), options.kv_block_size) *
+                                     options.kv_block_size, options.kv_dtype);
+  e->kv_bytes_ = KvCache::BytesPerBlock(config, options.layers.size(), options.kv_block_size,
+                                        options.kv_dtype) *
                  static_cast<uint64_t>(options.kv_blocks);
   e->runner_ = std::make_unique<ModelRunner>(e->weights_.get(), e->kv_.get(), e->pool_.get());
   return e;

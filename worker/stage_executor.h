@@ -40,6 +40,8 @@ struct StageOptions {
   // KV blocks in this stage's pool (the same on every stage) and their size.
   int64_t kv_blocks = 0;
   int kv_block_size = KvCache::kDefaultBlockSize;
+  // KV element type, kF32 or kF16; the same on every stage.
+  kernels::DType kv_dtype = kernels::DType::kF32;
   // Kernel threads, including the caller's. >= 1.
   int threads = 1;
   // Largest number of tokens one step may carry.
@@ -77,6 +79,8 @@ class StageExecutor {
   int n_embd() const { return config_.n_embd; }
   const ModelWeights& weights() const { return *weights_; }
   uint64_t kv_bytes() const { return kv_bytes_; }
+  int64_t kv_blocks() const { return options_.kv_blocks; }
+  kernels::DType kv_dtype() const { return options_.kv_dtype; }
   int64_t live_sequences() const { return static_cast<int64_t>(held_.size()); }
 
   // Validates and runs one step. `hidden_in` is [tokens][n_embd] unless this

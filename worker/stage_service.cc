@@ -319,6 +319,11 @@ grpc::Status StageService::GetWorkerStatus(grpc::ServerContext* /*context*/,
     response->set_layer_end(w.range().end);
     response->set_weight_bytes(w.weight_bytes());
     response->set_live_sequences(state_->executor->live_sequences());
+    response->set_kv_blocks(state_->executor->kv_blocks());
+    response->set_kv_bytes(state_->executor->kv_bytes());
+    response->set_kv_dtype(state_->executor->kv_dtype() == kernels::DType::kF16
+                               ? v1::DTYPE_F16
+                               : v1::DTYPE_F32);
     response->set_ready(true);
   }
   response->set_steps(state_->steps);

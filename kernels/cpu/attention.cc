@@ -10,16 +10,17 @@
 
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/vec_ops.h"
+#include "kernels/dtype.h"
 #include "kernels/kernels.h"
 
 namespace tessera::kernels {
 namespace {
 
-const float* KvRow(const float* base, const KvLayer& kv, const int32_t* block_table, int32_t pos,
-                   int kv_head) {
+// Offset in elements of (position, KV head)'s row inside a layer's K or V.
+int64_t KvRowOffset(const KvLayer& kv, const int32_t* block_table, int32_t pos, int kv_head) {
   const int64_t block = block_table[pos / kv.block_size];
   const int64_t slot = pos % kv.block_size;
-  return base + ((block * kv.block_size + slot) * kv.n_kv_head + kv_head) * kv.head_dim;
+  return ((block * kv.block_size + slot) * kv.n_kv_head + kv_head) * kv.head_dim;
 }
 
 // The reference steps for one (token, head); ISAs with a fused `attend`
@@ -52,8 +53,17 @@ void KvWrite(const KvLayer& kv, const int32_t* block_table, const int32_t* posit
     const int32_t pos = positions[t];
     const int64_t block = block_table[pos / kv.block_size];
     const int64_t offset = (block * kv.block_size + pos % kv.block_size) * width;
-    std::memcpy(kv.k + offset, k_new + t * width, sizeof(float) * width);
-    std::memcpy(kv.v + offset, v_new + t * width, sizeof(float) * width);
+    if (kv.dtype == DType::kF16) {
+      uint16_t* k = static_cast<uint16_t*>(kv.k) + offset;
+      uint16_t* v = static_cast<uint16_t*>(kv.v) + offset;
+      for (int64_t i = 0; i < width; ++i) {
+        k[i] = F32ToF16(k_new[t * width + i]);
+        v[i] = F32ToF16(v_new[t * width + i]);
+      }
+    } else {
+      std::memcpy(static_cast<float*>(kv.k) + offset, k_new + t * width, sizeof(float) * width);
+      std::memcpy(static_cast<float*>(kv.v) + offset, v_new + t * width, sizeof(float) * width);
+    }
   }
 }
 
@@ -66,17 +76,32 @@ void Attention(const float* q, const int32_t* positions, int64_t tokens, int n_h
   const internal::VecOps& ops = internal::VecOpsFor(ActiveIsa());
 
   // K/V row addresses per (KV head, position), resolved through the block
-  // table once per call instead of once per (token, head, position).
+  // table once per call instead of once per (token, head, position). A half
+  // cache is widened once per call into a float copy of just those rows; the
+  // widening is exact, so the kernels below see the values the cache holds.
   int32_t max_n = 0;
   for (int64_t t = 0; t < tokens; ++t) max_n = std::max(max_n, positions[t] + 1);
   thread_local std::vector<const float*> rows;
   rows.resize(static_cast<size_t>(2) * kv.n_kv_head * max_n);
+  const bool half = kv.dtype == DType::kF16;
+  thread_local std::vector<float> widened;
+  if (half) widened.resize(rows.size() * head_dim);
   for (int h = 0; h < kv.n_kv_head; ++h) {
     const float** k_rows = rows.data() + static_cast<size_t>(2 * h) * max_n;
     const float** v_rows = k_rows + max_n;
     for (int32_t p = 0; p < max_n; ++p) {
-      k_rows[p] = KvRow(kv.k, kv, block_table, p, h);
-      v_rows[p] = KvRow(kv.v, kv, block_table, p, h);
+      const int64_t offset = KvRowOffset(kv, block_table, p, h);
+      if (half) {
+        float* k = widened.data() + (static_cast<size_t>(2 * h) * max_n + p) * head_dim;
+        float* v = k + static_cast<size_t>(max_n) * head_dim;
+        ops.half_to_float(static_cast<const uint16_t*>(kv.k) + offset, k, head_dim);
+        ops.half_to_float(static_cast<const uint16_t*>(kv.v) + offset, v, head_dim);
+        k_rows[p] = k;
+        v_rows[p] = v;
+      } else {
+        k_rows[p] = static_cast<const float*>(kv.k) + offset;
+        v_rows[p] = static_cast<const float*>(kv.v) + offset;
+      }
     }
   }
   const float* const* all_rows = rows.data();

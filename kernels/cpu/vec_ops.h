@@ -27,6 +27,8 @@ struct VecOps {
   // per position. probs has room for n floats. Null: use AttendGeneric.
   void (*attend)(const float* q, const float* const* k_rows, const float* const* v_rows,
                  int32_t n, int head_dim, float scale, float* probs, float* out);
+  // y[i] = float(x[i]) for IEEE half x: exact, so every ISA agrees bitwise.
+  void (*half_to_float)(const uint16_t* x, float* y, int64_t n);
 };
 
 const VecOps& VecOpsFor(Isa isa);
@@ -35,6 +37,8 @@ float DotAvx2(const float* a, const float* b, int64_t n);
 void AxpyAvx2(float alpha, const float* x, float* y, int64_t n);
 float DotAvx512(const float* a, const float* b, int64_t n);
 void AxpyAvx512(float alpha, const float* x, float* y, int64_t n);
+void HalfToFloatAvx2(const uint16_t* x, float* y, int64_t n);
+void HalfToFloatAvx512(const uint16_t* x, float* y, int64_t n);
 void AttendAvx512(const float* q, const float* const* k_rows, const float* const* v_rows,
                   int32_t n, int head_dim, float scale, float* probs, float* out);
 

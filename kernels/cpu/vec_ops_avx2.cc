@@ -1,4 +1,4 @@
-// AVX2+FMA versions of vec_ops.h (compiled with -mavx2 -mfma).
+// AVX2+FMA+F16C versions of vec_ops.h (compiled with -mavx2 -mfma -mf16c).
 #include <immintrin.h>
 
 #include <cstring>
@@ -40,6 +40,20 @@ void AxpyAvx2(float alpha, const float* x, float* y, int64_t n) {
     _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
   }
   for (; i < n; ++i) y[i] = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(alpha), _mm_set_ss(x[i]), _mm_set_ss(y[i])));
+}
+
+void HalfToFloatAvx2(const uint16_t* x, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i))));
+  }
+  if (i < n) {
+    alignas(16) uint16_t t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    alignas(32) float f[8];
+    std::memcpy(t, x + i, sizeof(uint16_t) * (n - i));
+    _mm256_store_ps(f, _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(t))));
+    std::memcpy(y + i, f, sizeof(float) * (n - i));
+  }
 }
 
 }  // namespace tessera::kernels::internal

@@ -51,16 +51,20 @@ std::vector<Case> Cases() {
   };
 }
 
-// What `tessera run` produces: the single-process engine on the same file.
-const std::map<std::string, std::vector<int32_t>>& Reference() {
-  static const auto* ref = [] {
-    auto* out = new std::map<std::string, std::vector<int32_t>>();
+using TokensByCase = std::map<std::string, std::vector<int32_t>>;
+
+// What `tessera run [--kv-dtype f16]` produces: the single-process engine on
+// the same file.
+TokensByCase RunReference(kernels::DType kv_dtype) {
+    TokensByCase result;
+    TokensByCase* out = &result;
     LocalEngineOptions o;
     o.model_path = DefaultModelPath();
     o.threads = 1;
     o.max_context = 1024;
+    o.kv_dtype = kv_dtype;
     auto engine = LocalEngine::Open(o);
-    if (!engine.ok()) return out;
+    if (!engine.ok()) return result;
     for (const Case& c : Cases()) {
       GenerateOptions g;
       g.max_tokens = c.max_tokens;
@@ -73,8 +77,11 @@ const std::map<std::string, std::vector<int32_t>>& Reference() {
       });
       if (stats.ok()) (*out)[c.name] = ids;
     }
-    return out;
-  }();
+    return result;
+}
+
+const TokensByCase& Reference() {
+  static const TokensByCase* ref = new TokensByCase(RunReference(kernels::DType::kF32));
   return *ref;
 }
 
@@ -149,12 +156,16 @@ TEST_P(PipelineTest, ReproducesTesseraRunBitwise) {
     next_layer = st.layer_end();
     weights += st.weight_bytes();
     EXPECT_GT(st.bytes_received(), 0u) << "stage " << i << " received nothing";
-    if (i + 1 < stages) EXPECT_GT(st.bytes_sent(), 0u) << "stage " << i << " sent nothing";
+    if (i + 1 < stages) {
+      EXPECT_GT(st.bytes_sent(), 0u) << "stage " << i << " sent nothing";
+    }
     // What the process mapped in: its range plus metadata pages and the
     // kernel's fault-around, well short of the whole file when split.
     EXPECT_LE(st.resident_file_bytes(), st.weight_bytes() + (12u << 20)) << "stage " << i;
     EXPECT_GE(st.resident_file_bytes(), st.weight_bytes() / 2) << "stage " << i;
-    if (stages > 1) EXPECT_LT(st.resident_file_bytes(), file_bytes * 0.8) << "stage " << i;
+    if (stages > 1) {
+      EXPECT_LT(st.resident_file_bytes(), file_bytes * 0.8) << "stage " << i;
+    }
     std::printf("stage %d: layers [%d, %d), weights %.1f MiB, resident %.1f MiB of %.1f MiB, "
                 "received %.1f KiB, sent %.1f KiB\n",
                 i, st.layer_begin(), st.layer_end(), st.weight_bytes() / 1048576.0,
@@ -167,6 +178,42 @@ TEST_P(PipelineTest, ReproducesTesseraRunBitwise) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Stages, PipelineTest, ::testing::Values(1, 2, 3));
+
+// --kv-dtype f16 on the coordinator makes every worker keep its KV cache in
+// half precision; the tokens must still be bitwise those of the
+// single-process engine with a half cache.
+TEST(PipelineKvHalfTest, TwoStagesReproduceRunWithHalfCache) {
+  const TokensByCase half = RunReference(kernels::DType::kF16);
+  ASSERT_EQ(half.size(), Cases().size()) << "the reference engine failed to run";
+  ClusterOptions o;
+  o.model = DefaultModelPath();
+  o.workers = 2;
+  o.coordinator_flags = {"--max-context=1024", "--max-seqs=4", "--kv-dtype=f16"};
+  Cluster cluster(o);
+  ASSERT_TRUE(cluster.ready()) << cluster.coordinator().output();
+  auto stub = cluster.InferenceStub();
+  int differs_from_f32 = 0;
+  for (const Case& c : Cases()) {
+    Generation g = Generate(stub.get(), RequestFor(c));
+    ASSERT_TRUE(g.status.ok()) << c.name << ": " << g.status.error_message();
+    EXPECT_EQ(g.ids, half.at(c.name)) << c.name;
+    differs_from_f32 += g.ids != Reference().at(c.name);
+  }
+  // Each worker built its pool in half precision: 2 bytes per K and V value.
+  grpc::ClientContext ctx;
+  v1::ModelInfo info;
+  ASSERT_TRUE(cluster.InferenceStub()->GetModelInfo(&ctx, v1::GetModelInfoRequest(), &info).ok());
+  for (const v1::StageInfo& stage : info.stages()) {
+    const v1::WorkerStatus st = StatusOf(stage.worker_address());
+    const uint64_t layers = st.layer_end() - st.layer_begin();
+    // SmolLM2: 3 KV heads of 64 dims.
+    EXPECT_EQ(st.kv_dtype(), v1::DTYPE_F16);
+    EXPECT_GT(st.kv_blocks(), 0);
+    EXPECT_EQ(st.kv_bytes(), st.kv_blocks() * 16 * layers * 2 * 3 * 64 * 2) << stage.index();
+  }
+  std::printf("half KV: %d of %zu cases differ from the f32-cache tokens (informational)\n",
+              differs_from_f32, Cases().size());
+}
 
 TEST(PipelineCliTest, GenerateMatchesRun) {
   ClusterOptions o;

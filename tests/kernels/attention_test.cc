@@ -83,6 +83,82 @@ TEST_P(AttentionTest, KvWriteThenAttentionMatchesFloat64) {
   }
 }
 
+// A half cache holds F32ToF16 of what was written, and attention over it is
+// bitwise attention over a float cache holding those rounded values: the
+// only change half storage makes is the rounding on write.
+TEST_P(AttentionTest, HalfCacheIsFloatCacheOfRoundedValues) {
+  std::mt19937 rng(53);
+  ThreadPool pool(2);
+  for (int head_dim : {64, 17}) {
+    const int n_head = 6, n_kv = 2, block_size = 16, seq = 41;
+    const int64_t width = n_kv * head_dim;
+    const int64_t num_blocks = 4;
+    const std::vector<int32_t> table = {2, 0, 3};
+    std::vector<float> k = RandomVector(seq * width, rng, 3.0f);
+    std::vector<float> v = RandomVector(seq * width, rng, 3.0f);
+    k[5] = 1e-6f;  // rounds to a half subnormal
+    v[7] = 1e-9f;  // rounds to zero
+    const std::vector<float> q = RandomVector(seq * n_head * head_dim, rng, 2.0f);
+    std::vector<int32_t> positions(seq);
+    std::iota(positions.begin(), positions.end(), 0);
+
+    std::vector<uint16_t> khalf(num_blocks * block_size * width), vhalf(khalf.size());
+    KvLayer half;
+    half.k = khalf.data();
+    half.v = vhalf.data();
+    half.dtype = DType::kF16;
+    half.num_blocks = num_blocks;
+    half.block_size = block_size;
+    half.n_kv_head = n_kv;
+    half.head_dim = head_dim;
+    KvWrite(half, table.data(), positions.data(), seq, k.data(), v.data());
+
+    std::vector<float> kr(k.size()), vr(v.size());
+    for (size_t i = 0; i < k.size(); ++i) {
+      kr[i] = F16ToF32(F32ToF16(k[i]));
+      vr[i] = F16ToF32(F32ToF16(v[i]));
+    }
+    std::vector<float> kbuf(khalf.size()), vbuf(khalf.size());
+    KvLayer full = half;
+    full.k = kbuf.data();
+    full.v = vbuf.data();
+    full.dtype = DType::kF32;
+    KvWrite(full, table.data(), positions.data(), seq, kr.data(), vr.data());
+    // Position 17 lives in block table[1] = 0, slot 1.
+    EXPECT_EQ(khalf[((0 * block_size + 1) * n_kv + 1) * head_dim + 2],
+              F32ToF16(k[17 * width + head_dim + 2]));
+
+    const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+    std::vector<float> got(q.size()), want(q.size());
+    Attention(q.data(), positions.data(), seq, n_head, half, table.data(), scale, got.data(),
+              &pool);
+    Attention(q.data(), positions.data(), seq, n_head, full, table.data(), scale, want.data(),
+              &pool);
+    ASSERT_EQ(std::memcmp(got.data(), want.data(), sizeof(float) * got.size()), 0)
+        << "head_dim=" << head_dim;
+  }
+}
+
+// Widening halves is exact, so every ISA must agree with the scalar
+// conversion on all 65536 bit patterns, at every tail length.
+TEST_P(AttentionTest, HalfToFloatMatchesScalarOnEveryValue) {
+  std::vector<uint16_t> all(65536 + 13);
+  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<uint16_t>(i * 40503u);
+  for (uint32_t i = 0; i < 65536; ++i) all[i] = static_cast<uint16_t>(i);
+  const internal::VecOps& ops = internal::VecOpsFor(GetParam());
+  for (int64_t n : {int64_t{65536 + 13}, int64_t{15}, int64_t{7}, int64_t{1}}) {
+    std::vector<float> got(n, -1.0f);
+    ops.half_to_float(all.data(), got.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      uint32_t a, b;
+      const float want = F16ToF32(all[i]);
+      std::memcpy(&a, &got[i], 4);
+      std::memcpy(&b, &want, 4);
+      ASSERT_EQ(a, b) << "half 0x" << std::hex << all[i] << " n=" << std::dec << n;
+    }
+  }
+}
+
 // The fused AVX-512 attention step must give exactly what the unfused steps
 // (out-of-line dot and axpy, std::fmax) gave before it existed, so fusing
 // changed no token. The reference here is those steps written out.
