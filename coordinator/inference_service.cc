@@ -224,6 +224,7 @@ grpc::Status InferenceService::GetModelInfo(grpc::ServerContext* /*context*/,
   response->set_max_context(max_context_);
   response->set_model_identity(model_identity_);
   membership_->DescribeStages(response);
+  *response->mutable_stats() = scheduler_->pipeline_stats();
   return grpc::Status::OK;
 }
 

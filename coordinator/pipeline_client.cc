@@ -32,6 +32,11 @@ uint64_t PipelineClient::bytes_sent() const {
   return bytes_sent_;
 }
 
+v1::PipelineStats PipelineClient::stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
 void PipelineClient::ReadLoop() {
   v1::StepResult result;
   while (stream_->Read(&result)) {
@@ -56,6 +61,9 @@ absl::StatusOr<v1::StepResult> PipelineClient::RunStep(v1::StepRequest request,
     bytes_sent_ += request.ByteSizeLong();
   }
   request.set_step_id(id);
+  uint64_t tokens = 0;
+  for (const v1::SequenceWork& s : request.seqs()) tokens += s.num_tokens();
+  const absl::Time sent = absl::Now();
   {
     absl::MutexLock lock(&write_mu_);
     if (!stream_->Write(request)) {
@@ -76,6 +84,21 @@ absl::StatusOr<v1::StepResult> PipelineClient::RunStep(v1::StepRequest request,
   if (it == results_.end()) return absl::UnavailableError(broken_message_);
   v1::StepResult result = std::move(it->second);
   results_.erase(it);
+  if (result.code() == 0) {
+    stats_.set_steps(stats_.steps() + 1);
+    stats_.set_tokens(stats_.tokens() + tokens);
+    stats_.set_round_trip_micros(stats_.round_trip_micros() +
+                                 absl::ToInt64Microseconds(absl::Now() - sent));
+    for (const v1::StageTrace& t : result.traces()) {
+      if (t.stage_index() < 0 || t.stage_index() >= 1024) continue;  // not a stage we planned
+      while (stats_.stages_size() <= t.stage_index()) {
+        stats_.add_stages()->set_stage_index(stats_.stages_size() - 1);
+      }
+      v1::StageTiming* s = stats_.mutable_stages(t.stage_index());
+      s->set_compute_micros(s->compute_micros() + t.compute_micros());
+      s->set_bytes_in(s->bytes_in() + t.bytes_in());
+    }
+  }
   if (result.code() != 0) {
     return absl::Status(static_cast<absl::StatusCode>(result.code()),
                         absl::StrFormat("step %d: %s", id, result.message()));

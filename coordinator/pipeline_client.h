@@ -23,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
+#include "tessera/v1/inference.pb.h"
 #include "tessera/v1/stage.grpc.pb.h"
 
 namespace tessera {
@@ -46,6 +47,8 @@ class PipelineClient {
 
   const std::string& address() const { return address_; }
   uint64_t bytes_sent() const;
+  // Timing of the steps answered so far (see PipelineStats in inference.proto).
+  tessera::v1::PipelineStats stats() const;
 
  private:
   void ReadLoop();
@@ -61,6 +64,7 @@ class PipelineClient {
   mutable absl::Mutex mu_;
   uint64_t next_step_id_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t bytes_sent_ ABSL_GUARDED_BY(mu_) = 0;
+  tessera::v1::PipelineStats stats_ ABSL_GUARDED_BY(mu_);
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
   std::string broken_message_ ABSL_GUARDED_BY(mu_);
   // step id -> its result once it arrived (absent while waiting).

@@ -16,8 +16,6 @@
 namespace tessera {
 namespace {
 
-absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
 uint64_t CeilDiv(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 
 // Storage formats the planner may suggest, in the order it tries them, with
@@ -113,6 +111,15 @@ class StageCosts {
     if (first(j) && last(j)) w -= parts_.tied;
     return w;
   }
+  // Weight bytes one token's forward pass reads: the layers and the LM head
+  // (a full matrix-vector product), but of the token embedding only one row,
+  // which is negligible. Stage 0 stores the embedding without paying for it
+  // in time, and a plan that charged it would starve stage 0 of layers.
+  uint64_t ReadBytes(int j, int b, int e) const {
+    uint64_t r = prefix_[e] - prefix_[b] + parts_.other;
+    if (last(j)) r += parts_.head;
+    return r;
+  }
   uint64_t KvPerToken(int b, int e) const { return static_cast<uint64_t>(e - b) * kv_per_layer_; }
   uint64_t Activation(int j) const { return last(j) ? activation_last_ : activation_; }
   uint64_t BlockBytes(int b, int e) const { return KvPerToken(b, e) * options_.block_size; }
@@ -127,12 +134,12 @@ class StageCosts {
     return left / BlockBytes(b, e);
   }
   double Cost(int j, int b, int e) const {
-    const double w = static_cast<double>(Weight(j, b, e));
-    return use_bandwidth_ ? w / workers_[j].bandwidth_bytes_per_s : w;
+    const double r = static_cast<double>(ReadBytes(j, b, e));
+    return use_bandwidth_ ? r / workers_[j].bandwidth_bytes_per_s : r;
   }
   double Seconds(int j, int b, int e) const {
     const double bw = workers_[j].bandwidth_bytes_per_s;
-    return bw > 0 ? static_cast<double>(Weight(j, b, e)) / bw : 0.0;
+    return bw > 0 ? static_cast<double>(ReadBytes(j, b, e)) / bw : 0.0;
   }
 
  private:

@@ -9,8 +9,10 @@
 // one full-context sequence, it picks the one whose slowest stage reads the
 // fewest seconds of weights per token; among those, the one that leaves the
 // most KV blocks. The token embedding sits on stage 0 and the LM head on the
-// last stage, both counted: the head is often the largest single tensor, and
-// forgetting it is how a last stage runs out of memory.
+// last stage, both counted in memory: the head is often the largest single
+// tensor, and forgetting it is how a last stage runs out of memory. In time
+// the head counts (every token reads all of it) but the embedding does not
+// (a lookup reads one row).
 //
 // Every stage gets the same number of KV blocks (one block table is valid on
 // all of them), so the tightest stage decides the pool size.

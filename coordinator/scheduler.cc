@@ -44,6 +44,15 @@ int64_t Scheduler::free_blocks() const {
   return blocks_.free_blocks();
 }
 
+v1::PipelineStats Scheduler::pipeline_stats() const {
+  std::shared_ptr<PipelineClient> pipeline;
+  {
+    absl::MutexLock lock(&mu_);
+    pipeline = pipeline_;
+  }
+  return pipeline == nullptr ? v1::PipelineStats() : pipeline->stats();
+}
+
 absl::StatusOr<std::shared_ptr<RequestStream>> Scheduler::Submit(RequestSpec spec) {
   const std::string& id = spec.request_id;
   if (spec.prompt.empty()) {

@@ -75,6 +75,8 @@ class Scheduler {
                    const std::string& reason);
 
   int64_t free_blocks() const;
+  // Step timing of the current pipeline; empty when there is none.
+  tessera::v1::PipelineStats pipeline_stats() const;
 
  private:
   struct Sequence {

@@ -25,24 +25,41 @@ struct ClusterOptions {
   // Extra flags per worker (index = worker), e.g. --memory-limit.
   std::vector<std::vector<std::string>> worker_flags;
   bool wait_ready = true;
+  // Address the coordinator listens on (port chosen by the kernel).
+  std::string coordinator_host = "127.0.0.1";
+  // Per worker: argv words to run it under (e.g. `ip netns exec NAME`) and the
+  // host it listens on; absent = directly, on 127.0.0.1.
+  std::vector<std::vector<std::string>> worker_prefix;
+  std::vector<std::string> worker_host;
+  // Kernel threads per worker.
+  int worker_threads = 1;
 };
 
 class Cluster {
  public:
   explicit Cluster(const ClusterOptions& o) {
     std::vector<std::string> args = {TESSERA_COORDINATOR_BINARY, "--model", o.model,
-                                     "--listen", "127.0.0.1:0",
+                                     "--listen", o.coordinator_host + ":0",
                                      absl::StrCat("--min-workers=", o.workers)};
     args.insert(args.end(), o.coordinator_flags.begin(), o.coordinator_flags.end());
     coordinator_ = std::make_unique<ChildProcess>(args);
     std::string after;
-    if (!coordinator_->WaitFor("listening on 127.0.0.1:", absl::Seconds(20), &after)) return;
+    if (!coordinator_->WaitFor("listening on " + o.coordinator_host + ":", absl::Seconds(20),
+                               &after)) {
+      return;
+    }
     int port = 0;
     if (!absl::SimpleAtoi(after.substr(0, after.find(';')), &port)) return;
-    address_ = absl::StrCat("127.0.0.1:", port);
+    address_ = absl::StrCat(o.coordinator_host, ":", port);
     for (int i = 0; i < o.workers; ++i) {
-      std::vector<std::string> w = {TESSERA_WORKER_BINARY, "--coordinator", address_, "--model",
-                                    o.model, "--listen", "127.0.0.1:0", "--threads", "1"};
+      std::vector<std::string> w;
+      if (i < static_cast<int>(o.worker_prefix.size())) w = o.worker_prefix[i];
+      const std::string host =
+          i < static_cast<int>(o.worker_host.size()) ? o.worker_host[i] : "127.0.0.1";
+      const std::vector<std::string> flags = {
+          TESSERA_WORKER_BINARY, "--coordinator", address_,   "--model", o.model, "--listen",
+          host + ":0",           "--threads",     absl::StrCat(o.worker_threads)};
+      w.insert(w.end(), flags.begin(), flags.end());
       if (i < static_cast<int>(o.worker_flags.size())) {
         w.insert(w.end(), o.worker_flags[i].begin(), o.worker_flags[i].end());
       }
