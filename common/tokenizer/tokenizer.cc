@@ -10,6 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "common/tokenizer/byte_level.h"
+#include "common/tokenizer/nfc.h"
+#include "common/tokenizer/spm_bpe.h"
 #include "common/tokenizer/string_view_compat.h"
 #include "common/tokenizer/unicode.h"
 
@@ -85,6 +87,26 @@ int ByteTokenValue(std::string_view text) {
   return value;
 }
 
+// Cuts every word that starts with a \p{N} code point (with the Llama-3
+// pattern, such a word is a run of one to three of them) into single code
+// points.
+std::vector<std::string> SplitDigitRuns(std::vector<std::string> words) {
+  std::vector<std::string> out;
+  out.reserve(words.size());
+  for (std::string& word : words) {
+    const std::vector<uint32_t> cpts = DecodeUtf8Lenient(word);
+    if (cpts.size() < 2 || !(CodepointFlagsOf(cpts[0]) & kCpNumber)) {
+      out.push_back(std::move(word));
+      continue;
+    }
+    for (uint32_t cpt : cpts) {
+      out.emplace_back();
+      AppendUtf8(cpt, &out.back());
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromData(const TokenizerData& data) {
@@ -95,19 +117,31 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromData(const TokenizerDa
 
 absl::Status Tokenizer::Init(const TokenizerData& data) {
   source_ = data.source.empty() ? "<tokenizer data>" : data.source;
-  if (data.model != "gpt2") {
+  if (data.model != "gpt2" && data.model != "spm-bpe") {
     return absl::UnimplementedError(absl::StrCat(
         source_, ": tokenizer.ggml.model '", data.model,
         "' is not supported (only byte-level BPE, 'gpt2')"));
   }
-  auto pre = PreTokenizerFromName(data.pre);
+  spm_ = data.model == "spm-bpe";
+  spm_options_ = data.spm;
+  // Qwen2's pattern differs from Llama-3's only in matching \p{N} one at a
+  // time instead of \p{N}{1,3}; no other alternative can start at a digit,
+  // so its words are Llama-3's with each digit run cut into single digits.
+  single_digits_ = data.pre == "qwen2";
+  auto pre = PreTokenizerFromName(single_digits_ ? "llama3" : data.pre);
   if (!pre.ok()) {
     return absl::Status(pre.status().code(), absl::StrCat(source_, ": ", pre.status().message()));
   }
   pre_ = *pre;
   // llama.cpp loads Llama-3 vocabularies with ignore_merges and add_bos.
-  ignore_merges_ = pre_ == PreTokenizerKind::kLlama3;
-  add_bos_ = data.add_bos.value_or(pre_ == PreTokenizerKind::kLlama3);
+  const bool llama3 = pre_ == PreTokenizerKind::kLlama3 && !single_digits_;
+  ignore_merges_ = data.ignore_merges.value_or(llama3);
+  add_bos_ = data.add_bos.value_or(llama3);
+  nfc_ = data.nfc;
+  if (nfc_ && !NfcAvailable()) {
+    return absl::UnimplementedError(absl::StrCat(
+        source_, ": the NFC normalizer needs ICU, which this build does not have"));
+  }
   add_eos_ = data.add_eos.value_or(false);
   chat_template_ = data.chat_template;
 
@@ -137,7 +171,11 @@ absl::Status Tokenizer::Init(const TokenizerData& data) {
   std::string encoded;
   for (int b = 0; b < 256; ++b) {
     encoded.clear();
-    AppendUtf8(ByteToCodepoint(static_cast<uint8_t>(b)), &encoded);
+    if (spm_) {
+      encoded = SpmByteTokenText(static_cast<uint8_t>(b));
+    } else {
+      AppendUtf8(ByteToCodepoint(static_cast<uint8_t>(b)), &encoded);
+    }
     byte_ids_[b] = Lookup(encoded);
   }
   RETURN_IF_ERROR(BuildMerges(data));
@@ -158,6 +196,8 @@ absl::Status Tokenizer::Init(const TokenizerData& data) {
     const uint8_t a = attrs_[i];
     if (a & (kAttrUnknown | kAttrControl | kAttrUserDefined)) {
       pieces_[i] = texts_[i];
+    } else if ((a & kAttrNormal) && spm_) {
+      pieces_[i] = SpmPieceText(texts_[i]);
     } else if (a & kAttrNormal) {
       ByteDecode(texts_[i], &pieces_[i]);
     } else if (a & kAttrByte) {
@@ -237,7 +277,7 @@ absl::Status Tokenizer::ResolveSpecialIds(const TokenizerData& data) {
                         {&fim_mid, &kFimMidNames},  {&fim_pad, &kFimPadNames},
                         {&fim_rep, &kFimRepNames},  {&fim_sep, &kFimSepNames}};
   for (const Role& role : roles) {
-    if (*role.id >= 0) continue;
+    if (*role.id >= 0 || !data.detect_special_by_name) continue;
     for (int32_t i = 0; i < n; ++i) {
       if (IsOneOf(texts_[i], *role.names) && text_to_id_.at(texts_[i]) == i) {
         *role.id = i;
@@ -252,7 +292,8 @@ absl::Status Tokenizer::ResolveSpecialIds(const TokenizerData& data) {
     if (id >= 0) end_of_generation_[id] = true;
   }
   for (const auto& [text, id] : text_to_id_) {
-    if (IsOneOf(text, kEndOfGenerationNames)) {
+    if (IsOneOf(text, kEndOfGenerationNames) &&
+        (data.detect_special_by_name || (attrs_[id] & kAttrControl))) {
       end_of_generation_[id] = true;
       attrs_[id] |= kAttrControl;
     }
@@ -265,6 +306,7 @@ absl::Status Tokenizer::ResolveSpecialIds(const TokenizerData& data) {
   for (int32_t id : {eos_id_, eot, eom}) {
     if (id >= 0) end_of_generation_[id] = true;
   }
+  unk_id_ = unk;
   // Two model-specific exceptions llama.cpp makes to its name list: with
   // <|return|>+<|call|> (or <|calls|>+<|flush|>), <|end|> does not end
   // generation; with <|tool_response>/<|plamo:eos|>, </s> is a normal token.
@@ -327,7 +369,11 @@ std::vector<Tokenizer::Fragment> Tokenizer::PartitionSpecial(std::string_view te
 void Tokenizer::EncodeFragment(std::string_view text, std::vector<int32_t>* out) const {
   std::string encoded;
   std::vector<int32_t> byte_ids;
-  for (const std::string& word : PreTokenize(pre_, text)) {
+  std::string normalized;
+  if (nfc_) normalized = NfcNormalize(text);
+  std::vector<std::string> words = PreTokenize(pre_, nfc_ ? std::string_view(normalized) : text);
+  if (single_digits_) words = SplitDigitRuns(std::move(words));
+  for (const std::string& word : words) {
     if (ignore_merges_) {
       encoded.clear();
       AppendByteEncoded(word, &encoded);
@@ -356,6 +402,23 @@ void Tokenizer::EncodeFragment(std::string_view text, std::vector<int32_t>* out)
   }
 }
 
+void Tokenizer::EncodeSpmFragment(std::string_view text, bool at_text_start,
+                                  std::vector<int32_t>* out) const {
+  using Prefix = TokenizerData::SpmOptions::Prefix;
+  const bool prepend = spm_options_.prefix == Prefix::kEveryFragment ||
+                       (spm_options_.prefix == Prefix::kFirstFragment && at_text_start);
+  const std::string normalized =
+      SpmNormalize(text, prepend, spm_options_.prefix_unless_leading_space);
+  const auto lookup = [this](std::string_view piece) { return Lookup(piece); };
+  if (!spm_options_.split_words) {
+    EncodeSpmBpeWord(normalized, lookup, byte_ids_, unk_id_, merges_, out);
+    return;
+  }
+  for (std::string_view word : SpmSplitWords(normalized)) {
+    EncodeSpmBpeWord(word, lookup, byte_ids_, unk_id_, merges_, out);
+  }
+}
+
 std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_special,
                                        bool parse_special) const {
   std::vector<int32_t> out;
@@ -363,6 +426,8 @@ std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_special,
   for (const Fragment& f : PartitionSpecial(text, parse_special)) {
     if (f.token >= 0) {
       out.push_back(f.token);
+    } else if (spm_) {
+      EncodeSpmFragment(text.substr(f.begin, f.length), f.begin == 0, &out);
     } else {
       EncodeFragment(text.substr(f.begin, f.length), &out);
     }
@@ -383,6 +448,9 @@ std::string Tokenizer::Decode(absl::Span<const int32_t> ids, bool render_special
     if (!IsValidId(id)) continue;
     if (!render_special && (attrs_[id] & (kAttrControl | kAttrUnknown))) continue;
     text += pieces_[id];
+  }
+  if (spm_ && spm_options_.strip_leading_space && !text.empty() && text[0] == ' ') {
+    text.erase(0, 1);
   }
   return text;
 }

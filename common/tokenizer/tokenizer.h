@@ -13,6 +13,12 @@
 // (each bad byte becomes U+FFFD). Decoding is the concatenation of the
 // tokens' pieces; ids outside the vocabulary contribute nothing.
 //
+// Vocabularies read from a Hugging Face tokenizer.json (FromHfFiles) may
+// instead be SentencePiece-style BPE (TokenizerData::model "spm-bpe",
+// spm_bpe.h): spaces become U+2581, merges run over characters, unknown
+// characters fall back to <0xXX> byte tokens, and Decode drops the leading
+// space the normaliser added.
+//
 // A Tokenizer is immutable after construction; every method is const and safe
 // to call from many threads at once.
 #ifndef TESSERA_COMMON_TOKENIZER_TOKENIZER_H_
@@ -59,6 +65,12 @@ class Tokenizer {
   static absl::StatusOr<std::unique_ptr<Tokenizer>> FromGguf(const GgufFile& file);
   // The same from already-extracted metadata.
   static absl::StatusOr<std::unique_ptr<Tokenizer>> FromData(const TokenizerData& data);
+  // Reads a Hugging Face tokenizer.json and, unless its path is empty, the
+  // tokenizer_config.json beside it (ReadHfTokenizerData in tokenizer_hf.h;
+  // errors as documented there). Encode with parse_special=true to match
+  // Hugging Face, which always splits out added tokens.
+  static absl::StatusOr<std::unique_ptr<Tokenizer>> FromHfFiles(
+      const std::string& tokenizer_json_path, const std::string& tokenizer_config_json_path);
 
   Tokenizer(const Tokenizer&) = delete;
   Tokenizer& operator=(const Tokenizer&) = delete;
@@ -106,6 +118,8 @@ class Tokenizer {
   };
   std::vector<Fragment> PartitionSpecial(std::string_view text, bool parse_special) const;
   void EncodeFragment(std::string_view text, std::vector<int32_t>* out) const;
+  void EncodeSpmFragment(std::string_view text, bool at_text_start,
+                         std::vector<int32_t>* out) const;
   int32_t Lookup(std::string_view text) const;
 
   std::string source_;
@@ -124,6 +138,13 @@ class Tokenizer {
   bool add_bos_ = false;
   bool add_eos_ = false;
   std::string chat_template_;
+  // Set for TokenizerData::model "spm-bpe" (spm_bpe.h).
+  bool spm_ = false;
+  TokenizerData::SpmOptions spm_options_;
+  int32_t unk_id_ = -1;
+  // "qwen2": words of pre_ (Llama-3) that are digit runs split into digits.
+  bool single_digits_ = false;
+  bool nfc_ = false;
 };
 
 // Extracts the tokenizer.* metadata of `file` without building a Tokenizer

@@ -15,9 +15,13 @@ namespace tessera {
 struct TokenizerData {
   // Where the data came from (a GGUF path); used in error messages.
   std::string source;
-  // tokenizer.ggml.model; only "gpt2" (byte-level BPE) is supported.
+  // tokenizer.ggml.model: "gpt2" (byte-level BPE), or "spm-bpe" for
+  // SentencePiece-style BPE over characters with <0xXX> byte fallback, which
+  // only Hugging Face tokenizer.json files produce (tokenizer_hf.h).
   std::string model = "gpt2";
   // tokenizer.ggml.pre; "" means llama.cpp's "default" pre-tokenizer.
+  // Besides the names PreTokenizerFromName knows, "qwen2" (the Llama-3
+  // pattern with \p{N} single digits) is accepted.
   std::string pre;
   // tokenizer.ggml.tokens: token id -> text (byte-level encoded).
   std::vector<std::string> tokens;
@@ -42,6 +46,39 @@ struct TokenizerData {
 
   // tokenizer.chat_template; "" if absent.
   std::string chat_template;
+
+  // llama.cpp promotes tokens it knows by text (<|im_end|>, <|fim_prefix|>,
+  // ...) to control tokens and finds eot/fim ids by name. Hugging Face does
+  // not: its tokenizer.json marks special tokens itself, so tokenizer_hf.cc
+  // turns this off (a "<|endoftext|>" that is an ordinary vocabulary entry
+  // then stays ordinary; by-name end-of-generation applies to control
+  // tokens only).
+  bool detect_special_by_name = true;
+
+  // Unicode NFC before pre-tokenization (a tokenizer.json NFC normalizer);
+  // needs NfcAvailable() (nfc.h).
+  bool nfc = false;
+
+  // Whether a word that is itself a token skips the merges; unset = the
+  // pre-tokenizer's default (true for llama-bpe, as llama.cpp does).
+  std::optional<bool> ignore_merges;
+
+  // How "spm-bpe" text is normalised and decoded (ignored for "gpt2").
+  struct SpmOptions {
+    // Where a U+2581 is prepended before spaces become U+2581: to every text
+    // fragment between special tokens (the Prepend normalizer), only to the
+    // fragment at the start of the text (Metaspace prepend_scheme "first"),
+    // or never.
+    enum class Prefix { kEveryFragment, kFirstFragment, kNever };
+    Prefix prefix = Prefix::kEveryFragment;
+    // Metaspace prepends nothing to text that already starts with a space;
+    // the Prepend normalizer always prepends.
+    bool prefix_unless_leading_space = false;
+    // Metaspace split=true: merges stay within U+2581-led words.
+    bool split_words = false;
+    // The decoder drops one leading space of the decoded text.
+    bool strip_leading_space = true;
+  } spm;
 };
 
 }  // namespace tessera
