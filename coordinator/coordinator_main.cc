@@ -41,6 +41,12 @@ ABSL_FLAG(std::string, kv_dtype, "f32",
           "the KV blocks (values are rounded to half when written).");
 ABSL_FLAG(int64_t, max_queue, 256, "Requests that may wait for admission; beyond it, "
                                    "RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int32_t, micro_batches, 0,
+          "Pipeline steps in flight at once; 0 = one per stage, which keeps every stage busy "
+          "when at least that many sequences run.");
+ABSL_FLAG(int64_t, kv_blocks, 0,
+          "Cap on the KV blocks (of 16 tokens) per stage; 0 = what the planner fits. Must "
+          "hold one --max-context sequence. Requests beyond it wait or are preempted.");
 ABSL_FLAG(std::string, join_secret, "", "Secret workers must present to join; empty = none.");
 ABSL_FLAG(int32_t, heartbeat_timeout_ms, 5000, "A worker silent this long is presumed dead.");
 
@@ -88,6 +94,18 @@ int Main() {
   so.max_batch_tokens = static_cast<int32_t>(plan.max_batch_tokens);
   so.block_size = plan.block_size;
   so.max_queue = absl::GetFlag(FLAGS_max_queue);
+  so.micro_batches = absl::GetFlag(FLAGS_micro_batches);
+  const int64_t kv_blocks_cap = absl::GetFlag(FLAGS_kv_blocks);
+  const int64_t one_sequence = (max_context + plan.block_size - 1) / plan.block_size;
+  if (kv_blocks_cap != 0 && kv_blocks_cap < one_sequence) {
+    return Fail(absl::InvalidArgumentError(absl::StrFormat(
+        "--kv-blocks=%d cannot hold one --max-context=%d sequence (%d blocks of %d)",
+        kv_blocks_cap, max_context, one_sequence, plan.block_size)));
+  }
+  if (so.micro_batches < 0) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrFormat("--micro-batches=%d must be >= 0", so.micro_batches)));
+  }
   Scheduler scheduler(tokenizer->get(), config, so);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -99,13 +117,14 @@ int Main() {
   mo.plan = plan;
   mo.join_secret = absl::GetFlag(FLAGS_join_secret);
   mo.heartbeat_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_heartbeat_timeout_ms));
-  mo.on_ready = [&](const std::string& stage0, int64_t blocks) {
-    scheduler.SetPipeline(std::make_unique<PipelineClient>(stage0), blocks, "");
+  mo.max_kv_blocks = kv_blocks_cap;
+  mo.on_ready = [&](const std::string& stage0, int64_t blocks, int stages) {
+    scheduler.SetPipeline(std::make_unique<PipelineClient>(stage0), blocks, stages, "");
     if (auto* h = health.load(); h != nullptr) h->SetServingStatus(true);
   };
   mo.on_lost = [&](const std::string& reason) {
     if (auto* h = health.load(); h != nullptr) h->SetServingStatus(false);
-    scheduler.SetPipeline(nullptr, 0, reason);
+    scheduler.SetPipeline(nullptr, 0, 0, reason);
   };
   Membership membership(file->get(), &*footprint, mo);
   InferenceService inference(&config, tokenizer->get(), &scheduler, &membership, max_context,
@@ -139,7 +158,8 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Plans a model over tessera-worker processes and serves it.\n"
       "  tessera-coordinator --model PATH [--listen HOST:PORT] [--min-workers N]\n"
-      "      [--max-context N] [--max-seqs N] [--max-batch-tokens N] [--kv-dtype f32|f16]");
+      "      [--max-context N] [--max-seqs N] [--max-batch-tokens N] [--kv-dtype f32|f16]\n"
+      "      [--max-queue N] [--micro-batches N] [--kv-blocks N] [--join-secret S]");
   std::vector<std::string> storage;
   std::vector<char*> args = tessera::NormaliseDashedFlags(argc, argv, &storage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());

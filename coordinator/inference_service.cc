@@ -225,6 +225,16 @@ grpc::Status InferenceService::GetModelInfo(grpc::ServerContext* /*context*/,
   response->set_model_identity(model_identity_);
   membership_->DescribeStages(response);
   *response->mutable_stats() = scheduler_->pipeline_stats();
+  const SchedulerStats st = scheduler_->stats();
+  v1::ServingStats* sv = response->mutable_serving();
+  sv->set_running(st.running);
+  sv->set_queued(st.queued);
+  sv->set_steps_in_flight(st.steps_in_flight);
+  sv->set_kv_blocks_total(st.total_blocks);
+  sv->set_kv_blocks_free(st.free_blocks);
+  sv->set_preemptions(st.preemptions);
+  sv->set_steps(st.steps);
+  sv->set_prefill_tokens(st.prefill_tokens);
   return grpc::Status::OK;
 }
 

@@ -139,6 +139,11 @@ void Membership::MaybePlan() {
     return;
   }
   Log("plan:\n" + FormatPlan(*footprint_, caps, options_.plan, *plan));
+  int64_t blocks = plan->num_blocks;
+  if (options_.max_kv_blocks > 0 && options_.max_kv_blocks < blocks) {
+    blocks = options_.max_kv_blocks;
+    Log(absl::StrFormat("KV pool capped at %d blocks per stage (--kv-blocks)", blocks));
+  }
   std::vector<std::shared_ptr<Worker>> stages;
   for (const StagePlan& sp : plan->stages) stages.push_back(workers_[sp.worker]);
   for (size_t i = 0; i < stages.size(); ++i) {
@@ -156,7 +161,7 @@ void Membership::MaybePlan() {
     a.set_layer_begin(sp.layer_begin);
     a.set_layer_end(sp.layer_end);
     a.set_n_layer(footprint_->config.n_layer);
-    a.set_kv_blocks(plan->num_blocks);
+    a.set_kv_blocks(blocks);
     a.set_kv_block_size(plan->block_size);
     a.set_max_batch_tokens(static_cast<int32_t>(options_.plan.max_batch_tokens));
     a.set_max_context(static_cast<int32_t>(options_.plan.max_context));
@@ -168,7 +173,7 @@ void Membership::MaybePlan() {
     stages[i]->ready = false;
   }
   stages_ = stages;
-  kv_blocks_ = plan->num_blocks;
+  kv_blocks_ = blocks;
   not_ready_reason_ = "the workers are loading their stages";
   for (const auto& w : stages_) {
     v1::CoordinatorMessage m;
@@ -253,6 +258,7 @@ grpc::Status Membership::Session(grpc::ServerContext* context, Stream* stream) {
     } else if (msg.has_ready()) {
       std::string stage0;
       int64_t blocks = 0;
+      int num_stages = 0;
       {
         absl::MutexLock lock(&mu_);
         if (w->stage < 0) continue;  // an assignment that was since withdrawn
@@ -280,11 +286,12 @@ grpc::Status Membership::Session(grpc::ServerContext* context, Stream* stream) {
           ready_ = true;
           stage0 = stages_[0]->address;
           blocks = kv_blocks_;
+          num_stages = static_cast<int>(stages_.size());
           not_ready_reason_.clear();
         }
       }
       if (!stage0.empty()) {
-        if (options_.on_ready) options_.on_ready(stage0, blocks);
+        if (options_.on_ready) options_.on_ready(stage0, blocks, num_stages);
         Log(absl::StrFormat("pipeline ready: %d KV blocks per stage, stage 0 at %s", blocks,
                             stage0));
       }

@@ -47,7 +47,10 @@ struct MembershipOptions {
   absl::Duration heartbeat_timeout = absl::Seconds(5);
   // Called with the stage-0 address and the KV blocks per stage once every
   // stage is loaded and verified.
-  std::function<void(const std::string& stage0, int64_t kv_blocks)> on_ready;
+  std::function<void(const std::string& stage0, int64_t kv_blocks, int stages)> on_ready;
+  // Caps the planned KV pool per stage (0 = as planned), e.g. to test
+  // preemption with a deliberately small pool.
+  int64_t max_kv_blocks = 0;
   // Called with the reason when a ready pipeline loses a stage.
   std::function<void(const std::string& reason)> on_lost;
 };

@@ -1,21 +1,26 @@
 // The coordinator's end of a pipeline: one long-lived Stage stream to stage
 // 0. Steps go down it; their results (token ids and logprobs from the last
 // stage, relayed back through every stage) come back on the same stream and
-// are matched to their step by id.
+// are matched to their step by id. Several steps may be in flight at once:
+// that is what keeps every stage of a pipeline busy.
 //
-// Each RunStep waits with a deadline, so a hung stage turns into
-// DEADLINE_EXCEEDED naming the step rather than a hang; a broken stream fails
-// every waiting step with UNAVAILABLE.
+// Each step's completion callback runs exactly once: with its result, with
+// the step's own error (a result carrying a non-OK code), or with
+// UNAVAILABLE when the stream breaks. Deadlines are the caller's business
+// (the scheduler fails a step that takes too long).
 //
-// Thread-safety: RunStep may be called from several threads at once (several
-// micro-batches in flight); a reader thread owns the stream's read side.
+// Thread-safety: every method may be called from any thread. Callbacks run on
+// the reader thread (or on the caller's thread when sending fails) with no
+// lock of this class held.
 #ifndef TESSERA_COORDINATOR_PIPELINE_CLIENT_H_
 #define TESSERA_COORDINATOR_PIPELINE_CLIENT_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -30,18 +35,19 @@ namespace tessera {
 
 class PipelineClient {
  public:
+  using StepCallback = std::function<void(absl::StatusOr<tessera::v1::StepResult>)>;
+
   // Opens the stream to `stage0_address`; the connection itself is made
-  // lazily by gRPC, so failures show up in the first RunStep.
+  // lazily by gRPC, so failures show up in the first step.
   explicit PipelineClient(std::string stage0_address);
+  // Fails every step still in flight with UNAVAILABLE.
   ~PipelineClient();
   PipelineClient(const PipelineClient&) = delete;
   PipelineClient& operator=(const PipelineClient&) = delete;
 
-  // Sends `request` (its step_id is assigned here) and waits for its result.
-  // A result carrying a non-OK code is returned as that status. Bytes sent
-  // are added to bytes_sent().
-  absl::StatusOr<tessera::v1::StepResult> RunStep(tessera::v1::StepRequest request,
-                                                  absl::Duration timeout);
+  // Sends `request` (its step_id is assigned here and returned) and arranges
+  // for `done` to be called once with its outcome.
+  uint64_t SendStep(tessera::v1::StepRequest request, StepCallback done);
   // Fire-and-forget release of finished sequences on every stage.
   void Release(const std::vector<int64_t>& seq_ids);
 
@@ -51,7 +57,17 @@ class PipelineClient {
   tessera::v1::PipelineStats stats() const;
 
  private:
+  struct Pending {
+    StepCallback done;
+    absl::Time sent;
+    uint64_t tokens = 0;
+  };
+
   void ReadLoop();
+  void Record(const tessera::v1::StepResult& result, const Pending& p)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks the stream broken and fails every pending step.
+  void Break(const std::string& why) ABSL_LOCKS_EXCLUDED(mu_);
 
   const std::string address_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -64,11 +80,11 @@ class PipelineClient {
   mutable absl::Mutex mu_;
   uint64_t next_step_id_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t bytes_sent_ ABSL_GUARDED_BY(mu_) = 0;
-  tessera::v1::PipelineStats stats_ ABSL_GUARDED_BY(mu_);
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
   std::string broken_message_ ABSL_GUARDED_BY(mu_);
-  // step id -> its result once it arrived (absent while waiting).
-  absl::flat_hash_map<uint64_t, tessera::v1::StepResult> results_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);
+  tessera::v1::PipelineStats stats_ ABSL_GUARDED_BY(mu_);
+  // Serialises writes: gRPC allows one outstanding Write per stream.
   absl::Mutex write_mu_;
 };
 

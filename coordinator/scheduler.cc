@@ -37,11 +37,27 @@ Scheduler::~Scheduler() {
     stopping_ = true;
   }
   thread_.join();
+  // Close the pipeline while every member its callbacks touch still exists.
+  std::shared_ptr<PipelineClient> pipeline;
+  {
+    absl::MutexLock lock(&mu_);
+    pipeline = std::move(pipeline_);
+  }
+  pipeline.reset();
 }
 
-int64_t Scheduler::free_blocks() const {
+SchedulerStats Scheduler::stats() const {
   absl::MutexLock lock(&mu_);
-  return blocks_.free_blocks();
+  SchedulerStats st;
+  for (const auto& sp : running_) st.running += sp->done ? 0 : 1;
+  st.queued = static_cast<int64_t>(queued_.size());
+  st.steps_in_flight = static_cast<int64_t>(in_flight_.size());
+  st.total_blocks = blocks_.total();
+  st.free_blocks = blocks_.free_blocks();
+  st.preemptions = preemptions_;
+  st.steps = steps_;
+  st.prefill_tokens = prefill_tokens_;
+  return st;
 }
 
 v1::PipelineStats Scheduler::pipeline_stats() const {
@@ -110,44 +126,72 @@ absl::StatusOr<std::shared_ptr<RequestStream>> Scheduler::Submit(RequestSpec spe
   auto seq = std::make_unique<Sequence>();
   seq->spec = std::move(spec);
   seq->stream = stream;
+  seq->arrival = next_arrival_++;
+  seq->history = seq->spec.prompt;
+  seq->detok = std::make_unique<IncrementalDetokenizer>(*tokenizer_);
+  seq->stops = std::make_unique<StopMatcher>(seq->spec.stop);
   queued_.push_back(std::move(seq));
+  ++events_;
   return stream;
 }
 
 void Scheduler::SetPipeline(std::unique_ptr<PipelineClient> client, int64_t kv_blocks,
-                            const std::string& reason) {
-  absl::MutexLock lock(&mu_);
-  const std::string why = client == nullptr ? reason : "the pipeline was replaced";
-  for (auto& s : running_) Finish(s.get(), absl::UnavailableError(why), "");
-  running_.clear();
-  for (auto& s : queued_) Finish(s.get(), absl::UnavailableError(why), "");
-  queued_.clear();
-  releases_.clear();
-  pipeline_ = std::move(client);
-  unavailable_reason_ = reason;
-  blocks_.Reset(pipeline_ == nullptr ? 0 : kv_blocks);
+                            int stages, const std::string& reason) {
+  std::shared_ptr<PipelineClient> old;
+  {
+    absl::MutexLock lock(&mu_);
+    const std::string why = client == nullptr ? reason : "the pipeline was replaced";
+    // Steps in flight on the old pipeline are abandoned with it: their
+    // sequences end here, and their late results are ignored by generation.
+    for (auto& s : running_) {
+      s->in_flight = false;
+      if (!s->done) Finish(s.get(), absl::UnavailableError(why), "");
+    }
+    running_.clear();
+    for (auto& s : queued_) Finish(s.get(), absl::UnavailableError(why), "");
+    queued_.clear();
+    in_flight_.clear();
+    completions_.clear();
+    releases_.clear();
+    ++generation_;
+    ++events_;
+    old = std::move(pipeline_);
+    pipeline_ = std::move(client);
+    micro_batches_ = std::max(1, options_.micro_batches > 0 ? options_.micro_batches : stages);
+    unavailable_reason_ = reason;
+    blocks_.Reset(pipeline_ == nullptr ? 0 : kv_blocks);
+  }
+  // Destroyed outside the lock: its destructor fails its pending steps,
+  // whose callbacks take mu_.
+  old.reset();
 }
 
 void Scheduler::Admit() {
-  while (!queued_.empty() && static_cast<int64_t>(running_.size()) < options_.max_seqs) {
+  int64_t active = 0;
+  for (const auto& s : running_) active += s->done ? 0 : 1;
+  while (!queued_.empty() && active < options_.max_seqs) {
     Sequence* s = queued_.front().get();
     if (s->stream->cancelled()) {
+      Finish(s, absl::CancelledError("cancelled"), "");
       queued_.pop_front();
       continue;
     }
-    const int64_t tokens = static_cast<int64_t>(s->spec.prompt.size()) + s->spec.max_tokens;
-    const int64_t n = (tokens + options_.block_size - 1) / options_.block_size;
-    if (!blocks_.Allocate(n, &s->blocks)) break;  // FIFO: wait for blocks
+    // Room for everything it must compute, plus one block of headroom so a
+    // newcomer does not immediately preempt the sequences already running.
+    const int64_t need =
+        (static_cast<int64_t>(s->history.size()) + options_.block_size - 1) / options_.block_size;
+    if (blocks_.free_blocks() < need + (active > 0 ? 1 : 0)) break;  // FIFO: wait
     s->seq_id = next_seq_id_++;
-    s->history = s->spec.prompt;
-    s->detok = std::make_unique<IncrementalDetokenizer>(*tokenizer_);
-    s->stops = std::make_unique<StopMatcher>(s->spec.stop);
+    s->computed = 0;
     running_.push_back(std::move(queued_.front()));
     queued_.pop_front();
+    ++active;
   }
 }
 
 void Scheduler::Finish(Sequence* s, const absl::Status& status, const std::string& reason) {
+  if (s->done) return;
+  s->done = true;
   RequestEvent e;
   e.final = true;
   e.status = status;
@@ -164,8 +208,8 @@ void Scheduler::Finish(Sequence* s, const absl::Status& status, const std::strin
   if (!s->blocks.empty()) {
     blocks_.Free(s->blocks);
     s->blocks.clear();
-    releases_.push_back(s->seq_id);
   }
+  if (s->seq_id != 0) releases_.push_back(s->seq_id);
 }
 
 bool Scheduler::Accept(Sequence* s, int32_t token, float logprob) {
@@ -197,103 +241,219 @@ bool Scheduler::Accept(Sequence* s, int32_t token, float logprob) {
   return false;
 }
 
+void Scheduler::Sweep() {
+  running_.erase(std::remove_if(running_.begin(), running_.end(),
+                                [](const auto& s) { return s->done && !s->in_flight; }),
+                 running_.end());
+}
+
+void Scheduler::Preempt(Sequence* s) {
+  blocks_.Free(s->blocks);
+  s->blocks.clear();
+  releases_.push_back(s->seq_id);
+  s->seq_id = 0;
+  s->computed = 0;
+  ++preemptions_;
+  for (auto it = running_.begin(); it != running_.end(); ++it) {
+    if (it->get() == s) {
+      queued_.push_front(std::move(*it));
+      running_.erase(it);
+      break;
+    }
+  }
+}
+
+bool Scheduler::EnsureBlocks(Sequence* s, int64_t positions) {
+  const int64_t need = (positions + options_.block_size - 1) / options_.block_size -
+                       static_cast<int64_t>(s->blocks.size());
+  if (need <= 0) return true;
+  while (blocks_.free_blocks() < need) {
+    // The youngest idle sequence that arrived after `s` gives way.
+    Sequence* victim = nullptr;
+    for (const auto& o : running_) {
+      if (o.get() == s || o->done || o->in_flight || o->in_step || o->arrival < s->arrival ||
+          o->blocks.empty()) {
+        continue;
+      }
+      if (victim == nullptr || o->arrival > victim->arrival) victim = o.get();
+    }
+    if (victim == nullptr) return false;
+    Preempt(victim);
+  }
+  return blocks_.Allocate(need, &s->blocks);
+}
+
+bool Scheduler::BuildStep(v1::StepRequest* request, InFlight* step) {
+  // Spread the running sequences over the micro-batches.
+  int64_t active = 0;
+  for (const auto& s : running_) active += s->done ? 0 : 1;
+  const int64_t max_seqs_per_step = (active + micro_batches_ - 1) / micro_batches_;
+  int32_t budget = options_.max_batch_tokens;
+  std::vector<Sequence*> order;
+  for (const auto& s : running_) {
+    if (!s->done && !s->in_flight && s->stream->cancelled()) {
+      Finish(s.get(), absl::CancelledError("cancelled"), "");
+    }
+    if (!s->done && !s->in_flight) order.push_back(s.get());
+  }
+  // Decodes first (one token each, latency-critical), then prompt chunks;
+  // older sequences first within each kind.
+  std::stable_sort(order.begin(), order.end(), [](const Sequence* a, const Sequence* b) {
+    const bool da = a->history.size() - a->computed == 1;
+    const bool db = b->history.size() - b->computed == 1;
+    if (da != db) return da;
+    return a->arrival < b->arrival;
+  });
+  for (Sequence* s : order) {
+    if (budget == 0 || static_cast<int64_t>(step->work.size()) >= max_seqs_per_step) break;
+    if (s->seq_id == 0) continue;  // preempted while this step was built
+    const int32_t left = static_cast<int32_t>(s->history.size()) - s->computed;
+    const int32_t n = std::min(left, budget);
+    if (!EnsureBlocks(s, s->computed + n)) continue;  // waits for blocks
+    s->in_step = true;
+    v1::SequenceWork* w = request->add_seqs();
+    w->set_seq_id(s->seq_id);
+    w->set_request_id(s->spec.request_id);
+    w->set_start_pos(s->computed);
+    w->set_num_tokens(n);
+    w->mutable_token_ids()->Add(s->history.begin() + s->computed,
+                                s->history.begin() + s->computed + n);
+    w->set_sample(s->computed + n == static_cast<int32_t>(s->history.size()));
+    const int64_t nb = (s->computed + n + options_.block_size - 1) / options_.block_size;
+    w->mutable_block_table()->Add(s->blocks.begin(), s->blocks.begin() + nb);
+    if (w->sample()) {
+      ToWire(s->spec.sampling, w->mutable_sampling());
+      w->set_rng_counter(static_cast<uint64_t>(s->generated));
+      w->set_want_logprob(s->spec.logprobs);
+      const SamplingParams& p = s->spec.sampling;
+      if (p.repetition_penalty != 1.0f && p.repeat_last_n > 0) {
+        const size_t k = std::min<size_t>(s->history.size(), p.repeat_last_n);
+        w->mutable_recent_tokens()->Add(s->history.end() - k, s->history.end());
+      }
+    }
+    if (left > 1) prefill_tokens_ += n;
+    budget -= n;
+    step->work.emplace_back(s, n);
+  }
+  // A preemption above may have taken a sequence already placed in this
+  // step's `order` but never one in `work` (in_step protects those).
+  for (auto& [s, n] : step->work) {
+    s->in_step = false;
+    s->in_flight = true;
+  }
+  return !step->work.empty();
+}
+
+void Scheduler::Complete(Completion c) {
+  auto it = in_flight_.find(c.ticket);
+  if (c.generation != generation_ || it == in_flight_.end()) return;  // abandoned
+  InFlight step = std::move(it->second);
+  in_flight_.erase(it);
+  ++steps_;
+  absl::flat_hash_map<int64_t, const v1::SampledToken*> sampled;
+  if (c.result.ok()) {
+    for (const v1::SampledToken& t : c.result->tokens()) sampled[t.seq_id()] = &t;
+  }
+  for (auto& [s, n] : step.work) {
+    s->in_flight = false;
+    if (s->done) continue;
+    if (!c.result.ok()) {
+      Finish(s, absl::Status(c.result.status().code(),
+                             absl::StrFormat("request %s: %s", s->spec.request_id,
+                                             c.result.status().message())),
+             "");
+      continue;
+    }
+    s->computed += n;
+    auto tok = sampled.find(s->seq_id);
+    if (tok != sampled.end()) {
+      Accept(s, tok->second->token_id(), tok->second->logprob());
+    } else if (s->computed == static_cast<int32_t>(s->history.size())) {
+      Finish(s, absl::InternalError(absl::StrFormat(
+                    "request %s: the last stage returned no token for sequence %d",
+                    s->spec.request_id, s->seq_id)),
+             "");
+    }
+    if (!s->done && s->stream->cancelled()) Finish(s, absl::CancelledError("cancelled"), "");
+  }
+}
+
 void Scheduler::Loop() {
   for (;;) {
     std::shared_ptr<PipelineClient> pipeline;
-    v1::StepRequest request;
-    // seq id -> (prefill chunk size, whether it samples) for this step.
-    absl::flat_hash_map<int64_t, int32_t> chunk_of;
+    std::vector<std::pair<uint64_t, v1::StepRequest>> to_send;
+    std::vector<int64_t> releases;
+    uint64_t generation = 0;
     {
       absl::MutexLock lock(&mu_);
       auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ ||
-               (pipeline_ != nullptr && (!queued_.empty() || !running_.empty()));
+        if (stopping_ || !completions_.empty()) return true;
+        if (pipeline_ == nullptr || events_ == stalled_at_) return false;
+        if (static_cast<int>(in_flight_.size()) >= micro_batches_) return false;
+        if (!queued_.empty()) return true;
+        for (const auto& s : running_) {
+          if (!s->in_flight) return true;
+        }
+        return false;
       };
-      mu_.AwaitWithTimeout(absl::Condition(&has_work), absl::Milliseconds(100));
+      mu_.AwaitWithTimeout(absl::Condition(&has_work), absl::Milliseconds(50));
       if (stopping_) return;
+      while (!completions_.empty()) {
+        Completion c = std::move(completions_.front());
+        completions_.pop_front();
+        Complete(std::move(c));
+      }
+      // A step past its deadline ends its sequences; the pipeline is
+      // presumably stuck, and membership will notice a dead worker.
+      const absl::Time now = absl::Now();
+      for (auto it = in_flight_.begin(); it != in_flight_.end();) {
+        if (it->second.deadline > now) {
+          ++it;
+          continue;
+        }
+        for (auto& [s, n] : it->second.work) {
+          s->in_flight = false;
+          Finish(s, absl::DeadlineExceededError(absl::StrFormat(
+                        "request %s: a pipeline step got no answer within %s",
+                        s->spec.request_id, absl::FormatDuration(options_.step_timeout))),
+                 "");
+        }
+        in_flight_.erase(it++);
+      }
+      Sweep();
       if (pipeline_ == nullptr) continue;
-      // Cancelled requests give their blocks back before anything else.
-      for (auto& s : running_) {
-        if (s->stream->cancelled()) Finish(s.get(), absl::CancelledError("cancelled"), "");
-      }
-      running_.erase(std::remove_if(running_.begin(), running_.end(),
-                                    [](const auto& s) { return s->blocks.empty(); }),
-                     running_.end());
       Admit();
-      if (!releases_.empty()) {
-        pipeline_->Release(releases_);
-        releases_.clear();
-      }
-      if (running_.empty()) continue;
-
-      int32_t budget = options_.max_batch_tokens;
-      for (auto& sp : running_) {
-        Sequence* s = sp.get();
-        if (budget == 0) break;
-        v1::SequenceWork* w = request.add_seqs();
-        w->set_seq_id(s->seq_id);
-        w->set_request_id(s->spec.request_id);
-        const int32_t prompt_len = static_cast<int32_t>(s->spec.prompt.size());
-        int32_t n = 0;
-        if (s->prefilled < prompt_len) {
-          n = std::min(prompt_len - s->prefilled, budget);
-          w->set_start_pos(s->prefilled);
-          w->mutable_token_ids()->Add(s->spec.prompt.begin() + s->prefilled,
-                                      s->spec.prompt.begin() + s->prefilled + n);
-          w->set_sample(s->prefilled + n == prompt_len);
-        } else {
-          n = 1;
-          w->set_start_pos(static_cast<int32_t>(s->history.size()) - 1);
-          w->add_token_ids(s->history.back());
-          w->set_sample(true);
+      stalled_at_ = ~uint64_t{0};
+      while (static_cast<int>(in_flight_.size()) < micro_batches_) {
+        v1::StepRequest request;
+        InFlight step;
+        if (!BuildStep(&request, &step)) {
+          // Nothing can go now (all in flight, or waiting for blocks): sleep
+          // until something changes, or the 50 ms poll for cancellations.
+          stalled_at_ = events_;
+          break;
         }
-        w->set_num_tokens(n);
-        budget -= n;
-        chunk_of[s->seq_id] = n;
-        const int64_t end = w->start_pos() + n;
-        const int64_t nb = (end + options_.block_size - 1) / options_.block_size;
-        w->mutable_block_table()->Add(s->blocks.begin(), s->blocks.begin() + nb);
-        if (w->sample()) {
-          ToWire(s->spec.sampling, w->mutable_sampling());
-          w->set_rng_counter(static_cast<uint64_t>(s->generated));
-          w->set_want_logprob(s->spec.logprobs);
-          const SamplingParams& p = s->spec.sampling;
-          if (p.repetition_penalty != 1.0f && p.repeat_last_n > 0) {
-            const size_t k = std::min<size_t>(s->history.size(), p.repeat_last_n);
-            w->mutable_recent_tokens()->Add(s->history.end() - k, s->history.end());
-          }
-        }
+        step.generation = generation_;
+        step.deadline = now + options_.step_timeout;
+        const uint64_t ticket = next_ticket_++;
+        in_flight_[ticket] = std::move(step);
+        to_send.emplace_back(ticket, std::move(request));
       }
+      Sweep();
+      releases.swap(releases_);
       pipeline = pipeline_;
+      generation = generation_;
     }
-
-    absl::StatusOr<v1::StepResult> result = pipeline->RunStep(request, options_.step_timeout);
-
-    absl::MutexLock lock(&mu_);
-    if (pipeline_ != pipeline) continue;  // the pipeline changed under the step
-    absl::flat_hash_map<int64_t, const v1::SampledToken*> sampled;
-    if (result.ok()) {
-      for (const v1::SampledToken& t : result->tokens()) sampled[t.seq_id()] = &t;
+    // Outside the lock: a send that fails calls its callback at once.
+    pipeline->Release(releases);
+    for (auto& [ticket, request] : to_send) {
+      pipeline->SendStep(std::move(request), [this, generation, t = ticket](
+                                                 absl::StatusOr<v1::StepResult> r) {
+        absl::MutexLock lock(&mu_);
+        completions_.push_back(Completion{generation, t, std::move(r)});
+        ++events_;
+      });
     }
-    for (auto& sp : running_) {
-      Sequence* s = sp.get();
-      auto chunk = chunk_of.find(s->seq_id);
-      if (chunk == chunk_of.end()) continue;
-      if (!result.ok()) {
-        Finish(s, absl::Status(result.status().code(),
-                               absl::StrFormat("request %s: %s", s->spec.request_id,
-                                               result.status().message())),
-               "");
-        continue;
-      }
-      const int32_t prompt_len = static_cast<int32_t>(s->spec.prompt.size());
-      if (s->prefilled < prompt_len) s->prefilled += chunk->second;
-      auto tok = sampled.find(s->seq_id);
-      if (tok != sampled.end()) Accept(s, tok->second->token_id(), tok->second->logprob());
-    }
-    running_.erase(std::remove_if(running_.begin(), running_.end(),
-                                  [](const auto& s) { return s->blocks.empty(); }),
-                   running_.end());
   }
 }
 

@@ -1,19 +1,26 @@
 // The coordinator's scheduler: turns admitted requests into pipeline steps.
 //
-// Continuous batching: every step carries a decode token for each running
-// sequence plus prefill chunks of newly admitted prompts, up to
-// max_batch_tokens. Because every kernel is batch-invariant and sampling is
-// counter-based, each request's tokens are bitwise what it would get alone in
-// `tessera run`, however it is batched or chunked.
+// Continuous batching with micro-batches: the running sequences are spread
+// over up to `micro_batches` steps in flight at once (by default one per
+// stage), so that while stage 1 works on one micro-batch stage 0 already
+// works on the next. A sequence is in at most one step at a time, since its
+// next token depends on the last. Within a step, decodes go first and prompt
+// chunks fill the rest of max_batch_tokens (chunked prefill). Because every
+// kernel is batch-invariant and sampling is counter-based, each request's
+// tokens are bitwise what it would get alone in `tessera run`, however it is
+// batched, chunked or preempted.
 //
-// KV: a request reserves blocks for prompt + max_tokens when it is admitted
-// and frees them (on every stage) the moment it finishes or is cancelled.
-// Requests wait in a bounded FIFO while blocks or sequence slots are short.
-// (Several micro-batches in flight, preemption and prefix caching arrive with
-// the serving issue; this scheduler keeps one step in flight.)
+// KV: block tables are owned here and grow a block at a time as sequences
+// advance. When a sequence needs a block and none is free, the youngest idle
+// sequence is preempted: its blocks are freed, the workers told to forget
+// it, and it goes back to the front of the queue to be recomputed (prompt
+// plus the tokens it already produced) when blocks free up. A request is
+// delayed, never failed, for lack of blocks. A finished or cancelled
+// sequence frees its blocks as soon as no step of it is in flight.
 //
-// Thread-safety: Submit/SetPipeline/Stats may be called from any thread; one
-// internal thread runs the steps.
+// Thread-safety: public methods may be called from any thread; one internal
+// thread builds and sends the steps, and the pipeline's reader thread posts
+// results back to it.
 #ifndef TESSERA_COORDINATOR_SCHEDULER_H_
 #define TESSERA_COORDINATOR_SCHEDULER_H_
 
@@ -25,6 +32,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -43,7 +51,21 @@ struct SchedulerOptions {
   int32_t max_batch_tokens = 512;  // tokens per step (prefill chunks + decodes)
   int32_t block_size = 16;
   int64_t max_queue = 256;         // requests waiting for admission
+  // Steps in flight at once; 0 = one per pipeline stage.
+  int32_t micro_batches = 0;
   absl::Duration step_timeout = absl::Seconds(60);
+};
+
+// What the scheduler is doing, for GetModelInfo and tests.
+struct SchedulerStats {
+  int64_t running = 0;
+  int64_t queued = 0;
+  int64_t steps_in_flight = 0;
+  int64_t total_blocks = 0;
+  int64_t free_blocks = 0;
+  int64_t preemptions = 0;    // since start
+  int64_t steps = 0;          // answered steps since start
+  int64_t prefill_tokens = 0; // tokens sent that were not decodes (incl. recompute)
 };
 
 struct RequestSpec {
@@ -68,37 +90,62 @@ class Scheduler {
   // (with the reason), RESOURCE_EXHAUSTED when the queue is full.
   absl::StatusOr<std::shared_ptr<RequestStream>> Submit(RequestSpec spec);
 
-  // Installs a ready pipeline with `kv_blocks` blocks per stage, or removes
-  // it (client == nullptr): running requests then fail UNAVAILABLE with
-  // `reason`.
-  void SetPipeline(std::unique_ptr<PipelineClient> client, int64_t kv_blocks,
+  // Installs a ready pipeline of `stages` stages with `kv_blocks` blocks per
+  // stage, or removes it (client == nullptr): running requests then fail
+  // UNAVAILABLE with `reason`.
+  void SetPipeline(std::unique_ptr<PipelineClient> client, int64_t kv_blocks, int stages,
                    const std::string& reason);
 
-  int64_t free_blocks() const;
+  SchedulerStats stats() const;
   // Step timing of the current pipeline; empty when there is none.
   tessera::v1::PipelineStats pipeline_stats() const;
 
  private:
   struct Sequence {
-    int64_t seq_id = 0;
+    int64_t seq_id = 0;        // as the workers know it; new after a preemption
+    uint64_t arrival = 0;      // order of Submit: older sequences win blocks
     RequestSpec spec;
     std::shared_ptr<RequestStream> stream;
     std::vector<int32_t> blocks;
     std::vector<int32_t> history;  // prompt + generated
-    int32_t prefilled = 0;         // prompt tokens whose KV exists
+    int32_t computed = 0;          // leading history positions whose KV exists
     int32_t generated = 0;
+    bool in_flight = false;
+    bool in_step = false;          // taken by the step being built
+    bool done = false;             // finished; dropped once not in flight
     std::unique_ptr<class IncrementalDetokenizer> detok;
     std::unique_ptr<class StopMatcher> stops;
+  };
+  struct InFlight {
+    uint64_t generation = 0;
+    absl::Time deadline;
+    std::vector<std::pair<Sequence*, int32_t>> work;  // sequence, tokens sent
+  };
+  struct Completion {
+    uint64_t generation = 0;
+    uint64_t ticket = 0;
+    absl::StatusOr<tessera::v1::StepResult> result;
   };
 
   void Loop();
   // Moves queued requests into running while slots and blocks allow.
   void Admit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Ends a running sequence: final event, blocks freed, release queued.
+  // Builds the next step from idle sequences; false when there is none.
+  bool BuildStep(tessera::v1::StepRequest* request, InFlight* step)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Gives `s` blocks for its first `positions` positions, preempting younger
+  // idle sequences if needed; false if that is not possible now.
+  bool EnsureBlocks(Sequence* s, int64_t positions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Preempt(Sequence* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Complete(Completion c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends a sequence: final event, blocks freed, release queued. The caller
+  // makes sure no step of it is in flight.
   void Finish(Sequence* s, const absl::Status& status, const std::string& reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Applies one sampled token; true if the sequence is done.
   bool Accept(Sequence* s, int32_t token, float logprob) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops finished sequences from running_.
+  void Sweep() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Tokenizer* tokenizer_;
   const ModelConfig config_;
@@ -106,12 +153,26 @@ class Scheduler {
 
   mutable absl::Mutex mu_;
   std::shared_ptr<PipelineClient> pipeline_ ABSL_GUARDED_BY(mu_);
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // bumped by SetPipeline
+  int micro_batches_ ABSL_GUARDED_BY(mu_) = 1;
   std::string unavailable_reason_ ABSL_GUARDED_BY(mu_) = "no pipeline is ready yet";
   KvBlockPool blocks_ ABSL_GUARDED_BY(mu_);
   std::deque<std::unique_ptr<Sequence>> queued_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<Sequence>> running_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, InFlight> in_flight_ ABSL_GUARDED_BY(mu_);
+  std::deque<Completion> completions_ ABSL_GUARDED_BY(mu_);
   std::vector<int64_t> releases_ ABSL_GUARDED_BY(mu_);
   int64_t next_seq_id_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t next_arrival_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 1;
+  int64_t preemptions_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t steps_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t prefill_tokens_ ABSL_GUARDED_BY(mu_) = 0;
+  // Bumped by everything that can make a stalled scheduler productive
+  // (a submission, a result, a new pipeline); the loop sleeps while it
+  // equals stalled_at_, the value when it last found nothing to send.
+  uint64_t events_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t stalled_at_ ABSL_GUARDED_BY(mu_) = ~uint64_t{0};
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };

@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/sampling_params.h"
 #include "grpcpp/grpcpp.h"
 #include "tessera/v1/inference.grpc.pb.h"
 #include "tessera/v1/stage.grpc.pb.h"
@@ -105,6 +106,23 @@ struct Generation {
   tessera::v1::FinishReason finish = tessera::v1::FINISH_REASON_UNSPECIFIED;
   int64_t prompt_tokens = 0, completion_tokens = 0;
 };
+
+// A text-prompt request with the engine's sampling parameters, as `tessera
+// generate` would send it.
+inline tessera::v1::GenerateRequest TextRequest(const std::string& prompt, int32_t max_tokens,
+                                                const SamplingParams& p) {
+  tessera::v1::GenerateRequest r;
+  r.set_text(prompt);
+  r.set_max_tokens(max_tokens);
+  tessera::v1::SamplingParameters* s = r.mutable_sampling();
+  s->set_temperature(p.temperature);
+  s->set_top_k(p.top_k);
+  s->set_top_p(p.top_p);
+  s->set_min_p(p.min_p);
+  s->set_repetition_penalty(p.repetition_penalty);
+  s->set_seed(p.seed);
+  return r;
+}
 
 inline Generation Generate(tessera::v1::Inference::Stub* stub,
                            const tessera::v1::GenerateRequest& request,

@@ -87,17 +87,7 @@ const TokensByCase& Reference() {
 }
 
 v1::GenerateRequest RequestFor(const Case& c) {
-  v1::GenerateRequest r;
-  r.set_text(c.prompt);
-  r.set_max_tokens(c.max_tokens);
-  v1::SamplingParameters* s = r.mutable_sampling();
-  s->set_temperature(c.sampling.temperature);
-  s->set_top_k(c.sampling.top_k);
-  s->set_top_p(c.sampling.top_p);
-  s->set_min_p(c.sampling.min_p);
-  s->set_repetition_penalty(c.sampling.repetition_penalty);
-  s->set_seed(c.sampling.seed);
-  return r;
+  return tessera::testing::TextRequest(c.prompt, c.max_tokens, c.sampling);
 }
 
 grpc::health::v1::HealthCheckResponse::ServingStatus Health(const std::string& address) {
