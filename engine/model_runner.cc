@@ -1,14 +1,17 @@
 #include "engine/model_runner.h"
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
 
 namespace tessera {
 
-ModelRunner::ModelRunner(const ModelWeights* weights, KvCache* kv, kernels::ThreadPool* pool)
-    : weights_(weights), kv_(kv), pool_(pool) {
+ModelRunner::ModelRunner(const ModelWeights* weights, KvCache* kv, kernels::ThreadPool* pool,
+                         Collective* collective)
+    : weights_(weights), kv_(kv), pool_(pool), collective_(collective) {
   const ModelConfig& c = weights_->config();
   rope_.head_dim = c.head_dim;
   rope_.rot_dim = c.rope_dim;
@@ -19,6 +22,16 @@ ModelRunner::ModelRunner(const ModelWeights* weights, KvCache* kv, kernels::Thre
 absl::Status ModelRunner::Validate(absl::Span<const SequenceStep> seqs,
                                    absl::Span<const float> hidden_in) const {
   const ModelConfig& c = weights_->config();
+  const ShardSpec shard = weights_->shard();
+  if (shard.size > 1 && (collective_ == nullptr || collective_->size() != shard.size ||
+                         collective_->rank() != shard.rank)) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "the weights are shard %d of %d but the runner's collective is %s", shard.rank,
+        shard.size,
+        collective_ == nullptr
+            ? std::string("missing")
+            : absl::StrFormat("rank %d of %d", collective_->rank(), collective_->size())));
+  }
   int64_t total = 0;
   for (const SequenceStep& s : seqs) {
     if (s.num_tokens <= 0) {
@@ -73,20 +86,31 @@ absl::Status ModelRunner::Forward(absl::Span<const SequenceStep> seqs,
   x_.resize(tokens * d);
   positions_.resize(tokens);
   {
+    // A shard holds some vocabulary rows; the others contribute zeros, so the
+    // all-reduce below reproduces each embedding row exactly.
+    const IndexRange vocab = weights_->vocab_rows();
     int64_t t = 0;
     for (const SequenceStep& s : seqs) {
       for (int32_t i = 0; i < s.num_tokens; ++i, ++t) {
         positions_[t] = s.start_pos + i;
-        if (weights_->has_embedding()) {
-          kernels::DequantizeRow(weights_->token_embedding(), s.tokens[i], &x_[t * d]);
+        if (!weights_->has_embedding()) continue;
+        if (s.tokens[i] >= vocab.begin && s.tokens[i] < vocab.end) {
+          kernels::DequantizeRow(weights_->token_embedding(), s.tokens[i] - vocab.begin,
+                                 &x_[t * d]);
+        } else {
+          std::fill(&x_[t * d], &x_[t * d] + d, 0.0f);
         }
       }
     }
   }
-  if (!weights_->has_embedding()) std::copy(hidden_in.begin(), hidden_in.end(), x_.begin());
+  if (weights_->has_embedding()) {
+    RETURN_IF_ERROR(JoinRanks(x_.data(), tokens * d));
+  } else {
+    std::copy(hidden_in.begin(), hidden_in.end(), x_.begin());
+  }
 
   const LayerRange range = weights_->range();
-  for (int l = range.begin; l < range.end; ++l) RunLayer(l, seqs, tokens);
+  for (int l = range.begin; l < range.end; ++l) RETURN_IF_ERROR(RunLayer(l, seqs, tokens));
 
   out->hidden.clear();
   out->logits.clear();
@@ -114,13 +138,50 @@ absl::Status ModelRunner::Forward(absl::Span<const SequenceStep> seqs,
     std::copy(&x_[rows[r] * d], &x_[rows[r] * d] + d, &h_[r * d]);
   }
   kernels::RmsNorm(h_.data(), weights_->output_norm(), n, d, c.rms_eps, h_.data());
-  out->logits.resize(n * c.vocab_size);
-  kernels::MatMul(weights_->output(), h_.data(), n, out->logits.data(), pool_);
+  if (weights_->shard().size == 1) {
+    out->logits.resize(n * c.vocab_size);
+    kernels::MatMul(weights_->output(), h_.data(), n, out->logits.data(), pool_);
+  } else {
+    RETURN_IF_ERROR(GatherLogits(n, &out->logits));
+  }
   out->logit_rows = n;
   return absl::OkStatus();
 }
 
-void ModelRunner::RunLayer(int layer, absl::Span<const SequenceStep> seqs, int64_t tokens) {
+absl::Status ModelRunner::JoinRanks(float* data, int64_t n) {
+  if (weights_->shard().size == 1) return absl::OkStatus();
+  return collective_->AllReduceSum(data, n);
+}
+
+absl::Status ModelRunner::GatherLogits(int64_t rows, std::vector<float>* logits) {
+  const int64_t vocab = weights_->config().vocab_size;
+  const int tp = weights_->shard().size;
+  const int64_t local = weights_->output().rows;
+  // Every rank contributes the same padded size; the last rank may hold fewer rows.
+  const int64_t per = VocabRowsPerRank(vocab, tp);
+  local_logits_.resize(rows * local);
+  padded_logits_.assign(rows * per, 0.0f);
+  gathered_.resize(static_cast<size_t>(tp) * rows * per);
+  kernels::MatMul(weights_->output(), h_.data(), rows, local_logits_.data(), pool_);
+  for (int64_t r = 0; r < rows; ++r) {
+    std::copy(&local_logits_[r * local], &local_logits_[r * local] + local,
+              &padded_logits_[r * per]);
+  }
+  RETURN_IF_ERROR(
+      collective_->AllGather(padded_logits_.data(), rows * per, gathered_.data()));
+  logits->resize(rows * vocab);
+  for (int k = 0; k < tp; ++k) {
+    const IndexRange part = VocabShard(vocab, ShardSpec{k, tp});
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* src = &gathered_[(static_cast<int64_t>(k) * rows + r) * per];
+      std::copy(src, src + part.size(), &(*logits)[r * vocab + part.begin]);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ModelRunner::RunLayer(int layer, absl::Span<const SequenceStep> seqs,
+                                   int64_t tokens) {
   const ModelConfig& c = weights_->config();
   const LayerWeights& w = weights_->layer(layer);
   const int64_t d = c.n_embd;
@@ -157,6 +218,7 @@ void ModelRunner::RunLayer(int layer, absl::Span<const SequenceStep> seqs, int64
     t += s.num_tokens;
   }
   kernels::MatMul(w.wo, attn_.data(), tokens, ffn_.data(), pool_);
+  RETURN_IF_ERROR(JoinRanks(ffn_.data(), tokens * d));
   kernels::Add(ffn_.data(), tokens * d, x_.data());
 
   // Feed-forward block.
@@ -168,7 +230,9 @@ void ModelRunner::RunLayer(int layer, absl::Span<const SequenceStep> seqs, int64
   }
   kernels::SwiGlu(gate_.data(), up_.data(), tokens * c.n_ff, gate_.data());
   kernels::MatMul(w.w_down, gate_.data(), tokens, ffn_.data(), pool_);
+  RETURN_IF_ERROR(JoinRanks(ffn_.data(), tokens * d));
   kernels::Add(ffn_.data(), tokens * d, x_.data());
+  return absl::OkStatus();
 }
 
 }  // namespace tessera

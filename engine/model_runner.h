@@ -13,6 +13,13 @@
 // stages produce hidden states. The single-process engine is one range
 // covering every layer.
 //
+// Tensor parallelism: given the weights of one shard (ModelWeights::LoadShard)
+// and that rank's Collective, the runner computes its share of every layer and
+// joins the ranks with an all-reduce after the attention output and the down
+// projections; embedding rows are vocabulary-split and all-reduced, and the
+// logits are all-gathered, so every rank returns the same full StepOutput.
+// Every rank of the group must call Forward with the same step.
+//
 // Thread-safety: one Forward at a time per runner (it owns scratch buffers
 // and writes the KV cache).
 #ifndef TESSERA_ENGINE_MODEL_RUNNER_H_
@@ -23,6 +30,7 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "engine/collective.h"
 #include "engine/kv_cache.h"
 #include "engine/model_weights.h"
 #include "kernels/kernels.h"
@@ -53,8 +61,11 @@ struct StepOutput {
 
 class ModelRunner {
  public:
-  // `weights`, `kv` and `pool` must outlive the runner.
-  ModelRunner(const ModelWeights* weights, KvCache* kv, kernels::ThreadPool* pool);
+  // `weights`, `kv`, `pool` and `collective` must outlive the runner.
+  // `collective` joins the ranks when `weights` is a shard of a group of
+  // size > 1 (its size must be the group's); it may be null otherwise.
+  ModelRunner(const ModelWeights* weights, KvCache* kv, kernels::ThreadPool* pool,
+              Collective* collective = nullptr);
 
   // Validates the step (INVALID_ARGUMENT naming the sequence and field: token
   // ids outside the vocabulary, positions past the context, block tables that
@@ -69,15 +80,21 @@ class ModelRunner {
  private:
   absl::Status Validate(absl::Span<const SequenceStep> seqs,
                         absl::Span<const float> hidden_in) const;
-  void RunLayer(int layer, absl::Span<const SequenceStep> seqs, int64_t tokens);
+  absl::Status RunLayer(int layer, absl::Span<const SequenceStep> seqs, int64_t tokens);
+  // Sums a partial result over the ranks (no-op when unsharded).
+  absl::Status JoinRanks(float* data, int64_t n);
+  // Logits [rows][vocab] from this rank's vocabulary rows of the LM head.
+  absl::Status GatherLogits(int64_t rows, std::vector<float>* logits);
 
   const ModelWeights* weights_;
   KvCache* kv_;
   kernels::ThreadPool* pool_;
+  Collective* collective_;
   kernels::RopeParams rope_;
 
   // Scratch, sized to the largest step seen.
   std::vector<float> x_, h_, q_, k_, v_, attn_, gate_, up_, ffn_;
+  std::vector<float> local_logits_, padded_logits_, gathered_;
   std::vector<int32_t> positions_;
 };
 

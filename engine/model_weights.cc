@@ -53,7 +53,6 @@ absl::StatusOr<kernels::WeightMatrix> ModelWeights::Matrix(const GgufFile& file,
     return absl::DataLossError(absl::StrCat(file.path(), ": tensor '", name,
                                             "' byte size does not match its type and shape"));
   }
-  weight_bytes_ += t->size_bytes;
   return m;
 }
 
@@ -85,23 +84,73 @@ absl::StatusOr<const float*> ModelWeights::Vector(const GgufFile& file, const st
   return owned_vectors_.back()->data();
 }
 
+kernels::WeightMatrix ModelWeights::Hold(const kernels::WeightMatrix& m) {
+  weight_bytes_ += m.row_bytes * static_cast<uint64_t>(m.rows);
+  return m;
+}
+
+absl::StatusOr<kernels::WeightMatrix> ModelWeights::Columns(const kernels::WeightMatrix& m,
+                                                            IndexRange cols,
+                                                            const std::string& name) {
+  if (cols.begin == 0 && cols.end == m.cols) return m;
+  auto storage = std::make_unique<std::vector<uint8_t>>();
+  ASSIGN_OR_RETURN(kernels::WeightMatrix s,
+                   ShardColumns(m, cols, absl::StrCat(file_path_, ": ", name), storage.get()));
+  owned_matrices_.push_back(std::move(storage));
+  return s;
+}
+
 absl::StatusOr<std::unique_ptr<ModelWeights>> ModelWeights::Load(const GgufFile& file,
                                                                 const ModelConfig& config,
                                                                 LayerRange range) {
+  return LoadShard(file, config, range, ShardSpec{});
+}
+
+absl::StatusOr<std::unique_ptr<ModelWeights>> ModelWeights::LoadShard(const GgufFile& file,
+                                                                     const ModelConfig& config,
+                                                                     LayerRange range,
+                                                                     ShardSpec shard) {
   if (range.begin < 0 || range.end > config.n_layer || range.begin >= range.end) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s: layer range [%d,%d) is not inside the model's %d layers", file.path(), range.begin,
         range.end, config.n_layer));
   }
+  if (absl::Status tp = CheckTensorParallel(config, shard.size); !tp.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(file.path(), ": ", tp.message()));
+  }
+  if (shard.rank < 0 || shard.rank >= shard.size) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: rank %d outside the tensor-parallel group of %d", file.path(), shard.rank,
+        shard.size));
+  }
   std::unique_ptr<ModelWeights> w(new ModelWeights());
-  w->config_ = config;
+  w->config_ = ShardConfig(config, shard);
+  w->model_config_ = config;
+  w->shard_ = shard;
   w->range_ = range;
+  w->file_path_ = file.path();
+  w->vocab_rows_ = VocabShard(config.vocab_size, shard);
   const int64_t d = config.n_embd;
   const int64_t q_dim = static_cast<int64_t>(config.n_head) * config.head_dim;
   const int64_t kv_dim = static_cast<int64_t>(config.n_kv_head) * config.head_dim;
+  const IndexRange q_rows = QueryDims(config, shard);
+  const IndexRange kv_rows = KvDims(config, shard);
+  const IndexRange ff_rows = FfnDims(config, shard);
+  auto rows = [&](const std::string& name, int64_t n_rows, int64_t n_cols,
+                  IndexRange part) -> absl::StatusOr<kernels::WeightMatrix> {
+    ASSIGN_OR_RETURN(kernels::WeightMatrix m, w->Matrix(file, name, n_rows, n_cols));
+    return w->Hold(SliceRows(m, part));
+  };
+  auto cols = [&](const std::string& name, int64_t n_rows, int64_t n_cols,
+                  IndexRange part) -> absl::StatusOr<kernels::WeightMatrix> {
+    ASSIGN_OR_RETURN(kernels::WeightMatrix m, w->Matrix(file, name, n_rows, n_cols));
+    ASSIGN_OR_RETURN(kernels::WeightMatrix s, w->Columns(m, part, name));
+    return w->Hold(s);
+  };
 
   if (w->has_embedding()) {
-    ASSIGN_OR_RETURN(w->token_embd_, w->Matrix(file, "token_embd.weight", config.vocab_size, d));
+    ASSIGN_OR_RETURN(w->token_embd_,
+                     rows("token_embd.weight", config.vocab_size, d, w->vocab_rows_));
   }
   if (w->has_head()) {
     ASSIGN_OR_RETURN(w->output_norm_, w->Vector(file, "output_norm.weight", d));
@@ -109,10 +158,11 @@ absl::StatusOr<std::unique_ptr<ModelWeights>> ModelWeights::Load(const GgufFile&
       if (w->has_embedding()) {
         w->output_ = w->token_embd_;
       } else {
-        ASSIGN_OR_RETURN(w->output_, w->Matrix(file, "token_embd.weight", config.vocab_size, d));
+        ASSIGN_OR_RETURN(w->output_,
+                         rows("token_embd.weight", config.vocab_size, d, w->vocab_rows_));
       }
     } else {
-      ASSIGN_OR_RETURN(w->output_, w->Matrix(file, "output.weight", config.vocab_size, d));
+      ASSIGN_OR_RETURN(w->output_, rows("output.weight", config.vocab_size, d, w->vocab_rows_));
     }
   }
   if (config.has_rope_freqs) {
@@ -129,13 +179,13 @@ absl::StatusOr<std::unique_ptr<ModelWeights>> ModelWeights::Load(const GgufFile&
     LayerWeights lw;
     ASSIGN_OR_RETURN(lw.attn_norm, w->Vector(file, p + "attn_norm.weight", d));
     ASSIGN_OR_RETURN(lw.ffn_norm, w->Vector(file, p + "ffn_norm.weight", d));
-    ASSIGN_OR_RETURN(lw.wq, w->Matrix(file, p + "attn_q.weight", q_dim, d));
-    ASSIGN_OR_RETURN(lw.wk, w->Matrix(file, p + "attn_k.weight", kv_dim, d));
-    ASSIGN_OR_RETURN(lw.wv, w->Matrix(file, p + "attn_v.weight", kv_dim, d));
-    ASSIGN_OR_RETURN(lw.wo, w->Matrix(file, p + "attn_output.weight", d, q_dim));
-    ASSIGN_OR_RETURN(lw.w_gate, w->Matrix(file, p + "ffn_gate.weight", config.n_ff, d));
-    ASSIGN_OR_RETURN(lw.w_up, w->Matrix(file, p + "ffn_up.weight", config.n_ff, d));
-    ASSIGN_OR_RETURN(lw.w_down, w->Matrix(file, p + "ffn_down.weight", d, config.n_ff));
+    ASSIGN_OR_RETURN(lw.wq, rows(p + "attn_q.weight", q_dim, d, q_rows));
+    ASSIGN_OR_RETURN(lw.wk, rows(p + "attn_k.weight", kv_dim, d, kv_rows));
+    ASSIGN_OR_RETURN(lw.wv, rows(p + "attn_v.weight", kv_dim, d, kv_rows));
+    ASSIGN_OR_RETURN(lw.wo, cols(p + "attn_output.weight", d, q_dim, q_rows));
+    ASSIGN_OR_RETURN(lw.w_gate, rows(p + "ffn_gate.weight", config.n_ff, d, ff_rows));
+    ASSIGN_OR_RETURN(lw.w_up, rows(p + "ffn_up.weight", config.n_ff, d, ff_rows));
+    ASSIGN_OR_RETURN(lw.w_down, cols(p + "ffn_down.weight", d, config.n_ff, ff_rows));
     w->layers_.push_back(lw);
   }
   return w;

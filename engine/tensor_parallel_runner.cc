@@ -1,0 +1,99 @@
+#include "engine/tensor_parallel_runner.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace tessera {
+
+absl::StatusOr<std::unique_ptr<TensorParallelRunner>> TensorParallelRunner::Create(
+    const GgufFile& file, const ModelConfig& config, LayerRange range,
+    const TensorParallelOptions& options) {
+  if (absl::Status s = CheckTensorParallel(config, options.tp); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(file.path(), ": ", s.message()));
+  }
+  std::unique_ptr<TensorParallelRunner> tp(new TensorParallelRunner(options.tp));
+  for (int r = 0; r < options.tp; ++r) {
+    auto rank = std::make_unique<Rank>();
+    ASSIGN_OR_RETURN(rank->weights,
+                     ModelWeights::LoadShard(file, config, range, ShardSpec{r, options.tp}));
+    rank->kv = std::make_unique<KvCache>(rank->weights->config(), range, options.kv_blocks,
+                                         options.kv_block_size, options.kv_dtype);
+    rank->pool = std::make_unique<kernels::ThreadPool>(std::max(1, options.threads_per_rank));
+    rank->runner = std::make_unique<ModelRunner>(rank->weights.get(), rank->kv.get(),
+                                                 rank->pool.get(), tp->group_.rank(r));
+    tp->ranks_.push_back(std::move(rank));
+  }
+  for (int r = 1; r < options.tp; ++r) {
+    tp->threads_.emplace_back([p = tp.get(), r] { p->RankLoop(r); });
+  }
+  return tp;
+}
+
+TensorParallelRunner::~TensorParallelRunner() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+    work_ready_.SignalAll();
+  }
+  for (std::thread& t : threads_) t.join();
+}
+
+void TensorParallelRunner::RunRank(int r, const Step& step) {
+  Rank& rank = *ranks_[r];
+  rank.status = rank.runner->Forward(step.seqs, step.hidden_in, &rank.out);
+  if (!rank.status.ok()) {
+    group_.Abort(absl::StrCat("rank ", r, " failed: ", rank.status.message()));
+  }
+}
+
+void TensorParallelRunner::RankLoop(int r) {
+  uint64_t done_id = 0;
+  while (true) {
+    Step step;
+    {
+      absl::MutexLock lock(&mu_);
+      while (!stop_ && step_id_ == done_id) work_ready_.Wait(&mu_);
+      if (stop_) return;
+      done_id = step_id_;
+      step = step_;
+    }
+    RunRank(r, step);
+    absl::MutexLock lock(&mu_);
+    if (--pending_ == 0) work_done_.Signal();
+  }
+}
+
+absl::Status TensorParallelRunner::Forward(absl::Span<const SequenceStep> seqs,
+                                           absl::Span<const float> hidden_in, StepOutput* out) {
+  const Step step{seqs, hidden_in};
+  {
+    absl::MutexLock lock(&mu_);
+    step_ = step;
+    ++step_id_;
+    pending_ = tp() - 1;
+    work_ready_.SignalAll();
+  }
+  RunRank(0, step);
+  {
+    absl::MutexLock lock(&mu_);
+    while (pending_ > 0) work_done_.Wait(&mu_);
+  }
+  // Every rank is outside the collectives now, so an abort can be cleared.
+  absl::Status first_error;
+  for (const auto& rank : ranks_) {
+    if (rank->status.ok()) continue;
+    if (first_error.ok() || (absl::IsCancelled(first_error) && !absl::IsCancelled(rank->status))) {
+      first_error = rank->status;
+    }
+  }
+  if (!first_error.ok()) {
+    group_.Reset();
+    return first_error;
+  }
+  *out = std::move(ranks_[0]->out);
+  return absl::OkStatus();
+}
+
+}  // namespace tessera
