@@ -9,9 +9,12 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "cli/plan_command.h"
 #if TESSERA_WITH_GRPC
+#include "cli/bench_command.h"
 #include "cli/generate_command.h"
 #endif
 #include "cli/run_command.h"
@@ -37,7 +40,9 @@ ABSL_FLAG(std::string, workers, "",
 ABSL_FLAG(std::string, bandwidths, "",
           "plan: each worker's memory read bandwidth per second, e.g. 2TB,1TB; empty = unknown.");
 ABSL_FLAG(int64_t, context, 4096, "plan: tokens per sequence (prompt + generation).");
-ABSL_FLAG(int64_t, concurrency, 1, "plan: concurrent sequences the KV pool should hold.");
+ABSL_FLAG(std::string, concurrency, "",
+          "plan: concurrent sequences the KV pool should hold (default 1); bench: concurrent "
+          "streams per level, comma-separated (default 1,4,16).");
 ABSL_FLAG(int64_t, max_batch_tokens, 512, "plan: tokens in the largest step (activation scratch).");
 ABSL_FLAG(std::string, kv_dtype, "f32",
           "run, plan: KV cache element type, f32 or f16 (half the memory, values rounded).");
@@ -45,6 +50,7 @@ ABSL_FLAG(std::string, kv_dtype, "f32",
 ABSL_FLAG(std::string, coordinator, "127.0.0.1:50051", "generate: host:port of the coordinator.");
 ABSL_FLAG(std::vector<std::string>, stop, {}, "generate: stop strings, comma-separated.");
 ABSL_FLAG(double, timeout, 0, "generate: request deadline in seconds; 0 = none.");
+ABSL_FLAG(int32_t, requests, 0, "bench: requests per level; 0 = 2 x the level, at least 8.");
 
 namespace {
 
@@ -89,6 +95,14 @@ Usage:
       stdout carries only the generated text; the request id and statistics
       go to stderr. Same prompt, flags and seed as `tessera run` give the same
       tokens.
+
+  tessera bench --coordinator HOST:PORT [--concurrency 1,4,16,64]
+                [--requests N] [--prompt TEXT] [--max-tokens N] [sampling flags]
+      Load-test a running cluster: at each concurrency level keep that many
+      streams busy until N requests (default 2 x level, at least 8) finished,
+      each generating --max-tokens tokens (end-of-generation ignored, seeds
+      varied). Prints aggregate output tok/s, time to first
+      token and time per output token (p50, p99) per level.
 
 Flags accept both --max-tokens and --max_tokens spellings.)";
 
@@ -147,7 +161,13 @@ int main(int argc, char** argv) {
     }
     o.workers = *std::move(workers);
     o.plan.max_context = absl::GetFlag(FLAGS_context);
-    o.plan.max_seqs = absl::GetFlag(FLAGS_concurrency);
+    const std::string concurrency = absl::GetFlag(FLAGS_concurrency);
+    o.plan.max_seqs = 1;
+    if (!concurrency.empty() && !absl::SimpleAtoi(concurrency, &o.plan.max_seqs)) {
+      std::fprintf(stderr, "tessera plan: --concurrency must be an integer, not '%s'\n",
+                   concurrency.c_str());
+      return 2;
+    }
     o.plan.max_batch_tokens = absl::GetFlag(FLAGS_max_batch_tokens);
     const std::string kv_dtype = absl::GetFlag(FLAGS_kv_dtype);
     if (kv_dtype == "f32") {
@@ -188,6 +208,38 @@ int main(int argc, char** argv) {
     return 0;
 #else
     std::fprintf(stderr, "tessera generate: this build has no gRPC (-DTESSERA_WITH_GRPC=OFF)\n");
+    return 2;
+#endif
+  }
+  if (command == "bench") {
+#if TESSERA_WITH_GRPC
+    tessera::BenchCommandOptions o;
+    o.coordinator = absl::GetFlag(FLAGS_coordinator);
+    o.concurrency.clear();
+    std::string levels = absl::GetFlag(FLAGS_concurrency);
+    if (levels.empty()) levels = "1,4,16";
+    for (const std::string& c : std::vector<std::string>(absl::StrSplit(levels, ','))) {
+      int level = 0;
+      if (!absl::SimpleAtoi(c, &level) || level < 1) {
+        std::fprintf(stderr, "tessera bench: --concurrency entry '%s' is not a positive integer\n",
+                     c.c_str());
+        return 2;
+      }
+      o.concurrency.push_back(level);
+    }
+    o.requests = absl::GetFlag(FLAGS_requests);
+    o.prompt = absl::GetFlag(FLAGS_prompt);
+    if (o.prompt.empty()) o.prompt = "Write a short story about a lighthouse keeper.";
+    o.max_tokens = absl::GetFlag(FLAGS_max_tokens);
+    o.sampling = SamplingFromFlags();
+    absl::Status s = tessera::BenchCommand(o);
+    if (!s.ok()) {
+      std::fprintf(stderr, "tessera bench: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    return 0;
+#else
+    std::fprintf(stderr, "tessera bench: this build has no gRPC (-DTESSERA_WITH_GRPC=OFF)\n");
     return 2;
 #endif
   }
