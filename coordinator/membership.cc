@@ -1,5 +1,6 @@
 #include "coordinator/membership.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -129,6 +130,7 @@ void Membership::MaybePlan() {
     c.name = w->address;
     c.memory_bytes = w->devices.free_memory_bytes();
     c.bandwidth_bytes_per_s = w->devices.read_bandwidth_bytes_per_s();
+    c.tensor_parallel = std::max(1, w->devices.tensor_parallel());
     caps.push_back(c);
   }
   absl::StatusOr<PipelinePlan> plan = PlanPipeline(*footprint_, caps, options_.plan);

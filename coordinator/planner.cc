@@ -88,6 +88,10 @@ class StageCosts {
     prefix_.push_back(0);
     for (uint64_t b : parts.layer) prefix_.push_back(prefix_.back() + b);
     kv_per_layer_ = KvBytesPerTokenPerLayer(config, options.kv_dtype_bytes);
+    // Each extra rank keeps its own copy of the F32 norms: two per layer and
+    // the output norm.
+    norms_per_layer_ = 2ull * 4 * static_cast<uint64_t>(config.n_embd);
+    output_norm_ = 4ull * static_cast<uint64_t>(config.n_embd);
     activation_ = ActivationBytes(config, options, /*last_stage=*/false);
     activation_last_ = ActivationBytes(config, options, /*last_stage=*/true);
     min_blocks_ = CeilDiv(options.max_context, options.block_size);
@@ -109,6 +113,9 @@ class StageCosts {
     if (last(j)) w += parts_.head;
     // One process holding both ends stores the tied tensor once.
     if (first(j) && last(j)) w -= parts_.tied;
+    const uint64_t extra_ranks = static_cast<uint64_t>(Tp(j) - 1);
+    w += extra_ranks * norms_per_layer_ * static_cast<uint64_t>(e - b);
+    if (last(j)) w += extra_ranks * output_norm_;
     return w;
   }
   // Weight bytes one token's forward pass reads: the layers and the LM head
@@ -121,7 +128,13 @@ class StageCosts {
     return r;
   }
   uint64_t KvPerToken(int b, int e) const { return static_cast<uint64_t>(e - b) * kv_per_layer_; }
-  uint64_t Activation(int j) const { return last(j) ? activation_last_ : activation_; }
+  // Every rank of a tensor-parallel worker has the scratch of a whole step
+  // (its residual stream and gathered logits are full width), so this is an
+  // upper bound for tp > 1.
+  uint64_t Activation(int j) const {
+    return (last(j) ? activation_last_ : activation_) * static_cast<uint64_t>(Tp(j));
+  }
+  int Tp(int j) const { return std::max(1, workers_[j].tensor_parallel); }
   uint64_t BlockBytes(int b, int e) const { return KvPerToken(b, e) * options_.block_size; }
   // Weights, activations and the KV of one max_context sequence.
   uint64_t MinNeed(int j, int b, int e) const {
@@ -148,6 +161,8 @@ class StageCosts {
   const PlanOptions& options_;
   std::vector<uint64_t> prefix_;
   uint64_t kv_per_layer_ = 0;
+  uint64_t norms_per_layer_ = 0;
+  uint64_t output_norm_ = 0;
   uint64_t activation_ = 0;
   uint64_t activation_last_ = 0;
   uint64_t min_blocks_ = 0;
@@ -310,11 +325,36 @@ absl::Status ValidateInputs(const ModelFootprint& model, absl::Span<const Worker
           absl::StrCat("worker ", w.name, ": bandwidth ", w.bandwidth_bytes_per_s,
                        " must be a non-negative number of bytes per second"));
     }
+    const std::string refusal = TensorParallelRefusal(c, std::max(1, w.tensor_parallel));
+    if (!refusal.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("worker ", w.name, ": ", refusal));
+    }
   }
   return absl::OkStatus();
 }
 
 }  // namespace
+
+std::string TensorParallelRefusal(const ModelConfig& c, int tp) {
+  if (tp < 1) return absl::StrFormat("tensor-parallel degree %d must be at least 1", tp);
+  if (c.n_kv_head % tp != 0) {
+    return absl::StrFormat(
+        "tensor-parallel degree %d does not divide the model's %d KV heads (%d query heads); "
+        "attention is split by KV-head groups, so tp must divide %d",
+        tp, c.n_kv_head, c.n_head, c.n_kv_head);
+  }
+  if (c.n_ff % tp != 0) {
+    return absl::StrFormat(
+        "tensor-parallel degree %d does not divide the feed-forward size n_ff %d", tp, c.n_ff);
+  }
+  const int64_t rows_per_rank = (c.vocab_size + tp - 1) / tp;
+  if (rows_per_rank * (tp - 1) >= c.vocab_size) {
+    return absl::StrFormat(
+        "tensor-parallel degree %d leaves a rank without rows of the %d-token vocabulary", tp,
+        c.vocab_size);
+  }
+  return "";
+}
 
 uint64_t KvBytesPerTokenPerLayer(const ModelConfig& config, int kv_dtype_bytes) {
   return 2ull * config.n_kv_head * config.head_dim * kv_dtype_bytes;

@@ -38,6 +38,11 @@ struct WorkerCapacity {
   std::string name;                  // address, shown in tables and errors
   uint64_t memory_bytes = 0;         // memory this worker may use for weights + KV + activations
   double bandwidth_bytes_per_s = 0;  // measured read bandwidth; 0 = unknown
+  // Tensor-parallel degree: the worker splits its layers over this many
+  // ranks (0 reads as 1). Its weights and KV are the same bytes split N ways,
+  // so they count as before, plus the norms every rank replicates; each rank
+  // has its own activation scratch, so activations count N times.
+  int tensor_parallel = 1;
 };
 
 struct PlanOptions {
@@ -83,13 +88,22 @@ uint64_t KvBytesPerTokenPerLayer(const ModelConfig& config, int kv_dtype_bytes);
 // sent, and a quantised copy of the widest activation (counted at 4 bytes).
 uint64_t ActivationBytes(const ModelConfig& config, const PlanOptions& options, bool last_stage);
 
+// Empty when a worker with `tp` ranks can hold this model's layers; otherwise
+// why not, naming the numbers. The rule is the engine's (CheckTensorParallel
+// in engine/tensor_parallel.h, restated here so the planner need not link
+// the engine): tp >= 1 divides n_kv_head (attention is split by KV-head
+// groups) and n_ff, and ceil(vocab / tp) rows per rank leave the last rank
+// some vocabulary.
+std::string TensorParallelRefusal(const ModelConfig& config, int tp);
+
 // Splits `model` over `workers` as described at the top of this file.
 // num_blocks = min(blocks the tightest stage can hold,
 //                  max_seqs × ceil(max_context / block_size)),
 // which is always at least ceil(max_context / block_size).
 // INVALID_ARGUMENT for bad options, zero workers, more workers than layers, a
-// footprint whose layer count disagrees with its config, or a negative or
-// non-finite bandwidth. RESOURCE_EXHAUSTED when no split fits; the message
+// footprint whose layer count disagrees with its config, a negative or
+// non-finite bandwidth, or a worker whose tensor-parallel degree the model
+// cannot be split by (TensorParallelRefusal). RESOURCE_EXHAUSTED when no split fits; the message
 // gives the model's weight bytes, the KV bytes for max_context × max_seqs, the
 // workers' total memory, the tightest stage of the best split, and the first
 // of F16, Q8_0, Q6_K, Q5_K, Q4_K, Q4_1, Q4_0 that would fit (or what even

@@ -120,6 +120,7 @@ grpc::Status ControlSession::RunOnce() {
   d->set_type(devices_.device_type);
   d->set_count(devices_.device_count);
   d->set_threads(options_.threads);
+  d->set_tensor_parallel(options_.tp);
   d->set_total_memory_bytes(devices_.total_memory_bytes);
   d->set_free_memory_bytes(options_.memory_limit_bytes > 0 ? options_.memory_limit_bytes
                                                            : devices_.free_memory_bytes);
@@ -189,8 +190,9 @@ grpc::Status ControlSession::RunOnce() {
 void ControlSession::Load(const v1::StageAssignment& a,
                           const std::function<void(const v1::WorkerMessage&)>& send) {
   const int begin = a.layer_begin(), end = a.layer_end(), n_layer = a.n_layer();
-  Log(absl::StrFormat("assigned stage %d of %d: layers [%d, %d), %d KV blocks of %d", a.stage_index(),
-                      a.num_stages(), begin, end, a.kv_blocks(), a.kv_block_size()));
+  Log(absl::StrFormat("assigned stage %d of %d: layers [%d, %d), %d KV blocks of %d, tp %d",
+                      a.stage_index(), a.num_stages(), begin, end, a.kv_blocks(),
+                      a.kv_block_size(), options_.tp));
   auto fail = [&](const absl::Status& s) {
     Log(absl::StrFormat("cannot load stage %d: %s", a.stage_index(), s.ToString()));
     v1::WorkerMessage f;
@@ -232,6 +234,7 @@ void ControlSession::Load(const v1::StageAssignment& a,
     so.kv_block_size = a.kv_block_size();
     so.kv_dtype = kv_dtype;
     so.threads = options_.threads;
+    so.tp = options_.tp;
     so.max_batch_tokens = a.max_batch_tokens();
     absl::StatusOr<std::unique_ptr<StageExecutor>> exec =
         StageExecutor::Create(*file_, *config_, so);
@@ -278,7 +281,7 @@ void ControlSession::Load(const v1::StageAssignment& a,
     state_->stage_index = a.stage_index();
     state_->next_stage_address = a.next_stage_address();
     state_->resident_file_bytes = ResidentBytesOfFile(file_->path());
-    weight_bytes = state_->executor->weights().weight_bytes();
+    weight_bytes = state_->executor->weight_bytes();
     kv_bytes = state_->executor->kv_bytes();
   }
   loaded_ = a;

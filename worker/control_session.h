@@ -35,6 +35,9 @@ struct WorkerOptions {
   std::string advertise_address;
   // Kernel threads for the stage (including the stream's thread). >= 1.
   int threads = 1;
+  // Tensor-parallel degree of every stage this worker loads; its threads are
+  // shared out among the ranks. >= 1.
+  int tp = 1;
   // Memory the worker offers for weights + KV + activations; 0 = what the
   // host reports free.
   uint64_t memory_limit_bytes = 0;

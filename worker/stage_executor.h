@@ -1,6 +1,10 @@
 // One pipeline stage's compute: the weights of an assigned layer range, a KV
 // pool of the planned size, a thread pool and a ModelRunner, plus the
-// bookkeeping that lets the stage check every step it is sent.
+// bookkeeping that lets the stage check every step it is sent. With tp > 1
+// the stage is a tensor-parallel group instead (TensorParallelRunner: tp
+// ranks, each with its shard of the weights, its share of the KV heads and
+// threads / tp kernel threads); the executor's interface is the same, and its
+// byte counts are the sums over the ranks.
 //
 // The executor keeps, for each live sequence, how many positions of KV it
 // holds. A step must continue a sequence exactly where it left off
@@ -31,6 +35,7 @@
 #include "engine/model_runner.h"
 #include "engine/model_weights.h"
 #include "engine/sampler.h"
+#include "engine/tensor_parallel_runner.h"
 #include "kernels/kernels.h"
 
 namespace tessera {
@@ -46,6 +51,10 @@ struct StageOptions {
   int threads = 1;
   // Largest number of tokens one step may carry.
   int32_t max_batch_tokens = 512;
+  // Tensor-parallel degree: ranks the stage's layers are split over, each
+  // with max(1, threads / tp) kernel threads. 1 = one ModelRunner (the
+  // single-process engine's arithmetic, bit for bit).
+  int tp = 1;
 };
 
 // One sequence's share of a step, as the stage service decoded it.
@@ -69,15 +78,21 @@ struct StageSample {
 class StageExecutor {
  public:
   // Loads the range's weights from `file` (which must outlive the executor)
-  // and allocates the KV pool.
+  // and allocates the KV pool. INVALID_ARGUMENT naming the numbers when tp
+  // does not fit the model (CheckTensorParallel).
   static absl::StatusOr<std::unique_ptr<StageExecutor>> Create(const GgufFile& file,
                                                                const ModelConfig& config,
                                                                const StageOptions& options);
 
-  bool is_first() const { return weights_->has_embedding(); }
-  bool is_last() const { return weights_->has_head(); }
+  bool is_first() const { return options_.layers.begin == 0; }
+  bool is_last() const { return options_.layers.end == config_.n_layer; }
   int n_embd() const { return config_.n_embd; }
-  const ModelWeights& weights() const { return *weights_; }
+  LayerRange range() const { return options_.layers; }
+  int tp() const { return options_.tp; }
+  // Tensor bytes the stage holds, summed over its ranks (a shard counts the
+  // norms it replicates).
+  uint64_t weight_bytes() const { return weight_bytes_; }
+  // KV pool bytes, summed over its ranks.
   uint64_t kv_bytes() const { return kv_bytes_; }
   int64_t kv_blocks() const { return options_.kv_blocks; }
   kernels::DType kv_dtype() const { return options_.kv_dtype; }
@@ -103,6 +118,9 @@ class StageExecutor {
   std::unique_ptr<kernels::ThreadPool> pool_;
   std::unique_ptr<KvCache> kv_;
   std::unique_ptr<ModelRunner> runner_;
+  // Set instead of weights_/pool_/kv_/runner_ when tp > 1.
+  std::unique_ptr<TensorParallelRunner> tp_runner_;
+  uint64_t weight_bytes_ = 0;
   uint64_t kv_bytes_ = 0;
   // seq id -> positions of KV this stage holds for it.
   absl::flat_hash_map<int64_t, int32_t> held_;

@@ -314,10 +314,10 @@ grpc::Status StageService::GetWorkerStatus(grpc::ServerContext* /*context*/,
   response->set_stage_index(state_->stage_index);
   response->set_resident_file_bytes(state_->resident_file_bytes);
   if (state_->executor != nullptr) {
-    const ModelWeights& w = state_->executor->weights();
-    response->set_layer_begin(w.range().begin);
-    response->set_layer_end(w.range().end);
-    response->set_weight_bytes(w.weight_bytes());
+    const StageExecutor& e = *state_->executor;
+    response->set_layer_begin(e.range().begin);
+    response->set_layer_end(e.range().end);
+    response->set_weight_bytes(e.weight_bytes());
     response->set_live_sequences(state_->executor->live_sequences());
     response->set_kv_blocks(state_->executor->kv_blocks());
     response->set_kv_bytes(state_->executor->kv_bytes());

@@ -40,6 +40,10 @@ ABSL_FLAG(std::string, memory_limit, "",
           "Memory this worker offers for weights + KV cache + activations, e.g. 2GiB; "
           "default: the host's available memory.");
 ABSL_FLAG(std::string, join_secret, "", "Shared secret the coordinator requires, if any.");
+ABSL_FLAG(int32_t, tp, 1,
+          "Tensor-parallel degree: split the assigned layers over this many ranks (threads of "
+          "this process, each with its shard of the weights and its share of the KV heads and "
+          "max(1, threads / tp) kernel threads). Must divide the model's KV heads and n_ff.");
 
 namespace tessera {
 namespace {
@@ -58,6 +62,10 @@ int Main() {
   int threads = absl::GetFlag(FLAGS_threads);
   if (threads < 0) return Fail(absl::InvalidArgumentError("--threads must be >= 0"));
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  const int tp = absl::GetFlag(FLAGS_tp);
+  if (tp < 1) {
+    return Fail(absl::InvalidArgumentError(absl::StrFormat("--tp = %d must be at least 1", tp)));
+  }
   uint64_t memory_limit = 0;
   if (!absl::GetFlag(FLAGS_memory_limit).empty()) {
     absl::StatusOr<uint64_t> m = ParseByteSize(absl::GetFlag(FLAGS_memory_limit));
@@ -106,14 +114,16 @@ int Main() {
   devices->read_bandwidth_bytes_per_s = MeasureReadBandwidth(threads);
   devices->cpu_isa = kernels::IsaName(kernels::ActiveIsa());
   absl::FPrintF(stderr,
-                "tessera-worker: %s, %d threads, %.2f GiB available, read bandwidth %.1f GB/s\n",
-                devices->cpu_isa, threads, devices->free_memory_bytes / 1073741824.0,
+                "tessera-worker: %s, %d threads, tp %d, %.2f GiB available, read bandwidth "
+                "%.1f GB/s\n",
+                devices->cpu_isa, threads, tp, devices->free_memory_bytes / 1073741824.0,
                 devices->read_bandwidth_bytes_per_s / 1e9);
 
   WorkerOptions options;
   options.coordinator_address = coordinator;
   options.advertise_address = advertise;
   options.threads = threads;
+  options.tp = tp;
   options.memory_limit_bytes = memory_limit;
   options.join_secret = absl::GetFlag(FLAGS_join_secret);
   options.on_serving = [health](bool serving) { health->SetServingStatus(serving); };
@@ -130,7 +140,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Serves one pipeline stage for a tessera-coordinator.\n"
       "  tessera-worker --coordinator HOST:PORT --model PATH [--listen HOST:PORT] "
-      "[--threads N] [--memory-limit BYTES]");
+      "[--threads N] [--tp N] [--memory-limit BYTES]");
   std::vector<std::string> storage;
   std::vector<char*> args = tessera::NormaliseDashedFlags(argc, argv, &storage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());

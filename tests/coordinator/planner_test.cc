@@ -277,6 +277,59 @@ TEST(PlannerTest, RejectsBadInputs) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("10.0.0.1:7070")));
 }
 
+TEST(PlannerTest, TensorParallelDegreeMustDivideKvHeadsAndFfn) {
+  ModelConfig smol;  // SmolLM2-135M: 9 query heads, 3 KV heads, n_ff 1536
+  smol.n_head = 9;
+  smol.n_kv_head = 3;
+  smol.n_ff = 1536;
+  smol.vocab_size = 49152;
+  EXPECT_EQ(TensorParallelRefusal(smol, 1), "");
+  EXPECT_EQ(TensorParallelRefusal(smol, 3), "");
+  EXPECT_THAT(TensorParallelRefusal(smol, 2),
+              AllOf(HasSubstr("degree 2"), HasSubstr("3 KV heads")));
+  EXPECT_THAT(TensorParallelRefusal(smol, 0), HasSubstr("at least 1"));
+  smol.n_kv_head = 4;  // 4 KV heads but 1538 = 2 × 769 feed-forward rows
+  smol.n_ff = 1538;
+  EXPECT_EQ(TensorParallelRefusal(smol, 2), "");
+  EXPECT_THAT(TensorParallelRefusal(smol, 4), HasSubstr("n_ff 1538"));
+  // ceil(5 / 4) = 2 rows per rank: ranks 0-2 take 6 > 5 rows, rank 3 none.
+  smol.n_ff = 1536;
+  smol.vocab_size = 5;
+  EXPECT_THAT(TensorParallelRefusal(smol, 4), HasSubstr("5-token vocabulary"));
+}
+
+TEST(PlannerTest, RefusesAWorkerWhoseTensorParallelDegreeDoesNotSplitTheModel) {
+  // SmallConfig has 2 KV heads: tp 3 cannot split them.
+  const ModelFootprint m = Synthetic({100 * kMB, 100 * kMB}, 10 * kMB, 10 * kMB);
+  auto workers = Workers({kGiB, kGiB});
+  workers[1].tensor_parallel = 3;
+  EXPECT_THAT(PlanPipeline(m, workers, SmallOptions()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("10.0.0.2:7070"), HasSubstr("degree 3"),
+                             HasSubstr("2 KV heads"))));
+  workers[1].tensor_parallel = 2;
+  EXPECT_THAT(PlanPipeline(m, workers, SmallOptions()), IsOk());
+}
+
+TEST(PlannerTest, TensorParallelWorkerCountsReplicatedNormsAndPerRankScratch) {
+  // One worker, 4 layers of 1000 B, untied 500 B embedding and head.
+  const ModelFootprint m = Synthetic({1000, 1000, 1000, 1000}, 500, 500);
+  auto workers = Workers({kGiB});
+  ASSERT_OK_AND_ASSIGN(PipelinePlan one, PlanPipeline(m, workers, SmallOptions()));
+  workers[0].tensor_parallel = 2;
+  ASSERT_OK_AND_ASSIGN(PipelinePlan two, PlanPipeline(m, workers, SmallOptions()));
+  EXPECT_EQ(one.stages[0].weight_bytes, 5000u);
+  // The second rank's copies of the F32 norms: 2 per layer × 64 × 4 B × 4
+  // layers = 2048 B, plus the 256 B output norm.
+  EXPECT_EQ(two.stages[0].weight_bytes, 5000u + 2048u + 256u);
+  // KV is split, not copied: the same bytes per token.
+  EXPECT_EQ(two.stages[0].kv_bytes_per_token, one.stages[0].kv_bytes_per_token);
+  EXPECT_EQ(two.stages[0].kv_bytes_per_token, 4u * 256u);
+  // Each rank has a whole step's scratch.
+  EXPECT_EQ(two.stages[0].activation_bytes,
+            2 * ActivationBytes(m.config, SmallOptions(), /*last_stage=*/true));
+}
+
 // For random small models, the slowest stage of the plan equals the best any
 // feasible split achieves, found by enumerating every split.
 TEST(PlannerTest, SplitIsOptimalAgainstBruteForce) {
