@@ -1,6 +1,7 @@
 #include "engine/cpu_collective.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -119,22 +120,35 @@ void CpuCollectiveGroup::Reset() {
   abort_reason_.clear();
   arrived_ = 0;
   ++generation_;
+  released_.store(generation_, std::memory_order_release);
 }
 
 absl::Status CpuCollectiveGroup::Arrive() {
-  absl::MutexLock lock(&mu_);
   auto cancelled = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return absl::CancelledError(
         absl::StrCat("tensor-parallel group aborted: ", abort_reason_));
   };
-  if (aborted_) return cancelled();
-  const uint64_t generation = generation_;
-  if (++arrived_ == size_) {
-    arrived_ = 0;
-    ++generation_;
-    all_arrived_.SignalAll();
-    return absl::OkStatus();
+  uint64_t generation = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (aborted_) return cancelled();
+    generation = generation_;
+    if (++arrived_ == size_) {
+      arrived_ = 0;
+      ++generation_;
+      released_.store(generation_, std::memory_order_release);
+      all_arrived_.SignalAll();
+      return absl::OkStatus();
+    }
   }
+  // Bounded spin (an abort is noticed under the lock below, at worst after
+  // the budget); then sleep. Taking the lock afterwards also orders the
+  // peers' published data before our reads.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+  while (released_.load(std::memory_order_acquire) == generation &&
+         std::chrono::steady_clock::now() < deadline) {
+  }
+  absl::MutexLock lock(&mu_);
   while (generation_ == generation && !aborted_) all_arrived_.Wait(&mu_);
   if (generation_ == generation) return cancelled();
   return absl::OkStatus();
