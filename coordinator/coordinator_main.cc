@@ -16,6 +16,8 @@
 #include "common/model_config.h"
 #include "common/model_identity.h"
 #include "common/tokenizer/tokenizer.h"
+#include "coordinator/http/http_server.h"
+#include "coordinator/http/openai_api.h"
 #include "coordinator/inference_service.h"
 #include "coordinator/membership.h"
 #include "coordinator/model_footprint.h"
@@ -48,6 +50,11 @@ ABSL_FLAG(int64_t, kv_blocks, 0,
           "Cap on the KV blocks (of 16 tokens) per stage; 0 = what the planner fits. Must "
           "hold one --max-context sequence. Requests beyond it wait or are preempted.");
 ABSL_FLAG(std::string, join_secret, "", "Secret workers must present to join; empty = none.");
+ABSL_FLAG(std::string, http_listen, "",
+          "host:port for the OpenAI-compatible HTTP API (/v1/completions, "
+          "/v1/chat/completions, /v1/models); empty = off; port 0 picks a free one.");
+ABSL_FLAG(int64_t, http_max_streams, 512,
+          "HTTP requests open at once (streaming or not); beyond it, 429 at once.");
 ABSL_FLAG(int32_t, heartbeat_timeout_ms, 5000, "A worker silent this long is presumed dead.");
 
 namespace tessera {
@@ -56,6 +63,16 @@ namespace {
 int Fail(const absl::Status& s) {
   absl::FPrintF(stderr, "tessera-coordinator: %s\n", s.ToString());
   return 1;
+}
+
+// The model's id in the HTTP API: the file name without directory or .gguf.
+std::string ModelId(const std::string& path) {
+  std::string name = path.substr(path.rfind('/') + 1);
+  const std::string ext = ".gguf";
+  if (name.size() > ext.size() && name.compare(name.size() - ext.size(), ext.size(), ext) == 0) {
+    name.resize(name.size() - ext.size());
+  }
+  return name;
 }
 
 int Main() {
@@ -147,6 +164,30 @@ int Main() {
                 "%d worker(s)\n",
                 listen.substr(0, listen.rfind(':')), port, config.name, config.n_layer,
                 footprint->weight_type, mo.min_workers);
+  // After the gRPC line, which tests parse by its prefix. Declared after
+  // the scheduler, so it stops (cancelling its open
+  // requests) before the scheduler goes.
+  std::unique_ptr<OpenAiApi> openai;
+  std::unique_ptr<HttpServer> http;
+  const std::string http_listen = absl::GetFlag(FLAGS_http_listen);
+  if (!http_listen.empty()) {
+    if (absl::GetFlag(FLAGS_http_max_streams) < 1) {
+      return Fail(absl::InvalidArgumentError("--http-max-streams must be at least 1"));
+    }
+    OpenAiOptions oo;
+    oo.model_id = ModelId(model_path);
+    oo.max_streams = absl::GetFlag(FLAGS_http_max_streams);
+    openai = std::make_unique<OpenAiApi>(tokenizer->get(), &scheduler, oo);
+    HttpServerOptions ho;
+    ho.error_response = [](int status, const std::string& message) {
+      return OpenAiApi::Error(status, message);
+    };
+    http = std::make_unique<HttpServer>(ho);
+    openai->Register(http.get());
+    if (absl::Status s = http->Start(http_listen); !s.ok()) return Fail(s);
+    absl::FPrintF(stderr, "tessera-coordinator: http listening on %s:%d (model id \"%s\")\n",
+                  http_listen.substr(0, http_listen.rfind(':')), http->port(), oo.model_id);
+  }
   server->Wait();
   return 0;
 }
@@ -159,7 +200,8 @@ int main(int argc, char** argv) {
       "Plans a model over tessera-worker processes and serves it.\n"
       "  tessera-coordinator --model PATH [--listen HOST:PORT] [--min-workers N]\n"
       "      [--max-context N] [--max-seqs N] [--max-batch-tokens N] [--kv-dtype f32|f16]\n"
-      "      [--max-queue N] [--micro-batches N] [--kv-blocks N] [--join-secret S]");
+      "      [--max-queue N] [--micro-batches N] [--kv-blocks N] [--join-secret S]\n"
+      "      [--http-listen HOST:PORT] [--http-max-streams N]");
   std::vector<std::string> storage;
   std::vector<char*> args = tessera::NormaliseDashedFlags(argc, argv, &storage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());

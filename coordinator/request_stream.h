@@ -4,13 +4,16 @@
 // client goes away.
 //
 // Thread-safety: all members are safe to call from any thread; the scheduler
-// pushes, one handler thread pops.
+// pushes, one handler thread pops. A consumer that multiplexes many streams
+// on one thread (the HTTP server) installs a notifier instead of blocking in
+// Pop, and drains with TryPop when it fires.
 #ifndef TESSERA_COORDINATOR_REQUEST_STREAM_H_
 #define TESSERA_COORDINATOR_REQUEST_STREAM_H_
 
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -39,8 +42,31 @@ class RequestStream {
   const std::string& request_id() const { return request_id_; }
 
   void Push(RequestEvent event) {
+    std::function<void()> notify;
+    {
+      absl::MutexLock lock(&mu_);
+      events_.push_back(std::move(event));
+      notify = notifier_;
+    }
+    // Outside the lock: the notifier may take the consumer's locks.
+    if (notify) notify();
+  }
+
+  // Called (on the pushing thread, without this stream's lock) after every
+  // Push from now on. It must be cheap and must not call back into Push.
+  // Events pushed before it was set do not fire it; the caller polls once.
+  void SetNotifier(std::function<void()> notifier) {
     absl::MutexLock lock(&mu_);
-    events_.push_back(std::move(event));
+    notifier_ = std::move(notifier);
+  }
+
+  // Takes the oldest event without waiting; false if there is none.
+  bool TryPop(RequestEvent* event) {
+    absl::MutexLock lock(&mu_);
+    if (events_.empty()) return false;
+    *event = std::move(events_.front());
+    events_.pop_front();
+    return true;
   }
 
   // Waits up to `timeout` for an event; false if none arrived.
@@ -61,6 +87,7 @@ class RequestStream {
   std::atomic<bool> cancelled_{false};
   absl::Mutex mu_;
   std::deque<RequestEvent> events_ ABSL_GUARDED_BY(mu_);
+  std::function<void()> notifier_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tessera

@@ -26,3 +26,19 @@ if ((${#missing[@]})); then
 else
   echo "[setup] system packages present"
 fi
+
+# Python packages, by import name = pip name. Optional: a test that needs one
+# skips, visibly, without it. Debian's python3 is "externally managed"
+# (PEP 668), so a --user install falls back to --break-system-packages.
+PIP_PACKAGES=(
+  openai  # tests/cluster/openai_client_check.py: the official client against our HTTP API
+)
+for p in "${PIP_PACKAGES[@]}"; do
+  if python3 -c "import $p" 2>/dev/null; then
+    continue
+  fi
+  echo "[setup] pip installing: $p"
+  python3 -m pip install -q --user "$p" 2>/dev/null ||
+    python3 -m pip install -q --user --break-system-packages "$p" ||
+    echo "[setup] warning: could not pip install $p; the tests that need it will skip"
+done

@@ -269,6 +269,9 @@ TEST(ServingTest, OverloadIsRefusedPromptly) {
   std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
   std::vector<std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>>> readers;
   auto stub = cluster.InferenceStub();
+  // The first is admitted before the others arrive, or all three would be
+  // waiting at once and the third would already be refused.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
   for (int i = 0; i < 3; ++i) {
     v1::GenerateRequest r;
     r.set_text(absl::StrCat("Story number ", i));
@@ -276,10 +279,12 @@ TEST(ServingTest, OverloadIsRefusedPromptly) {
     r.set_ignore_eos(true);
     contexts.push_back(std::make_unique<grpc::ClientContext>());
     readers.push_back(stub->Generate(contexts.back().get(), r));
+    while (i == 0 && Serving(cluster).running() < 1 && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
   }
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
   while (Serving(cluster).queued() < 2 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
-  ASSERT_EQ(Serving(cluster).queued(), 2);
+  ASSERT_EQ(Serving(cluster).queued(), 2) << cluster.coordinator().output();
 
   v1::GenerateRequest extra;
   extra.set_text("One more");

@@ -1,0 +1,317 @@
+#include "coordinator/http/openai_api.h"
+
+#include <random>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "coordinator/http/openai_request.h"
+#include "nlohmann/json.hpp"
+
+namespace tessera {
+namespace {
+
+using nlohmann::json;
+
+void Log(const std::string& line) { absl::FPrintF(stderr, "tessera-coordinator: %s\n", line); }
+
+// Token pieces may be partial UTF-8; never throw on them.
+std::string Dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string SseEvent(const json& j) { return FormatChunk("data: " + Dump(j) + "\n\n"); }
+
+const char* ErrorType(int status) {
+  switch (status) {
+    case 400: return "invalid_request_error";
+    case 404: return "not_found_error";
+    case 429: return "rate_limit_error";
+    case 503: return "service_unavailable_error";
+    default: return status < 500 ? "invalid_request_error" : "server_error";
+  }
+}
+
+json ErrorJson(int status, const std::string& message, const std::string& param) {
+  json e = {{"message", message},
+            {"type", ErrorType(status)},
+            {"param", param.empty() ? json(nullptr) : json(param)},
+            {"code", status == 429 ? json("rate_limit_exceeded") : json(nullptr)}};
+  return json{{"error", e}};
+}
+
+// Holds one of the API's open-request slots until destroyed.
+class Slot {
+ public:
+  explicit Slot(std::shared_ptr<std::atomic<int64_t>> open) : open_(std::move(open)) {}
+  ~Slot() {
+    if (open_ != nullptr) open_->fetch_sub(1);
+  }
+  Slot(Slot&&) = default;
+  Slot(const Slot&) = delete;
+
+ private:
+  std::shared_ptr<std::atomic<int64_t>> open_;
+};
+
+// One submitted request, answered as one JSON body or as an SSE stream.
+class CompletionResponse final : public PendingResponse {
+ public:
+  CompletionResponse(std::shared_ptr<RequestStream> stream, Slot slot, const Tokenizer* tokenizer,
+                     OpenAiRequest request, std::string id, std::string model, bool keep_alive)
+      : stream_(std::move(stream)),
+        slot_(std::move(slot)),
+        tokenizer_(tokenizer),
+        chat_(request.chat),
+        streaming_(request.stream),
+        logprobs_(request.logprobs),
+        id_(std::move(id)),
+        model_(std::move(model)),
+        created_(absl::ToUnixSeconds(absl::Now())),
+        keep_alive_(keep_alive) {}
+
+  ~CompletionResponse() override {
+    // Gone before its end (server stopping): let the scheduler free it.
+    if (!finished_) stream_->Cancel();
+    stream_->SetNotifier(nullptr);
+  }
+
+  bool Poll(std::string* out) override {
+    if (streaming_ && !head_sent_) {
+      *out += FormatChunkedHead(200, "text/event-stream", keep_alive_);
+      head_sent_ = true;
+      if (chat_) *out += SseEvent(Chunk(json{{"role", "assistant"}, {"content", ""}}, nullptr));
+    }
+    RequestEvent e;
+    while (stream_->TryPop(&e)) {
+      if (!e.status.ok()) {
+        Fail(e.status, out);
+        return true;
+      }
+      if (streaming_ && (!e.text.empty() || !e.token_ids.empty())) {
+        json delta = chat_ ? json{{"content", e.text}} : json(e.text);
+        json c = Chunk(delta, nullptr);
+        if (logprobs_) {
+          c["choices"][0]["logprobs"] = Logprobs(e.token_ids, e.logprobs, text_.size());
+        }
+        *out += SseEvent(c);
+      }
+      if (!streaming_) {
+        for (int32_t t : e.token_ids) token_ids_.push_back(t);
+        for (float l : e.logprobs) logprobs_values_.push_back(l);
+      }
+      text_ += e.text;
+      if (e.final) {
+        Finish(e, out);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  void Abort() override {
+    stream_->Cancel();
+    Log(absl::StrFormat("request %s cancelled: the HTTP client went away", id_));
+  }
+
+ private:
+  json Usage(const RequestEvent& e) const {
+    return {{"prompt_tokens", e.prompt_tokens},
+            {"completion_tokens", e.completion_tokens},
+            {"total_tokens", e.prompt_tokens + e.completion_tokens}};
+  }
+
+  // A streamed chunk: `delta` is the chat delta object or the completion text.
+  json Chunk(const json& delta, const char* finish_reason) const {
+    json choice = {{"index", 0}, {"logprobs", nullptr},
+                   {"finish_reason", finish_reason ? json(finish_reason) : json(nullptr)}};
+    choice[chat_ ? "delta" : "text"] = delta;
+    return {{"id", id_},
+            {"object", chat_ ? "chat.completion.chunk" : "text_completion"},
+            {"created", created_},
+            {"model", model_},
+            {"choices", json::array({choice})}};
+  }
+
+  // The logprobs object of `ids`; `offset` is where their text starts.
+  json Logprobs(const std::vector<int32_t>& ids, const std::vector<float>& lps,
+                size_t offset) const {
+    if (chat_) {
+      json content = json::array();
+      for (size_t i = 0; i < ids.size(); ++i) {
+        const std::string piece = tokenizer_->TokenToPiece(ids[i]);
+        std::vector<int> bytes(piece.begin(), piece.end());
+        for (int& b : bytes) b &= 0xff;
+        content.push_back({{"token", piece},
+                           {"logprob", i < lps.size() ? lps[i] : 0.0f},
+                           {"bytes", bytes},
+                           {"top_logprobs", json::array()}});
+      }
+      return {{"content", content}};
+    }
+    json tokens = json::array(), values = json::array(), offsets = json::array();
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const std::string piece = tokenizer_->TokenToPiece(ids[i]);
+      tokens.push_back(piece);
+      values.push_back(i < lps.size() ? lps[i] : 0.0f);
+      offsets.push_back(offset);
+      offset += piece.size();
+    }
+    return {{"tokens", tokens},
+            {"token_logprobs", values},
+            {"top_logprobs", nullptr},
+            {"text_offset", offsets}};
+  }
+
+  void Finish(const RequestEvent& e, std::string* out) {
+    finished_ = true;
+    const char* reason = e.finish_reason == "length" ? "length" : "stop";
+    Log(absl::StrFormat("request %s done: %s, %d tokens", id_, reason, e.completion_tokens));
+    if (streaming_) {
+      json last = Chunk(chat_ ? json::object() : json(""), reason);
+      last["usage"] = Usage(e);
+      *out += SseEvent(last);
+      *out += FormatChunk("data: [DONE]\n\n") + LastChunk();
+      return;
+    }
+    json choice = {{"index", 0}, {"finish_reason", reason},
+                   {"logprobs", logprobs_ ? Logprobs(token_ids_, logprobs_values_, 0)
+                                          : json(nullptr)}};
+    if (chat_) {
+      choice["message"] = {{"role", "assistant"}, {"content", text_}};
+    } else {
+      choice["text"] = text_;
+    }
+    HttpResponse r;
+    r.body = Dump({{"id", id_},
+                   {"object", chat_ ? "chat.completion" : "text_completion"},
+                   {"created", created_},
+                   {"model", model_},
+                   {"choices", json::array({choice})},
+                   {"usage", Usage(e)}});
+    *out += FormatResponse(r, keep_alive_);
+  }
+
+  void Fail(const absl::Status& status, std::string* out) {
+    finished_ = true;
+    Log(absl::StrFormat("request %s failed: %s", id_, status.ToString()));
+    const int code = OpenAiApi::HttpStatusOf(status);
+    if (streaming_) {
+      // The 200 head is gone; OpenAI's clients read an error event instead.
+      *out += SseEvent(ErrorJson(code, std::string(status.message()), ""));
+      *out += FormatChunk("data: [DONE]\n\n") + LastChunk();
+      return;
+    }
+    *out += FormatResponse(OpenAiApi::Error(code, std::string(status.message())), keep_alive_);
+  }
+
+  std::shared_ptr<RequestStream> stream_;
+  Slot slot_;
+  const Tokenizer* tokenizer_;
+  const bool chat_, streaming_, logprobs_;
+  const std::string id_, model_;
+  const int64_t created_;
+  const bool keep_alive_;
+  bool head_sent_ = false;
+  bool finished_ = false;
+  std::string text_;
+  std::vector<int32_t> token_ids_;
+  std::vector<float> logprobs_values_;
+};
+
+}  // namespace
+
+OpenAiApi::OpenAiApi(const Tokenizer* tokenizer, Scheduler* scheduler, OpenAiOptions options)
+    : tokenizer_(tokenizer),
+      scheduler_(scheduler),
+      options_(std::move(options)),
+      open_(std::make_shared<std::atomic<int64_t>>(0)) {}
+
+HttpResponse OpenAiApi::Error(int status, const std::string& message, const std::string& param) {
+  HttpResponse r;
+  r.status = status;
+  r.body = Dump(ErrorJson(status, message, param));
+  if (status == 429 || status == 503) r.headers.push_back({"Retry-After", "1"});
+  return r;
+}
+
+int OpenAiApi::HttpStatusOf(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kUnimplemented:
+      return 400;
+    case absl::StatusCode::kResourceExhausted:
+      return 429;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+void OpenAiApi::Register(HttpServer* server) {
+  server->Route("GET", "/v1/models",
+                [this](const HttpRequest&, const Waker&) { return Models(); });
+  server->Route("POST", "/v1/completions", [this](const HttpRequest& r, const Waker& w) {
+    return Complete(r, w, /*chat=*/false);
+  });
+  server->Route("POST", "/v1/chat/completions", [this](const HttpRequest& r, const Waker& w) {
+    return Complete(r, w, /*chat=*/true);
+  });
+}
+
+HandlerResult OpenAiApi::Models() const {
+  const json model = {{"id", options_.model_id},
+                      {"object", "model"},
+                      {"created", 0},
+                      {"owned_by", "tessera"}};
+  HandlerResult result;
+  result.response.body = Dump({{"object", "list"}, {"data", json::array({model})}});
+  return result;
+}
+
+HandlerResult OpenAiApi::Complete(const HttpRequest& request, const Waker& waker, bool chat) {
+  HandlerResult result;
+  std::string param;
+  absl::StatusOr<OpenAiRequest> parsed = ParseOpenAiRequest(
+      request.body, chat, *tokenizer_,
+      chat ? options_.default_chat_max_tokens : options_.default_completion_max_tokens, &param);
+  if (!parsed.ok()) {
+    result.response =
+        Error(HttpStatusOf(parsed.status()), std::string(parsed.status().message()), param);
+    return result;
+  }
+  // Admission before any scheduler work: past the limit, refuse at once.
+  if (open_->fetch_add(1) >= options_.max_streams) {
+    open_->fetch_sub(1);
+    result.response = Error(
+        429, absl::StrFormat("too many open requests (limit %d, --http-max-streams); retry later",
+                             options_.max_streams));
+    return result;
+  }
+  Slot slot(open_);
+  static thread_local std::mt19937_64 rng(std::random_device{}());
+  const std::string id = absl::StrFormat("%s-%d-%04x", chat ? "chatcmpl" : "cmpl",
+                                         next_request_++, rng() & 0xffff);
+  parsed->spec.request_id = id;
+  const size_t prompt_tokens = parsed->spec.prompt.size();
+  absl::StatusOr<std::shared_ptr<RequestStream>> stream = scheduler_->Submit(parsed->spec);
+  if (!stream.ok()) {
+    Log(absl::StrFormat("request %s refused: %s", id, stream.status().ToString()));
+    result.response =
+        Error(HttpStatusOf(stream.status()), std::string(stream.status().message()));
+    return result;
+  }
+  Log(absl::StrFormat("request %s (http): %d prompt tokens", id, prompt_tokens));
+  // Events pushed before this are collected by the server's first Poll.
+  (*stream)->SetNotifier(waker);
+  result.pending = std::make_unique<CompletionResponse>(*stream, std::move(slot), tokenizer_,
+                                                        *std::move(parsed), id,
+                                                        options_.model_id, request.keep_alive);
+  return result;
+}
+
+}  // namespace tessera

@@ -1,0 +1,69 @@
+// The OpenAI-compatible HTTP API of the coordinator: /v1/completions,
+// /v1/chat/completions (JSON or server-sent events) and /v1/models, on top
+// of the same Scheduler the gRPC Inference service uses.
+//
+// Requests are validated and tokenized on the HTTP loop thread, submitted to
+// the scheduler, and answered by a PendingResponse that the scheduler's
+// pushes wake (RequestStream's notifier), so no thread waits per request.
+// At most `max_streams` requests are open at once; past that a request gets
+// 429 at once. Errors use OpenAI's shape,
+// {"error":{"message","type","param","code"}}, with 400 for a bad request,
+// 429 for admission or a full queue, 503 while no pipeline is ready.
+// A client that disconnects cancels its request.
+//
+// Thread-safety: handlers run on the HTTP loop thread; the tokenizer is
+// immutable and the scheduler thread-safe.
+#ifndef TESSERA_COORDINATOR_HTTP_OPENAI_API_H_
+#define TESSERA_COORDINATOR_HTTP_OPENAI_API_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "common/tokenizer/tokenizer.h"
+#include "coordinator/http/http_server.h"
+#include "coordinator/scheduler.h"
+
+namespace tessera {
+
+struct OpenAiOptions {
+  std::string model_id;               // listed by /v1/models
+  int64_t max_streams = 512;          // open requests; beyond: 429
+  int32_t default_chat_max_tokens = 128;
+  int32_t default_completion_max_tokens = 16;  // OpenAI's default
+};
+
+class OpenAiApi {
+ public:
+  // `tokenizer` and `scheduler` must outlive the server the API is
+  // registered on.
+  OpenAiApi(const Tokenizer* tokenizer, Scheduler* scheduler, OpenAiOptions options);
+
+  void Register(HttpServer* server);
+
+  // An error response in OpenAI's shape; `param` names the field, if any.
+  static HttpResponse Error(int status, const std::string& message,
+                            const std::string& param = "");
+  // The HTTP status an absl::Status from the scheduler maps to.
+  static int HttpStatusOf(const absl::Status& status);
+
+  int64_t open_requests() const { return open_->load(); }
+
+ private:
+  HandlerResult Models() const;
+  HandlerResult Complete(const HttpRequest& request, const Waker& waker, bool chat);
+
+  const Tokenizer* tokenizer_;
+  Scheduler* scheduler_;
+  const OpenAiOptions options_;
+  // Shared with the pending responses, which give their slot back when they
+  // end, however they end.
+  std::shared_ptr<std::atomic<int64_t>> open_;
+  std::atomic<uint64_t> next_request_{1};
+};
+
+}  // namespace tessera
+
+#endif  // TESSERA_COORDINATOR_HTTP_OPENAI_API_H_
