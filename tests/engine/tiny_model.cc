@@ -2,12 +2,14 @@
 
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/gguf/gguf_writer.h"
 #include "common/gguf/tensor_encoding.h"
 #include "common/status_macros.h"
+#include "common/tokenizer/byte_level.h"
 
 namespace tessera::testing {
 namespace {
@@ -46,6 +48,31 @@ absl::Status WriteTinyModel(const TinyModelSpec& s, const std::string& path) {
   w.SetFloat32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
   w.SetUint32("llama.rope.dimension_count", head_dim);
   w.SetUint32("llama.vocab_size", s.vocab);
+  if (s.with_tokenizer) {
+    if (s.vocab < 257) {
+      return absl::InvalidArgumentError("with_tokenizer needs a vocabulary of at least 257");
+    }
+    std::vector<std::string> tokens;
+    std::vector<int32_t> types;
+    for (int b = 0; b < 256; ++b) {
+      std::string t;
+      AppendByteEncoded(std::string_view(reinterpret_cast<const char*>(&b), 1), &t);
+      tokens.push_back(t);
+      types.push_back(1);  // normal
+    }
+    tokens.push_back("<|endoftext|>");
+    types.push_back(3);  // control
+    while (static_cast<int>(tokens.size()) < s.vocab) {
+      tokens.push_back("<filler" + std::to_string(tokens.size()) + ">");
+      types.push_back(4);  // user-defined
+    }
+    w.SetString("tokenizer.ggml.model", "gpt2");
+    w.SetStringArray("tokenizer.ggml.tokens", tokens);
+    w.SetInt32Array("tokenizer.ggml.token_type", types);
+    w.SetStringArray("tokenizer.ggml.merges", {});
+    w.SetUint32("tokenizer.ggml.bos_token_id", 256);
+    w.SetUint32("tokenizer.ggml.eos_token_id", 256);
+  }
 
   auto matrix = [&](const std::string& name, int64_t rows, int64_t cols, GgmlType type) {
     return w.AddTensor(name, {cols, rows}, type,

@@ -24,6 +24,10 @@ struct TinyModelSpec {
   bool tied_embeddings = true;
   // Writes rope_freqs.weight (Llama-3 style per-pair frequency divisors 1, 1.5, 2, ...).
   bool rope_freqs = false;
+  // Writes a byte-level BPE vocabulary (no merges): the 256 byte tokens,
+  // then "<|endoftext|>" (BOS and EOS), then filler tokens up to `vocab`,
+  // which must be at least 257. Enough for a coordinator to serve the model.
+  bool with_tokenizer = false;
   uint64_t seed = 1;
 };
 
