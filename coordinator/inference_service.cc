@@ -235,6 +235,8 @@ grpc::Status InferenceService::GetModelInfo(grpc::ServerContext* /*context*/,
   sv->set_preemptions(st.preemptions);
   sv->set_steps(st.steps);
   sv->set_prefill_tokens(st.prefill_tokens);
+  sv->set_kv_blocks_cached(st.cached_blocks);
+  sv->set_prefix_hit_blocks(st.prefix_hit_blocks);
   return grpc::Status::OK;
 }
 

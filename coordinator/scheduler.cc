@@ -54,6 +54,8 @@ SchedulerStats Scheduler::stats() const {
   st.steps_in_flight = static_cast<int64_t>(in_flight_.size());
   st.total_blocks = blocks_.total();
   st.free_blocks = blocks_.free_blocks();
+  st.cached_blocks = blocks_.cached_blocks();
+  st.prefix_hit_blocks = blocks_.hit_blocks();
   st.preemptions = preemptions_;
   st.steps = steps_;
   st.prefill_tokens = prefill_tokens_;
@@ -159,7 +161,7 @@ void Scheduler::SetPipeline(std::unique_ptr<PipelineClient> client, int64_t kv_b
     pipeline_ = std::move(client);
     micro_batches_ = std::max(1, options_.micro_batches > 0 ? options_.micro_batches : stages);
     unavailable_reason_ = reason;
-    blocks_.Reset(pipeline_ == nullptr ? 0 : kv_blocks);
+    blocks_.Reset(pipeline_ == nullptr ? 0 : kv_blocks, options_.block_size);
   }
   // Destroyed outside the lock: its destructor fails its pending steps,
   // whose callbacks take mu_.
@@ -182,7 +184,14 @@ void Scheduler::Admit() {
         (static_cast<int64_t>(s->history.size()) + options_.block_size - 1) / options_.block_size;
     if (blocks_.free_blocks() < need + (active > 0 ? 1 : 0)) break;  // FIFO: wait
     s->seq_id = next_seq_id_++;
-    s->computed = 0;
+    // Reuse cached KV of the longest registered prefix, but always compute
+    // at least the last token: its logits are what the next token needs.
+    s->computed = static_cast<int32_t>(
+        blocks_.Match(s->history, (static_cast<int64_t>(s->history.size()) - 1) / options_.block_size,
+                      &s->blocks) *
+        options_.block_size);
+    s->registered = static_cast<int64_t>(s->blocks.size());
+    s->prefix_cached = s->computed > 0;
     running_.push_back(std::move(queued_.front()));
     queued_.pop_front();
     ++active;
@@ -206,7 +215,7 @@ void Scheduler::Finish(Sequence* s, const absl::Status& status, const std::strin
   }
   s->stream->Push(std::move(e));
   if (!s->blocks.empty()) {
-    blocks_.Free(s->blocks);
+    blocks_.Release(s->blocks);
     s->blocks.clear();
   }
   if (s->seq_id != 0) releases_.push_back(s->seq_id);
@@ -248,8 +257,9 @@ void Scheduler::Sweep() {
 }
 
 void Scheduler::Preempt(Sequence* s) {
-  blocks_.Free(s->blocks);
+  blocks_.Release(s->blocks);
   s->blocks.clear();
+  s->registered = 0;
   releases_.push_back(s->seq_id);
   s->seq_id = 0;
   s->computed = 0;
@@ -316,6 +326,10 @@ bool Scheduler::BuildStep(v1::StepRequest* request, InFlight* step) {
     w->set_request_id(s->spec.request_id);
     w->set_start_pos(s->computed);
     w->set_num_tokens(n);
+    // The first step of a sequence that reuses cached blocks tells the
+    // workers that positions [0, start_pos) are already in them.
+    w->set_prefix_cached(s->prefix_cached);
+    s->prefix_cached = false;
     w->mutable_token_ids()->Add(s->history.begin() + s->computed,
                                 s->history.begin() + s->computed + n);
     w->set_sample(s->computed + n == static_cast<int32_t>(s->history.size()));
@@ -365,6 +379,11 @@ void Scheduler::Complete(Completion c) {
       continue;
     }
     s->computed += n;
+    const int64_t full = s->computed / options_.block_size;
+    if (full > s->registered) {
+      blocks_.Register(s->history, s->blocks, s->registered, full);
+      s->registered = full;
+    }
     auto tok = sampled.find(s->seq_id);
     if (tok != sampled.end()) {
       Accept(s, tok->second->token_id(), tok->second->logprob());

@@ -10,6 +10,10 @@
 // tokens are bitwise what it would get alone in `tessera run`, however it is
 // batched, chunked or preempted.
 //
+// Prefix caching: a request whose prompt starts with full blocks some
+// earlier sequence computed reuses them (kv_block_pool.h) and only computes
+// the rest.
+//
 // KV: block tables are owned here and grow a block at a time as sequences
 // advance. When a sequence needs a block and none is free, the youngest idle
 // sequence is preempted: its blocks are freed, the workers told to forget
@@ -66,6 +70,8 @@ struct SchedulerStats {
   int64_t preemptions = 0;    // since start
   int64_t steps = 0;          // answered steps since start
   int64_t prefill_tokens = 0; // tokens sent that were not decodes (incl. recompute)
+  int64_t cached_blocks = 0;     // blocks registered in the prefix cache
+  int64_t prefix_hit_blocks = 0; // blocks reused from it instead of computed
 };
 
 struct RequestSpec {
@@ -109,6 +115,8 @@ class Scheduler {
     std::vector<int32_t> blocks;
     std::vector<int32_t> history;  // prompt + generated
     int32_t computed = 0;          // leading history positions whose KV exists
+    int64_t registered = 0;        // leading blocks offered to the prefix cache
+    bool prefix_cached = false;    // next step starts past reused cached blocks
     int32_t generated = 0;
     bool in_flight = false;
     bool in_step = false;          // taken by the step being built

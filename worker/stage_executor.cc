@@ -85,7 +85,13 @@ absl::Status StageExecutor::Validate(absl::Span<const StageSequence> seqs) const
           "sequence %d: start_pos = %d is negative", st.seq_id, st.start_pos));
     }
     total += st.num_tokens;
-    if (st.start_pos > 0) {
+    if (s.prefix_cached && held_.contains(st.seq_id)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "sequence %d: prefix_cached is set but this stage already holds the sequence; only a "
+          "new sequence may start past reused blocks",
+          st.seq_id));
+    }
+    if (st.start_pos > 0 && !s.prefix_cached) {
       auto it = held_.find(st.seq_id);
       if (it == held_.end()) {
         return absl::InvalidArgumentError(absl::StrFormat(

@@ -67,6 +67,9 @@ struct StageSequence {
   uint64_t rng_counter = 0;
   std::vector<int32_t> recent_tokens;
   bool want_logprob = false;
+  // New sequence whose positions [0, start_pos) are already in its blocks
+  // (the coordinator's prefix cache).
+  bool prefix_cached = false;
 };
 
 struct StageSample {

@@ -145,6 +145,7 @@ absl::Status DecodeStep(const v1::StepRequest& request, bool first_stage, int n_
     s.step.seq_id = w.seq_id();
     s.step.start_pos = w.start_pos();
     s.step.num_tokens = w.num_tokens();
+    s.prefix_cached = w.prefix_cached();
     if (w.num_tokens() < 1) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "seqs[%d] (sequence %d): num_tokens = %d; must be at least 1", i, w.seq_id(),

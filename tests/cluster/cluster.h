@@ -107,6 +107,17 @@ struct Generation {
   int64_t prompt_tokens = 0, completion_tokens = 0;
 };
 
+// A worker's Stage.GetWorkerStatus (empty on error).
+inline tessera::v1::WorkerStatus WorkerStatusOf(const std::string& address) {
+  auto stub = tessera::v1::Stage::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  tessera::v1::WorkerStatus st;
+  stub->GetWorkerStatus(&ctx, tessera::v1::WorkerStatusRequest(), &st);
+  return st;
+}
+
 // A text-prompt request with the engine's sampling parameters, as `tessera
 // generate` would send it.
 inline tessera::v1::GenerateRequest TextRequest(const std::string& prompt, int32_t max_tokens,

@@ -101,11 +101,7 @@ grpc::health::v1::HealthCheckResponse::ServingStatus Health(const std::string& a
 }
 
 v1::WorkerStatus StatusOf(const std::string& address) {
-  auto stub = v1::Stage::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  v1::WorkerStatus st;
-  stub->GetWorkerStatus(&ctx, v1::WorkerStatusRequest(), &st);
-  return st;
+  return tessera::testing::WorkerStatusOf(address);
 }
 
 class PipelineTest : public ::testing::TestWithParam<int> {};

@@ -27,6 +27,7 @@ using ::tessera::testing::ClusterOptions;
 using ::tessera::testing::DefaultModelPath;
 using ::tessera::testing::Generate;
 using ::tessera::testing::Generation;
+using ::tessera::testing::WorkerStatusOf;
 using ::testing::HasSubstr;
 
 struct Job {
@@ -304,6 +305,59 @@ TEST(ServingTest, OverloadIsRefusedPromptly) {
     }
     r->Finish();
   }
+}
+
+// Requests sharing a long prefix: the second reuses the first's full KV
+// blocks, so the workers compute fewer tokens (their own counter), and every
+// output is still what the request gives alone.
+TEST(ServingTest, PrefixCacheHitSkipsComputeAndChangesNoToken) {
+  std::string system = "You are a careful assistant. Here are the house rules:";
+  for (int k = 0; k < 12; ++k) absl::StrAppend(&system, " Rule ", k, ": be brief and exact.");
+  std::vector<Job> jobs(3);
+  jobs[0].prompt = system + " Question: what is the capital of France?";
+  jobs[1].prompt = system + " Question: name a large river.";
+  jobs[2].prompt = jobs[0].prompt;  // the same prompt again
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    jobs[i].max_tokens = 16;
+    jobs[i].sampling.seed = 300 + i;
+    jobs[i].ignore_eos = true;
+  }
+  const auto want = References(jobs);
+  ClusterOptions o;
+  o.model = DefaultModelPath();
+  o.workers = 2;
+  o.coordinator_flags = {"--max-context=1024"};
+  Cluster cluster(o);
+  ASSERT_TRUE(cluster.ready()) << cluster.coordinator().output();
+  const std::string stage0 = cluster.StageAddress(0);
+  auto stub = cluster.InferenceStub();
+  std::vector<int64_t> computed;  // tokens stage 0 computed per request
+  std::vector<Generation> got;
+  for (const Job& j : jobs) {
+    const uint64_t before = WorkerStatusOf(stage0).tokens();
+    got.push_back(Generate(stub.get(), RequestFor(j)));
+    ASSERT_TRUE(AllBlocksFree(cluster, absl::Seconds(5)));
+    computed.push_back(static_cast<int64_t>(WorkerStatusOf(stage0).tokens() - before));
+  }
+  ExpectMatchesAlone(jobs, got, want);
+  const v1::ServingStats s = Serving(cluster);
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    std::printf("request %zu: %lld prompt tokens, stage 0 computed %lld tokens\n", i,
+                (long long)got[i].prompt_tokens, (long long)computed[i]);
+  }
+  std::printf("prefix cache: %lld blocks cached, %lld block hits\n",
+              (long long)s.kv_blocks_cached(), (long long)s.prefix_hit_blocks());
+  ASSERT_GT(got[0].prompt_tokens, 100);
+  // The first computes its whole prompt and its tokens (the last sampled
+  // token is never fed back).
+  EXPECT_EQ(computed[0], got[0].prompt_tokens + 15);
+  // The second shares the system prompt's full blocks.
+  const int64_t shared_blocks = s.prefix_hit_blocks() - (got[2].prompt_tokens - 1) / 16;
+  EXPECT_GE(shared_blocks, 4);
+  EXPECT_EQ(computed[1], got[1].prompt_tokens + 15 - 16 * shared_blocks);
+  // The repeat reuses every full block of its prompt but the one holding its
+  // last token.
+  EXPECT_EQ(computed[2], got[2].prompt_tokens + 15 - 16 * ((got[2].prompt_tokens - 1) / 16));
 }
 
 }  // namespace

@@ -133,11 +133,7 @@ v1::GenerateRequest GreedyIds(const std::vector<int32_t>& ids, int32_t max_token
 }
 
 v1::WorkerStatus StatusOf(const std::string& address) {
-  auto stub = v1::Stage::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  v1::WorkerStatus st;
-  stub->GetWorkerStatus(&ctx, v1::WorkerStatusRequest(), &st);
-  return st;
+  return tessera::testing::WorkerStatusOf(address);
 }
 
 // Tensor bytes of layers [begin, end) of the file, the token embedding with
