@@ -211,10 +211,18 @@ TEST_F(ServingClusterTest, StageRejectsBadStepsAndKeepsServing) {
   ASSERT_TRUE(stream->Write(good));
   v1::StepRequest gap = make(9, 900002, 4, 1, v1::DTYPE_F32, {1, n_embd}, row, {0});
   ASSERT_TRUE(stream->Write(gap));
+  // prefix_cached is only for a new sequence, and its block table must still
+  // cover the positions it claims are cached.
+  v1::StepRequest recached = make(10, 900002, 1, 1, v1::DTYPE_F32, {1, n_embd}, row, {0});
+  recached.mutable_seqs(0)->set_prefix_cached(true);
+  ASSERT_TRUE(stream->Write(recached));
+  v1::StepRequest uncovered = make(11, 900004, 40, 1, v1::DTYPE_F32, {1, n_embd}, row, {0});
+  uncovered.mutable_seqs(0)->set_prefix_cached(true);
+  ASSERT_TRUE(stream->Write(uncovered));
   std::map<uint64_t, v1::StepResult> answers;
   v1::StepResult r;
-  while (answers.size() < bad.size() + 2 && stream->Read(&r)) answers[r.step_id()] = r;
-  ASSERT_EQ(answers.size(), bad.size() + 2);
+  while (answers.size() < bad.size() + 4 && stream->Read(&r)) answers[r.step_id()] = r;
+  ASSERT_EQ(answers.size(), bad.size() + 4);
   for (size_t i = 0; i < bad.size(); ++i) {
     const v1::StepResult& a = answers[i + 1];
     EXPECT_EQ(a.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT)) << bad[i].field;
@@ -224,6 +232,10 @@ TEST_F(ServingClusterTest, StageRejectsBadStepsAndKeepsServing) {
   EXPECT_EQ(answers[8].tokens_size(), 1);
   EXPECT_EQ(answers[9].code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
   EXPECT_THAT(answers[9].message(), HasSubstr("holds positions 0..0"));
+  EXPECT_EQ(answers[10].code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_THAT(answers[10].message(), HasSubstr("prefix_cached"));
+  EXPECT_EQ(answers[11].code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_THAT(answers[11].message(), HasSubstr("block table"));
   v1::StepRequest release;
   release.add_release_seq_ids(900002);
   stream->Write(release);
