@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
+#include "proto/sampling_wire.h"
 #include "tessera/v1/inference.grpc.pb.h"
 
 namespace tessera {
@@ -37,13 +38,9 @@ absl::Status OneRequest(v1::Inference::Stub* stub, const BenchCommandOptions& o,
   r.set_text(o.prompt);
   r.set_max_tokens(o.max_tokens);
   r.set_ignore_eos(true);
-  v1::SamplingParameters* s = r.mutable_sampling();
-  s->set_temperature(o.sampling.temperature);
-  s->set_top_k(o.sampling.top_k);
-  s->set_top_p(o.sampling.top_p);
-  s->set_min_p(o.sampling.min_p);
-  s->set_repetition_penalty(o.sampling.repetition_penalty);
-  s->set_seed(seed);
+  SamplingParams sampling = o.sampling;
+  sampling.seed = seed;
+  SamplingToRequest(sampling, r.mutable_sampling());
   grpc::ClientContext ctx;
   const Clock::time_point start = Clock::now();
   Clock::time_point first, last;

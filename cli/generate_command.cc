@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_format.h"
 #include "grpcpp/grpcpp.h"
+#include "proto/sampling_wire.h"
 #include "tessera/v1/inference.grpc.pb.h"
 
 namespace tessera {
@@ -25,14 +26,7 @@ absl::Status GenerateCommand(const GenerateCommandOptions& options) {
     request.set_text(options.prompt);
   }
   request.set_max_tokens(options.max_tokens);
-  v1::SamplingParameters* s = request.mutable_sampling();
-  s->set_temperature(options.sampling.temperature);
-  s->set_top_k(options.sampling.top_k);
-  s->set_top_p(options.sampling.top_p);
-  s->set_min_p(options.sampling.min_p);
-  s->set_repetition_penalty(options.sampling.repetition_penalty);
-  s->set_repeat_last_n(options.sampling.repeat_last_n);
-  s->set_seed(options.sampling.seed);
+  SamplingToRequest(options.sampling, request.mutable_sampling());
   for (const std::string& stop : options.stop) request.add_stop(stop);
 
   grpc::ClientContext context;

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "common/sampling_params.h"
 #include "grpcpp/grpcpp.h"
+#include "proto/sampling_wire.h"
 #include "tessera/v1/inference.grpc.pb.h"
 #include "tessera/v1/stage.grpc.pb.h"
 #include "tests/cluster/process.h"
@@ -125,13 +126,7 @@ inline tessera::v1::GenerateRequest TextRequest(const std::string& prompt, int32
   tessera::v1::GenerateRequest r;
   r.set_text(prompt);
   r.set_max_tokens(max_tokens);
-  tessera::v1::SamplingParameters* s = r.mutable_sampling();
-  s->set_temperature(p.temperature);
-  s->set_top_k(p.top_k);
-  s->set_top_p(p.top_p);
-  s->set_min_p(p.min_p);
-  s->set_repetition_penalty(p.repetition_penalty);
-  s->set_seed(p.seed);
+  SamplingToRequest(p, r.mutable_sampling());
   return r;
 }
 

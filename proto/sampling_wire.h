@@ -1,0 +1,24 @@
+// SamplingParams as a client puts them in a tessera.v1.GenerateRequest. One
+// definition for every client in the tree (`tessera generate`, `tessera
+// bench`, the cluster tests), so a new sampling field is sent by all of them.
+#ifndef TESSERA_PROTO_SAMPLING_WIRE_H_
+#define TESSERA_PROTO_SAMPLING_WIRE_H_
+
+#include "common/sampling_params.h"
+#include "tessera/v1/inference.pb.h"
+
+namespace tessera {
+
+inline void SamplingToRequest(const SamplingParams& p, tessera::v1::SamplingParameters* s) {
+  s->set_temperature(p.temperature);
+  s->set_top_k(p.top_k);
+  s->set_top_p(p.top_p);
+  s->set_min_p(p.min_p);
+  s->set_repetition_penalty(p.repetition_penalty);
+  s->set_repeat_last_n(p.repeat_last_n);
+  s->set_seed(p.seed);
+}
+
+}  // namespace tessera
+
+#endif  // TESSERA_PROTO_SAMPLING_WIRE_H_
