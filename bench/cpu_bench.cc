@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "common/gguf/gguf_file.h"
+#include "common/safetensors/model_source.h"
 #include "common/model_config.h"
 #include "engine/kv_cache.h"
 #include "engine/model_runner.h"
@@ -149,7 +150,7 @@ int Main(int argc, char** argv) {
     }
     return 0;
   }
-  auto file = GgufFile::Open(o.model);
+  auto file = OpenModelFile(o.model);
   if (!file.ok()) {
     std::fprintf(stderr, "%s\n", file.status().ToString().c_str());
     return 1;

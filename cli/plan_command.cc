@@ -7,6 +7,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "common/gguf/gguf_file.h"
+#include "common/safetensors/model_source.h"
 #include "common/status_macros.h"
 #include "coordinator/model_footprint.h"
 
@@ -55,7 +56,7 @@ absl::StatusOr<std::vector<WorkerCapacity>> ParseWorkerList(std::string_view mem
 }
 
 absl::Status PlanCommand(const PlanCommandOptions& options) {
-  ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> file, GgufFile::Open(options.model_path));
+  ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> file, OpenModelFile(options.model_path));
   ASSIGN_OR_RETURN(ModelFootprint model, ModelFootprint::FromGguf(*file));
   ASSIGN_OR_RETURN(PipelinePlan plan, PlanPipeline(model, options.workers, options.plan));
   const std::string table = FormatPlan(model, options.workers, options.plan, plan);

@@ -21,7 +21,9 @@
 #include "common/dashed_flags.h"
 #include "common/sampling_params.h"
 
-ABSL_FLAG(std::string, model, "", "Path of a GGUF model file.");
+ABSL_FLAG(std::string, model, "",
+          "A GGUF model file, or a Hugging Face checkpoint directory (config.json, "
+          "*.safetensors, tokenizer.json).");
 ABSL_FLAG(std::string, prompt, "", "Prompt text. Special-token text such as <|im_start|> is honoured.");
 ABSL_FLAG(bool, chat, false,
           "Wrap --prompt as one user message in the model's own chat template.");
@@ -73,7 +75,9 @@ Usage:
               [--temperature T] [--top-k K] [--top-p P] [--min-p P]
               [--repeat-penalty R] [--seed S] [--threads N] [--max-context N]
               [--kv-dtype f32|f16]
-      Generate from a local GGUF model in this process. stdout carries only
+      Generate from a local model in this process: a GGUF file or a Hugging
+      Face directory (config.json + *.safetensors + tokenizer.json; Llama,
+      Mistral, Qwen2 and GLM-4 architectures). stdout carries only
       the generated text; one statistics line (prompt tokens, prefill and
       decode tok/s) goes to stderr. --temperature 0 is greedy decoding.
       --kv-dtype f16 stores the KV cache as IEEE half (as llama.cpp does by
@@ -82,9 +86,9 @@ Usage:
   tessera plan --model PATH --workers 24GiB,16GiB,... [--context N]
                [--concurrency M] [--max-batch-tokens N] [--kv-dtype f32|f16]
                [--bandwidths 2TB,1TB,...]
-      Split the model over the workers (in pipeline order) from its GGUF
-      header alone, without loading weights, and print the per-stage memory
-      table and the context x concurrency that fits. Exits 1, saying which
+      Split the model over the workers (in pipeline order) from its GGUF or
+      safetensors headers alone, without loading weights, and print the
+      per-stage memory table and the context x concurrency that fits. Exits 1, saying which
       quantization would fit, when the model does not fit. Defaults: context
       4096, concurrency 1, max batch tokens 512, kv dtype f32.
 

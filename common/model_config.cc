@@ -12,8 +12,6 @@
 namespace tessera {
 namespace {
 
-constexpr char kSupportedArchitectures[] = "llama";
-
 // Reads "{arch}.*" keys of one file and words errors with the file and key.
 class HyperParams {
  public:
@@ -104,12 +102,40 @@ absl::StatusOr<float> RopeFreqScale(const GgufFile& f, const HyperParams& hp) {
   return static_cast<float>(1.0 / factor);
 }
 
+// Sets the feature flags that distinguish qwen2 and glm4 from llama. The
+// optional tensors are judged from layer 0; ModelWeights then requires them
+// in every layer, so a file that has them in some layers only fails there.
+absl::Status ReadArchitectureFeatures(const GgufFile& f, ModelConfig* c) {
+  const bool qwen2 = c->architecture == "qwen2";
+  const bool glm4 = c->architecture == "glm4";
+  c->rope_neox = qwen2;
+  c->post_norms = glm4;
+  c->fused_gate_up = glm4;
+  c->fused_qkv = glm4 && f.FindTensor("blk.0.attn_qkv.weight") != nullptr;
+  c->qkv_bias = qwen2 || f.FindTensor("blk.0.attn_q.bias") != nullptr ||
+                f.FindTensor("blk.0.attn_qkv.bias") != nullptr;
+  // Tensors this engine would otherwise silently ignore.
+  for (const char* name : {"blk.0.attn_output.bias", "blk.0.ffn_up.bias", "blk.0.ffn_down.bias",
+                           "blk.0.attn_q_norm.weight", "blk.0.attn_k_norm.weight"}) {
+    if (f.FindTensor(name) != nullptr) {
+      return absl::UnimplementedError(absl::StrCat(
+          f.path(), ": tensor '", name, "' is not supported by the ", c->architecture,
+          " graph this engine runs"));
+    }
+  }
+  if (!glm4 && f.FindTensor("blk.0.attn_qkv.weight") != nullptr) {
+    return absl::UnimplementedError(absl::StrCat(
+        f.path(), ": tensor 'blk.0.attn_qkv.weight' (fused Q/K/V) is supported for glm4 only"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& file) {
   ModelConfig c;
   ASSIGN_OR_RETURN(c.architecture, file.GetString("general.architecture"));
-  if (c.architecture != "llama") {
+  if (c.architecture != "llama" && c.architecture != "qwen2" && c.architecture != "glm4") {
     return absl::UnimplementedError(absl::StrCat("unsupported architecture '", c.architecture,
                                                  "' in ", file.path(),
                                                  "; supported: ", kSupportedArchitectures));
@@ -215,6 +241,7 @@ absl::StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& file) {
         absl::StrCat("is ", GgmlTypeName(rope_freqs->type), " ", ShapeString(*rope_freqs),
                      "; expected F32 [", c.rope_dim / 2, "] (rope_dim / 2)"));
   }
+  RETURN_IF_ERROR(ReadArchitectureFeatures(file, &c));
   return c;
 }
 

@@ -2,8 +2,9 @@
 //
 // This is the one place that knows GGUF's "{arch}.*" key names; the engine,
 // the planner and the coordinator all take a ModelConfig instead of reading
-// metadata themselves. Only the Llama architecture (which also covers
-// SmolLM2, Llama 2/3 and Mistral-style models) is supported so far.
+// metadata themselves. Supported architectures: llama (which also covers
+// SmolLM2, Llama 2/3 and Mistral), qwen2 and glm4; their differences from the
+// Llama graph are the feature flags at the end of ModelConfig.
 //
 // common/safetensors/hf_config.h builds the same struct from a Hugging Face
 // config.json (for safetensors checkpoints).
@@ -23,7 +24,7 @@
 namespace tessera {
 
 struct ModelConfig {
-  std::string architecture;  // general.architecture; only "llama" for now
+  std::string architecture;  // general.architecture: llama, qwen2 or glm4
   std::string name;          // general.name, or "" if absent
   int n_layer = 0;           // transformer blocks
   int n_embd = 0;            // hidden size
@@ -47,7 +48,24 @@ struct ModelConfig {
   // (Hugging Face llama3 rope_scaling) rather than from a rope_freqs.weight
   // tensor; empty otherwise. Frequency i is base^(-2i/rope_dim) / factors[i].
   std::vector<float> rope_freq_factors;
+
+  // How the architecture departs from the Llama graph.
+  // RoPE rotates dims (i, i + rope_dim/2) rather than (2i, 2i+1): qwen2.
+  bool rope_neox = false;
+  // Q, K and V have bias vectors (attn_q.bias, ...): qwen2, and glm4 files
+  // that carry them.
+  bool qkv_bias = false;
+  // Q, K and V are one attn_qkv matrix of [q; k; v] rows (some glm4 files).
+  bool fused_qkv = false;
+  // RMSNorm of the attention and FFN outputs before each residual add
+  // (post_attention_norm, post_ffw_norm): glm4.
+  bool post_norms = false;
+  // ffn_up holds [gate; up] as 2 * n_ff rows and there is no ffn_gate: glm4.
+  bool fused_gate_up = false;
 };
+
+// The architectures ModelConfigFromGguf accepts, for error messages.
+inline constexpr char kSupportedArchitectures[] = "llama, qwen2, glm4";
 
 // Reads and validates the configuration. UNIMPLEMENTED for an architecture
 // other than llama or a RoPE scaling type other than none/linear; NOT_FOUND

@@ -12,6 +12,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
 #include "common/dashed_flags.h"
+#include "common/safetensors/model_source.h"
 #include "common/gguf/gguf_file.h"
 #include "common/model_config.h"
 #include "common/model_identity.h"
@@ -29,8 +30,9 @@
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
           "host:port for the Inference and Control services; port 0 picks a free one.");
-ABSL_FLAG(std::string, model, "", "Path of the GGUF model file (required). The coordinator "
-                                  "reads its metadata and tokenizer, never its weights.");
+ABSL_FLAG(std::string, model, "",
+          "The GGUF model file or Hugging Face checkpoint directory (required). The "
+          "coordinator reads its metadata and tokenizer, never its weights.");
 ABSL_FLAG(int32_t, min_workers, 1, "Workers to wait for before planning the pipeline.");
 ABSL_FLAG(int64_t, max_context, 4096,
           "Longest sequence (prompt + generated tokens) served; capped at the model's context.");
@@ -83,11 +85,11 @@ int Main() {
     return Fail(absl::InvalidArgumentError(
         absl::StrFormat("--kv-dtype=%s: must be f32 or f16", kv_dtype)));
   }
-  absl::StatusOr<std::unique_ptr<GgufFile>> file = GgufFile::Open(model_path);
+  absl::StatusOr<std::unique_ptr<GgufFile>> file = OpenModelFile(model_path);
   if (!file.ok()) return Fail(file.status());
   absl::StatusOr<ModelFootprint> footprint = ModelFootprint::FromGguf(**file);
   if (!footprint.ok()) return Fail(footprint.status());
-  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::FromGguf(**file);
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = OpenModelTokenizer(model_path, **file);
   if (!tokenizer.ok()) return Fail(tokenizer.status());
   const ModelConfig& config = footprint->config;
 

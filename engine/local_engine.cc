@@ -1,5 +1,6 @@
 #include "engine/local_engine.h"
 
+#include "common/safetensors/model_source.h"
 #include <algorithm>
 #include <chrono>
 
@@ -22,9 +23,9 @@ absl::StatusOr<std::unique_ptr<LocalEngine>> LocalEngine::Open(
         absl::StrFormat("threads = %d; must be at least 1", options.threads));
   }
   std::unique_ptr<LocalEngine> e(new LocalEngine());
-  ASSIGN_OR_RETURN(e->file_, GgufFile::Open(options.model_path));
+  ASSIGN_OR_RETURN(e->file_, OpenModelFile(options.model_path));
   ASSIGN_OR_RETURN(e->config_, ModelConfigFromGguf(*e->file_));
-  ASSIGN_OR_RETURN(e->tokenizer_, Tokenizer::FromGguf(*e->file_));
+  ASSIGN_OR_RETURN(e->tokenizer_, OpenModelTokenizer(options.model_path, *e->file_));
   const LayerRange all{0, e->config_.n_layer};
   ASSIGN_OR_RETURN(e->weights_, ModelWeights::Load(*e->file_, e->config_, all));
   e->max_context_ = options.max_context > 0

@@ -17,7 +17,19 @@ ModelRunner::ModelRunner(const ModelWeights* weights, KvCache* kv, kernels::Thre
   rope_.rot_dim = c.rope_dim;
   rope_.freq_base = c.rope_freq_base;
   rope_.freq_factors = weights_->rope_freq_factors();
+  rope_.neox = c.rope_neox;
 }
+
+namespace {
+
+// x[t][i] += bias[i] for every token: the Q/K/V biases of qwen2 and glm4,
+// added after the projection as llama.cpp does.
+void AddBias(const float* bias, int64_t tokens, int64_t dim, float* x) {
+  if (bias == nullptr) return;
+  for (int64_t t = 0; t < tokens; ++t) kernels::Add(bias, dim, x + t * dim);
+}
+
+}  // namespace
 
 absl::Status ModelRunner::Validate(absl::Span<const SequenceStep> seqs,
                                    absl::Span<const float> hidden_in) const {
@@ -205,6 +217,9 @@ absl::Status ModelRunner::RunLayer(int layer, absl::Span<const SequenceStep> seq
     float* const out[] = {q_.data(), k_.data(), v_.data()};
     kernels::MatMulShared(qkv, 3, h_.data(), tokens, out, pool_);
   }
+  AddBias(w.bq, tokens, q_dim, q_.data());
+  AddBias(w.bk, tokens, kv_dim, k_.data());
+  AddBias(w.bv, tokens, kv_dim, v_.data());
   kernels::Rope(q_.data(), positions_.data(), tokens, c.n_head, rope_);
   kernels::Rope(k_.data(), positions_.data(), tokens, c.n_kv_head, rope_);
   const kernels::KvLayer kv = kv_->layer(layer);
@@ -219,6 +234,9 @@ absl::Status ModelRunner::RunLayer(int layer, absl::Span<const SequenceStep> seq
   }
   kernels::MatMul(w.wo, attn_.data(), tokens, ffn_.data(), pool_);
   RETURN_IF_ERROR(JoinRanks(ffn_.data(), tokens * d));
+  if (w.attn_post_norm != nullptr) {
+    kernels::RmsNorm(ffn_.data(), w.attn_post_norm, tokens, d, c.rms_eps, ffn_.data());
+  }
   kernels::Add(ffn_.data(), tokens * d, x_.data());
 
   // Feed-forward block.
@@ -231,6 +249,9 @@ absl::Status ModelRunner::RunLayer(int layer, absl::Span<const SequenceStep> seq
   kernels::SwiGlu(gate_.data(), up_.data(), tokens * c.n_ff, gate_.data());
   kernels::MatMul(w.w_down, gate_.data(), tokens, ffn_.data(), pool_);
   RETURN_IF_ERROR(JoinRanks(ffn_.data(), tokens * d));
+  if (w.ffn_post_norm != nullptr) {
+    kernels::RmsNorm(ffn_.data(), w.ffn_post_norm, tokens, d, c.rms_eps, ffn_.data());
+  }
   kernels::Add(ffn_.data(), tokens * d, x_.data());
   return absl::OkStatus();
 }

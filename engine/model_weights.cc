@@ -179,13 +179,51 @@ absl::StatusOr<std::unique_ptr<ModelWeights>> ModelWeights::LoadShard(const Gguf
     LayerWeights lw;
     ASSIGN_OR_RETURN(lw.attn_norm, w->Vector(file, p + "attn_norm.weight", d));
     ASSIGN_OR_RETURN(lw.ffn_norm, w->Vector(file, p + "ffn_norm.weight", d));
-    ASSIGN_OR_RETURN(lw.wq, rows(p + "attn_q.weight", q_dim, d, q_rows));
-    ASSIGN_OR_RETURN(lw.wk, rows(p + "attn_k.weight", kv_dim, d, kv_rows));
-    ASSIGN_OR_RETURN(lw.wv, rows(p + "attn_v.weight", kv_dim, d, kv_rows));
+    // This shard's rows of Q, K and V inside a fused [q; k; v] tensor.
+    const IndexRange fused_q = q_rows;
+    const IndexRange fused_k{q_dim + kv_rows.begin, q_dim + kv_rows.end};
+    const IndexRange fused_v{q_dim + kv_dim + kv_rows.begin, q_dim + kv_dim + kv_rows.end};
+    if (config.fused_qkv) {
+      const int64_t qkv_dim = q_dim + 2 * kv_dim;
+      ASSIGN_OR_RETURN(kernels::WeightMatrix qkv, w->Matrix(file, p + "attn_qkv.weight", qkv_dim, d));
+      lw.wq = w->Hold(SliceRows(qkv, fused_q));
+      lw.wk = w->Hold(SliceRows(qkv, fused_k));
+      lw.wv = w->Hold(SliceRows(qkv, fused_v));
+      if (config.qkv_bias) {
+        ASSIGN_OR_RETURN(const float* b, w->Vector(file, p + "attn_qkv.bias", qkv_dim));
+        lw.bq = b + fused_q.begin;
+        lw.bk = b + fused_k.begin;
+        lw.bv = b + fused_v.begin;
+      }
+    } else {
+      ASSIGN_OR_RETURN(lw.wq, rows(p + "attn_q.weight", q_dim, d, q_rows));
+      ASSIGN_OR_RETURN(lw.wk, rows(p + "attn_k.weight", kv_dim, d, kv_rows));
+      ASSIGN_OR_RETURN(lw.wv, rows(p + "attn_v.weight", kv_dim, d, kv_rows));
+      if (config.qkv_bias) {
+        ASSIGN_OR_RETURN(const float* bq, w->Vector(file, p + "attn_q.bias", q_dim));
+        ASSIGN_OR_RETURN(const float* bk, w->Vector(file, p + "attn_k.bias", kv_dim));
+        ASSIGN_OR_RETURN(const float* bv, w->Vector(file, p + "attn_v.bias", kv_dim));
+        lw.bq = bq + q_rows.begin;
+        lw.bk = bk + kv_rows.begin;
+        lw.bv = bv + kv_rows.begin;
+      }
+    }
     ASSIGN_OR_RETURN(lw.wo, cols(p + "attn_output.weight", d, q_dim, q_rows));
-    ASSIGN_OR_RETURN(lw.w_gate, rows(p + "ffn_gate.weight", config.n_ff, d, ff_rows));
-    ASSIGN_OR_RETURN(lw.w_up, rows(p + "ffn_up.weight", config.n_ff, d, ff_rows));
+    if (config.fused_gate_up) {
+      ASSIGN_OR_RETURN(kernels::WeightMatrix gate_up,
+                       w->Matrix(file, p + "ffn_up.weight", 2 * int64_t{config.n_ff}, d));
+      lw.w_gate = w->Hold(SliceRows(gate_up, ff_rows));
+      lw.w_up = w->Hold(
+          SliceRows(gate_up, IndexRange{config.n_ff + ff_rows.begin, config.n_ff + ff_rows.end}));
+    } else {
+      ASSIGN_OR_RETURN(lw.w_gate, rows(p + "ffn_gate.weight", config.n_ff, d, ff_rows));
+      ASSIGN_OR_RETURN(lw.w_up, rows(p + "ffn_up.weight", config.n_ff, d, ff_rows));
+    }
     ASSIGN_OR_RETURN(lw.w_down, cols(p + "ffn_down.weight", d, config.n_ff, ff_rows));
+    if (config.post_norms) {
+      ASSIGN_OR_RETURN(lw.attn_post_norm, w->Vector(file, p + "post_attention_norm.weight", d));
+      ASSIGN_OR_RETURN(lw.ffn_post_norm, w->Vector(file, p + "post_ffw_norm.weight", d));
+    }
     w->layers_.push_back(lw);
   }
   return w;

@@ -35,11 +35,20 @@ struct LayerRange {
   int size() const { return end - begin; }
 };
 
+// Fused tensors (glm4's attn_qkv and [gate; up] ffn_up) are presented as
+// separate zero-copy row views, so the runner sees one layout for every
+// architecture. The optional vectors are nullptr when the model lacks them
+// (ModelConfig says which it has); biases cover this shard's rows only.
 struct LayerWeights {
   kernels::WeightMatrix wq, wk, wv, wo;
   kernels::WeightMatrix w_gate, w_up, w_down;
   const float* attn_norm = nullptr;
   const float* ffn_norm = nullptr;
+  const float* bq = nullptr;              // qkv_bias
+  const float* bk = nullptr;
+  const float* bv = nullptr;
+  const float* attn_post_norm = nullptr;  // post_norms
+  const float* ffn_post_norm = nullptr;
 };
 
 class ModelWeights {

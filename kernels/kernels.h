@@ -63,15 +63,18 @@ void RmsNorm(const float* x, const float* weight, int64_t tokens, int64_t dim,
              float eps, float* y);
 
 // Rotary embedding in place on x[tokens][heads][head_dim], rotating the first
-// `rot_dim` dims of each head as adjacent pairs (2i, 2i+1) (GGUF Llama
-// layout, llama.cpp's "normal" mode). The angle for pair i at position p is
-// p * theta_i where theta_i = freq_base^(-2i/rot_dim) / freq_factors[i]
-// (freq_factors may be null = all 1; Llama-3 scaling supplies them).
+// `rot_dim` dims of each head. Pair i is the adjacent dims (2i, 2i+1) (GGUF
+// Llama and GLM-4 layout, llama.cpp's "normal" mode), or with `neox` the dims
+// (i, i + rot_dim/2) (Qwen2 and Hugging Face's rotate-half layout, llama.cpp's
+// "neox" mode). The angle for pair i at position p is p * theta_i where
+// theta_i = freq_base^(-2i/rot_dim) / freq_factors[i] (freq_factors may be
+// null = all 1; Llama-3 scaling supplies them).
 struct RopeParams {
   int head_dim = 0;
   int rot_dim = 0;
   float freq_base = 10000.0f;
   const float* freq_factors = nullptr;  // rot_dim/2 entries or null
+  bool neox = false;
 };
 void Rope(float* x, const int32_t* positions, int64_t tokens, int heads,
           const RopeParams& params);

@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/byte_size.h"
+#include "common/safetensors/model_source.h"
 #include "common/dashed_flags.h"
 #include "common/gguf/gguf_file.h"
 #include "common/host_probe.h"
@@ -33,8 +34,9 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:0",
 ABSL_FLAG(std::string, advertise, "",
           "host:port the coordinator and other stages use to reach this worker; default: the "
           "listen host with the bound port (set it when listening on 0.0.0.0).");
-ABSL_FLAG(std::string, model, "", "Path of the GGUF model file (required; the same file as the "
-                                  "coordinator's, checked by content hash).");
+ABSL_FLAG(std::string, model, "",
+          "The GGUF model file or Hugging Face checkpoint directory (required; the same "
+          "model as the coordinator's, checked by content hash).");
 ABSL_FLAG(int32_t, threads, 0, "Kernel threads; 0 = all hardware threads.");
 ABSL_FLAG(std::string, memory_limit, "",
           "Memory this worker offers for weights + KV cache + activations, e.g. 2GiB; "
@@ -73,7 +75,7 @@ int Main() {
     memory_limit = *m;
   }
 
-  absl::StatusOr<std::unique_ptr<GgufFile>> file = GgufFile::Open(model_path);
+  absl::StatusOr<std::unique_ptr<GgufFile>> file = OpenModelFile(model_path);
   if (!file.ok()) return Fail(file.status());
   absl::StatusOr<ModelConfig> config = ModelConfigFromGguf(**file);
   if (!config.ok()) return Fail(config.status());

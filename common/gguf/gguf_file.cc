@@ -133,6 +133,59 @@ absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::FromBuffer(std::string name,
   return file;
 }
 
+absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::WithExternalTensors(
+    std::unique_ptr<GgufFile> metadata, std::vector<ExternalTensor> tensors,
+    std::shared_ptr<const void> keep_alive) {
+  std::unique_ptr<GgufFile> f = std::move(metadata);
+  f->keep_alive_ = std::move(keep_alive);
+  for (ExternalTensor& e : tensors) {
+    GgufTensorInfo t = std::move(e.info);
+    const std::string what = absl::StrCat(f->path_, ": tensor '", t.name, "'");
+    if (t.shape.empty() || t.shape.size() > 4) {
+      return absl::InvalidArgumentError(absl::StrCat(what, " has ", t.shape.size(),
+                                                     " dimensions; 1 to 4 expected"));
+    }
+    for (int64_t d : t.shape) {
+      if (d <= 0) return absl::InvalidArgumentError(absl::StrCat(what, " has a dimension ", d));
+    }
+    if (t.shape[0] % GgmlBlockSize(t.type) != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " rows are not a whole number of ", GgmlTypeName(t.type), " blocks"));
+    }
+    uint64_t rows = 1;
+    for (size_t i = 1; i < t.shape.size(); ++i) rows *= static_cast<uint64_t>(t.shape[i]);
+    t.size_bytes = static_cast<uint64_t>(t.shape[0] / GgmlBlockSize(t.type)) *
+                   GgmlBlockBytes(t.type) * rows;
+    t.offset = 0;
+    t.external = e.data;
+    t.producer = -1;
+    if (e.data == nullptr) {
+      if (!e.produce) {
+        return absl::InvalidArgumentError(absl::StrCat(what, " has neither data nor producer"));
+      }
+      t.producer = static_cast<int64_t>(f->producers_.size());
+      f->producers_.push_back(std::move(e.produce));
+    }
+    if (!f->tensor_index_.emplace(t.name, f->tensors_.size()).second) {
+      return absl::InvalidArgumentError(absl::StrCat(what, " is defined twice"));
+    }
+    f->tensors_.push_back(std::move(t));
+  }
+  absl::MutexLock lock(&f->produce_mu_);
+  f->produced_.resize(f->producers_.size());
+  return f;
+}
+
+const uint8_t* GgufFile::Produce(const GgufTensorInfo& t) const {
+  absl::MutexLock lock(&produce_mu_);
+  std::unique_ptr<uint8_t[]>& buf = produced_[t.producer];
+  if (buf == nullptr) {
+    buf.reset(new uint8_t[t.size_bytes == 0 ? 1 : t.size_bytes]);
+    producers_[t.producer](buf.get());
+  }
+  return buf.get();
+}
+
 bool GgufFile::Has(std::string_view key) const { return entry_index_.contains(Sv(key)); }
 
 std::vector<std::string> GgufFile::Keys() const {

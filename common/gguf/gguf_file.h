@@ -17,11 +17,18 @@
 // Tensor data is never copied: TensorData() points into the mapping, which
 // lives as long as the GgufFile. A GgufFile is immutable after construction
 // and safe to read from many threads at once.
+//
+// WithExternalTensors() builds a GgufFile whose metadata is a parsed GGUF but
+// whose tensors live elsewhere (a Hugging Face directory's safetensors
+// mappings, see common/safetensors/hf_gguf_view.h): each is a pointer, or a
+// function that produces its bytes on first access (a re-laid-out copy), so
+// only the tensors somebody reads are ever touched.
 #ifndef TESSERA_COMMON_GGUF_GGUF_FILE_H_
 #define TESSERA_COMMON_GGUF_GGUF_FILE_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -30,6 +37,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "common/gguf/ggml_type.h"
 #include "common/mapped_file.h"
 
@@ -61,6 +69,10 @@ struct GgufTensorInfo {
   GgmlType type = GgmlType::kF32;
   uint64_t offset = 0;      // from the start of the tensor data section
   uint64_t size_bytes = 0;  // computed from type and shape
+  // Only for tensors added by WithExternalTensors: where the bytes are, or
+  // (when null) the index of the function that produces them.
+  const uint8_t* external = nullptr;
+  int64_t producer = -1;
 
   int64_t num_elements() const;
 };
@@ -74,6 +86,23 @@ class GgufFile {
   // data is as aligned as in a mapped file. `name` stands in for the path in
   // error messages. Meant for tests and fuzzing.
   static absl::StatusOr<std::unique_ptr<GgufFile>> FromBuffer(std::string name, std::string bytes);
+
+  // A tensor for WithExternalTensors: `info` gives name, shape and type
+  // (offset and size_bytes are recomputed); the bytes are `data`, or, when
+  // `data` is null, what `produce` writes into a buffer of size_bytes on the
+  // first TensorData() call.
+  struct ExternalTensor {
+    GgufTensorInfo info;
+    const uint8_t* data = nullptr;
+    std::function<void(uint8_t* out)> produce;
+  };
+  // `metadata` (typically a tensor-less GGUF from FromBuffer) with `tensors`
+  // appended; `keep_alive` owns whatever the data pointers point into.
+  // INVALID_ARGUMENT naming the tensor for a duplicate name, a bad shape or a
+  // tensor with neither data nor producer.
+  static absl::StatusOr<std::unique_ptr<GgufFile>> WithExternalTensors(
+      std::unique_ptr<GgufFile> metadata, std::vector<ExternalTensor> tensors,
+      std::shared_ptr<const void> keep_alive);
 
   ~GgufFile() = default;
   GgufFile(const GgufFile&) = delete;
@@ -111,6 +140,8 @@ class GgufFile {
   const GgufTensorInfo* FindTensor(std::string_view name) const;
   // The first byte of `t`'s data; `t` must be one of this file's tensors.
   const uint8_t* TensorData(const GgufTensorInfo& t) const {
+    if (t.external != nullptr) return t.external;
+    if (t.producer >= 0) return Produce(t);
     return data_ + header_bytes_ + t.offset;
   }
 
@@ -146,6 +177,8 @@ class GgufFile {
   absl::Status Parse();
 
   absl::StatusOr<const Value*> Lookup(std::string_view key) const;
+  // The bytes of a produced tensor, made on first use.
+  const uint8_t* Produce(const GgufTensorInfo& t) const;
   absl::Status TypeMismatch(std::string_view key, const char* expected, const Value& v) const;
 
   struct AlignedDelete {
@@ -165,6 +198,12 @@ class GgufFile {
   absl::flat_hash_map<std::string, size_t> entry_index_;
   std::vector<GgufTensorInfo> tensors_;
   absl::flat_hash_map<std::string, size_t> tensor_index_;
+
+  // WithExternalTensors only.
+  std::shared_ptr<const void> keep_alive_;
+  std::vector<std::function<void(uint8_t*)>> producers_;
+  mutable absl::Mutex produce_mu_;
+  mutable std::vector<std::unique_ptr<uint8_t[]>> produced_ ABSL_GUARDED_BY(produce_mu_);
 };
 
 }  // namespace tessera

@@ -1,5 +1,6 @@
 #include "common/safetensors/hf_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -15,7 +16,8 @@
 namespace tessera {
 namespace {
 
-constexpr char kSupportedHfArchitectures[] = "LlamaForCausalLM";
+constexpr char kSupportedHfArchitectures[] =
+    "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Glm4ForCausalLM";
 
 // Reads keys of one config.json object and words errors with the file and the
 // (dotted) key.
@@ -28,6 +30,8 @@ class HfKeys {
     return absl::InvalidArgumentError(
         absl::StrCat(path_, ": key '", prefix_, key, "' ", detail));
   }
+
+  const std::string& path() const { return path_; }
 
   // Absent or null.
   bool Has(const std::string& key) const {
@@ -86,6 +90,54 @@ class HfKeys {
   std::string prefix_;
 };
 
+// The flags that set qwen2 and glm4 apart (model_config.h), and the keys that
+// would change the graph in ways this engine does not run.
+absl::Status ReadHfArchitectureFeatures(const HfKeys& k, const std::string& arch,
+                                        ModelConfig* c) {
+  if (c->architecture == "qwen2") {
+    c->rope_neox = true;
+    c->qkv_bias = true;
+    ASSIGN_OR_RETURN(bool sliding, k.BoolOr("use_sliding_window", false));
+    if (sliding) {
+      return absl::UnimplementedError(absl::StrCat(
+          k.path(), ": key 'use_sliding_window' is true; sliding-window attention is not "
+                    "supported"));
+    }
+  } else if (c->architecture == "glm4") {
+    c->post_norms = true;
+    c->fused_gate_up = true;
+    ASSIGN_OR_RETURN(c->qkv_bias, k.BoolOr("attention_bias", true));
+    ASSIGN_OR_RETURN(double partial, k.PositiveFloatOr("partial_rotary_factor", 0.5));
+    const double rot = c->head_dim * partial;
+    if (partial > 1 || rot != static_cast<int>(rot) || static_cast<int>(rot) % 2 != 0) {
+      return k.Invalid("partial_rotary_factor",
+                       absl::StrCat("is ", partial, "; head_dim ", c->head_dim,
+                                    " times it must be an even number of dims, at most head_dim"));
+    }
+    c->rope_dim = static_cast<int>(rot);
+  } else {
+    ASSIGN_OR_RETURN(bool bias, k.BoolOr("attention_bias", false));
+    if (bias) {
+      return absl::UnimplementedError(absl::StrCat(
+          k.path(), ": key 'attention_bias' is true; Llama attention biases (which include the "
+                    "output projection) are not supported"));
+    }
+    ASSIGN_OR_RETURN(bool mlp_bias, k.BoolOr("mlp_bias", false));
+    if (mlp_bias) {
+      return absl::UnimplementedError(
+          absl::StrCat(k.path(), ": key 'mlp_bias' is true; MLP biases are not supported"));
+    }
+  }
+  if (arch == "MistralForCausalLM" && k.Has("sliding_window")) {
+    // Mistral 7B v0.1 attends within a 4096-token window. Within the window
+    // that is ordinary causal attention, so cap the context there rather
+    // than compute something else beyond it.
+    ASSIGN_OR_RETURN(int window, k.PositiveInt("sliding_window"));
+    c->context_length = std::min<int64_t>(c->context_length, window);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::vector<float> Llama3RopeFreqFactors(int rot_dim, double rope_theta, double factor,
@@ -137,13 +189,17 @@ absl::StatusOr<ModelConfig> ModelConfigFromHfConfig(const std::string& config_js
     return k.Invalid("architectures", "is missing or not a non-empty array of strings");
   }
   const std::string arch = (*archs)[0].get<std::string>();
-  if (arch != "LlamaForCausalLM") {
+  ModelConfig c;
+  if (arch == "LlamaForCausalLM" || arch == "MistralForCausalLM") {
+    c.architecture = "llama";
+  } else if (arch == "Qwen2ForCausalLM") {
+    c.architecture = "qwen2";
+  } else if (arch == "Glm4ForCausalLM") {
+    c.architecture = "glm4";
+  } else {
     return absl::UnimplementedError(absl::StrCat(path, ": unsupported architecture '", arch,
                                                  "'; supported: ", kSupportedHfArchitectures));
   }
-
-  ModelConfig c;
-  c.architecture = "llama";
   if (root.contains("_name_or_path") && root["_name_or_path"].is_string()) {
     c.name = root["_name_or_path"].get<std::string>();
   }
@@ -182,6 +238,7 @@ absl::StatusOr<ModelConfig> ModelConfigFromHfConfig(const std::string& config_js
         "num_attention_heads are supported"));
   }
   c.rope_dim = c.head_dim;
+  RETURN_IF_ERROR(ReadHfArchitectureFeatures(k, arch, &c));
 
   if (k.Has("rope_scaling")) {
     const nlohmann::json& rs = root["rope_scaling"];

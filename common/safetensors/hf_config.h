@@ -15,7 +15,14 @@
 namespace tessera {
 
 // Reads a Hugging Face config.json. architectures[0] must be LlamaForCausalLM
-// (else UNIMPLEMENTED naming it and the supported list). Required keys:
+// or MistralForCausalLM (architecture "llama"), Qwen2ForCausalLM ("qwen2") or
+// Glm4ForCausalLM ("glm4"), else UNIMPLEMENTED naming it and the supported
+// list. Per family: qwen2 has Q/K/V biases and rotate-half RoPE
+// (use_sliding_window true is UNIMPLEMENTED); glm4 reads attention_bias
+// (default true) and partial_rotary_factor (default 0.5; rope_dim = head_dim
+// times it); llama refuses attention_bias or mlp_bias true (UNIMPLEMENTED);
+// Mistral's sliding_window, when set, caps context_length (attention inside
+// the window is ordinary causal attention). Required keys:
 // hidden_size, intermediate_size, num_attention_heads, num_hidden_layers,
 // rms_norm_eps, vocab_size, max_position_embeddings; optional (null = absent):
 // num_key_value_heads (= heads), rope_theta (10000), tie_word_embeddings

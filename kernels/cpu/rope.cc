@@ -1,4 +1,4 @@
-// Rotary embedding, llama.cpp "normal" mode. The per-pair angles follow
+// Rotary embedding, llama.cpp's "normal" and "neox" modes. The per-pair angles follow
 // ggml_rope_cache_init with freq_scale = attn_factor = 1 and ext_factor = 0:
 // theta starts at (float)pos and is multiplied by theta_scale =
 // freq_base^(-2/rot_dim) once per pair, in float, and pair i uses
@@ -28,15 +28,18 @@ void Rope(float* x, const int32_t* positions, int64_t tokens, int heads,
       cos_sin[2 * i + 1] = std::sin(angle);
       theta *= theta_scale;
     }
+    // The two members of pair i sit `stride` apart, starting at `first(i)`.
+    const int stride = params.neox ? pairs : 1;
     for (int h = 0; h < heads; ++h) {
       float* v = x + (t * heads + h) * static_cast<int64_t>(params.head_dim);
       for (int i = 0; i < pairs; ++i) {
         const float c = cos_sin[2 * i];
         const float s = cos_sin[2 * i + 1];
-        const float x0 = v[2 * i];
-        const float x1 = v[2 * i + 1];
-        v[2 * i] = x0 * c - x1 * s;
-        v[2 * i + 1] = x0 * s + x1 * c;
+        const int a = params.neox ? i : 2 * i;
+        const float x0 = v[a];
+        const float x1 = v[a + stride];
+        v[a] = x0 * c - x1 * s;
+        v[a + stride] = x0 * s + x1 * c;
       }
     }
   }

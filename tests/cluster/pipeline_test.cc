@@ -206,6 +206,49 @@ TEST(PipelineKvHalfTest, TwoStagesReproduceRunWithHalfCache) {
               differs_from_f32, Cases().size());
 }
 
+// Workers and coordinator given a Hugging Face directory (config.json +
+// safetensors + tokenizer.json) instead of a GGUF: each worker reads only its
+// layer range from the safetensors mappings. The tokens must be bitwise those
+// of `tessera run` on the GGUF converted from the same weights (tests/golden/
+// arch; arch_golden_test proves the two formats give identical logits).
+TEST(PipelineHfTest, TwoStagesOverHuggingFaceDirectoryReproduceRunOnGguf) {
+  for (const std::string name : {"glm4", "qwen2"}) {
+    LocalEngineOptions lo;
+    lo.model_path = tessera::testing::GoldenPath("arch/" + name + ".gguf");
+    lo.max_context = 128;
+    auto engine = LocalEngine::Open(lo);
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    SamplingParams sampling;
+    sampling.seed = 5;
+    sampling.temperature = 0.7f;
+    const std::string prompt = "etaoin shrdlu cmfw";
+    std::vector<int32_t> want;
+    GenerateOptions g;
+    g.max_tokens = 24;
+    g.sampling = sampling;
+    const std::vector<int32_t> ids = (*engine)->tokenizer().Encode(prompt, true, true);
+    ASSERT_TRUE((*engine)->Generate(ids, g, [&](int32_t id, float) {
+                           want.push_back(id);
+                           return true;
+                         }).ok());
+
+    ClusterOptions o;
+    o.model = tessera::testing::GoldenPath("arch/" + name + "_hf");
+    o.workers = 2;
+    o.coordinator_flags = {"--max-context=128", "--max-seqs=2"};
+    Cluster cluster(o);
+    ASSERT_TRUE(cluster.ready()) << cluster.coordinator().output();
+    auto stub = cluster.InferenceStub();
+    Generation got = Generate(stub.get(), tessera::testing::TextRequest(prompt, 24, sampling));
+    ASSERT_TRUE(got.status.ok()) << name << ": " << got.status.error_message();
+    EXPECT_EQ(got.ids, want) << name;
+    grpc::ClientContext ctx;
+    v1::ModelInfo info;
+    ASSERT_TRUE(stub->GetModelInfo(&ctx, v1::GetModelInfoRequest(), &info).ok());
+    EXPECT_EQ(info.stages_size(), 2) << name;
+  }
+}
+
 // The same pipeline with each worker in its own network namespace: its own
 // address on a bridge, its link throttled by tbf both ways. Tokens must not
 // change, and the activations must demonstrably cross the throttled links.

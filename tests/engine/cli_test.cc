@@ -85,6 +85,30 @@ TEST(CliTest, SampledRunsWithTheSameSeedAreIdentical) {
   EXPECT_GT(a.out.size(), 10u);
 }
 
+// A Hugging Face directory and the GGUF converted from it (tests/golden/arch)
+// are the same model: `tessera run` must print the same text from either,
+// and `tessera plan` must read the directory's header alone.
+TEST(CliTest, RunsAndPlansHuggingFaceDirectoriesLikeTheirGguf) {
+  for (const std::string name : {"qwen2", "llama3"}) {
+    const std::vector<std::string> flags = {"--prompt", "etaoin shrdlu", "--temperature", "0.8",
+                                            "--seed", "3", "--max-tokens", "12"};
+    std::vector<std::string> gguf = {"run", "--model", GoldenPath("arch/" + name + ".gguf")};
+    std::vector<std::string> hf = {"run", "--model", GoldenPath("arch/" + name + "_hf")};
+    gguf.insert(gguf.end(), flags.begin(), flags.end());
+    hf.insert(hf.end(), flags.begin(), flags.end());
+    const Result a = RunTessera(gguf);
+    const Result b = RunTessera(hf);
+    ASSERT_EQ(a.exit_code, 0) << a.err;
+    ASSERT_EQ(b.exit_code, 0) << b.err;
+    EXPECT_FALSE(a.out.empty());
+    EXPECT_EQ(a.out, b.out) << name;
+  }
+  const Result plan = RunTessera(
+      {"plan", "--model", GoldenPath("arch/glm4_hf"), "--workers", "1GiB,1GiB", "--context", "64"});
+  ASSERT_EQ(plan.exit_code, 0) << plan.err;
+  EXPECT_THAT(plan.out, HasSubstr("glm4_hf"));
+}
+
 TEST(CliTest, BadInputIsAClearError) {
   Result r = RunTessera({"run", "--model", "/nonexistent/model.gguf", "--prompt", "hi"});
   EXPECT_EQ(r.exit_code, 1);

@@ -151,7 +151,19 @@ TEST(ModelConfigTest, RejectsUnsupportedArchitectureNamingItAndTheSupportedList)
   w.SetString("general.architecture", "mamba");
   EXPECT_THAT(Config(w), StatusIs(absl::StatusCode::kUnimplemented,
                                   "unsupported architecture 'mamba' in tiny-llama.gguf; "
-                                  "supported: llama"));
+                                  "supported: llama, qwen2, glm4"));
+}
+
+TEST(ModelConfigTest, ArchitectureFeaturesComeFromArchitectureAndTensors) {
+  GgufWriter w = TinyLlama();
+  ASSERT_OK_AND_ASSIGN(ModelConfig llama, Config(w));
+  EXPECT_FALSE(llama.rope_neox || llama.qkv_bias || llama.post_norms || llama.fused_gate_up);
+  // An output-projection bias would be silently ignored by the graph: refused.
+  ASSERT_THAT(w.AddTensor("blk.0.attn_output.bias", {kEmbd}, GgmlType::kF32,
+                          EncodeF32(std::vector<float>(kEmbd, 0.0f))),
+              testing::IsOk());
+  EXPECT_THAT(Config(w), StatusIs(absl::StatusCode::kUnimplemented,
+                                  HasSubstr("'blk.0.attn_output.bias'")));
 }
 
 TEST(ModelConfigTest, MissingRequiredKeysAreNotFound) {

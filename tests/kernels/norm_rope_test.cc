@@ -66,6 +66,7 @@ struct RopeCase {
   int heads, head_dim, rot_dim;
   float base;
   bool factors;
+  bool neox = false;  // pairs (i, i + rot_dim/2) instead of (2i, 2i+1)
 };
 
 // The ideal rotation, angles in double.
@@ -80,17 +81,19 @@ void RopeIdeal(const std::vector<float>& in, const std::vector<int32_t>& pos, co
         const double theta_i = std::pow(static_cast<double>(c.base), -2.0 * i / c.rot_dim) /
                                (c.factors ? ff[i] : 1.0);
         const double angle = pos[t] * theta_i;
-        const double x0 = in[off + 2 * i], x1 = in[off + 2 * i + 1];
-        (*out)[off + 2 * i] = x0 * std::cos(angle) - x1 * std::sin(angle);
-        (*out)[off + 2 * i + 1] = x0 * std::sin(angle) + x1 * std::cos(angle);
+        const size_t a = off + (c.neox ? i : 2 * i);
+        const size_t b = c.neox ? a + c.rot_dim / 2 : a + 1;
+        const double x0 = in[a], x1 = in[b];
+        (*out)[a] = x0 * std::cos(angle) - x1 * std::sin(angle);
+        (*out)[b] = x0 * std::sin(angle) + x1 * std::cos(angle);
         // ggml's float recurrence theta *= theta_scale: powf is within 1 ulp
         // (2^-23 relative) and each of the i multiplies adds 2^-24, so the
         // angle is off by at most angle * (i+2) * 2^-23; the rotation adds a
         // few float roundings on top.
         const double angle_err = std::fabs(angle) * (i + 2) * std::ldexp(1.0, -23);
         const double t_err = (std::fabs(x0) + std::fabs(x1)) * (angle_err + std::ldexp(1.0, -21));
-        (*tol)[off + 2 * i] = t_err;
-        (*tol)[off + 2 * i + 1] = t_err;
+        (*tol)[a] = t_err;
+        (*tol)[b] = t_err;
       }
     }
   }
@@ -99,7 +102,9 @@ void RopeIdeal(const std::vector<float>& in, const std::vector<int32_t>& pos, co
 TEST_P(NormRopeTest, RopeMatchesFloat64AndLeavesUnrotatedDims) {
   std::mt19937 rng(33);
   for (const RopeCase& c : {RopeCase{9, 64, 64, 10000.0f, false}, RopeCase{3, 64, 32, 10000.0f, false},
-                            RopeCase{2, 128, 128, 500000.0f, true}, RopeCase{4, 10, 6, 100.0f, true}}) {
+                            RopeCase{2, 128, 128, 500000.0f, true}, RopeCase{4, 10, 6, 100.0f, true},
+                            RopeCase{3, 64, 64, 1000000.0f, false, true},
+                            RopeCase{2, 32, 16, 10000.0f, true, true}}) {
     const std::vector<int32_t> positions = {0, 1, 2, 17, 300, 4095, 8191};
     std::vector<float> ff(c.rot_dim / 2);
     for (auto& f : ff) f = std::uniform_real_distribution<float>(1.0f, 8.0f)(rng);
@@ -110,6 +115,7 @@ TEST_P(NormRopeTest, RopeMatchesFloat64AndLeavesUnrotatedDims) {
     params.rot_dim = c.rot_dim;
     params.freq_base = c.base;
     params.freq_factors = c.factors ? ff.data() : nullptr;
+    params.neox = c.neox;
     Rope(y.data(), positions.data(), positions.size(), c.heads, params);
     std::vector<double> ref, tol;
     RopeIdeal(x, positions, c, ff, &ref, &tol);

@@ -196,11 +196,50 @@ TEST_F(HfConfigTest, RejectsBadJson) {
 }
 
 TEST_F(HfConfigTest, RejectsUnsupportedArchitecture) {
-  EXPECT_THAT(LoadEdited("LlamaForCausalLM", "MistralForCausalLM"),
+  EXPECT_THAT(LoadEdited("LlamaForCausalLM", "GPTNeoXForCausalLM"),
               StatusIs(absl::StatusCode::kUnimplemented,
-                       AllOf(HasSubstr("'MistralForCausalLM'"), HasSubstr("LlamaForCausalLM"))));
+                       AllOf(HasSubstr("'GPTNeoXForCausalLM'"), HasSubstr("LlamaForCausalLM"),
+                             HasSubstr("Qwen2ForCausalLM"), HasSubstr("Glm4ForCausalLM"))));
   EXPECT_THAT(LoadEdited(R"(["LlamaForCausalLM"])", "[]"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'architectures'")));
+}
+
+TEST_F(HfConfigTest, ReadsQwen2Features) {
+  ASSERT_OK_AND_ASSIGN(ModelConfig c, LoadEdited("LlamaForCausalLM", "Qwen2ForCausalLM"));
+  EXPECT_EQ(c.architecture, "qwen2");
+  EXPECT_TRUE(c.rope_neox);
+  EXPECT_TRUE(c.qkv_bias);
+  EXPECT_FALSE(c.post_norms);
+  EXPECT_THAT(LoadEdited("\"attention_bias\": false,", "\"attention_bias\": false, "
+                         "\"use_sliding_window\": true, \"architectures\": [\"Qwen2ForCausalLM\"],"),
+              StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("'use_sliding_window'")));
+}
+
+TEST_F(HfConfigTest, ReadsGlm4Features) {
+  // GLM-4-9B-0414's shape: 128-dim heads, half of each rotated.
+  ASSERT_OK_AND_ASSIGN(ModelConfig c, LoadEdited("LlamaForCausalLM", "Glm4ForCausalLM"));
+  EXPECT_EQ(c.architecture, "glm4");
+  EXPECT_EQ(c.rope_dim, 64);
+  EXPECT_FALSE(c.qkv_bias);  // this file says attention_bias: false
+  EXPECT_TRUE(c.post_norms);
+  EXPECT_TRUE(c.fused_gate_up);
+  EXPECT_FALSE(c.rope_neox);
+  EXPECT_THAT(LoadEdited("\"attention_bias\": false,",
+                         "\"partial_rotary_factor\": 0.3, \"architectures\": [\"Glm4ForCausalLM\"],"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'partial_rotary_factor'")));
+}
+
+TEST_F(HfConfigTest, MistralSlidingWindowCapsContext) {
+  ASSERT_OK_AND_ASSIGN(ModelConfig c,
+                       LoadEdited("\"attention_bias\": false,",
+                                  "\"sliding_window\": 4096, \"architectures\": [\"MistralForCausalLM\"],"));
+  EXPECT_EQ(c.architecture, "llama");
+  EXPECT_EQ(c.context_length, 4096);
+}
+
+TEST_F(HfConfigTest, RefusesLlamaBiases) {
+  EXPECT_THAT(LoadEdited("\"attention_bias\": false", "\"attention_bias\": true"),
+              StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("'attention_bias'")));
 }
 
 TEST_F(HfConfigTest, RejectsMissingRequiredKey) {
