@@ -1,0 +1,420 @@
+#include "engine/cuda/cuda_model_runner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/status_macros.h"
+#include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/cuda_status.h"
+
+namespace tessera {
+namespace {
+
+using kernels::DType;
+using kernels::WeightMatrix;
+using kernels::cuda::DeviceBuffer;
+
+constexpr int kMaxHeadDim = 256;
+
+}  // namespace
+
+CudaModelRunner::Graph::~Graph() {
+  if (exec != nullptr) static_cast<void>(cudaGraphExecDestroy(exec));
+}
+
+CudaModelRunner::~CudaModelRunner() {
+  // Work in flight may still read the buffers freed below.
+  if (stream_.get() != nullptr) static_cast<void>(cudaStreamSynchronize(stream_.get()));
+}
+
+absl::StatusOr<std::unique_ptr<CudaModelRunner>> CudaModelRunner::Create(
+    const ModelWeights& weights, const CudaRunnerOptions& options) {
+  const ModelConfig& c = weights.config();
+  // Departures from the Llama graph (ModelConfig): rotate-half RoPE is
+  // implemented; biases and post-norms are not yet. Fused QKV / gate-up
+  // tensors arrive as row views (ModelWeights splits them), so they need
+  // nothing here.
+  if (c.qkv_bias) {
+    return absl::UnimplementedError(absl::StrCat(
+        "CUDA runner: Q/K/V biases (blk.*.attn_q.bias, ", c.architecture,
+        ") are not implemented on the GPU"));
+  }
+  if (c.post_norms) {
+    return absl::UnimplementedError(absl::StrCat(
+        "CUDA runner: post-attention/post-FFN norms (blk.*.post_attention_norm.weight, ",
+        c.architecture, ") are not implemented on the GPU"));
+  }
+  if (weights.shard().size != 1) {
+    return absl::UnimplementedError(absl::StrFormat(
+        "CUDA runner: tensor-parallel shard %d of %d (only TP 1 is implemented)",
+        weights.shard().rank, weights.shard().size));
+  }
+  if (!weights.has_embedding() || !weights.has_head()) {
+    return absl::UnimplementedError(absl::StrFormat(
+        "CUDA runner: layer range [%d, %d) of %d (only the whole model is implemented)",
+        weights.range().begin, weights.range().end, c.n_layer));
+  }
+  if (c.head_dim > kMaxHeadDim || c.rope_dim > c.head_dim || c.n_kv_head <= 0 ||
+      c.n_head % c.n_kv_head != 0) {
+    return absl::UnimplementedError(absl::StrFormat(
+        "CUDA runner: head_dim %d (at most %d), rope_dim %d, %d heads over %d KV heads",
+        c.head_dim, kMaxHeadDim, c.rope_dim, c.n_head, c.n_kv_head));
+  }
+  if (options.kv_dtype != DType::kF32 && options.kv_dtype != DType::kF16) {
+    return absl::InvalidArgumentError(absl::StrCat("CUDA runner: KV cache type ",
+                                                   kernels::DTypeName(options.kv_dtype)));
+  }
+  if (options.kv_blocks <= 0 || options.block_size <= 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "CUDA runner: %d KV blocks of %d positions", options.kv_blocks, options.block_size));
+  }
+  std::unique_ptr<CudaModelRunner> r(new CudaModelRunner());
+  r->config_ = c;
+  r->options_ = options;
+  ASSIGN_OR_RETURN(r->stream_, kernels::cuda::Stream::Create());
+  ASSIGN_OR_RETURN(r->blas_, kernels::cuda::BlasLt::Create());
+  RETURN_IF_ERROR(r->Upload(weights));
+
+  const size_t elem = options.kv_dtype == DType::kF16 ? 2 : 4;
+  const size_t kv_bytes = static_cast<size_t>(options.kv_blocks) * options.block_size *
+                          c.n_kv_head * c.head_dim * elem;
+  for (int l = 0; l < c.n_layer; ++l) {
+    ASSIGN_OR_RETURN(DeviceBuffer k, DeviceBuffer::Allocate(kv_bytes));
+    ASSIGN_OR_RETURN(DeviceBuffer v, DeviceBuffer::Allocate(kv_bytes));
+    // Zeroed like the CPU cache, so an unwritten slot can never hold NaN.
+    CUDA_RETURN_IF_ERROR(cudaMemsetAsync(k.data(), 0, kv_bytes, r->stream_.get()));
+    CUDA_RETURN_IF_ERROR(cudaMemsetAsync(v.data(), 0, kv_bytes, r->stream_.get()));
+    r->kv_k_.push_back(std::move(k));
+    r->kv_v_.push_back(std::move(v));
+  }
+  RETURN_IF_ERROR(r->stream_.Synchronize());
+  return r;
+}
+
+absl::StatusOr<WeightMatrix> CudaModelRunner::UploadMatrix(const WeightMatrix& m,
+                                                           const std::string& name) {
+  if (m.dtype != DType::kF32 && m.dtype != DType::kF16 && m.dtype != DType::kBF16) {
+    return absl::UnimplementedError(absl::StrCat("CUDA runner: tensor '", name, "' is ",
+                                                 kernels::DTypeName(m.dtype),
+                                                 "; quantised weights are not implemented on "
+                                                 "the GPU (F32, F16 and BF16 only)"));
+  }
+  const size_t bytes = m.row_bytes * static_cast<size_t>(m.rows);
+  ASSIGN_OR_RETURN(DeviceBuffer buf, DeviceBuffer::Allocate(bytes));
+  CUDA_RETURN_IF_ERROR(cudaMemcpy(buf.data(), m.data, bytes, cudaMemcpyHostToDevice));
+  WeightMatrix d = m;
+  d.data = buf.data();
+  device_weight_bytes_ += bytes;
+  weight_buffers_.push_back(std::move(buf));
+  return d;
+}
+
+absl::StatusOr<const float*> CudaModelRunner::UploadVector(const float* v, int64_t n) {
+  ASSIGN_OR_RETURN(DeviceBuffer buf, DeviceBuffer::Allocate(sizeof(float) * n));
+  CUDA_RETURN_IF_ERROR(cudaMemcpy(buf.data(), v, sizeof(float) * n, cudaMemcpyHostToDevice));
+  const float* d = buf.as<float>();
+  device_weight_bytes_ += sizeof(float) * n;
+  weight_buffers_.push_back(std::move(buf));
+  return d;
+}
+
+absl::StatusOr<CudaModelRunner::DeviceLayer> CudaModelRunner::UploadLayer(const LayerWeights& w,
+                                                                          int layer) {
+  const std::string p = absl::StrCat("blk.", layer, ".");
+  // Create() refused configurations with these; a LayerWeights carrying one
+  // anyway would be computed wrongly, so check again where they are read.
+  if (w.bq != nullptr || w.bk != nullptr || w.bv != nullptr || w.attn_post_norm != nullptr ||
+      w.ffn_post_norm != nullptr) {
+    return absl::UnimplementedError(absl::StrCat(
+        "CUDA runner: layer ", layer, " has biases or post-norms, not implemented on the GPU"));
+  }
+  const int64_t d = config_.n_embd;
+  DeviceLayer l;
+  ASSIGN_OR_RETURN(l.wq, UploadMatrix(w.wq, p + "attn_q.weight"));
+  ASSIGN_OR_RETURN(l.wk, UploadMatrix(w.wk, p + "attn_k.weight"));
+  ASSIGN_OR_RETURN(l.wv, UploadMatrix(w.wv, p + "attn_v.weight"));
+  ASSIGN_OR_RETURN(l.wo, UploadMatrix(w.wo, p + "attn_output.weight"));
+  ASSIGN_OR_RETURN(l.w_gate, UploadMatrix(w.w_gate, p + "ffn_gate.weight"));
+  ASSIGN_OR_RETURN(l.w_up, UploadMatrix(w.w_up, p + "ffn_up.weight"));
+  ASSIGN_OR_RETURN(l.w_down, UploadMatrix(w.w_down, p + "ffn_down.weight"));
+  ASSIGN_OR_RETURN(l.attn_norm, UploadVector(w.attn_norm, d));
+  ASSIGN_OR_RETURN(l.ffn_norm, UploadVector(w.ffn_norm, d));
+  for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+    bytes_read_per_token_ += m->row_bytes * static_cast<uint64_t>(m->rows);
+  }
+  bytes_read_per_token_ += 2 * sizeof(float) * static_cast<uint64_t>(d);
+  return l;
+}
+
+absl::Status CudaModelRunner::Upload(const ModelWeights& weights) {
+  const ModelConfig& c = config_;
+  ASSIGN_OR_RETURN(token_embd_, UploadMatrix(weights.token_embedding(), "token_embd.weight"));
+  if (weights.output().data == weights.token_embedding().data) {
+    output_ = token_embd_;  // tied: one copy on the device too
+  } else {
+    ASSIGN_OR_RETURN(output_, UploadMatrix(weights.output(), "output.weight"));
+  }
+  ASSIGN_OR_RETURN(output_norm_, UploadVector(weights.output_norm(), c.n_embd));
+  rope_.head_dim = c.head_dim;
+  rope_.rot_dim = c.rope_dim;
+  rope_.freq_base = c.rope_freq_base;
+  rope_.neox = c.rope_neox;
+  if (weights.rope_freq_factors() != nullptr) {
+    ASSIGN_OR_RETURN(rope_.freq_factors, UploadVector(weights.rope_freq_factors(), c.rope_dim / 2));
+  }
+  for (int l = 0; l < c.n_layer; ++l) {
+    ASSIGN_OR_RETURN(DeviceLayer dl, UploadLayer(weights.layer(l), l));
+    layers_.push_back(dl);
+  }
+  bytes_read_per_token_ += output_.row_bytes * static_cast<uint64_t>(output_.rows) +
+                           token_embd_.row_bytes + sizeof(float) * c.n_embd;
+  return absl::OkStatus();
+}
+
+absl::Status CudaModelRunner::Validate(absl::Span<const SequenceStep> seqs) const {
+  const ModelConfig& c = config_;
+  if (seqs.empty()) return absl::InvalidArgumentError("CUDA runner: empty step");
+  for (const SequenceStep& s : seqs) {
+    if (s.num_tokens <= 0) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "sequence %d: num_tokens is %d, must be positive", s.seq_id, s.num_tokens));
+    }
+    if (s.start_pos < 0 ||
+        static_cast<int64_t>(s.start_pos) + s.num_tokens > c.context_length) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "sequence %d: positions %d..%d are outside the model context of %d", s.seq_id,
+          s.start_pos, static_cast<int64_t>(s.start_pos) + s.num_tokens - 1, c.context_length));
+    }
+    if (static_cast<int64_t>(s.tokens.size()) != s.num_tokens) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "sequence %d: %d token ids for num_tokens %d", s.seq_id, s.tokens.size(),
+          s.num_tokens));
+    }
+    for (int32_t t : s.tokens) {
+      if (t < 0 || t >= c.vocab_size) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "sequence %d: token id %d outside the vocabulary of %d", s.seq_id, t, c.vocab_size));
+      }
+    }
+    const int64_t end = static_cast<int64_t>(s.start_pos) + s.num_tokens;
+    const int64_t needed = (end + options_.block_size - 1) / options_.block_size;
+    if (static_cast<int64_t>(s.block_table.size()) < needed) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "sequence %d: block table has %d blocks but position %d needs %d (block size %d)",
+          s.seq_id, s.block_table.size(), end - 1, needed, options_.block_size));
+    }
+    for (size_t i = 0; i < s.block_table.size(); ++i) {
+      if (s.block_table[i] < 0 || s.block_table[i] >= options_.kv_blocks) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "sequence %d: block table entry %d is block %d, outside the pool of %d blocks",
+            s.seq_id, i, s.block_table[i], options_.kv_blocks));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CudaModelRunner::StepShape> CudaModelRunner::StageStep(
+    absl::Span<const SequenceStep> seqs) {
+  StepShape shape;
+  for (const SequenceStep& s : seqs) {
+    shape.tokens += s.num_tokens;
+    shape.rows += s.logits == LogitsMode::kAll ? s.num_tokens
+                  : s.logits == LogitsMode::kLast ? 1
+                                                  : 0;
+    shape.tables += static_cast<int64_t>(s.block_table.size());
+  }
+  const int64_t T = shape.tokens;
+  const size_t count = static_cast<size_t>(3 * T + shape.rows + shape.tables);
+  // The previous step's copy out of the staging buffer must be done.
+  RETURN_IF_ERROR(stream_.Synchronize());
+  RETURN_IF_ERROR(staging_.Reserve(count * sizeof(int32_t)));
+  int32_t* ids = staging_.as<int32_t>();
+  int32_t* positions = ids + T;
+  int32_t* offsets = positions + T;
+  int32_t* rows = offsets + T;
+  int32_t* tables = rows + shape.rows;
+  int64_t t = 0, r = 0, table_at = 0;
+  for (const SequenceStep& s : seqs) {
+    for (int32_t i = 0; i < s.num_tokens; ++i, ++t) {
+      ids[t] = s.tokens[i];
+      positions[t] = s.start_pos + i;
+      offsets[t] = static_cast<int32_t>(table_at);
+      if (s.logits == LogitsMode::kAll ||
+          (s.logits == LogitsMode::kLast && i == s.num_tokens - 1)) {
+        rows[r++] = static_cast<int32_t>(t);
+      }
+    }
+    std::copy(s.block_table.begin(), s.block_table.end(), tables + table_at);
+    table_at += static_cast<int64_t>(s.block_table.size());
+  }
+  RETURN_IF_ERROR(Reserve(shape));
+  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(ints_.data(), ids, count * sizeof(int32_t),
+                                       cudaMemcpyHostToDevice, stream_.get()));
+  return shape;
+}
+
+absl::Status CudaModelRunner::Reserve(const StepShape& shape) {
+  const ModelConfig& c = config_;
+  const size_t T = static_cast<size_t>(shape.tokens);
+  const size_t f = sizeof(float);
+  const size_t q_dim = static_cast<size_t>(c.n_head) * c.head_dim;
+  const size_t kv_dim = static_cast<size_t>(c.n_kv_head) * c.head_dim;
+  const std::pair<DeviceBuffer*, size_t> wants[] = {
+      {&x_, T * c.n_embd * f},      {&h_, T * c.n_embd * f},      {&q_, T * q_dim * f},
+      {&k_, T * kv_dim * f},        {&v_, T * kv_dim * f},        {&attn_, T * q_dim * f},
+      {&gate_, T * c.n_ff * f},     {&up_, T * c.n_ff * f},       {&ffn_, T * c.n_embd * f},
+      {&logits_, static_cast<size_t>(std::max<int64_t>(shape.rows, 1)) * c.vocab_size * f},
+      {&ints_, (3 * T + shape.rows + shape.tables) * sizeof(int32_t)}};
+  for (const auto& [buf, bytes] : wants) {
+    if (bytes > buf->bytes()) {
+      // Grow with headroom so that steps of slowly rising size (longer block
+      // tables) do not reallocate, and drop graphs that point at old buffers.
+      RETURN_IF_ERROR(buf->Reserve(bytes + bytes / 2));
+      ++buffers_generation_;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CudaModelRunner::RunLayer(int layer, const StepShape& shape) {
+  namespace kc = kernels::cuda;
+  const ModelConfig& c = config_;
+  const DeviceLayer& w = layers_[layer];
+  cudaStream_t s = stream_.get();
+  const int64_t T = shape.tokens;
+  const int64_t d = c.n_embd;
+  const int32_t* positions = ints_.as<int32_t>() + T;
+  const int32_t* offsets = positions + T;
+  const int32_t* tables = ints_.as<int32_t>() + 3 * T + shape.rows;
+
+  RETURN_IF_ERROR(kc::RmsNorm(x_.as<float>(), w.attn_norm, T, d, c.rms_eps, h_.as<float>(), s));
+  {
+    const WeightMatrix qkv[] = {w.wq, w.wk, w.wv};
+    float* const out[] = {q_.as<float>(), k_.as<float>(), v_.as<float>()};
+    RETURN_IF_ERROR(kc::MatMulShared(*blas_, qkv, 3, h_.as<float>(), T, out, s));
+  }
+  RETURN_IF_ERROR(kc::Rope(q_.as<float>(), positions, T, c.n_head, rope_, s));
+  RETURN_IF_ERROR(kc::Rope(k_.as<float>(), positions, T, c.n_kv_head, rope_, s));
+  kernels::KvLayer kv;
+  kv.k = kv_k_[layer].data();
+  kv.v = kv_v_[layer].data();
+  kv.dtype = options_.kv_dtype;
+  kv.num_blocks = options_.kv_blocks;
+  kv.block_size = options_.block_size;
+  kv.n_kv_head = c.n_kv_head;
+  kv.head_dim = c.head_dim;
+  RETURN_IF_ERROR(kc::KvWriteBatch(kv, tables, offsets, positions, T, k_.as<float>(),
+                                   v_.as<float>(), s));
+  const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  RETURN_IF_ERROR(kc::AttentionBatch(q_.as<float>(), positions, T, c.n_head, kv, tables, offsets,
+                                     scale, attn_.as<float>(), s));
+  RETURN_IF_ERROR(kc::MatMul(*blas_, w.wo, attn_.as<float>(), T, ffn_.as<float>(), s));
+  RETURN_IF_ERROR(kc::Add(ffn_.as<float>(), T * d, x_.as<float>(), s));
+
+  RETURN_IF_ERROR(kc::RmsNorm(x_.as<float>(), w.ffn_norm, T, d, c.rms_eps, h_.as<float>(), s));
+  {
+    const WeightMatrix gate_up[] = {w.w_gate, w.w_up};
+    float* const out[] = {gate_.as<float>(), up_.as<float>()};
+    RETURN_IF_ERROR(kc::MatMulShared(*blas_, gate_up, 2, h_.as<float>(), T, out, s));
+  }
+  RETURN_IF_ERROR(kc::SwiGlu(gate_.as<float>(), up_.as<float>(), T * c.n_ff, gate_.as<float>(), s));
+  RETURN_IF_ERROR(kc::MatMul(*blas_, w.w_down, gate_.as<float>(), T, ffn_.as<float>(), s));
+  RETURN_IF_ERROR(kc::Add(ffn_.as<float>(), T * d, x_.as<float>(), s));
+  return absl::OkStatus();
+}
+
+absl::Status CudaModelRunner::Enqueue(const StepShape& shape) {
+  namespace kc = kernels::cuda;
+  const ModelConfig& c = config_;
+  cudaStream_t s = stream_.get();
+  const int64_t T = shape.tokens;
+  const int32_t* ids = ints_.as<int32_t>();
+  const int32_t* rows = ids + 3 * T;
+  RETURN_IF_ERROR(kc::DequantizeRows(token_embd_, ids, T, x_.as<float>(), s));
+  for (int l = 0; l < c.n_layer; ++l) RETURN_IF_ERROR(RunLayer(l, shape));
+  if (shape.rows == 0) return absl::OkStatus();
+  // Gather the rows that need logits: x viewed as an F32 matrix of T rows.
+  WeightMatrix hidden;
+  hidden.dtype = DType::kF32;
+  hidden.data = x_.data();
+  hidden.rows = T;
+  hidden.cols = c.n_embd;
+  hidden.row_bytes = sizeof(float) * c.n_embd;
+  RETURN_IF_ERROR(kc::DequantizeRows(hidden, rows, shape.rows, h_.as<float>(), s));
+  RETURN_IF_ERROR(kc::RmsNorm(h_.as<float>(), output_norm_, shape.rows, c.n_embd, c.rms_eps,
+                              h_.as<float>(), s));
+  return kc::MatMul(*blas_, output_, h_.as<float>(), shape.rows, logits_.as<float>(), s);
+}
+
+absl::StatusOr<const float*> CudaModelRunner::ForwardDevice(absl::Span<const SequenceStep> seqs,
+                                                            int64_t* rows) {
+  RETURN_IF_ERROR(Validate(seqs));
+  ASSIGN_OR_RETURN(const StepShape shape, StageStep(seqs));
+  *rows = shape.rows;
+  if (graphs_generation_ != buffers_generation_) {
+    graphs_.clear();
+    eager_runs_.clear();
+    graphs_generation_ = buffers_generation_;
+  }
+  const std::pair<int64_t, int64_t> key{shape.tokens, shape.rows};
+  const bool graph_shape = shape.tokens <= options_.graph_max_tokens && graph_status_.ok();
+  if (graph_shape) {
+    auto it = graphs_.find(key);
+    if (it != graphs_.end()) {
+      CUDA_RETURN_IF_ERROR(cudaGraphLaunch(it->second->exec, stream_.get()));
+      ++graph_replays_;
+      return logits_.as<float>();
+    }
+    // Capture on the second run of a shape: the first has grown every buffer
+    // and built every cuBLASLt plan, so capturing allocates nothing.
+    if (eager_runs_[key]++ >= 1) {
+      cudaGraph_t graph = nullptr;
+      CUDA_RETURN_IF_ERROR(
+          cudaStreamBeginCapture(stream_.get(), cudaStreamCaptureModeThreadLocal));
+      const absl::Status enqueued = Enqueue(shape);
+      const cudaError_t ended = cudaStreamEndCapture(stream_.get(), &graph);
+      auto g = std::make_unique<Graph>();
+      cudaError_t made = cudaErrorUnknown;
+      if (enqueued.ok() && ended == cudaSuccess) {
+        made = cudaGraphInstantiate(&g->exec, graph, 0);
+      }
+      if (graph != nullptr) static_cast<void>(cudaGraphDestroy(graph));
+      if (enqueued.ok() && ended == cudaSuccess && made == cudaSuccess) {
+        CUDA_RETURN_IF_ERROR(cudaGraphLaunch(g->exec, stream_.get()));
+        graphs_.emplace(key, std::move(g));
+        ++graph_replays_;
+        return logits_.as<float>();
+      }
+      // Give up on graphs for good and run eagerly; graph_status() says why.
+      static_cast<void>(cudaGetLastError());
+      graph_status_ = !enqueued.ok() ? enqueued
+                      : ended != cudaSuccess
+                          ? kernels::cuda::CudaStatus(ended, "cudaStreamEndCapture", __FILE__, __LINE__)
+                          : kernels::cuda::CudaStatus(made, "cudaGraphInstantiate", __FILE__, __LINE__);
+    }
+  }
+  RETURN_IF_ERROR(Enqueue(shape));
+  return logits_.as<float>();
+}
+
+absl::Status CudaModelRunner::Forward(absl::Span<const SequenceStep> seqs, StepOutput* out) {
+  int64_t rows = 0;
+  ASSIGN_OR_RETURN(const float* logits, ForwardDevice(seqs, &rows));
+  out->hidden.clear();
+  out->logits.resize(static_cast<size_t>(rows) * config_.vocab_size);
+  out->logit_rows = rows;
+  if (rows > 0) {
+    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(out->logits.data(), logits,
+                                         out->logits.size() * sizeof(float),
+                                         cudaMemcpyDeviceToHost, stream_.get()));
+  }
+  return stream_.Synchronize();
+}
+
+}  // namespace tessera

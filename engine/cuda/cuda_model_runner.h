@@ -1,0 +1,151 @@
+// The forward pass of a whole Llama-architecture model on one GPU: the
+// device twin of ModelRunner for the single-process case (TP 1, every layer,
+// embedding and LM head in this process).
+//
+// Create() uploads the F32/F16/BF16 weights of a ModelWeights to device
+// memory and allocates a paged KV cache there with the layout of
+// kernels::KvLayer (blocks of `block_size` positions; block tables as for the
+// CPU KvCache, so the same BlockAllocator drives both). It refuses with
+// UNIMPLEMENTED, naming the thing, what it does not implement: quantised
+// tensors, a layer range or a tensor-parallel shard, head_dim above 256, and
+// the graph departures of ModelConfig other than rotate-half RoPE (Q/K/V
+// biases, post-norms), so of today's families it runs llama (and Mistral);
+// qwen2 and glm4 are refused.
+//
+// Forward() has ModelRunner::Forward's contract for the whole model (token
+// ids in, logits of the rows each sequence asks for out) and validates the
+// step the same way before touching device memory. All tokens of a step go
+// through every matrix multiply together; KV writes and attention run in one
+// launch per layer over all sequences (kernels::cuda::*Batch). Decode-shaped
+// steps are replayed from CUDA graphs captured per (tokens, logit rows) once
+// the shape has run eagerly; graphs are dropped whenever a scratch buffer
+// grows. ForwardDevice() leaves the logits on the device for device sampling.
+//
+// Thread-safety: one Forward at a time (it owns the stream, the scratch
+// buffers and the KV cache).
+#ifndef TESSERA_ENGINE_CUDA_CUDA_MODEL_RUNNER_H_
+#define TESSERA_ENGINE_CUDA_CUDA_MODEL_RUNNER_H_
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "engine/model_runner.h"
+#include "engine/model_weights.h"
+#include "kernels/cuda/blas_lt.h"
+#include "kernels/cuda/device_memory.h"
+#include "kernels/cuda/stream.h"
+#include "kernels/kernels.h"
+
+namespace tessera {
+
+struct CudaRunnerOptions {
+  // KV blocks in the device pool (all sequences together).
+  int64_t kv_blocks = 256;
+  int block_size = 16;
+  // kF32 or kF16 (half the memory; values rounded on write as on the CPU).
+  kernels::DType kv_dtype = kernels::DType::kF32;
+  // Replay decode-shaped steps (at most this many tokens) from CUDA graphs;
+  // 0 disables graphs.
+  int64_t graph_max_tokens = 64;
+};
+
+class CudaModelRunner {
+ public:
+  // `weights` must outlive the runner only during Create (everything is
+  // copied to the device).
+  static absl::StatusOr<std::unique_ptr<CudaModelRunner>> Create(
+      const ModelWeights& weights, const CudaRunnerOptions& options);
+  ~CudaModelRunner();
+  CudaModelRunner(const CudaModelRunner&) = delete;
+  CudaModelRunner& operator=(const CudaModelRunner&) = delete;
+
+  // As ModelRunner::Forward on a whole model: out->logits gets the rows of
+  // every sequence's LogitsMode, in sequence then token order.
+  absl::Status Forward(absl::Span<const SequenceStep> seqs, StepOutput* out);
+
+  // As Forward, but the logits [rows][vocab] stay on the device (valid until
+  // the next step); returns the device pointer and sets *rows. Work is
+  // enqueued on stream(); the caller synchronises (device sampling does).
+  absl::StatusOr<const float*> ForwardDevice(absl::Span<const SequenceStep> seqs, int64_t* rows);
+
+  const ModelConfig& config() const { return config_; }
+  cudaStream_t stream() const { return stream_.get(); }
+  int64_t kv_blocks() const { return options_.kv_blocks; }
+  // Bytes of weights on the device, and of weights read per token (every
+  // matrix plus one embedding row): the numerator of the decode roofline.
+  uint64_t device_weight_bytes() const { return device_weight_bytes_; }
+  uint64_t weight_bytes_read_per_token() const { return bytes_read_per_token_; }
+  // Graph steps replayed so far, and why capture was last given up (OK if never).
+  int64_t graph_replays() const { return graph_replays_; }
+  const absl::Status& graph_status() const { return graph_status_; }
+
+ private:
+  struct DeviceLayer {
+    kernels::WeightMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
+    const float* attn_norm = nullptr;
+    const float* ffn_norm = nullptr;
+  };
+  struct StepShape {
+    int64_t tokens = 0;
+    int64_t rows = 0;
+    int64_t tables = 0;  // block-table entries of the step
+  };
+  // A captured step and the buffers' generation it was captured against.
+  struct Graph {
+    cudaGraphExec_t exec = nullptr;
+    ~Graph();
+  };
+
+  CudaModelRunner() = default;
+  absl::Status Upload(const ModelWeights& weights);
+  // The one place that reads LayerWeights.
+  absl::StatusOr<DeviceLayer> UploadLayer(const LayerWeights& w, int layer);
+  absl::StatusOr<kernels::WeightMatrix> UploadMatrix(const kernels::WeightMatrix& m,
+                                                     const std::string& name);
+  absl::StatusOr<const float*> UploadVector(const float* v, int64_t n);
+  absl::Status Validate(absl::Span<const SequenceStep> seqs) const;
+  // Packs the step's integers into pinned memory and enqueues one copy.
+  absl::StatusOr<StepShape> StageStep(absl::Span<const SequenceStep> seqs);
+  absl::Status Reserve(const StepShape& shape);
+  // Enqueues the whole forward pass for a staged step.
+  absl::Status Enqueue(const StepShape& shape);
+  absl::Status RunLayer(int layer, const StepShape& shape);
+
+  ModelConfig config_;
+  CudaRunnerOptions options_;
+  kernels::cuda::Stream stream_;
+  std::unique_ptr<kernels::cuda::BlasLt> blas_;
+  kernels::RopeParams rope_;
+
+  std::vector<kernels::cuda::DeviceBuffer> weight_buffers_;
+  kernels::WeightMatrix token_embd_, output_;
+  const float* output_norm_ = nullptr;
+  std::vector<DeviceLayer> layers_;
+  std::vector<kernels::cuda::DeviceBuffer> kv_k_, kv_v_;
+  uint64_t device_weight_bytes_ = 0;
+  uint64_t bytes_read_per_token_ = 0;
+
+  // Scratch, grown to the largest step seen. `ints_` holds, in order: token
+  // ids, positions, table offsets [tokens each], logit rows [rows], block
+  // tables [tables].
+  kernels::cuda::DeviceBuffer x_, h_, q_, k_, v_, attn_, gate_, up_, ffn_, logits_, ints_;
+  kernels::cuda::PinnedBuffer staging_;
+  uint64_t buffers_generation_ = 0;
+
+  std::map<std::pair<int64_t, int64_t>, std::unique_ptr<Graph>> graphs_;
+  std::map<std::pair<int64_t, int64_t>, int> eager_runs_;
+  uint64_t graphs_generation_ = 0;
+  int64_t graph_replays_ = 0;
+  absl::Status graph_status_;
+};
+
+}  // namespace tessera
+
+#endif  // TESSERA_ENGINE_CUDA_CUDA_MODEL_RUNNER_H_

@@ -1,0 +1,76 @@
+// Element-wise ops and the single-row softmax.
+//
+// CPU references (kernels/cpu/activation.cc):
+//   SwiGlu: out_i = (g_i / (1 + expf(-g_i))) * up_i
+//   Add:    y_i += x_i
+//   Softmax: m = max x; e_i = expf(x_i - m); sum = sum_i double(e_i);
+//            x_i = e_i * float(1 / sum)
+// SwiGlu and Add use the same float operations (no FMA contraction); only
+// expf may differ by an ulp. Softmax sums the same values in a tree order.
+#include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/cuda_status.h"
+#include "kernels/cuda/reduce.cuh"
+
+namespace tessera::kernels::cuda {
+namespace {
+
+__global__ void SwiGluKernel(const float* gate, const float* up, int64_t n, float* out) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    const float g = gate[i];
+    out[i] = (g / (1.0f + expf(-g))) * up[i];
+  }
+}
+
+__global__ void AddKernel(const float* __restrict__ x, int64_t n, float* __restrict__ y) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    y[i] += x[i];
+  }
+}
+
+// One block for the whole row: three passes (max, exp and sum, scale).
+__global__ void SoftmaxKernel(float* x, int64_t n) {
+  __shared__ float fscratch[kWarpSize];
+  __shared__ double dscratch[kWarpSize];
+  float max = -INFINITY;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) max = fmaxf(max, x[i]);
+  max = BlockMax(max, fscratch);
+  double sum = 0.0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const float e = expf(x[i] - max);
+    x[i] = e;
+    sum += e;
+  }
+  sum = BlockSum(sum, dscratch);
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) x[i] *= inv;
+}
+
+}  // namespace
+
+absl::Status SwiGlu(const float* gate, const float* up, int64_t n, float* out,
+                    cudaStream_t stream) {
+  if (n <= 0) return absl::OkStatus();
+  constexpr int kThreads = 256;
+  SwiGluKernel<<<GridFor(n, kThreads), kThreads, 0, stream>>>(gate, up, n, out);
+  CUDA_RETURN_IF_LAUNCH_ERROR("SwiGluKernel");
+  return absl::OkStatus();
+}
+
+absl::Status Add(const float* x, int64_t n, float* y, cudaStream_t stream) {
+  if (n <= 0) return absl::OkStatus();
+  constexpr int kThreads = 256;
+  AddKernel<<<GridFor(n, kThreads), kThreads, 0, stream>>>(x, n, y);
+  CUDA_RETURN_IF_LAUNCH_ERROR("AddKernel");
+  return absl::OkStatus();
+}
+
+absl::Status Softmax(float* x, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return absl::OkStatus();
+  SoftmaxKernel<<<1, 1024, 0, stream>>>(x, n);
+  CUDA_RETURN_IF_LAUNCH_ERROR("SoftmaxKernel");
+  return absl::OkStatus();
+}
+
+}  // namespace tessera::kernels::cuda

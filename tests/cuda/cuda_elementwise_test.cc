@@ -1,0 +1,153 @@
+// RmsNorm, Rope, SwiGlu, Softmax and Add on the GPU against the CPU kernels.
+//
+// Tolerance: per element |gpu - cpu| / max(1, |cpu|) < 1e-5 (float32
+// element-wise). RmsNorm and Add run the same float operations as the CPU,
+// so they are also checked bitwise; Rope, SwiGlu and Softmax call CUDA's
+// sinf/cosf/expf, which may differ from glibc's by an ulp or two.
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kernels/cuda/cuda_kernels.h"
+#include "kernels/kernels.h"
+#include "tests/cuda/cuda_test_util.h"
+
+namespace tessera::cuda_test {
+namespace {
+
+using kernels::cuda::DeviceBuffer;
+
+std::vector<float> Random(size_t n, std::mt19937_64& rng, float stddev = 1.0f, float mean = 0.0f) {
+  std::normal_distribution<float> d(mean, stddev);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+void RmsNormMatchesCpu() {
+  std::mt19937_64 rng(CaseSeed(21));
+  const int64_t shapes[][2] = {{1, 576}, {7, 576}, {3, 4096}, {33, 130}, {2, 8192}, {5, 1}};
+  for (const auto& s : shapes) {
+    const int64_t tokens = s[0], dim = s[1];
+    std::vector<float> x = Random(tokens * dim, rng, 3.0f);
+    std::vector<float> w = Random(dim, rng, 0.1f, 1.0f);
+    std::vector<float> cpu(x.size());
+    kernels::RmsNorm(x.data(), w.data(), tokens, dim, 1e-5f, cpu.data());
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dx, ToDevice(x));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dw, ToDevice(w));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dy, DeviceBuffer::Allocate(x.size() * 4));
+    CUDA_TEST_ASSERT_OK(kernels::cuda::RmsNorm(dx.as<float>(), dw.as<float>(), tokens, dim, 1e-5f,
+                                               dy.as<float>(), nullptr));
+    CUDA_TEST_ASSIGN_OR_FAIL(std::vector<float> gpu, ToHost<float>(dy, x.size()));
+    CUDA_TEST_CHECK(MaxElementRelativeError(gpu, cpu) < 1e-5, "%ldx%ld: %.3e", long(tokens),
+                    long(dim), MaxElementRelativeError(gpu, cpu));
+    CUDA_TEST_CHECK(BitwiseMismatches(gpu, cpu) == 0, "%ldx%ld: %ld elements differ bitwise",
+                    long(tokens), long(dim), long(BitwiseMismatches(gpu, cpu)));
+    // In place (x == y), as the runner uses it.
+    CUDA_TEST_ASSERT_OK(kernels::cuda::RmsNorm(dx.as<float>(), dw.as<float>(), tokens, dim, 1e-5f,
+                                               dx.as<float>(), nullptr));
+    CUDA_TEST_ASSIGN_OR_FAIL(std::vector<float> in_place, ToHost<float>(dx, x.size()));
+    CUDA_TEST_CHECK(BitwiseMismatches(in_place, gpu) == 0, "in place differs");
+  }
+}
+
+struct RopeCase {
+  int heads, head_dim, rot_dim;
+  float base;
+  bool factors, neox;
+};
+
+void RopeMatchesCpu() {
+  std::mt19937_64 rng(CaseSeed(31));
+  const RopeCase cases[] = {{9, 64, 64, 10000.0f, false, false},   {3, 64, 32, 10000.0f, false, false},
+                            {32, 128, 128, 500000.0f, true, false}, {4, 10, 6, 100.0f, true, false},
+                            {3, 64, 64, 1000000.0f, false, true},   {2, 32, 16, 10000.0f, true, true},
+                            {8, 128, 128, 500000.0f, true, true}};
+  const std::vector<int32_t> positions = {0, 1, 2, 17, 300, 4095, 8191, 5};
+  for (const RopeCase& c : cases) {
+    const int64_t tokens = positions.size();
+    std::vector<float> ff(c.rot_dim / 2);
+    for (float& f : ff) f = std::uniform_real_distribution<float>(1.0f, 8.0f)(rng);
+    std::vector<float> x = Random(tokens * c.heads * c.head_dim, rng);
+    std::vector<float> cpu = x;
+    kernels::RopeParams p;
+    p.head_dim = c.head_dim;
+    p.rot_dim = c.rot_dim;
+    p.freq_base = c.base;
+    p.freq_factors = c.factors ? ff.data() : nullptr;
+    p.neox = c.neox;
+    kernels::Rope(cpu.data(), positions.data(), tokens, c.heads, p);
+
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dx, ToDevice(x));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dpos, ToDevice(positions));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dff, ToDevice(ff));
+    kernels::RopeParams dp = p;
+    dp.freq_factors = c.factors ? dff.as<float>() : nullptr;
+    CUDA_TEST_ASSERT_OK(kernels::cuda::Rope(dx.as<float>(), dpos.as<int32_t>(), tokens, c.heads,
+                                            dp, nullptr));
+    CUDA_TEST_ASSIGN_OR_FAIL(std::vector<float> gpu, ToHost<float>(dx, x.size()));
+    const double err = MaxElementRelativeError(gpu, cpu);
+    std::printf("  heads %d head_dim %d rot_dim %d neox %d factors %d: max rel %.2e\n", c.heads,
+                c.head_dim, c.rot_dim, c.neox, c.factors, err);
+    CUDA_TEST_CHECK(err < 1e-5, "rope case heads %d head_dim %d rot %d neox %d: %.3e", c.heads,
+                    c.head_dim, c.rot_dim, c.neox, err);
+    // Dims past rot_dim are untouched.
+    bool untouched = true;
+    for (int64_t t = 0; t < tokens; ++t) {
+      for (int h = 0; h < c.heads; ++h) {
+        for (int d = c.rot_dim; d < c.head_dim; ++d) {
+          const size_t i = (t * c.heads + h) * c.head_dim + d;
+          untouched &= gpu[i] == x[i];
+        }
+      }
+    }
+    CUDA_TEST_CHECK(untouched, "dims past rot_dim changed");
+  }
+}
+
+void SwiGluAddSoftmaxMatchCpu() {
+  std::mt19937_64 rng(CaseSeed(41));
+  for (int64_t n : {int64_t{1}, int64_t{1536}, int64_t{14336 * 3}, int64_t{49152}, int64_t{128256}}) {
+    std::vector<float> g = Random(n, rng, 4.0f), u = Random(n, rng, 2.0f);
+    std::vector<float> cpu(n);
+    kernels::SwiGlu(g.data(), u.data(), n, cpu.data());
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dg, ToDevice(g));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer du, ToDevice(u));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dout, DeviceBuffer::Allocate(n * 4));
+    CUDA_TEST_ASSERT_OK(
+        kernels::cuda::SwiGlu(dg.as<float>(), du.as<float>(), n, dout.as<float>(), nullptr));
+    CUDA_TEST_ASSIGN_OR_FAIL(std::vector<float> gpu, ToHost<float>(dout, n));
+    CUDA_TEST_CHECK(MaxElementRelativeError(gpu, cpu) < 1e-5, "SwiGlu n=%ld: %.3e", long(n),
+                    MaxElementRelativeError(gpu, cpu));
+
+    std::vector<float> y = Random(n, rng), x = Random(n, rng);
+    std::vector<float> cpu_add = y;
+    kernels::Add(x.data(), n, cpu_add.data());
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dy, ToDevice(y));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dxx, ToDevice(x));
+    CUDA_TEST_ASSERT_OK(kernels::cuda::Add(dxx.as<float>(), n, dy.as<float>(), nullptr));
+    CUDA_TEST_ASSIGN_OR_FAIL(std::vector<float> gpu_add, ToHost<float>(dy, n));
+    CUDA_TEST_CHECK(BitwiseMismatches(gpu_add, cpu_add) == 0, "Add n=%ld differs", long(n));
+
+    std::vector<float> logits = Random(n, rng, 5.0f);
+    std::vector<float> cpu_sm = logits;
+    kernels::Softmax(cpu_sm.data(), n);
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dl, ToDevice(logits));
+    CUDA_TEST_ASSERT_OK(kernels::cuda::Softmax(dl.as<float>(), n, nullptr));
+    CUDA_TEST_ASSIGN_OR_FAIL(std::vector<float> gpu_sm, ToHost<float>(dl, n));
+    // Probabilities are small: compare relative to each value, floor 1e-30.
+    CUDA_TEST_CHECK(MaxElementRelativeError(gpu_sm, cpu_sm, 1e-30) < 1e-5, "Softmax n=%ld: %.3e",
+                    long(n), MaxElementRelativeError(gpu_sm, cpu_sm, 1e-30));
+  }
+}
+
+}  // namespace
+}  // namespace tessera::cuda_test
+
+int main() {
+  using namespace tessera::cuda_test;
+  return RunCudaTests("cuda_elementwise_test",
+                      {{"RmsNormMatchesCpu", RmsNormMatchesCpu},
+                       {"RopeMatchesCpu", RopeMatchesCpu},
+                       {"SwiGluAddSoftmaxMatchCpu", SwiGluAddSoftmaxMatchCpu}});
+}

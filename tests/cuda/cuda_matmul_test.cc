@@ -1,0 +1,184 @@
+// MatMul and DequantizeRows on the GPU against the CPU kernels (the oracle)
+// and against a float64 product of the same rounded inputs.
+//
+// Tolerances (relative Frobenius error ||gpu - ref|| / ||ref||):
+//   vs float64 of W * x (F32) or W * round16(x) (F16/BF16): < 1e-5, since
+//     both sides then multiply the same numbers and only float32 rounding of
+//     the accumulation differs;
+//   vs the CPU kernel: F32 < 1e-5, F16 < 2e-3, BF16 < 1e-2 (the GPU rounds
+//     the activations to the weight type, the CPU does not).
+// DequantizeRows widens exactly: bitwise equal to kernels::DequantizeRow.
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/cuda/blas_lt.h"
+#include "kernels/cuda/cuda_kernels.h"
+#include "kernels/kernels.h"
+#include "tests/cuda/cuda_test_util.h"
+
+namespace tessera::cuda_test {
+namespace {
+
+using kernels::DType;
+using kernels::WeightMatrix;
+using kernels::cuda::DeviceBuffer;
+
+struct Shape {
+  int64_t rows, cols, tokens;
+  int64_t pad = 0;  // extra elements per row (row_bytes > cols * size)
+};
+
+// A random matrix in `type`'s storage, with its widened values.
+struct HostMatrix {
+  std::vector<uint8_t> bytes;
+  std::vector<float> widened;  // [rows][cols]
+  WeightMatrix view;           // data = bytes (host)
+};
+
+HostMatrix RandomMatrix(DType type, int64_t rows, int64_t cols, int64_t pad, std::mt19937_64& rng) {
+  std::normal_distribution<float> dist(0.0f, 1.0f / std::sqrt(static_cast<float>(cols)));
+  const size_t elem = type == DType::kF32 ? 4 : 2;
+  const int64_t ld = cols + pad;
+  HostMatrix m;
+  m.bytes.assign(static_cast<size_t>(rows * ld) * elem, 0);
+  m.widened.resize(rows * cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      const float v = dist(rng);
+      uint8_t* p = m.bytes.data() + (r * ld + c) * elem;
+      if (type == DType::kF32) {
+        std::memcpy(p, &v, 4);
+        m.widened[r * cols + c] = v;
+      } else {
+        const uint16_t h = type == DType::kF16 ? kernels::F32ToF16(v) : kernels::F32ToBF16(v);
+        std::memcpy(p, &h, 2);
+        m.widened[r * cols + c] =
+            type == DType::kF16 ? kernels::F16ToF32(h) : kernels::BF16ToF32(h);
+      }
+    }
+  }
+  m.view.dtype = type;
+  m.view.data = m.bytes.data();
+  m.view.rows = rows;
+  m.view.cols = cols;
+  m.view.row_bytes = static_cast<size_t>(ld) * elem;
+  return m;
+}
+
+float RoundTo(DType type, float v) {
+  if (type == DType::kF16) return kernels::F16ToF32(kernels::F32ToF16(v));
+  if (type == DType::kBF16) return kernels::BF16ToF32(kernels::F32ToBF16(v));
+  return v;
+}
+
+void CheckMatMul(DType type, const Shape& s, uint64_t seed, kernels::cuda::BlasLt& blas,
+                 kernels::ThreadPool& pool) {
+  std::mt19937_64 rng(CaseSeed(seed));
+  HostMatrix w = RandomMatrix(type, s.rows, s.cols, s.pad, rng);
+  std::normal_distribution<float> xd(0.0f, 1.0f);
+  std::vector<float> x(s.tokens * s.cols);
+  for (float& v : x) v = xd(rng);
+
+  std::vector<float> cpu(s.tokens * s.rows);
+  kernels::MatMul(w.view, x.data(), s.tokens, cpu.data(), &pool);
+  std::vector<double> ref(s.tokens * s.rows);
+  for (int64_t t = 0; t < s.tokens; ++t) {
+    for (int64_t o = 0; o < s.rows; ++o) {
+      double acc = 0.0;
+      for (int64_t i = 0; i < s.cols; ++i) {
+        acc += static_cast<double>(w.widened[o * s.cols + i]) * RoundTo(type, x[t * s.cols + i]);
+      }
+      ref[t * s.rows + o] = acc;
+    }
+  }
+
+  CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dw, ToDevice(w.bytes));
+  CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dx, ToDevice(x));
+  CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dy, DeviceBuffer::Allocate(cpu.size() * sizeof(float)));
+  // Poison: an element the kernel fails to write stays NaN and fails below.
+  CUDA_TEST_ASSERT_OK(dy.bytes() == 0 ? absl::OkStatus()
+                                      : (cudaMemset(dy.data(), 0xff, dy.bytes()) == cudaSuccess
+                                             ? absl::OkStatus()
+                                             : absl::InternalError("cudaMemset")));
+  WeightMatrix dview = w.view;
+  dview.data = dw.data();
+  CUDA_TEST_ASSERT_OK(
+      kernels::cuda::MatMul(blas, dview, dx.as<float>(), s.tokens, dy.as<float>(), nullptr));
+  CUDA_TEST_ASSIGN_OR_FAIL(std::vector<float> gpu, ToHost<float>(dy, cpu.size()));
+
+  const double vs_ref = RelativeError(gpu, ref);
+  const double vs_cpu = RelativeError(gpu, cpu);
+  const double cpu_tol = type == DType::kF32 ? 1e-5 : type == DType::kF16 ? 2e-3 : 1e-2;
+  std::printf("  %-4s rows=%-5ld cols=%-5ld tokens=%-4ld pad=%ld: vs float64 %.2e, vs CPU %.2e\n",
+              kernels::DTypeName(type), long(s.rows), long(s.cols), long(s.tokens), long(s.pad),
+              vs_ref, vs_cpu);
+  CUDA_TEST_CHECK(vs_ref < 1e-5, "%s %ldx%ld tokens %ld: %.3e vs float64", kernels::DTypeName(type),
+                  long(s.rows), long(s.cols), long(s.tokens), vs_ref);
+  CUDA_TEST_CHECK(vs_cpu < cpu_tol, "%s %ldx%ld tokens %ld: %.3e vs CPU (tolerance %.0e)",
+                  kernels::DTypeName(type), long(s.rows), long(s.cols), long(s.tokens), vs_cpu,
+                  cpu_tol);
+}
+
+void MatMulMatchesCpuAndFloat64() {
+  CUDA_TEST_ASSIGN_OR_FAIL(auto blas, kernels::cuda::BlasLt::Create());
+  kernels::ThreadPool pool(4);
+  // Model shapes (SmolLM2 and Llama-3-8B projections, decode and prefill),
+  // odd sizes, padded rows, then random shapes.
+  std::vector<Shape> shapes = {{576, 576, 1},    {1536, 576, 7},  {576, 1536, 16},
+                               {4096, 4096, 1},  {1024, 4096, 3}, {14336, 4096, 2},
+                               {3, 64, 33},      {130, 66, 5},    {192, 320, 64, 8},
+                               {257, 128, 1, 2}, {64, 4096, 130}};
+  std::mt19937_64 rng(CaseSeed(7));
+  for (int i = 0; i < 6; ++i) {
+    shapes.push_back({1 + int64_t(rng() % 700), 2 * (1 + int64_t(rng() % 400)),
+                      1 + int64_t(rng() % 70), int64_t(rng() % 3) * 2});
+  }
+  uint64_t seed = 100;
+  for (DType type : {DType::kF32, DType::kF16, DType::kBF16}) {
+    for (const Shape& s : shapes) CheckMatMul(type, s, seed++, *blas, pool);
+  }
+}
+
+void MatMulRefusesQuantisedWeights() {
+  CUDA_TEST_ASSIGN_OR_FAIL(auto blas, kernels::cuda::BlasLt::Create());
+  WeightMatrix w;
+  w.dtype = DType::kQ8_0;
+  w.rows = 4;
+  w.cols = 32;
+  w.row_bytes = kernels::RowBytes(DType::kQ8_0, 32);
+  const absl::Status s = kernels::cuda::MatMul(*blas, w, nullptr, 1, nullptr, nullptr);
+  CUDA_TEST_CHECK(s.code() == absl::StatusCode::kUnimplemented, "%s", s.ToString().c_str());
+}
+
+void DequantizeRowsIsExact() {
+  std::mt19937_64 rng(CaseSeed(11));
+  for (DType type : {DType::kF32, DType::kF16, DType::kBF16}) {
+    HostMatrix w = RandomMatrix(type, 300, 96, 4, rng);
+    const std::vector<int32_t> ids = {0, 299, 17, 17, 150};
+    std::vector<float> cpu(ids.size() * 96);
+    for (size_t i = 0; i < ids.size(); ++i) kernels::DequantizeRow(w.view, ids[i], &cpu[i * 96]);
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dw, ToDevice(w.bytes));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer did, ToDevice(ids));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dout, DeviceBuffer::Allocate(cpu.size() * 4));
+    WeightMatrix dview = w.view;
+    dview.data = dw.data();
+    CUDA_TEST_ASSERT_OK(kernels::cuda::DequantizeRows(dview, did.as<int32_t>(), ids.size(),
+                                                      dout.as<float>(), nullptr));
+    CUDA_TEST_ASSIGN_OR_FAIL(std::vector<float> gpu, ToHost<float>(dout, cpu.size()));
+    CUDA_TEST_CHECK(BitwiseMismatches(gpu, cpu) == 0, "%s: %ld mismatches",
+                    kernels::DTypeName(type), long(BitwiseMismatches(gpu, cpu)));
+  }
+}
+
+}  // namespace
+}  // namespace tessera::cuda_test
+
+int main() {
+  using namespace tessera::cuda_test;
+  return RunCudaTests("cuda_matmul_test",
+                      {{"MatMulMatchesCpuAndFloat64", MatMulMatchesCpuAndFloat64},
+                       {"MatMulRefusesQuantisedWeights", MatMulRefusesQuantisedWeights},
+                       {"DequantizeRowsIsExact", DequantizeRowsIsExact}});
+}

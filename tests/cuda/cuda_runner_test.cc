@@ -1,0 +1,302 @@
+// End to end: a random SmolLM2-135M-shaped model (30 layers, 576 wide, 9/3
+// heads, vocabulary 49152, tied embeddings) through CudaModelRunner against
+// the CPU ModelRunner (the oracle), with F32 and BF16 weights and f32 and f16
+// KV caches.
+//
+// Checks and bounds (relative error of a logit row: ||gpu - cpu|| / ||cpu||):
+//   - prefill (chunks of 17, logits of every position) and teacher-forced
+//     greedy decode: F32 weights < 1e-3 per row; BF16 weights < 5e-2 per row
+//     (the GPU rounds activations to bf16 before every product, the CPU does
+//     not; the bound is a first estimate, to be confirmed on a GPU);
+//   - greedy tokens: the device sampler's pick equals the CPU's greedy pick
+//     except where the CPU's top-2 margin is below 0.01 (F32) or 0.5 (BF16),
+//     and, whatever the margin, a flip needs margin <= 2 * max |gpu - cpu| of
+//     that row;
+//   - a step batching three sequences gives each the logits it gets alone
+//     (< 1e-5: only cuBLASLt's choice of algorithm may differ);
+//   - decode steps are replayed from CUDA graphs without changing results;
+//   - a Q8_0 model is refused with UNIMPLEMENTED naming the tensor.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/gguf/gguf_file.h"
+#include "common/model_config.h"
+#include "engine/cuda/cuda_model_runner.h"
+#include "engine/cuda/cuda_sampler.h"
+#include "engine/kv_cache.h"
+#include "engine/model_runner.h"
+#include "engine/model_weights.h"
+#include "tests/cuda/cuda_test_util.h"
+#include "tests/cuda/random_model.h"
+
+namespace tessera::cuda_test {
+namespace {
+
+using kernels::DType;
+
+std::string TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string templ = std::string(base != nullptr ? base : "/tmp") + "/tessera_cuda_XXXXXX";
+  if (mkdtemp(templ.data()) == nullptr) return "/tmp";
+  return templ;
+}
+
+struct LoadedModel {
+  std::unique_ptr<GgufFile> file;
+  ModelConfig config;
+  std::unique_ptr<ModelWeights> weights;
+};
+
+absl::StatusOr<LoadedModel> WriteAndLoad(const testing::RandomModelShape& shape, GgmlType type,
+                                         const std::string& path) {
+  absl::Status s = testing::WriteRandomModel(shape, type, 42, path);
+  if (!s.ok()) return s;
+  LoadedModel m;
+  auto file = GgufFile::Open(path);
+  if (!file.ok()) return file.status();
+  m.file = *std::move(file);
+  auto config = ModelConfigFromGguf(*m.file);
+  if (!config.ok()) return config.status();
+  m.config = *config;
+  auto weights = ModelWeights::Load(*m.file, m.config, LayerRange{0, m.config.n_layer});
+  if (!weights.ok()) return weights.status();
+  m.weights = *std::move(weights);
+  return m;
+}
+
+std::vector<float> Row(const std::vector<float>& logits, int64_t row, int64_t vocab) {
+  return std::vector<float>(logits.begin() + row * vocab, logits.begin() + (row + 1) * vocab);
+}
+
+double MaxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
+  double m = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::fmax(m, std::fabs(double(a[i]) - b[i]));
+  return m;
+}
+
+// (best id, top-1 minus top-2 logit) with ties to the lower id.
+std::pair<int32_t, float> Top(const std::vector<float>& row) {
+  int32_t best = 0;
+  for (int32_t i = 1; i < static_cast<int32_t>(row.size()); ++i) {
+    if (row[i] > row[best]) best = i;
+  }
+  float second = -INFINITY;
+  for (int32_t i = 0; i < static_cast<int32_t>(row.size()); ++i) {
+    if (i != best) second = std::fmax(second, row[i]);
+  }
+  return {best, row[best] - second};
+}
+
+struct E2eCase {
+  GgmlType type;
+  DType kv;
+  double row_tol;
+  float low_margin;
+};
+
+void CheckModel(const LoadedModel& m, const E2eCase& c) {
+  const ModelConfig& cfg = m.config;
+  const int64_t vocab = cfg.vocab_size;
+  const int64_t blocks = 64;
+  KvCache cpu_kv(cfg, LayerRange{0, cfg.n_layer}, blocks, 16, c.kv);
+  kernels::ThreadPool pool(
+      static_cast<int>(std::clamp<unsigned>(std::thread::hardware_concurrency(), 1, 16)));
+  ModelRunner cpu(m.weights.get(), &cpu_kv, &pool);
+  CudaRunnerOptions options;
+  options.kv_blocks = blocks;
+  options.kv_dtype = c.kv;
+  CUDA_TEST_ASSIGN_OR_FAIL(auto gpu, CudaModelRunner::Create(*m.weights, options));
+  kernels::cuda::SamplerWorkspace ws;
+
+  std::mt19937_64 rng(CaseSeed(2024));
+  std::vector<int32_t> prompt(40);
+  for (int32_t& t : prompt) t = static_cast<int32_t>(rng() % vocab);
+  std::vector<int32_t> table(16);
+  std::iota(table.begin(), table.end(), 20);  // blocks 20..35: not starting at 0
+  double worst = 0.0;
+  int checked_rows = 0;
+
+  // Prefill in chunks of 17 with every position's logits.
+  for (int32_t start = 0; start < static_cast<int32_t>(prompt.size()); start += 17) {
+    SequenceStep s;
+    s.seq_id = 1;
+    s.start_pos = start;
+    s.num_tokens = std::min<int32_t>(17, prompt.size() - start);
+    s.tokens.assign(prompt.begin() + start, prompt.begin() + start + s.num_tokens);
+    s.block_table = table;
+    s.logits = LogitsMode::kAll;
+    StepOutput cpu_out, gpu_out;
+    CUDA_TEST_ASSERT_OK(cpu.Forward({s}, {}, &cpu_out));
+    CUDA_TEST_ASSERT_OK(gpu->Forward({s}, &gpu_out));
+    CUDA_TEST_CHECK(gpu_out.logit_rows == cpu_out.logit_rows, "rows %ld vs %ld",
+                    long(gpu_out.logit_rows), long(cpu_out.logit_rows));
+    for (int64_t r = 0; r < cpu_out.logit_rows; ++r) {
+      const double e = RelativeError(Row(gpu_out.logits, r, vocab), Row(cpu_out.logits, r, vocab));
+      worst = std::fmax(worst, e);
+      ++checked_rows;
+      CUDA_TEST_CHECK(e < c.row_tol, "prefill position %ld: row error %.3e (bound %.0e)",
+                      long(start + r), e, c.row_tol);
+    }
+  }
+
+  // Teacher-forced greedy decode: both get the CPU's token each step.
+  int32_t next = prompt.back();
+  int flips = 0;
+  // Step 0 re-runs the last prompt position (rewriting its KV with the same
+  // values) to get the logits that pick the first generated token.
+  StepOutput cpu_out;
+  SamplingParams greedy;
+  greedy.temperature = 0.0f;
+  greedy.repetition_penalty = 1.0f;
+  for (int step = 0; step < 24; ++step) {
+    SequenceStep s;
+    s.seq_id = 1;
+    s.start_pos = static_cast<int32_t>(prompt.size()) - 1 + step;
+    s.num_tokens = 1;
+    s.tokens = {next};
+    s.block_table = table;
+    CUDA_TEST_ASSERT_OK(cpu.Forward({s}, {}, &cpu_out));
+    int64_t rows = 0;
+    CUDA_TEST_ASSIGN_OR_FAIL(const float* dlogits, gpu->ForwardDevice({s}, &rows));
+    CUDA_TEST_ASSIGN_OR_FAIL(SampledToken g, SampleOnDevice(ws, dlogits, vocab, greedy, {}, step,
+                                                            false, gpu->stream()));
+    std::vector<float> gpu_row(vocab);
+    CUDA_TEST_ASSERT_OK(cudaMemcpy(gpu_row.data(), dlogits, vocab * sizeof(float),
+                                   cudaMemcpyDeviceToHost) == cudaSuccess
+                            ? absl::OkStatus()
+                            : absl::InternalError("cudaMemcpy logits"));
+    const std::vector<float> cpu_row = Row(cpu_out.logits, 0, vocab);
+    const double e = RelativeError(gpu_row, cpu_row);
+    worst = std::fmax(worst, e);
+    ++checked_rows;
+    CUDA_TEST_CHECK(e < c.row_tol, "decode step %d: row error %.3e (bound %.0e)", step, e,
+                    c.row_tol);
+    const auto [cpu_id, margin] = Top(cpu_row);
+    if (g.id != cpu_id) {
+      ++flips;
+      CUDA_TEST_CHECK(margin < c.low_margin, "step %d: GPU picked %d, CPU %d with margin %.4f",
+                      step, g.id, cpu_id, margin);
+      CUDA_TEST_CHECK(margin <= 2 * MaxAbsDiff(gpu_row, cpu_row) + 1e-6,
+                      "step %d: a flip with margin %.4f beyond twice the logit error", step,
+                      margin);
+    }
+    next = cpu_id;
+  }
+  CUDA_TEST_CHECK(gpu->graph_status().ok(), "graphs disabled: %s",
+                  gpu->graph_status().ToString().c_str());
+  CUDA_TEST_CHECK(gpu->graph_replays() > 0, "no decode step was replayed from a graph");
+  std::printf("  %s weights, %s KV: %d rows, worst row error %.3e, %d greedy flips, %ld graph "
+              "replays\n",
+              GgmlTypeName(c.type), kernels::DTypeName(c.kv), checked_rows, worst, flips,
+              long(gpu->graph_replays()));
+}
+
+// Three sequences in one step (one decoding, one prefilling, one decoding
+// with a long history) give each the logits it gets alone.
+void CheckBatchIndependence(const LoadedModel& m) {
+  const ModelConfig& cfg = m.config;
+  const int64_t vocab = cfg.vocab_size;
+  CudaRunnerOptions options;
+  options.kv_blocks = 96;
+  options.graph_max_tokens = 0;
+  CUDA_TEST_ASSIGN_OR_FAIL(auto alone, CudaModelRunner::Create(*m.weights, options));
+  CUDA_TEST_ASSIGN_OR_FAIL(auto batched, CudaModelRunner::Create(*m.weights, options));
+  std::mt19937_64 rng(CaseSeed(99));
+  const int history[3] = {5, 0, 70};
+  const int step_tokens[3] = {1, 9, 1};
+  std::vector<SequenceStep> prefix, step;
+  for (int i = 0; i < 3; ++i) {
+    std::vector<int32_t> table(8);
+    std::iota(table.begin(), table.end(), 30 * i);
+    if (history[i] > 0) {
+      SequenceStep h;
+      h.seq_id = i;
+      h.start_pos = 0;
+      h.num_tokens = history[i];
+      for (int t = 0; t < history[i]; ++t) h.tokens.push_back(rng() % vocab);
+      h.block_table = table;
+      h.logits = LogitsMode::kNone;
+      prefix.push_back(h);
+    }
+    SequenceStep s;
+    s.seq_id = i;
+    s.start_pos = history[i];
+    s.num_tokens = step_tokens[i];
+    for (int t = 0; t < step_tokens[i]; ++t) s.tokens.push_back(rng() % vocab);
+    s.block_table = table;
+    s.logits = LogitsMode::kLast;
+    step.push_back(s);
+  }
+  StepOutput ignored, together;
+  for (const SequenceStep& h : prefix) {
+    CUDA_TEST_ASSERT_OK(alone->Forward({h}, &ignored));
+    CUDA_TEST_ASSERT_OK(batched->Forward({h}, &ignored));
+  }
+  CUDA_TEST_ASSERT_OK(batched->Forward(step, &together));
+  CUDA_TEST_CHECK(together.logit_rows == 3, "%ld rows", long(together.logit_rows));
+  for (int i = 0; i < 3; ++i) {
+    StepOutput one;
+    CUDA_TEST_ASSERT_OK(alone->Forward({step[i]}, &one));
+    const double e = RelativeError(Row(together.logits, i, vocab), Row(one.logits, 0, vocab));
+    CUDA_TEST_CHECK(e < 1e-5, "sequence %d: batched vs alone %.3e", i, e);
+  }
+}
+
+std::string& ModelDir() {
+  static std::string dir = TempDir();
+  return dir;
+}
+
+void F32ModelMatchesCpu() {
+  CUDA_TEST_ASSIGN_OR_FAIL(LoadedModel m, WriteAndLoad(testing::SmolLM2_135MShape(), GgmlType::kF32,
+                                                       ModelDir() + "/smollm2_f32.gguf"));
+  CheckModel(m, {GgmlType::kF32, DType::kF32, 1e-3, 0.01f});
+  CheckBatchIndependence(m);
+}
+
+void Bf16ModelMatchesCpu() {
+  CUDA_TEST_ASSIGN_OR_FAIL(LoadedModel m, WriteAndLoad(testing::SmolLM2_135MShape(),
+                                                       GgmlType::kBF16,
+                                                       ModelDir() + "/smollm2_bf16.gguf"));
+  CheckModel(m, {GgmlType::kBF16, DType::kF32, 5e-2, 0.5f});
+  CheckModel(m, {GgmlType::kBF16, DType::kF16, 5e-2, 0.5f});
+}
+
+void QuantisedModelIsRefused() {
+  testing::RandomModelShape small = testing::SmolLM2_135MShape();
+  small.n_layer = 2;
+  small.vocab = 512;
+  CUDA_TEST_ASSIGN_OR_FAIL(LoadedModel m, WriteAndLoad(small, GgmlType::kQ8_0,
+                                                       ModelDir() + "/small_q8_0.gguf"));
+  auto r = CudaModelRunner::Create(*m.weights, CudaRunnerOptions{});
+  CUDA_TEST_CHECK(!r.ok() && r.status().code() == absl::StatusCode::kUnimplemented &&
+                      r.status().message().find("token_embd.weight") != std::string::npos,
+                  "%s", r.ok() ? "accepted" : r.status().ToString().c_str());
+}
+
+void RemoveModels() {
+  for (const char* f : {"/smollm2_f32.gguf", "/smollm2_bf16.gguf", "/small_q8_0.gguf"}) {
+    std::remove((ModelDir() + f).c_str());
+  }
+  rmdir(ModelDir().c_str());
+}
+
+}  // namespace
+}  // namespace tessera::cuda_test
+
+int main() {
+  using namespace tessera::cuda_test;
+  return RunCudaTests("cuda_runner_test", {{"F32ModelMatchesCpu", F32ModelMatchesCpu},
+                                           {"Bf16ModelMatchesCpu", Bf16ModelMatchesCpu},
+                                           {"QuantisedModelIsRefused", QuantisedModelIsRefused},
+                                           {"RemoveModels", RemoveModels}});
+}

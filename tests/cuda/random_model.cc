@@ -1,0 +1,173 @@
+#include "tests/cuda/random_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/gguf/gguf_writer.h"
+#include "common/gguf/tensor_encoding.h"
+#include "common/status_macros.h"
+
+namespace tessera::testing {
+namespace {
+
+uint64_t Mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// Uniform in [-1, 1) from (stream, index).
+float Uniform(uint64_t stream, uint64_t index) {
+  const uint64_t bits = Mix(stream ^ Mix(index));
+  return static_cast<float>(static_cast<double>(bits >> 11) * 0x1.0p-52 - 1.0);
+}
+
+size_t ElementBytes(GgmlType type) { return type == GgmlType::kF32 ? 4 : 2; }
+
+// `n` values mean + stddev * (uniform scaled to unit variance), encoded in
+// `type`, filled by up to 16 threads.
+std::string RandomTensor(GgmlType type, int64_t n, float stddev, float mean, uint64_t stream) {
+  if (type == GgmlType::kQ8_0) {
+    // Only small refusal-test models use Q8_0: quantise float values.
+    const std::string f = RandomTensor(GgmlType::kF32, n, stddev, mean, stream);
+    std::vector<float> v(n);
+    std::memcpy(v.data(), f.data(), f.size());
+    return EncodeQ8_0(v);
+  }
+  const size_t elem = ElementBytes(type);
+  std::string bytes(static_cast<size_t>(n) * elem, '\0');
+  const float scale = stddev * std::sqrt(3.0f);
+  const int threads = static_cast<int>(std::clamp<int64_t>(n / (1 << 20), 1, 16));
+  std::vector<std::thread> pool;
+  for (int w = 0; w < threads; ++w) {
+    pool.emplace_back([&, w] {
+      const int64_t begin = n * w / threads, end = n * (w + 1) / threads;
+      char* out = bytes.data();
+      for (int64_t i = begin; i < end; ++i) {
+        const float v = mean + scale * Uniform(stream, static_cast<uint64_t>(i));
+        if (type == GgmlType::kF32) {
+          std::memcpy(out + i * 4, &v, 4);
+        } else {
+          const uint16_t h = type == GgmlType::kF16 ? FloatToF16Bits(v) : FloatToBF16Bits(v);
+          std::memcpy(out + i * 2, &h, 2);
+        }
+      }
+    });
+  }
+  for (std::thread& t : pool) t.join();
+  return bytes;
+}
+
+}  // namespace
+
+RandomModelShape SmolLM2_135MShape() {
+  RandomModelShape s;
+  s.name = "smollm2-135m";
+  s.n_layer = 30;
+  s.n_embd = 576;
+  s.n_ff = 1536;
+  s.n_head = 9;
+  s.n_kv_head = 3;
+  s.vocab = 49152;
+  s.context = 8192;
+  s.rope_freq_base = 100000.0f;
+  s.tied_embeddings = true;
+  return s;
+}
+
+RandomModelShape Llama3_8BShape() {
+  RandomModelShape s;
+  s.name = "llama3-8b";
+  s.n_layer = 32;
+  s.n_embd = 4096;
+  s.n_ff = 14336;
+  s.n_head = 32;
+  s.n_kv_head = 8;
+  s.vocab = 128256;
+  s.context = 8192;
+  s.rope_freq_base = 500000.0f;
+  s.tied_embeddings = false;
+  return s;
+}
+
+absl::StatusOr<RandomModelShape> RandomModelShapeByName(const std::string& name) {
+  if (name == "smollm2-135m") return SmolLM2_135MShape();
+  if (name == "llama3-8b") return Llama3_8BShape();
+  return absl::NotFoundError(
+      absl::StrCat("unknown model shape '", name, "' (smollm2-135m or llama3-8b)"));
+}
+
+uint64_t RandomModelWeightBytes(const RandomModelShape& s, GgmlType type) {
+  const uint64_t e = ElementBytes(type);
+  const uint64_t head_dim = s.n_embd / s.n_head;
+  const uint64_t q = s.n_head * head_dim, kv = s.n_kv_head * head_dim;
+  const uint64_t layer = s.n_embd * (q + 2 * kv) + q * s.n_embd + 3ull * s.n_embd * s.n_ff;
+  const uint64_t embd = static_cast<uint64_t>(s.vocab) * s.n_embd;
+  return e * (s.n_layer * layer + embd * (s.tied_embeddings ? 1 : 2));
+}
+
+absl::Status WriteRandomModel(const RandomModelShape& s, GgmlType type, uint64_t seed,
+                              const std::string& path) {
+  if (type != GgmlType::kF32 && type != GgmlType::kF16 && type != GgmlType::kBF16 &&
+      type != GgmlType::kQ8_0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": random models are F32, F16, BF16 or Q8_0, not ", GgmlTypeName(type)));
+  }
+  if (s.n_head <= 0 || s.n_kv_head <= 0 || s.n_embd % s.n_head != 0 ||
+      s.n_head % s.n_kv_head != 0 || s.n_layer <= 0 || s.vocab <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": inconsistent shape '", s.name, "'"));
+  }
+  const int head_dim = s.n_embd / s.n_head;
+  GgufWriter w;
+  w.SetString("general.architecture", "llama");
+  w.SetString("general.name", absl::StrCat("tessera-random-", s.name));
+  w.SetUint32("llama.block_count", s.n_layer);
+  w.SetUint32("llama.context_length", s.context);
+  w.SetUint32("llama.embedding_length", s.n_embd);
+  w.SetUint32("llama.feed_forward_length", s.n_ff);
+  w.SetUint32("llama.attention.head_count", s.n_head);
+  w.SetUint32("llama.attention.head_count_kv", s.n_kv_head);
+  w.SetFloat32("llama.rope.freq_base", s.rope_freq_base);
+  w.SetFloat32("llama.attention.layer_norm_rms_epsilon", s.rms_eps);
+  w.SetUint32("llama.rope.dimension_count", head_dim);
+  w.SetUint32("llama.vocab_size", s.vocab);
+
+  uint64_t stream = Mix(seed);
+  auto matrix = [&](const std::string& name, int64_t rows, int64_t cols) {
+    return w.AddTensor(name, {cols, rows}, type,
+                       RandomTensor(type, rows * cols, 0.5f / std::sqrt(float(cols)), 0.0f,
+                                    ++stream));
+  };
+  auto norm = [&](const std::string& name, int64_t n) {
+    return w.AddTensor(name, {n}, GgmlType::kF32,
+                       RandomTensor(GgmlType::kF32, n, 0.1f, 1.0f, ++stream));
+  };
+  RETURN_IF_ERROR(w.AddTensor("token_embd.weight", {s.n_embd, s.vocab}, type,
+                              RandomTensor(type, int64_t{s.vocab} * s.n_embd, 1.0f, 0.0f,
+                                           ++stream)));
+  RETURN_IF_ERROR(norm("output_norm.weight", s.n_embd));
+  if (!s.tied_embeddings) {
+    RETURN_IF_ERROR(matrix("output.weight", s.vocab, s.n_embd));
+  }
+  const int q_dim = s.n_head * head_dim, kv_dim = s.n_kv_head * head_dim;
+  for (int l = 0; l < s.n_layer; ++l) {
+    const std::string p = absl::StrCat("blk.", l, ".");
+    RETURN_IF_ERROR(norm(p + "attn_norm.weight", s.n_embd));
+    RETURN_IF_ERROR(norm(p + "ffn_norm.weight", s.n_embd));
+    RETURN_IF_ERROR(matrix(p + "attn_q.weight", q_dim, s.n_embd));
+    RETURN_IF_ERROR(matrix(p + "attn_k.weight", kv_dim, s.n_embd));
+    RETURN_IF_ERROR(matrix(p + "attn_v.weight", kv_dim, s.n_embd));
+    RETURN_IF_ERROR(matrix(p + "attn_output.weight", s.n_embd, q_dim));
+    RETURN_IF_ERROR(matrix(p + "ffn_gate.weight", s.n_ff, s.n_embd));
+    RETURN_IF_ERROR(matrix(p + "ffn_up.weight", s.n_ff, s.n_embd));
+    RETURN_IF_ERROR(matrix(p + "ffn_down.weight", s.n_embd, s.n_ff));
+  }
+  return w.WriteFile(path);
+}
+
+}  // namespace tessera::testing
