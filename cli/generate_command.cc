@@ -26,7 +26,7 @@ absl::Status GenerateCommand(const GenerateCommandOptions& options) {
     request.set_text(options.prompt);
   }
   request.set_max_tokens(options.max_tokens);
-  SamplingToRequest(options.sampling, request.mutable_sampling());
+  GivenSamplingToRequest(options.sampling, options.seed, request.mutable_sampling());
   for (const std::string& stop : options.stop) request.add_stop(stop);
 
   grpc::ClientContext context;

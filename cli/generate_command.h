@@ -19,7 +19,10 @@ struct GenerateCommandOptions {
   // model's chat template and treats the content as plain text).
   bool chat = false;
   int32_t max_tokens = 128;
-  SamplingParams sampling;
+  // The sampling flags given on the command line (the coordinator applies
+  // the model's defaults, then Tessera's, to the others) and the seed.
+  SamplingDefaults sampling;
+  uint64_t seed = 0;
   std::vector<std::string> stop;
   // Per-request deadline in seconds; 0 = none.
   double timeout_seconds = 0;

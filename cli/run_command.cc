@@ -7,7 +7,6 @@
 
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
-#include "common/tokenizer/chat_template.h"
 #include "common/tokenizer/incremental_detokenizer.h"
 #include "common/tokenizer/tokenizer.h"
 #include "engine/local_engine.h"
@@ -23,15 +22,17 @@ absl::Status RunCommand(const RunOptions& options) {
   ASSIGN_OR_RETURN(std::unique_ptr<LocalEngine> engine, LocalEngine::Open(eo));
   const Tokenizer& tok = engine->tokenizer();
 
-  std::string text = options.prompt;
+  std::vector<int32_t> prompt;
   if (options.chat) {
-    ChatMessage user{"user", options.prompt};
-    ASSIGN_OR_RETURN(text, ApplyChatTemplate(tok.chat_template(), {user},
-                                             /*add_generation_prompt=*/true));
+    // The prompt is the user's message: its text stays text, as in the
+    // coordinator's chat API; only the template's markers are tokens.
+    const ChatMessage user{"user", options.prompt};
+    ASSIGN_OR_RETURN(prompt, tok.EncodeChat({user}, /*add_generation_prompt=*/true));
+  } else {
+    // Special-token text in a raw prompt (e.g. a hand-written template) is
+    // honoured.
+    prompt = tok.Encode(options.prompt, /*add_special=*/true, /*parse_special=*/true);
   }
-  // Special-token text in the prompt (e.g. a hand-written template) is honoured.
-  const std::vector<int32_t> prompt = tok.Encode(text, /*add_special=*/true,
-                                                 /*parse_special=*/true);
   GenerateOptions go;
   go.max_tokens = options.max_tokens;
   go.sampling = options.sampling;

@@ -1,5 +1,6 @@
 // The `tessera` command-line tool. Flags live here and nowhere else; each
 // subcommand gets a typed options struct.
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -19,6 +20,7 @@
 #endif
 #include "cli/run_command.h"
 #include "common/dashed_flags.h"
+#include "common/safetensors/model_source.h"
 #include "common/sampling_params.h"
 
 ABSL_FLAG(std::string, model, "",
@@ -68,6 +70,38 @@ tessera::SamplingParams SamplingFromFlags() {
   return p;
 }
 
+// Names of the flags on the command line (after NormaliseDashedFlags), for
+// telling a flag given at its default value from one not given at all.
+std::vector<std::string>& GivenFlagNames() {
+  static std::vector<std::string>* names = new std::vector<std::string>();
+  return *names;
+}
+
+void RecordGivenFlags(const std::vector<char*>& args) {
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string a = args[i];
+    if (a == "--") break;
+    if (a.empty() || a[0] != '-') continue;
+    a = a.substr(a.rfind("--", 0) == 0 ? 2 : 1);
+    GivenFlagNames().push_back(a.substr(0, a.find('=')));
+  }
+}
+
+// The sampling flags actually given on the command line.
+tessera::SamplingDefaults GivenSamplingFlags() {
+  auto given = [](const char* name) {
+    const std::vector<std::string>& names = GivenFlagNames();
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
+  tessera::SamplingDefaults g;
+  if (given("temperature")) g.temperature = absl::GetFlag(FLAGS_temperature);
+  if (given("top_k")) g.top_k = absl::GetFlag(FLAGS_top_k);
+  if (given("top_p")) g.top_p = absl::GetFlag(FLAGS_top_p);
+  if (given("min_p")) g.min_p = absl::GetFlag(FLAGS_min_p);
+  if (given("repeat_penalty")) g.repetition_penalty = absl::GetFlag(FLAGS_repeat_penalty);
+  return g;
+}
+
 constexpr char kUsage[] = R"(tessera: distributed LLM inference.
 
 Usage:
@@ -77,7 +111,9 @@ Usage:
               [--kv-dtype f32|f16]
       Generate from a local model in this process: a GGUF file or a Hugging
       Face directory (config.json + *.safetensors + tokenizer.json; Llama,
-      Mistral, Qwen2 and GLM-4 architectures). stdout carries only
+      Mistral, Qwen2 and GLM-4 architectures). Sampling flags not given take
+      the directory's generation_config.json values where it has them, else
+      the defaults below. stdout carries only
       the generated text; one statistics line (prompt tokens, prefill and
       decode tok/s) goes to stderr. --temperature 0 is greedy decoding.
       --kv-dtype f16 stores the KV cache as IEEE half (as llama.cpp does by
@@ -116,6 +152,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
   std::vector<std::string> storage;
   std::vector<char*> args = tessera::NormaliseDashedFlags(argc, argv, &storage);
+  RecordGivenFlags(args);
   std::vector<char*> positional = absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   if (positional.size() < 2) {
     std::fprintf(stderr, "%s\n", kUsage);
@@ -131,11 +168,17 @@ int main(int argc, char** argv) {
     o.threads = absl::GetFlag(FLAGS_threads);
     if (o.threads == 0) o.threads = std::max(1u, std::thread::hardware_concurrency());
     o.max_context = absl::GetFlag(FLAGS_max_context);
-    o.sampling = SamplingFromFlags();
     if (o.model_path.empty()) {
       std::fprintf(stderr, "tessera run: --model is required\n");
       return 2;
     }
+    // Flags given > the model's generation_config.json > the flags' defaults.
+    absl::StatusOr<tessera::SamplingDefaults> model = tessera::ModelSamplingDefaults(o.model_path);
+    if (!model.ok()) {
+      std::fprintf(stderr, "tessera run: %s\n", model.status().ToString().c_str());
+      return 1;
+    }
+    o.sampling = GivenSamplingFlags().Apply(model->Apply(SamplingFromFlags()));
     const std::string kv_dtype = absl::GetFlag(FLAGS_kv_dtype);
     if (kv_dtype != "f32" && kv_dtype != "f16") {
       std::fprintf(stderr, "tessera run: --kv-dtype must be f32 or f16, not '%s'\n",
@@ -197,7 +240,8 @@ int main(int argc, char** argv) {
     o.prompt = absl::GetFlag(FLAGS_prompt);
     o.chat = absl::GetFlag(FLAGS_chat);
     o.max_tokens = absl::GetFlag(FLAGS_max_tokens);
-    o.sampling = SamplingFromFlags();
+    o.sampling = GivenSamplingFlags();
+    o.seed = absl::GetFlag(FLAGS_seed);
     o.stop = absl::GetFlag(FLAGS_stop);
     o.timeout_seconds = absl::GetFlag(FLAGS_timeout);
     if (o.prompt.empty()) {

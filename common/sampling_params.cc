@@ -24,4 +24,26 @@ absl::Status ValidateSamplingParams(const SamplingParams& p) {
   return absl::OkStatus();
 }
 
+SamplingParams SamplingDefaults::Apply(SamplingParams base) const {
+  if (temperature) base.temperature = *temperature;
+  if (top_k) base.top_k = *top_k;
+  if (top_p) base.top_p = *top_p;
+  if (min_p) base.min_p = *min_p;
+  if (repetition_penalty) base.repetition_penalty = *repetition_penalty;
+  return base;
+}
+
+std::string SamplingDefaults::ToString() const {
+  std::string out;
+  auto add = [&out](const char* name, const std::string& value) {
+    out += absl::StrFormat("%s%s=%s", out.empty() ? "" : " ", name, value);
+  };
+  if (temperature) add("temperature", absl::StrFormat("%g", *temperature));
+  if (top_k) add("top_k", absl::StrFormat("%d", *top_k));
+  if (top_p) add("top_p", absl::StrFormat("%g", *top_p));
+  if (min_p) add("min_p", absl::StrFormat("%g", *min_p));
+  if (repetition_penalty) add("repetition_penalty", absl::StrFormat("%g", *repetition_penalty));
+  return out.empty() ? "none" : out;
+}
+
 }  // namespace tessera

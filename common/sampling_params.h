@@ -7,6 +7,8 @@
 #define TESSERA_COMMON_SAMPLING_PARAMS_H_
 
 #include <cstdint>
+#include <optional>
+#include <string>
 
 #include "absl/status/status.h"
 
@@ -30,6 +32,24 @@ struct SamplingParams {
 
 // INVALID_ARGUMENT naming the first field out of range.
 absl::Status ValidateSamplingParams(const SamplingParams& params);
+
+// Some sampling fields, each set or not: the values a model recommends (a
+// Hugging Face generation_config.json), or the flags a user actually gave.
+// Applied over a base, the set fields replace the base's.
+struct SamplingDefaults {
+  std::optional<float> temperature;
+  std::optional<int32_t> top_k;
+  std::optional<float> top_p;
+  std::optional<float> min_p;
+  std::optional<float> repetition_penalty;
+
+  bool empty() const {
+    return !temperature && !top_k && !top_p && !min_p && !repetition_penalty;
+  }
+  SamplingParams Apply(SamplingParams base) const;
+  // "temperature=0.6 top_p=0.9", or "none".
+  std::string ToString() const;
+};
 
 }  // namespace tessera
 

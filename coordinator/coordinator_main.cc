@@ -68,7 +68,8 @@ int Fail(const absl::Status& s) {
 }
 
 // The model's id in the HTTP API: the file name without directory or .gguf.
-std::string ModelId(const std::string& path) {
+std::string ModelId(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();  // a directory
   std::string name = path.substr(path.rfind('/') + 1);
   const std::string ext = ".gguf";
   if (name.size() > ext.size() && name.compare(name.size() - ext.size(), ext.size(), ext) == 0) {
@@ -146,8 +147,14 @@ int Main() {
     scheduler.SetPipeline(nullptr, 0, 0, reason);
   };
   Membership membership(file->get(), &*footprint, mo);
+  absl::StatusOr<SamplingDefaults> sampling_defaults = ModelSamplingDefaults(model_path);
+  if (!sampling_defaults.ok()) return Fail(sampling_defaults.status());
+  if (!sampling_defaults->empty()) {
+    absl::FPrintF(stderr, "tessera-coordinator: model sampling defaults (generation_config.json): %s\n",
+                  sampling_defaults->ToString());
+  }
   InferenceService inference(&config, tokenizer->get(), &scheduler, &membership, max_context,
-                             IdentityHex(GgufHeaderHash(**file)));
+                             IdentityHex(GgufHeaderHash(**file)), *sampling_defaults);
 
   grpc::ServerBuilder builder;
   int port = 0;
@@ -179,6 +186,7 @@ int Main() {
     OpenAiOptions oo;
     oo.model_id = ModelId(model_path);
     oo.max_streams = absl::GetFlag(FLAGS_http_max_streams);
+    oo.sampling_defaults = *sampling_defaults;
     openai = std::make_unique<OpenAiApi>(tokenizer->get(), &scheduler, oo);
     HttpServerOptions ho;
     ho.error_response = [](int status, const std::string& message) {

@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 
 namespace tessera {
@@ -16,13 +15,11 @@ void Log(const std::string& line) { absl::FPrintF(stderr, "tessera-coordinator: 
 
 constexpr size_t kMaxRequestIdBytes = 128;
 constexpr int32_t kDefaultMaxTokens = 128;
-// Marks where a message's content goes when the template is rendered, so
-// that content is tokenized with special-token parsing off. ASCII record
-// separators never occur in a chat template.
-constexpr char kSentinel = '\x1e';
 
-SamplingParams FromRequest(const v1::SamplingParameters& w) {
-  SamplingParams p;
+// Fields the request sets, else the model's recommended values, else
+// Tessera's defaults (SamplingParams{}).
+SamplingParams FromRequest(const v1::SamplingParameters& w, const SamplingDefaults& model) {
+  SamplingParams p = model.Apply(SamplingParams{});
   if (w.has_temperature()) p.temperature = w.temperature();
   if (w.has_top_k()) p.top_k = w.top_k();
   if (w.has_top_p()) p.top_p = w.top_p();
@@ -48,13 +45,15 @@ grpc::Status ToGrpc(const absl::Status& status) {
 
 InferenceService::InferenceService(const ModelConfig* config, const Tokenizer* tokenizer,
                                    Scheduler* scheduler, const Membership* membership,
-                                   int64_t max_context, std::string model_identity)
+                                   int64_t max_context, std::string model_identity,
+                                   SamplingDefaults sampling_defaults)
     : config_(config),
       tokenizer_(tokenizer),
       scheduler_(scheduler),
       membership_(membership),
       max_context_(max_context),
-      model_identity_(std::move(model_identity)) {}
+      model_identity_(std::move(model_identity)),
+      sampling_defaults_(sampling_defaults) {}
 
 absl::StatusOr<std::vector<int32_t>> InferenceService::ChatTokens(
     const v1::ChatPrompt& chat, const std::string& request_id) const {
@@ -62,42 +61,24 @@ absl::StatusOr<std::vector<int32_t>> InferenceService::ChatTokens(
     return absl::InvalidArgumentError(
         absl::StrFormat("request %s: chat.messages is empty", request_id));
   }
-  std::vector<ChatMessage> placeholders;
+  std::vector<ChatMessage> messages;
   for (int i = 0; i < chat.messages_size(); ++i) {
     const v1::ChatMessage& m = chat.messages(i);
+    // Roles are rendered as template text (GLM-4 builds its "<|user|>"
+    // token from one), so only the known ones are let through.
     if (m.role() != "system" && m.role() != "user" && m.role() != "assistant") {
       return absl::InvalidArgumentError(absl::StrFormat(
           "request %s: chat.messages[%d].role = \"%s\"; must be system, user or assistant",
           request_id, i, m.role()));
     }
-    if (m.content().find(kSentinel) != std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "request %s: chat.messages[%d].content contains the control character 0x1E",
-          request_id, i));
-    }
-    placeholders.push_back({m.role(), absl::StrFormat("%c%d%c", kSentinel, i, kSentinel)});
+    messages.push_back({m.role(), m.content()});
   }
-  absl::StatusOr<std::string> rendered =
-      ApplyChatTemplate(tokenizer_->chat_template(), placeholders, true);
-  if (!rendered.ok()) {
-    return absl::Status(rendered.status().code(),
-                        absl::StrFormat("request %s: chat: %s", request_id,
-                                        rendered.status().message()));
-  }
-  // Pieces alternate template text (special tokens honoured) and a message
-  // index (its content encoded as plain text, so a client cannot inject
-  // control tokens such as <|im_start|>).
-  std::vector<std::string> pieces = absl::StrSplit(*rendered, kSentinel);
-  std::vector<int32_t> ids;
-  for (size_t i = 0; i < pieces.size(); ++i) {
-    std::vector<int32_t> part;
-    if (i % 2 == 0) {
-      part = tokenizer_->Encode(pieces[i], /*add_special=*/i == 0, /*parse_special=*/true);
-    } else {
-      const int index = std::stoi(pieces[i]);
-      part = tokenizer_->Encode(chat.messages(index).content(), false, /*parse_special=*/false);
-    }
-    ids.insert(ids.end(), part.begin(), part.end());
+  // Contents are encoded as plain text, so a client cannot inject control
+  // tokens such as <|im_start|>.
+  absl::StatusOr<std::vector<int32_t>> ids = tokenizer_->EncodeChat(messages, true);
+  if (!ids.ok()) {
+    return absl::Status(ids.status().code(), absl::StrFormat("request %s: chat: %s", request_id,
+                                                             ids.status().message()));
   }
   return ids;
 }
@@ -148,7 +129,7 @@ grpc::Status InferenceService::Generate(grpc::ServerContext* context,
   spec.request_id = id;
   spec.prompt = *std::move(prompt);
   spec.max_tokens = request->has_max_tokens() ? request->max_tokens() : kDefaultMaxTokens;
-  spec.sampling = FromRequest(request->sampling());
+  spec.sampling = FromRequest(request->sampling(), sampling_defaults_);
   spec.stop.assign(request->stop().begin(), request->stop().end());
   spec.stop_token_ids.assign(request->stop_token_ids().begin(), request->stop_token_ids().end());
   spec.logprobs = request->logprobs();

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "common/model_config.h"
+#include "common/sampling_params.h"
 #include "common/tokenizer/tokenizer.h"
 #include "coordinator/membership.h"
 #include "coordinator/scheduler.h"
@@ -27,8 +28,11 @@ namespace tessera {
 class InferenceService final : public tessera::v1::Inference::Service {
  public:
   // Everything passed in must outlive the service.
+  // `sampling_defaults` (the model's generation_config.json values) replace
+  // Tessera's defaults for the sampling fields a request leaves unset.
   InferenceService(const ModelConfig* config, const Tokenizer* tokenizer, Scheduler* scheduler,
-                   const Membership* membership, int64_t max_context, std::string model_identity);
+                   const Membership* membership, int64_t max_context, std::string model_identity,
+                   SamplingDefaults sampling_defaults = {});
 
   grpc::Status Generate(grpc::ServerContext* context, const tessera::v1::GenerateRequest* request,
                         grpc::ServerWriter<tessera::v1::GenerateResponse>* writer) override;
@@ -51,6 +55,7 @@ class InferenceService final : public tessera::v1::Inference::Service {
   const Membership* membership_;
   const int64_t max_context_;
   const std::string model_identity_;
+  const SamplingDefaults sampling_defaults_;
   std::atomic<uint64_t> next_request_{1};
 };
 

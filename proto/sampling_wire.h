@@ -19,6 +19,19 @@ inline void SamplingToRequest(const SamplingParams& p, tessera::v1::SamplingPara
   s->set_seed(p.seed);
 }
 
+// Only the fields a user gave (`given`) plus the seed: the coordinator fills
+// the rest from the model's recommended values, then Tessera's defaults, so
+// `tessera generate` samples as `tessera run` does on the same model.
+inline void GivenSamplingToRequest(const SamplingDefaults& given, uint64_t seed,
+                                   tessera::v1::SamplingParameters* s) {
+  if (given.temperature) s->set_temperature(*given.temperature);
+  if (given.top_k) s->set_top_k(*given.top_k);
+  if (given.top_p) s->set_top_p(*given.top_p);
+  if (given.min_p) s->set_min_p(*given.min_p);
+  if (given.repetition_penalty) s->set_repetition_penalty(*given.repetition_penalty);
+  s->set_seed(seed);
+}
+
 }  // namespace tessera
 
 #endif  // TESSERA_PROTO_SAMPLING_WIRE_H_

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/gguf/gguf_file.h"
+#include "common/sampling_params.h"
 #include "common/tokenizer/tokenizer.h"
 
 namespace tessera {
@@ -25,10 +26,23 @@ absl::StatusOr<std::unique_ptr<GgufFile>> OpenModelFile(const std::string& path)
 
 // The model's tokenizer: the GGUF's tokenizer.* metadata, or the directory's
 // tokenizer.json with tokenizer_config.json when present (NOT_FOUND naming
-// the directory when tokenizer.json is missing). `file` is what
+// the directory when tokenizer.json is missing). For a directory, the
+// eos_token_id of generation_config.json (an id or a list of ids) also ends
+// generation (Tokenizer::IsEndOfGeneration); without that file, config.json's
+// eos_token_id does, as in Hugging Face's generate();
+// INVALID_ARGUMENT naming that file and key for malformed JSON, a value of
+// another type or an id outside the tokenizer's vocabulary. `file` is what
 // OpenModelFile(path) returned.
 absl::StatusOr<std::unique_ptr<Tokenizer>> OpenModelTokenizer(const std::string& path,
                                                               const GgufFile& file);
+
+// The sampling values the model recommends: for a directory, temperature,
+// top_k, top_p, min_p and repetition_penalty from generation_config.json,
+// those present (do_sample is ignored, as vLLM does: a request or a flag
+// decides greedy vs sampled); none for a GGUF file or a directory without
+// the file. INVALID_ARGUMENT naming the file and key for malformed JSON, a
+// non-number or a value out of its range.
+absl::StatusOr<SamplingDefaults> ModelSamplingDefaults(const std::string& path);
 
 }  // namespace tessera
 

@@ -6,7 +6,7 @@
 namespace tessera {
 
 std::string IncrementalDetokenizer::Push(int32_t id) {
-  pending_ += tokenizer_->TokenToPiece(id);
+  pending_ += tokenizer_->DecodeNext(id, &state_);
   const size_t keep = IncompleteUtf8Suffix(pending_);
   std::string out;
   AppendValidUtf8(std::string_view(pending_).substr(0, pending_.size() - keep), &out);
@@ -18,6 +18,7 @@ std::string IncrementalDetokenizer::Flush() {
   std::string out;
   AppendValidUtf8(pending_, &out);
   pending_.clear();
+  state_ = DecodeState();
   return out;
 }
 

@@ -8,7 +8,9 @@
 // bytes that can no longer become a valid character are replaced by U+FFFD
 // (one per maximal ill-formed subpart, as Python's "replace" does). The
 // concatenation of all Push() results and Flush() equals the sanitised
-// Decode() of the same ids.
+// Decode() of the same ids; in particular the leading space a SentencePiece
+// vocabulary's first token carries is dropped exactly as Decode drops it
+// (Tokenizer::DecodeNext).
 //
 // One instance per generated sequence; not thread-safe. The Tokenizer must
 // outlive it.
@@ -18,9 +20,17 @@
 #include <cstdint>
 #include <string>
 
+
 namespace tessera {
 
 class Tokenizer;
+
+// Where a token-by-token decode stands (Tokenizer::DecodeNext); start from a
+// default one.
+struct DecodeState {
+  bool seen_token = false;  // a valid id has been decoded
+  bool seen_text = false;   // a non-empty piece has been decoded
+};
 
 class IncrementalDetokenizer {
  public:
@@ -30,12 +40,13 @@ class IncrementalDetokenizer {
   // ignored) and returns the text that is now complete.
   std::string Push(int32_t id);
   // Returns whatever is held back, incomplete characters as U+FFFD, and
-  // resets the state.
+  // resets the state (the next Push starts a new sequence).
   std::string Flush();
 
  private:
   const Tokenizer* tokenizer_;
   std::string pending_;  // bytes of a possibly incomplete trailing character
+  DecodeState state_;
 };
 
 }  // namespace tessera

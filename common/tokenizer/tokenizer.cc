@@ -1,6 +1,7 @@
 #include "common/tokenizer/tokenizer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <initializer_list>
 #include <limits>
 #include <utility>
@@ -12,6 +13,7 @@
 #include "common/tokenizer/byte_level.h"
 #include "common/tokenizer/nfc.h"
 #include "common/tokenizer/spm_bpe.h"
+#include "common/tokenizer/spm_scores.h"
 #include "common/tokenizer/string_view_compat.h"
 #include "common/tokenizer/unicode.h"
 
@@ -117,26 +119,38 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromData(const TokenizerDa
 
 absl::Status Tokenizer::Init(const TokenizerData& data) {
   source_ = data.source.empty() ? "<tokenizer data>" : data.source;
-  if (data.model != "gpt2" && data.model != "spm-bpe") {
+  if (data.model == "gpt2") {
+    model_ = Model::kByteLevel;
+  } else if (data.model == "llama") {
+    model_ = Model::kSpmScores;
+  } else if (data.model == "spm-bpe") {
+    model_ = Model::kSpmMerges;
+  } else {
     return absl::UnimplementedError(absl::StrCat(
         source_, ": tokenizer.ggml.model '", data.model,
-        "' is not supported (only byte-level BPE, 'gpt2')"));
+        "' is not supported (only 'gpt2', byte-level BPE, and 'llama', SentencePiece)"));
   }
-  spm_ = data.model == "spm-bpe";
+  spm_ = model_ != Model::kByteLevel;
   spm_options_ = data.spm;
-  // Qwen2's pattern differs from Llama-3's only in matching \p{N} one at a
-  // time instead of \p{N}{1,3}; no other alternative can start at a digit,
-  // so its words are Llama-3's with each digit run cut into single digits.
-  single_digits_ = data.pre == "qwen2";
-  auto pre = PreTokenizerFromName(single_digits_ ? "llama3" : data.pre);
-  if (!pre.ok()) {
-    return absl::Status(pre.status().code(), absl::StrCat(source_, ": ", pre.status().message()));
+  bool llama3 = false;
+  if (!spm_) {
+    // Qwen2's pattern differs from Llama-3's only in matching \p{N} one at
+    // a time instead of \p{N}{1,3}; no other alternative can start at a
+    // digit, so its words are Llama-3's with each digit run cut into single
+    // digits.
+    single_digits_ = data.pre == "qwen2";
+    auto pre = PreTokenizerFromName(single_digits_ ? "llama3" : data.pre);
+    if (!pre.ok()) {
+      return absl::Status(pre.status().code(),
+                          absl::StrCat(source_, ": ", pre.status().message()));
+    }
+    pre_ = *pre;
+    // llama.cpp loads Llama-3 vocabularies with ignore_merges and add_bos.
+    llama3 = pre_ == PreTokenizerKind::kLlama3 && !single_digits_;
   }
-  pre_ = *pre;
-  // llama.cpp loads Llama-3 vocabularies with ignore_merges and add_bos.
-  const bool llama3 = pre_ == PreTokenizerKind::kLlama3 && !single_digits_;
   ignore_merges_ = data.ignore_merges.value_or(llama3);
-  add_bos_ = data.add_bos.value_or(llama3);
+  // llama.cpp adds BOS by default for SentencePiece GGUF vocabularies too.
+  add_bos_ = data.add_bos.value_or(llama3 || model_ == Model::kSpmScores);
   nfc_ = data.nfc;
   if (nfc_ && !NfcAvailable()) {
     return absl::UnimplementedError(absl::StrCat(
@@ -168,6 +182,7 @@ absl::Status Tokenizer::Init(const TokenizerData& data) {
     attrs_[i] = data.token_types.empty() ? static_cast<uint8_t>(kAttrNormal) : AttrFromType(data.token_types[i]);
     text_to_id_.insert_or_assign(texts_[i], i);  // a repeated text maps to its last id
   }
+  RETURN_IF_ERROR(InitScores(data));
   std::string encoded;
   for (int b = 0; b < 256; ++b) {
     encoded.clear();
@@ -177,6 +192,11 @@ absl::Status Tokenizer::Init(const TokenizerData& data) {
       AppendUtf8(ByteToCodepoint(static_cast<uint8_t>(b)), &encoded);
     }
     byte_ids_[b] = Lookup(encoded);
+    // llama.cpp's SentencePiece byte fallback also accepts the byte itself
+    // as a one-byte token.
+    if (byte_ids_[b] < 0 && model_ == Model::kSpmScores) {
+      byte_ids_[b] = Lookup(std::string(1, static_cast<char>(b)));
+    }
   }
   RETURN_IF_ERROR(BuildMerges(data));
   RETURN_IF_ERROR(ResolveSpecialIds(data));
@@ -204,6 +224,22 @@ absl::Status Tokenizer::Init(const TokenizerData& data) {
       const int v = ByteTokenValue(texts_[i]);
       if (v >= 0) pieces_[i] = std::string(1, static_cast<char>(v));
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Tokenizer::InitScores(const TokenizerData& data) {
+  if (model_ != Model::kSpmScores || data.scores.empty()) return absl::OkStatus();
+  if (data.scores.size() < texts_.size()) {
+    return absl::DataLossError(absl::StrCat(source_, ": tokenizer.ggml.scores has ",
+                                            data.scores.size(), " entries for ",
+                                            texts_.size(), " tokens"));
+  }
+  scores_.assign(data.scores.begin(), data.scores.begin() + texts_.size());
+  // NaN would break the ordering of merge candidates; such a token merges
+  // last.
+  for (float& score : scores_) {
+    if (std::isnan(score)) score = -std::numeric_limits<float>::infinity();
   }
   return absl::OkStatus();
 }
@@ -261,9 +297,15 @@ absl::Status Tokenizer::ResolveSpecialIds(const TokenizerData& data) {
   RETURN_IF_ERROR(resolve(data.ids.fim_pad, "fim_pad_token_id", &fim_pad));
   RETURN_IF_ERROR(resolve(data.ids.fim_rep, "fim_rep_token_id", &fim_rep));
   RETURN_IF_ERROR(resolve(data.ids.fim_sep, "fim_sep_token_id", &fim_sep));
-  // llama.cpp's defaults for gpt2 vocabularies.
-  if (!data.ids.bos.has_value() && 11 < n) bos_id_ = 11;
-  if (!data.ids.eos.has_value() && 11 < n) eos_id_ = 11;
+  // llama.cpp's defaults for keys a GGUF file leaves out.
+  if (model_ == Model::kByteLevel) {
+    if (!data.ids.bos.has_value() && 11 < n) bos_id_ = 11;
+    if (!data.ids.eos.has_value() && 11 < n) eos_id_ = 11;
+  } else if (model_ == Model::kSpmScores) {
+    if (!data.ids.unk.has_value() && 0 < n) unk = 0;
+    if (!data.ids.bos.has_value() && 1 < n) bos_id_ = 1;
+    if (!data.ids.eos.has_value() && 2 < n) eos_id_ = 2;
+  }
 
   // Roles not given by metadata are found by token text. llama.cpp scans a
   // hash map, so which of several candidates wins is unspecified there; the
@@ -325,6 +367,16 @@ absl::Status Tokenizer::ResolveSpecialIds(const TokenizerData& data) {
   if (s_id >= 0 && (eog_id_of("<|tool_response>") >= 0 || eog_id_of("<|plamo:eos|>") >= 0)) {
     end_of_generation_[s_id] = false;
     attrs_[s_id] = kAttrNormal;
+  }
+  // Explicit ids win over the name-based exceptions above.
+  for (size_t i = 0; i < data.extra_end_of_generation_ids.size(); ++i) {
+    const int64_t id = data.extra_end_of_generation_ids[i];
+    if (id < 0 || id >= n) {
+      return absl::DataLossError(absl::StrCat(source_, ": extra end-of-generation id [", i,
+                                              "] = ", id, " is outside the vocabulary of ", n,
+                                              " tokens"));
+    }
+    end_of_generation_[id] = true;
   }
   return absl::OkStatus();
 }
@@ -410,6 +462,10 @@ void Tokenizer::EncodeSpmFragment(std::string_view text, bool at_text_start,
   const std::string normalized =
       SpmNormalize(text, prepend, spm_options_.prefix_unless_leading_space);
   const auto lookup = [this](std::string_view piece) { return Lookup(piece); };
+  if (model_ == Model::kSpmScores) {
+    EncodeSpmByScore(normalized, lookup, scores_, byte_ids_, unk_id_, out);
+    return;
+  }
   if (!spm_options_.split_words) {
     EncodeSpmBpeWord(normalized, lookup, byte_ids_, unk_id_, merges_, out);
     return;
@@ -421,9 +477,35 @@ void Tokenizer::EncodeSpmFragment(std::string_view text, bool at_text_start,
 
 std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_special,
                                        bool parse_special) const {
+  return EncodeFragments(text, PartitionSpecial(text, parse_special), add_special);
+}
+
+std::vector<int32_t> Tokenizer::EncodeSegments(absl::Span<const TextSegment> segments,
+                                               bool add_special) const {
+  std::string text;
+  std::vector<Fragment> fragments;
+  for (const TextSegment& segment : segments) {
+    const size_t offset = text.size();
+    text.append(segment.text.data(), segment.text.size());
+    for (Fragment f : PartitionSpecial(segment.text, segment.parse_special)) {
+      f.begin += offset;
+      // Fragments tile the text, so consecutive raw ones are adjacent.
+      if (f.token < 0 && !fragments.empty() && fragments.back().token < 0) {
+        fragments.back().length += f.length;
+      } else {
+        fragments.push_back(f);
+      }
+    }
+  }
+  return EncodeFragments(text, fragments, add_special);
+}
+
+std::vector<int32_t> Tokenizer::EncodeFragments(std::string_view text,
+                                                absl::Span<const Fragment> fragments,
+                                                bool add_special) const {
   std::vector<int32_t> out;
   if (add_special && add_bos_ && bos_id_ >= 0) out.push_back(bos_id_);
-  for (const Fragment& f : PartitionSpecial(text, parse_special)) {
+  for (const Fragment& f : fragments) {
     if (f.token >= 0) {
       out.push_back(f.token);
     } else if (spm_) {
@@ -444,15 +526,25 @@ std::string Tokenizer::TokenToPiece(int32_t id, bool render_special) const {
 
 std::string Tokenizer::Decode(absl::Span<const int32_t> ids, bool render_special) const {
   std::string text;
-  for (int32_t id : ids) {
-    if (!IsValidId(id)) continue;
-    if (!render_special && (attrs_[id] & (kAttrControl | kAttrUnknown))) continue;
-    text += pieces_[id];
-  }
-  if (spm_ && spm_options_.strip_leading_space && !text.empty() && text[0] == ' ') {
-    text.erase(0, 1);
-  }
+  DecodeState state;
+  for (int32_t id : ids) text += DecodeNext(id, &state, render_special);
   return text;
+}
+
+std::string Tokenizer::DecodeNext(int32_t id, DecodeState* state, bool render_special) const {
+  using LeadingSpace = TokenizerData::SpmOptions::LeadingSpace;
+  if (!IsValidId(id)) return "";
+  std::string piece = TokenToPiece(id, render_special);
+  const bool first_token = !state->seen_token;
+  const bool first_text = !state->seen_text && !piece.empty();
+  state->seen_token = true;
+  state->seen_text = state->seen_text || !piece.empty();
+  if (!spm_ || piece.empty() || piece[0] != ' ') return piece;
+  if ((spm_options_.leading_space == LeadingSpace::kStripFromFirstToken && first_token) ||
+      (spm_options_.leading_space == LeadingSpace::kStripFromText && first_text)) {
+    piece.erase(0, 1);
+  }
+  return piece;
 }
 
 bool Tokenizer::IsEndOfGeneration(int32_t id) const {

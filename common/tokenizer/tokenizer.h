@@ -1,23 +1,33 @@
-// Tokenizer: text <-> token ids for byte-level BPE models (GPT-2 style),
-// reproducing llama.cpp's tokenization exactly (tests/tokenizer holds golden
-// comparisons against llama.cpp for SmolLM2).
+// Tokenizer: text <-> token ids, reproducing llama.cpp's tokenization
+// exactly for GGUF vocabularies and Hugging Face `tokenizers` for
+// tokenizer.json files (tests/tokenizer holds golden comparisons with both).
 //
-// Encoding is three stages, as in llama.cpp:
-//   1. special-token partition: the text is cut at every occurrence of a
-//      control/unknown token's text (only with parse_special) and of a
-//      user-defined token's text (always), longest token text first;
-//   2. pre-tokenization of each remaining text fragment into words
-//      (pre_tokenizer.h, chosen by tokenizer.ggml.pre);
-//   3. byte-level BPE within each word (bpe.h).
-// Any byte string is accepted; invalid UTF-8 is handled as llama.cpp does
-// (each bad byte becomes U+FFFD). Decoding is the concatenation of the
-// tokens' pieces; ids outside the vocabulary contribute nothing.
+// Three vocabulary kinds (TokenizerData::model):
+//   "gpt2"     byte-level BPE (GPT-2, Llama-3, Qwen2, SmolLM2): the text is
+//              pre-tokenized into words (pre_tokenizer.h, chosen by
+//              tokenizer.ggml.pre), then byte-level BPE runs within each word
+//              (bpe.h). Invalid UTF-8 is handled as llama.cpp does (each bad
+//              byte becomes U+FFFD).
+//   "llama"    SentencePiece vocabularies from GGUF (Llama 2, Mistral):
+//              spaces become U+2581, one U+2581 is prepended when
+//              add_space_prefix, and pieces merge by score with <0xXX> byte
+//              fallback (spm_scores.h), all on raw bytes.
+//   "spm-bpe"  SentencePiece-style BPE from tokenizer.json: the same
+//              normalisation, merges by rank (spm_bpe.h).
+// Before any of these, the text is cut at special tokens: always at
+// user-defined tokens' texts, and at control/unknown tokens' texts only with
+// parse_special (llama.cpp's parse_special; longest token text first). For
+// the SentencePiece kinds, every text fragment (at the start of the text or
+// after a special token) gets the prepended U+2581, as in llama.cpp.
 //
-// Vocabularies read from a Hugging Face tokenizer.json (FromHfFiles) may
-// instead be SentencePiece-style BPE (TokenizerData::model "spm-bpe",
-// spm_bpe.h): spaces become U+2581, merges run over characters, unknown
-// characters fall back to <0xXX> byte tokens, and Decode drops the leading
-// space the normaliser added.
+// Decoding concatenates the tokens' pieces; control and unknown tokens
+// render as nothing unless render_special; ids outside the vocabulary
+// contribute nothing. SentencePiece kinds turn U+2581 back into spaces,
+// <0xXX> tokens into their bytes, and drop the leading space the normaliser
+// added (TokenizerData::SpmOptions::LeadingSpace says which: for "llama", the
+// first token's, as llama.cpp does, so [BOS, "▁Hi"] decodes to " Hi"; for
+// tokenizer.json, the decoded text's). DecodeNext decodes one token at a
+// time with the same result, for streaming.
 //
 // A Tokenizer is immutable after construction; every method is const and safe
 // to call from many threads at once.
@@ -55,13 +65,21 @@ enum class TokenType : int32_t {
   kByte = 6,
 };
 
+// Text for Tokenizer::EncodeSegments, and whether special-token text in it
+// becomes special tokens (Encode's parse_special).
+struct TextSegment {
+  std::string_view text;
+  bool parse_special;
+};
+
 class Tokenizer {
  public:
   // Reads the tokenizer.* metadata of `file`. Errors name the file and key:
-  // NOT_FOUND for a missing required key (tokens, merges), INVALID_ARGUMENT
-  // for a key of the wrong type, UNIMPLEMENTED for a tokenizer.ggml.model
-  // other than "gpt2" or an unknown tokenizer.ggml.pre, DATA_LOSS for
-  // inconsistent data (a merge naming an unknown token, an id out of range).
+  // NOT_FOUND for a missing required key (tokens; merges for gpt2),
+  // INVALID_ARGUMENT for a key of the wrong type, UNIMPLEMENTED for a
+  // tokenizer.ggml.model other than "gpt2" or "llama" or an unknown
+  // tokenizer.ggml.pre, DATA_LOSS for inconsistent data (a merge naming an
+  // unknown token, an id out of range, fewer scores or types than tokens).
   static absl::StatusOr<std::unique_ptr<Tokenizer>> FromGguf(const GgufFile& file);
   // The same from already-extracted metadata.
   static absl::StatusOr<std::unique_ptr<Tokenizer>> FromData(const TokenizerData& data);
@@ -80,12 +98,26 @@ class Tokenizer {
   // text becomes that token (llama.cpp's parse_special=true).
   std::vector<int32_t> Encode(std::string_view text, bool add_special,
                               bool parse_special) const;
+  // Encode of the segments' concatenation, with special-token text
+  // recognised only inside the segments that ask for it (never across a
+  // segment boundary). Raw text is joined across boundaries before BPE or
+  // SentencePiece runs, so only special tokens split it: cutting a string
+  // into segments that hold no special-token text changes no id.
+  std::vector<int32_t> EncodeSegments(absl::Span<const TextSegment> segments,
+                                      bool add_special) const;
 
-  // Raw bytes one token contributes to text. Control and unknown tokens give
-  // "" unless render_special; out-of-range ids give "".
+  // Raw bytes one token contributes to text on its own, as llama.cpp's
+  // token_to_piece: for SentencePiece vocabularies a leading U+2581 is a
+  // space (which Decode may drop at the start; use DecodeNext for text).
+  // Control and unknown tokens give "" unless render_special; out-of-range
+  // ids give "".
   std::string TokenToPiece(int32_t id, bool render_special = false) const;
-  // Concatenated pieces; out-of-range ids are skipped.
+  // Concatenated pieces, less the leading space described above;
+  // out-of-range ids are skipped.
   std::string Decode(absl::Span<const int32_t> ids, bool render_special = false) const;
+  // The text `id` adds to the decode of the ids `state` has seen, updating
+  // `state`: concatenating the results over a sequence gives Decode() of it.
+  std::string DecodeNext(int32_t id, DecodeState* state, bool render_special = false) const;
 
   int32_t vocab_size() const { return static_cast<int32_t>(texts_.size()); }
   int32_t bos_id() const { return bos_id_; }  // -1 if none
@@ -93,11 +125,25 @@ class Tokenizer {
   bool add_bos() const { return add_bos_; }
   bool add_eos() const { return add_eos_; }
   // eos, eot, eom and the other tokens llama.cpp stops generation at
-  // (<|im_end|>, <|endoftext|>, FIM repo/separator/pad tokens, ...).
+  // (<|im_end|>, <|endoftext|>, FIM repo/separator/pad tokens, ...), and
+  // TokenizerData::extra_end_of_generation_ids.
   bool IsEndOfGeneration(int32_t id) const;
   // Exact lookup of a token's (byte-level encoded) text.
   absl::StatusOr<int32_t> TokenId(std::string_view text) const;
   const std::string& chat_template() const { return chat_template_; }
+  // ApplyChatTemplate (chat_template.h) on this vocabulary's template, with
+  // bos_token / eos_token as its BOS / EOS texts, less a leading BOS text
+  // when Encode(add_special=true) adds BOS itself (llama.cpp does the same),
+  // so that encoding the result that way gives exactly one BOS.
+  absl::StatusOr<std::string> RenderChat(absl::Span<const ChatMessage> messages,
+                                         bool add_generation_prompt) const;
+  // RenderChat's prompt encoded with add_special, the template's own text
+  // with special-token parsing and message contents as plain text (a user's
+  // "<|im_start|>" stays characters). When no content holds special-token
+  // text, these are the ids of Encode(RenderChat(...), true, true), which
+  // is what llama.cpp feeds the model. Errors as RenderChat.
+  absl::StatusOr<std::vector<int32_t>> EncodeChat(absl::Span<const ChatMessage> messages,
+                                                  bool add_generation_prompt) const;
   bool IsValidId(int32_t id) const { return id >= 0 && id < vocab_size(); }
   // The vocabulary entry's type after llama.cpp's adjustments (tokens it
   // recognises as end-of-turn or FIM markers are promoted to kControl).
@@ -117,9 +163,14 @@ class Tokenizer {
     size_t length;
   };
   std::vector<Fragment> PartitionSpecial(std::string_view text, bool parse_special) const;
+  // Encodes `text`, already cut into `fragments` that cover it in order.
+  std::vector<int32_t> EncodeFragments(std::string_view text,
+                                       absl::Span<const Fragment> fragments,
+                                       bool add_special) const;
   void EncodeFragment(std::string_view text, std::vector<int32_t>* out) const;
   void EncodeSpmFragment(std::string_view text, bool at_text_start,
                          std::vector<int32_t>* out) const;
+  absl::Status InitScores(const TokenizerData& data);
   int32_t Lookup(std::string_view text) const;
 
   std::string source_;
@@ -138,9 +189,11 @@ class Tokenizer {
   bool add_bos_ = false;
   bool add_eos_ = false;
   std::string chat_template_;
-  // Set for TokenizerData::model "spm-bpe" (spm_bpe.h).
-  bool spm_ = false;
+  enum class Model { kByteLevel, kSpmScores, kSpmMerges };
+  Model model_ = Model::kByteLevel;
+  bool spm_ = false;  // either SentencePiece kind
   TokenizerData::SpmOptions spm_options_;
+  std::vector<float> scores_;  // kSpmScores
   int32_t unk_id_ = -1;
   // "qwen2": words of pre_ (Llama-3) that are digit runs split into digits.
   bool single_digits_ = false;

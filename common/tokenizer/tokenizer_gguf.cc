@@ -1,4 +1,6 @@
 // ReadTokenizerData / Tokenizer::FromGguf: the tokenizer.* GGUF metadata.
+#include <optional>
+
 #include "absl/status/status.h"
 #include "common/gguf/gguf_file.h"
 #include "common/status_macros.h"
@@ -36,7 +38,8 @@ absl::StatusOr<TokenizerData> ReadTokenizerData(const GgufFile& file) {
   TokenizerData data;
   data.source = file.path();
   ASSIGN_OR_RETURN(data.model, file.GetString("tokenizer.ggml.model"));
-  if (data.model != "gpt2") {
+  const bool sentencepiece = data.model == "llama";
+  if (data.model != "gpt2" && !sentencepiece) {
     // Let FromData say the model is unsupported, rather than complain here
     // about keys only BPE vocabularies have.
     return data;
@@ -53,7 +56,24 @@ absl::StatusOr<TokenizerData> ReadTokenizerData(const GgufFile& file) {
       data.token_types.push_back(t >= 0 && t <= 6 ? static_cast<int32_t>(t) : 0);
     }
   }
-  ASSIGN_OR_RETURN(data.merges, file.GetStringArray("tokenizer.ggml.merges"));
+  if (sentencepiece) {
+    // llama.cpp treats missing scores as all zero.
+    if (file.Has("tokenizer.ggml.scores")) {
+      ASSIGN_OR_RETURN(data.scores, file.GetFloatArray("tokenizer.ggml.scores"));
+    }
+    std::optional<bool> add_space_prefix;
+    RETURN_IF_ERROR(
+        ReadOptionalBool(file, "tokenizer.ggml.add_space_prefix", &add_space_prefix));
+    using Spm = TokenizerData::SpmOptions;
+    const bool prefix = add_space_prefix.value_or(true);
+    data.spm.prefix = prefix ? Spm::Prefix::kEveryFragment : Spm::Prefix::kNever;
+    data.spm.prefix_unless_leading_space = false;
+    data.spm.split_words = false;
+    data.spm.leading_space =
+        prefix ? Spm::LeadingSpace::kStripFromFirstToken : Spm::LeadingSpace::kKeep;
+  } else {
+    ASSIGN_OR_RETURN(data.merges, file.GetStringArray("tokenizer.ggml.merges"));
+  }
 
   TokenizerData::SpecialIds& ids = data.ids;
   const std::pair<const char*, std::optional<int64_t>*> id_keys[] = {

@@ -316,7 +316,8 @@ absl::Status ReadSpmOptions(const JsonFile& f, const Json& normalizer, const Jso
     if (!replaced) return f.Unsupported("normalizer", "does not replace spaces with \xE2\x96\x81");
   }
   // The decoder: Strip(" ", start=1) or Metaspace removes the leading space.
-  data->spm.strip_leading_space = false;
+  using LeadingSpace = TokenizerData::SpmOptions::LeadingSpace;
+  data->spm.leading_space = LeadingSpace::kKeep;
   std::vector<Json> steps;
   if (TypeOf(decoder) == "Sequence" && decoder.contains("decoders") &&
       decoder["decoders"].is_array()) {
@@ -326,9 +327,11 @@ absl::Status ReadSpmOptions(const JsonFile& f, const Json& normalizer, const Jso
   }
   for (const Json& d : steps) {
     if (TypeOf(d) == "Strip" && d.value("start", 0) == 1 && d.value("content", "") == " ") {
-      data->spm.strip_leading_space = true;
+      data->spm.leading_space = LeadingSpace::kStripFromText;
     } else if (TypeOf(d) == "Metaspace") {
-      data->spm.strip_leading_space = d.value("prepend_scheme", std::string("always")) != "never";
+      data->spm.leading_space = d.value("prepend_scheme", std::string("always")) != "never"
+                                    ? LeadingSpace::kStripFromText
+                                    : LeadingSpace::kKeep;
     }
   }
   return absl::OkStatus();

@@ -278,7 +278,8 @@ HandlerResult OpenAiApi::Complete(const HttpRequest& request, const Waker& waker
   std::string param;
   absl::StatusOr<OpenAiRequest> parsed = ParseOpenAiRequest(
       request.body, chat, *tokenizer_,
-      chat ? options_.default_chat_max_tokens : options_.default_completion_max_tokens, &param);
+      chat ? options_.default_chat_max_tokens : options_.default_completion_max_tokens, &param,
+      options_.sampling_defaults);
   if (!parsed.ok()) {
     result.response =
         Error(HttpStatusOf(parsed.status()), std::string(parsed.status().message()), param);

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "common/sampling_params.h"
 #include "common/tokenizer/tokenizer.h"
 #include "coordinator/http/http_server.h"
 #include "coordinator/scheduler.h"
@@ -33,6 +34,9 @@ struct OpenAiOptions {
   int64_t max_streams = 512;          // open requests; beyond: 429
   int32_t default_chat_max_tokens = 128;
   int32_t default_completion_max_tokens = 16;  // OpenAI's default
+  // The model's generation_config.json values: they replace OpenAI's
+  // defaults for the sampling fields a request leaves out.
+  SamplingDefaults sampling_defaults;
 };
 
 class OpenAiApi {

@@ -4,21 +4,14 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 
 namespace tessera {
 namespace {
 
 using nlohmann::json;
-
-// Marks where a message's content goes in the rendered template, so that the
-// content can be encoded with special-token parsing off. ASCII record
-// separators never occur in a chat template.
-constexpr char kSentinel = '\x1e';
 
 // Reads an optional field; an error names it. Absent and null are the same.
 class Fields {
@@ -100,14 +93,15 @@ absl::StatusOr<std::vector<int32_t>> ChatPrompt(const json& messages, const Toke
   if (!messages.is_array() || messages.empty()) {
     return absl::InvalidArgumentError("messages must be a non-empty array");
   }
-  std::vector<ChatMessage> placeholders;
-  std::vector<std::string> contents;
+  std::vector<ChatMessage> chat;
   for (size_t i = 0; i < messages.size(); ++i) {
     const json& m = messages[i];
     if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
       return absl::InvalidArgumentError(
           absl::StrFormat("messages[%d] must be an object with a string role", i));
     }
+    // Roles are rendered as template text (GLM-4 builds its "<|user|>"
+    // token from one), so only the known ones are let through.
     const std::string role = m["role"].get<std::string>();
     if (role != "system" && role != "user" && role != "assistant") {
       return absl::InvalidArgumentError(absl::StrFormat(
@@ -119,35 +113,14 @@ absl::StatusOr<std::vector<int32_t>> ChatPrompt(const json& messages, const Toke
       if (!c.ok()) return c.status();
       content = *std::move(c);
     }
-    if (content.find(kSentinel) != std::string::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("messages[%d].content contains the control character 0x1E", i));
-    }
-    contents.push_back(std::move(content));
-    placeholders.push_back({role, absl::StrFormat("%c%d%c", kSentinel, i, kSentinel)});
+    chat.push_back({role, std::move(content)});
   }
-  absl::StatusOr<std::string> rendered =
-      ApplyChatTemplate(tokenizer.chat_template(), placeholders, true);
-  if (!rendered.ok()) {
-    return absl::Status(rendered.status().code(),
-                        absl::StrCat("chat template: ", rendered.status().message()));
-  }
-  // Pieces alternate template text (special tokens honoured) and a message
-  // index (its content encoded as plain text).
-  std::vector<std::string> pieces = absl::StrSplit(*rendered, kSentinel);
-  std::vector<int32_t> ids;
-  for (size_t i = 0; i < pieces.size(); ++i) {
-    std::vector<int32_t> part;
-    if (i % 2 == 0) {
-      part = tokenizer.Encode(pieces[i], /*add_special=*/i == 0, /*parse_special=*/true);
-    } else {
-      size_t index = 0;
-      if (!absl::SimpleAtoi(pieces[i], &index) || index >= contents.size()) {
-        return absl::InternalError("chat template moved a message placeholder");
-      }
-      part = tokenizer.Encode(contents[index], false, /*parse_special=*/false);
-    }
-    ids.insert(ids.end(), part.begin(), part.end());
+  // Contents are encoded as plain text, so a client cannot inject control
+  // tokens such as <|im_start|>.
+  absl::StatusOr<std::vector<int32_t>> ids = tokenizer.EncodeChat(chat, true);
+  if (!ids.ok()) {
+    return absl::Status(ids.status().code(),
+                        absl::StrCat("chat template: ", ids.status().message()));
   }
   *param = "";
   return ids;
@@ -192,7 +165,8 @@ absl::StatusOr<std::vector<int32_t>> CompletionPrompt(const json* prompt,
 
 absl::StatusOr<OpenAiRequest> ParseOpenAiRequest(const std::string& body, bool chat,
                                                  const Tokenizer& tokenizer,
-                                                 int32_t default_max_tokens, std::string* param) {
+                                                 int32_t default_max_tokens, std::string* param,
+                                                 const SamplingDefaults& model_defaults) {
   param->clear();
   const json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return absl::InvalidArgumentError("the body is not valid JSON");
@@ -208,6 +182,7 @@ absl::StatusOr<OpenAiRequest> ParseOpenAiRequest(const std::string& body, bool c
   p.top_k = 0;
   p.min_p = 0.0f;
   p.repetition_penalty = 1.0f;
+  p = model_defaults.Apply(p);
 
   int64_t n = 1;
   if (absl::Status s = f.Integer("n", 1, 1000, &n); !s.ok()) return s;

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/sampling_params.h"
 #include "common/tokenizer/tokenizer.h"
 #include "coordinator/scheduler.h"
 
@@ -29,9 +30,11 @@ struct OpenAiRequest {
 };
 
 // `param` receives the offending field's name on error ("" if none).
-absl::StatusOr<OpenAiRequest> ParseOpenAiRequest(const std::string& body, bool chat,
-                                                 const Tokenizer& tokenizer,
-                                                 int32_t default_max_tokens, std::string* param);
+// Sampling fields the body leaves out take `model_defaults` where set, else
+// OpenAI's documented defaults (temperature 1, top_p 1, no top_k/min_p).
+absl::StatusOr<OpenAiRequest> ParseOpenAiRequest(
+    const std::string& body, bool chat, const Tokenizer& tokenizer, int32_t default_max_tokens,
+    std::string* param, const SamplingDefaults& model_defaults = SamplingDefaults());
 
 }  // namespace tessera
 

@@ -109,6 +109,50 @@ TEST(CliTest, RunsAndPlansHuggingFaceDirectoriesLikeTheirGguf) {
   EXPECT_THAT(plan.out, HasSubstr("glm4_hf"));
 }
 
+// generation_config.json's sampling values are the defaults of flags not
+// given, and an explicit flag still wins. The random model is peaky: at
+// Tessera's own defaults (temperature 0.8, top_k 40, min_p 0.05) it repeats
+// one token, at temperature 3 without top_k/min_p it does not.
+TEST(CliTest, GenerationConfigSuppliesDefaultsForFlagsNotGiven) {
+  const std::string dir = ::testing::TempDir() + "/cli-qwen2-genconfig";
+  ASSERT_EQ(std::system(("rm -rf '" + dir + "' && cp -r '" + GoldenPath("arch/qwen2_hf") + "' '" +
+                         dir + "'")
+                            .c_str()),
+            0);
+  {
+    std::ofstream out(dir + "/generation_config.json");
+    out << R"({"temperature": 3.0, "top_k": 0, "min_p": 0.0})";
+  }
+  auto run = [&](const std::string& model, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"run",  "--model",      model, "--prompt", "etaoin shrdlu",
+                                     "--max-tokens", "12", "--seed", "9"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunTessera(args);
+  };
+  const std::string gguf = GoldenPath("arch/qwen2.gguf");
+  const Result defaulted = run(dir, {});
+  const Result hot = run(gguf, {"--temperature", "3", "--top-k", "0", "--min-p", "0"});
+  const Result tessera_defaults = run(gguf, {});
+  const Result overridden = run(dir, {"--temperature", "0"});
+  const Result greedy = run(gguf, {"--temperature", "0"});
+  for (const Result* r : {&defaulted, &hot, &tessera_defaults, &overridden, &greedy}) {
+    ASSERT_EQ(r->exit_code, 0) << r->err;
+  }
+  EXPECT_EQ(defaulted.out, hot.out);
+  EXPECT_NE(defaulted.out, tessera_defaults.out);
+  EXPECT_EQ(overridden.out, greedy.out);
+  EXPECT_NE(overridden.out, defaulted.out);
+
+  {
+    std::ofstream out(dir + "/generation_config.json");
+    out << R"({"top_p": 7})";
+  }
+  const Result bad = run(dir, {});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("generation_config.json"));
+  EXPECT_THAT(bad.err, HasSubstr("top_p"));
+}
+
 TEST(CliTest, BadInputIsAClearError) {
   Result r = RunTessera({"run", "--model", "/nonexistent/model.gguf", "--prompt", "hi"});
   EXPECT_EQ(r.exit_code, 1);

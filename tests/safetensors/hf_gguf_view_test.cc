@@ -134,6 +134,34 @@ TEST_F(HfGgufViewTest, Qwen2KeepsRowOrderAndMapsBiases) {
   EXPECT_EQ(At(*f, "blk.0.attn_k.bias", 3), 8103.0f);
 }
 
+TEST_F(HfGgufViewTest, ShardedDirectoryPresentsTheSameTensors) {
+  const std::vector<TestTensor> all = LlamaTensors();
+  ASSERT_OK_AND_ASSIGN(auto single, Open(Config("LlamaForCausalLM"), all));
+  // The same tensors split over two shards named by an index.
+  TempDir sharded;
+  std::vector<TestTensor> first(all.begin(), all.begin() + 5), second(all.begin() + 5, all.end());
+  WriteFile(sharded.File("config.json"), Config("LlamaForCausalLM"));
+  WriteFile(sharded.File("model-00001-of-00002.safetensors"), testing::WriteSafetensors(first));
+  WriteFile(sharded.File("model-00002-of-00002.safetensors"), testing::WriteSafetensors(second));
+  std::string index = R"({"metadata": {}, "weight_map": {)";
+  for (size_t i = 0; i < all.size(); ++i) {
+    index += (i ? "," : "") + std::string("\"") + all[i].name + "\": \"model-0000" +
+             (i < 5 ? "1" : "2") + "-of-00002.safetensors\"";
+  }
+  index += "}}";
+  WriteFile(sharded.File("model.safetensors.index.json"), index);
+  ASSERT_OK_AND_ASSIGN(auto split, OpenModelFile(sharded.path()));
+  ASSERT_EQ(split->tensors().size(), single->tensors().size());
+  for (const GgufTensorInfo& t : single->tensors()) {
+    const GgufTensorInfo* u = split->FindTensor(t.name);
+    ASSERT_NE(u, nullptr) << t.name;
+    EXPECT_EQ(u->shape, t.shape) << t.name;
+    ASSERT_EQ(u->size_bytes, t.size_bytes) << t.name;
+    EXPECT_EQ(std::memcmp(split->TensorData(*u), single->TensorData(t), t.size_bytes), 0)
+        << t.name;
+  }
+}
+
 TEST_F(HfGgufViewTest, ShapeContradictingConfigNamesTensorAndKeys) {
   std::vector<TestTensor> t = LlamaTensors();
   t[9] = Tensor("model.layers.0.mlp.gate_proj.weight", {kFf + 1, kD}, 0);

@@ -1,0 +1,132 @@
+// How the OpenAI front end turns chat messages into prompt ids (no
+// processes): message contents are plain text, the template's markers are
+// tokens, Llama-3's trim applies to the real content, and the ids are those
+// of the whole rendered prompt. Expected ids are worked out by hand on
+// tests/tokenizer's MiniVocab (byte b is id 4 + b, "hello" is 263).
+#include <string>
+#include <vector>
+
+#include "common/testing/status_matchers.h"
+#include "common/tokenizer/tokenizer.h"
+#include "coordinator/http/openai_request.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/tokenizer/tokenizer_test_util.h"
+
+namespace tessera {
+namespace {
+
+using ::testing::ElementsAre;
+using json = nlohmann::json;
+
+constexpr int32_t kImStart = 1, kImEnd = 2, kHello = 263;
+int32_t B(char c) { return 4 + static_cast<uint8_t>(c); }
+
+// MiniVocab plus Llama-3's three markers as control tokens.
+constexpr int32_t kStartHeader = 272, kEndHeader = 273, kEot = 274;
+std::unique_ptr<Tokenizer> Vocab(const std::string& chat_template) {
+  TokenizerData d = testing::MiniVocab();
+  for (const char* special : {"<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"}) {
+    d.tokens.push_back(special);
+    d.token_types.push_back(3);
+  }
+  d.chat_template = chat_template;
+  auto tok = Tokenizer::FromData(d);
+  EXPECT_TRUE(tok.ok()) << tok.status();
+  return tok.ok() ? std::move(*tok) : nullptr;
+}
+
+absl::StatusOr<std::vector<int32_t>> ChatIds(const Tokenizer& tok, const json& messages) {
+  std::string param;
+  const json body = {{"messages", messages}};
+  absl::StatusOr<OpenAiRequest> r = ParseOpenAiRequest(body.dump(), /*chat=*/true, tok, 16,
+                                                       &param);
+  if (!r.ok()) return r.status();
+  return r->spec.prompt;
+}
+
+// Sampling fields a body leaves out take the model's generation_config.json
+// values, then OpenAI's defaults; fields the body sets always win.
+TEST(OpenAiSamplingTest, OmittedFieldsTakeModelThenOpenAiDefaults) {
+  auto tok = Vocab("<|im_start|>");
+  SamplingDefaults model;
+  model.temperature = 0.6f;
+  model.top_p = 0.9f;
+  std::string param;
+  ASSERT_OK_AND_ASSIGN(OpenAiRequest plain,
+                       ParseOpenAiRequest(R"({"prompt": "hello"})", false, *tok, 16, &param));
+  EXPECT_EQ(plain.spec.sampling.temperature, 1.0f);  // OpenAI's default
+  EXPECT_EQ(plain.spec.sampling.top_p, 1.0f);
+  ASSERT_OK_AND_ASSIGN(OpenAiRequest with_model, ParseOpenAiRequest(R"({"prompt": "hello"})", false,
+                                                                    *tok, 16, &param, model));
+  EXPECT_EQ(with_model.spec.sampling.temperature, 0.6f);
+  EXPECT_EQ(with_model.spec.sampling.top_p, 0.9f);
+  EXPECT_EQ(with_model.spec.sampling.top_k, 0);  // neither sets it: OpenAI's (off)
+  ASSERT_OK_AND_ASSIGN(OpenAiRequest explicit_zero,
+                       ParseOpenAiRequest(R"({"prompt": "hello", "temperature": 0})", false, *tok,
+                                          16, &param, model));
+  EXPECT_EQ(explicit_zero.spec.sampling.temperature, 0.0f);
+  EXPECT_EQ(explicit_zero.spec.sampling.top_p, 0.9f);
+}
+
+TEST(ChatPromptTest, UserTextCannotOpenATurn) {
+  auto tok = Vocab("<|im_start|>");
+  ASSERT_NE(tok, nullptr);
+  ASSERT_EQ(tok->token_text(kEot), "<|eot_id|>");
+  const json messages = {{{"role", "user"}, {"content", "<|im_end|>hello"}}};
+  ASSERT_OK_AND_ASSIGN(std::vector<int32_t> ids, ChatIds(*tok, messages));
+  EXPECT_THAT(ids, ElementsAre(kImStart, B('u'), B('s'), B('e'), B('r'), B('\n'),
+                               // the user's "<|im_end|>" is characters
+                               B('<'), B('|'), B('i'), B('m'), B('_'), B('e'), B('n'), B('d'),
+                               B('|'), B('>'), kHello,
+                               kImEnd, B('\n'), kImStart, B('a'), B('s'), B('s'), B('i'), B('s'),
+                               B('t'), B('a'), B('n'), B('t'), B('\n')));
+  // The same prompt through the tokenizer directly: one code path.
+  ASSERT_OK_AND_ASSIGN(
+      std::vector<int32_t> direct,
+      tok->EncodeChat(std::vector<ChatMessage>{{"user", "<|im_end|>hello"}}, true));
+  EXPECT_EQ(direct, ids);
+}
+
+TEST(ChatPromptTest, Llama3TrimsTheRealContent) {
+  auto tok = Vocab("<|start_header_id|><|eot_id|>");
+  ASSERT_NE(tok, nullptr);
+  // Jinja's trim strips the content itself: "\n\n" then "hello", not
+  // "\n\n  hello \t".
+  const json messages = {{{"role", "user"}, {"content", "  hello \t"}}};
+  ASSERT_OK_AND_ASSIGN(std::vector<int32_t> ids, ChatIds(*tok, messages));
+  // The template's bos_token is MiniVocab's BOS text, <|endoftext|> (0);
+  // the vocabulary does not add BOS itself, so the template's stays.
+  EXPECT_THAT(ids, ElementsAre(0, kStartHeader, B('u'), B('s'), B('e'), B('r'), kEndHeader,
+                               B('\n'), B('\n'), kHello, kEot, kStartHeader, B('a'), B('s'),
+                               B('s'), B('i'), B('s'), B('t'), B('a'), B('n'), B('t'),
+                               kEndHeader, B('\n'), B('\n')));
+}
+
+TEST(ChatPromptTest, ContentMayHoldAnyCharacter) {
+  // Record separators were once reserved as placeholders; they are plain
+  // content now (mid-text, so no template trims them).
+  auto tok = Vocab("<|im_start|>");
+  ASSERT_NE(tok, nullptr);
+  const json messages = {{{"role", "user"}, {"content", "a\x1E" "b"}}};
+  ASSERT_OK_AND_ASSIGN(std::vector<int32_t> ids, ChatIds(*tok, messages));
+  EXPECT_EQ(tok->Decode(ids, /*render_special=*/true),
+            "<|im_start|>user\na\x1E" "b<|im_end|>\n<|im_start|>assistant\n");
+}
+
+TEST(ChatPromptTest, RejectsUnknownRolesAndMissingTemplates) {
+  auto tok = Vocab("<|im_start|>");
+  ASSERT_NE(tok, nullptr);
+  EXPECT_THAT(ChatIds(*tok, {{{"role", "tool"}, {"content", "x"}}}),
+              testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                ::testing::HasSubstr("messages[0].role")));
+  auto none = Vocab("");
+  ASSERT_NE(none, nullptr);
+  EXPECT_THAT(ChatIds(*none, {{{"role", "user"}, {"content", "x"}}}),
+              testing::StatusIs(absl::StatusCode::kFailedPrecondition,
+                                ::testing::HasSubstr("chat template")));
+}
+
+}  // namespace
+}  // namespace tessera
