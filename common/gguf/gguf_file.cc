@@ -186,6 +186,15 @@ const uint8_t* GgufFile::Produce(const GgufTensorInfo& t) const {
   return buf.get();
 }
 
+std::vector<std::string> GgufFile::ProducedTensors() const {
+  std::vector<std::string> names;
+  absl::MutexLock lock(&produce_mu_);
+  for (const GgufTensorInfo& t : tensors_) {
+    if (t.producer >= 0 && produced_[t.producer] != nullptr) names.push_back(t.name);
+  }
+  return names;
+}
+
 bool GgufFile::Has(std::string_view key) const { return entry_index_.contains(Sv(key)); }
 
 std::vector<std::string> GgufFile::Keys() const {

@@ -145,6 +145,10 @@ class GgufFile {
     return data_ + header_bytes_ + t.offset;
   }
 
+  // Names of the produced tensors (WithExternalTensors) made so far: what a
+  // caller has actually read of them.
+  std::vector<std::string> ProducedTensors() const;
+
   // The whole file.
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }

@@ -21,8 +21,11 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "common/model_config.h"
+#include "common/safetensors/model_source.h"
 #include "common/testing/status_matchers.h"
 #include "engine/local_engine.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/engine/test_paths.h"
@@ -105,6 +108,20 @@ TEST_P(ArchGoldenTest, HuggingFaceDirectoryEqualsGgufBitwise) {
   for (size_t i = 0; i < a.size(); ++i) differing += std::memcmp(&a[i], &b[i], sizeof(float)) != 0;
   EXPECT_EQ(differing, 0u) << name << ": " << differing << " of " << a.size()
                            << " logits differ between the HF directory and the GGUF";
+}
+
+// A worker loading layers [1, 2) of a Hugging Face directory re-lays out
+// only that layer's Q and K (the only tensors not used in place); the rest
+// of the model is never read.
+TEST(ArchHfRangeTest, LayerRangeProducesOnlyItsOwnTensors) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<GgufFile> file,
+                       OpenModelFile(GoldenPath("arch/llama3_hf")));
+  ASSERT_OK_AND_ASSIGN(ModelConfig config, ModelConfigFromGguf(*file));
+  ASSERT_EQ(config.n_layer, 2);
+  EXPECT_TRUE(file->ProducedTensors().empty());
+  ASSERT_OK_AND_ASSIGN(auto weights, ModelWeights::Load(*file, config, LayerRange{1, 2}));
+  EXPECT_THAT(file->ProducedTensors(),
+              ::testing::UnorderedElementsAre("blk.1.attn_q.weight", "blk.1.attn_k.weight"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Architectures, ArchGoldenTest,
