@@ -57,6 +57,19 @@ ABSL_FLAG(std::string, http_listen, "",
           "/v1/chat/completions, /v1/models); empty = off; port 0 picks a free one.");
 ABSL_FLAG(int64_t, http_max_streams, 512,
           "HTTP requests open at once (streaming or not); beyond it, 429 at once.");
+ABSL_FLAG(int64_t, http_max_connections, 4096,
+          "Open HTTP connections; a connection beyond it is answered 503 and closed.");
+ABSL_FLAG(double, http_idle_timeout_s, 60,
+          "Seconds a keep-alive HTTP connection with no request in progress stays open (also "
+          "how long a request body may pause before 408).");
+ABSL_FLAG(double, http_header_timeout_s, 10,
+          "Seconds a client has to send a request's headers; then 408 and close.");
+ABSL_FLAG(int64_t, http_write_buffer_bytes, 4 << 20,
+          "Unsent response bytes buffered per HTTP connection; beyond it the stream waits for "
+          "the client to read.");
+ABSL_FLAG(double, http_write_stall_timeout_s, 30,
+          "Seconds an HTTP client may take none of its buffered response before it is "
+          "disconnected and its request cancelled.");
 ABSL_FLAG(int32_t, heartbeat_timeout_ms, 5000, "A worker silent this long is presumed dead.");
 
 namespace tessera {
@@ -189,6 +202,21 @@ int Main() {
     oo.sampling_defaults = *sampling_defaults;
     openai = std::make_unique<OpenAiApi>(tokenizer->get(), &scheduler, oo);
     HttpServerOptions ho;
+    const double idle_s = absl::GetFlag(FLAGS_http_idle_timeout_s);
+    const double header_s = absl::GetFlag(FLAGS_http_header_timeout_s);
+    const double stall_s = absl::GetFlag(FLAGS_http_write_stall_timeout_s);
+    if (absl::GetFlag(FLAGS_http_max_connections) < 1 ||
+        absl::GetFlag(FLAGS_http_write_buffer_bytes) < 1 || !(idle_s > 0) || !(header_s > 0) ||
+        !(stall_s > 0)) {
+      return Fail(absl::InvalidArgumentError(
+          "--http-max-connections, --http-write-buffer-bytes and the --http-*-timeout-s flags "
+          "must be positive"));
+    }
+    ho.max_connections = absl::GetFlag(FLAGS_http_max_connections);
+    ho.max_write_buffer_bytes = absl::GetFlag(FLAGS_http_write_buffer_bytes);
+    ho.idle_timeout = absl::Seconds(idle_s);
+    ho.header_timeout = absl::Seconds(header_s);
+    ho.write_stall_timeout = absl::Seconds(stall_s);
     ho.error_response = [](int status, const std::string& message) {
       return OpenAiApi::Error(status, message);
     };
@@ -211,7 +239,9 @@ int main(int argc, char** argv) {
       "  tessera-coordinator --model PATH [--listen HOST:PORT] [--min-workers N]\n"
       "      [--max-context N] [--max-seqs N] [--max-batch-tokens N] [--kv-dtype f32|f16]\n"
       "      [--max-queue N] [--micro-batches N] [--kv-blocks N] [--join-secret S]\n"
-      "      [--http-listen HOST:PORT] [--http-max-streams N]");
+      "      [--http-listen HOST:PORT] [--http-max-streams N] [--http-max-connections N]\n"
+      "      [--http-idle-timeout-s S] [--http-header-timeout-s S]\n"
+      "      [--http-write-buffer-bytes N] [--http-write-stall-timeout-s S]");
   std::vector<std::string> storage;
   std::vector<char*> args = tessera::NormaliseDashedFlags(argc, argv, &storage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());

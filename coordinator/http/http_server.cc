@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <climits>
 #include <cstring>
 
 #include "absl/strings/ascii.h"
@@ -18,72 +20,19 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-
+#include "coordinator/http/http_connection.h"
 namespace tessera {
-namespace {
 
-constexpr uint64_t kListenTag = 0;
-constexpr uint64_t kWakeTag = ~uint64_t{0};
-// A client that sends more than this while its response is pending (e.g. a
-// pipelining flood) is dropped rather than buffered without bound.
-constexpr size_t kMaxBufferedInput = 1 << 20;
-
-}  // namespace
+using http_internal::kListenTag;
+using http_internal::kWakeTag;
+using http_internal::kMaxBufferedInput;
+using http_internal::kLinger;
+using http_internal::kCompactBytes;
 
 void UniqueFd::Reset() {
   if (fd_ >= 0) close(fd_);
   fd_ = -1;
 }
-
-const char* StatusText(int status) {
-  switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 411: return "Length Required";
-    case 413: return "Payload Too Large";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Status";
-  }
-}
-
-std::string FormatResponse(const HttpResponse& r, bool keep_alive) {
-  std::string out = absl::StrFormat("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n",
-                                    r.status, StatusText(r.status), r.content_type, r.body.size());
-  for (const auto& [name, value] : r.headers) absl::StrAppend(&out, name, ": ", value, "\r\n");
-  absl::StrAppend(&out, keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n",
-                  "\r\n", r.body);
-  return out;
-}
-
-std::string FormatChunkedHead(int status, const std::string& content_type, bool keep_alive) {
-  return absl::StrFormat(
-      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nCache-Control: no-cache\r\n"
-      "Transfer-Encoding: chunked\r\nConnection: %s\r\n\r\n",
-      status, StatusText(status), content_type, keep_alive ? "keep-alive" : "close");
-}
-
-std::string FormatChunk(const std::string& data) {
-  if (data.empty()) return "";  // an empty chunk would end the body
-  return absl::StrFormat("%x\r\n%s\r\n", data.size(), data);
-}
-
-struct HttpServer::Connection {
-  uint64_t id = 0;
-  UniqueFd fd;
-  std::string in;
-  std::string out;
-  size_t out_offset = 0;
-  std::unique_ptr<PendingResponse> pending;
-  bool keep_alive = true;       // of the request being answered
-  bool close_after_write = false;
-  bool want_write = false;      // EPOLLOUT registered
-};
 
 void HttpServer::WakeQueue::Wake(uint64_t connection) {
   absl::MutexLock lock(&mu);
@@ -104,6 +53,22 @@ HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::Route(const std::string& method, const std::string& path, HttpHandler handler) {
   routes_[{method, path}] = std::move(handler);
+}
+
+HttpServerStats HttpServer::stats() const {
+  HttpServerStats s;
+  s.connections = counters_.connections.load();
+  s.buffered_bytes = counters_.buffered_bytes.load();
+  s.peak_buffered_bytes = counters_.peak_buffered_bytes.load();
+  s.polls_deferred = counters_.polls_deferred.load();
+  s.closed_for_stall = counters_.closed_for_stall.load();
+  s.closed_idle = counters_.closed_idle.load();
+  s.request_timeouts = counters_.request_timeouts.load();
+  s.rejected_over_limit = counters_.rejected_over_limit.load();
+  s.accept_calls = counters_.accept_calls.load();
+  s.accept_fd_exhausted = counters_.accept_fd_exhausted.load();
+  s.shed_no_fds = counters_.shed_no_fds.load();
+  return s;
 }
 
 absl::Status HttpServer::Start(const std::string& listen) {
@@ -152,8 +117,9 @@ absl::Status HttpServer::Start(const std::string& listen) {
   }
   epoll_fd_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
   wake_->event_fd = UniqueFd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!epoll_fd_.valid() || !wake_->event_fd.valid()) {
-    return absl::InternalError(absl::StrFormat("epoll/eventfd: %s", strerror(errno)));
+  reserve_fd_ = UniqueFd(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!epoll_fd_.valid() || !wake_->event_fd.valid() || !reserve_fd_.valid()) {
+    return absl::InternalError(absl::StrFormat("epoll/eventfd/reserve fd: %s", strerror(errno)));
   }
   epoll_event ev{};
   ev.events = EPOLLIN;
@@ -178,6 +144,8 @@ void HttpServer::Stop() {
     if (c->pending != nullptr) c->pending->Abort();
   }
   connections_.clear();
+  counters_.connections = 0;
+  counters_.buffered_bytes = 0;
   absl::MutexLock lock(&wake_->mu);
   wake_->closed = true;
   wake_->event_fd.Reset();
@@ -187,7 +155,7 @@ void HttpServer::Loop() {
   constexpr int kMaxEvents = 128;
   epoll_event events[kMaxEvents];
   for (;;) {
-    const int n = epoll_wait(epoll_fd_.get(), events, kMaxEvents, -1);
+    const int n = epoll_wait(epoll_fd_.get(), events, kMaxEvents, EpollTimeoutMs());
     if (n < 0 && errno != EINTR) return;
     for (int i = 0; i < n; ++i) {
       const uint64_t tag = events[i].data.u64;
@@ -211,6 +179,8 @@ void HttpServer::Loop() {
           // A finished response lets the next buffered request go.
           it = connections_.find(id);
           if (it != connections_.end() && it->second->out.empty()) Process(it->second.get());
+          it = connections_.find(id);
+          if (it != connections_.end()) Arm(it->second.get());
         }
         continue;
       }
@@ -226,32 +196,33 @@ void HttpServer::Loop() {
         if (connections_.find(tag) == connections_.end()) continue;
       }
       if (events[i].events & EPOLLIN) OnReadable(c);
+      it = connections_.find(tag);
+      if (it != connections_.end()) Arm(it->second.get());
     }
-  }
-}
-
-void HttpServer::Accept() {
-  for (;;) {
-    UniqueFd fd(accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-    if (!fd.valid()) return;  // EAGAIN, or out of descriptors: try on the next event
-    const int on = 1;
-    setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-    auto c = std::make_unique<Connection>();
-    c->id = next_id_++;
-    c->fd = std::move(fd);
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = c->id;
-    if (epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, c->fd.get(), &ev) != 0) continue;
-    connections_[c->id] = std::move(c);
+    const Clock::time_point now = Clock::now();
+    if (accept_paused_ && now >= accept_resume_at_) ResumeAccepting();
+    RunTimers(now);
   }
 }
 
 void HttpServer::OnReadable(Connection* c) {
   char buf[16384];
+  if (c->lingering) {
+    for (;;) {
+      const ssize_t n = read(c->fd.get(), buf, sizeof(buf));
+      if (n > 0) continue;
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      Close(c);  // the client has read the reply and closed
+      return;
+    }
+  }
+  const bool was_idle = !c->fresh && !c->responding && c->in.empty();
   for (;;) {
     const ssize_t n = read(c->fd.get(), buf, sizeof(buf));
     if (n > 0) {
+      c->last_read = Clock::now();
+      if (was_idle && c->in.empty()) c->request_started = c->last_read;
       c->in.append(buf, n);
       if (c->in.size() > kMaxBufferedInput + options_.max_body_bytes) {
         Close(c);
@@ -270,6 +241,7 @@ void HttpServer::OnReadable(Connection* c) {
 void HttpServer::Process(Connection* c) {
   const uint64_t id = c->id;
   while (c->pending == nullptr && !c->close_after_write) {
+    c->awaiting_body = false;
     const size_t end = c->in.find("\r\n\r\n");
     if (end == std::string::npos) {
       if (c->in.size() > options_.max_header_bytes) {
@@ -326,7 +298,10 @@ void HttpServer::Process(Connection* c) {
                 true);
       return;
     }
-    if (c->in.size() < end + 4 + length) return;  // body not complete yet
+    if (c->in.size() < end + 4 + length) {  // body not complete yet
+      c->awaiting_body = true;
+      return;
+    }
     r.body = c->in.substr(end + 4, length);
     c->in.erase(0, end + 4 + length);
     c->keep_alive = r.keep_alive;
@@ -336,6 +311,8 @@ void HttpServer::Process(Connection* c) {
 }
 
 void HttpServer::Dispatch(Connection* c, const HttpRequest& request) {
+  c->fresh = false;
+  c->responding = true;
   auto it = routes_.find({request.method, request.path});
   if (it == routes_.end()) {
     bool path_known = false;
@@ -366,6 +343,14 @@ void HttpServer::Dispatch(Connection* c, const HttpRequest& request) {
 
 void HttpServer::PollPending(Connection* c) {
   if (c->pending == nullptr) return;
+  if (c->Unsent() >= options_.max_write_buffer_bytes) {
+    // Backpressure: the producer's events wait in its own queue, and
+    // OnWritable polls again once the client has taken some bytes.
+    if (!c->poll_deferred) ++counters_.polls_deferred;
+    c->poll_deferred = true;
+    return;
+  }
+  c->poll_deferred = false;
   const bool done = c->pending->Poll(&c->out);
   if (done) {
     c->pending.reset();
@@ -374,28 +359,34 @@ void HttpServer::PollPending(Connection* c) {
   Flush(c);
 }
 
-void HttpServer::SendError(Connection* c, int status, const std::string& message, bool close) {
+HttpResponse HttpServer::ErrorReply(int status, const std::string& message) const {
+  if (options_.error_response) return options_.error_response(status, message);
   HttpResponse r;
-  if (options_.error_response) {
-    r = options_.error_response(status, message);
-  } else {
-    r.status = status;
-    r.content_type = "text/plain";
-    r.body = message + "\n";
-  }
+  r.status = status;
+  r.content_type = "text/plain";
+  r.body = message + "\n";
+  return r;
+}
+
+void HttpServer::SendError(Connection* c, int status, const std::string& message, bool close) {
+  c->fresh = false;
+  c->responding = true;
+  c->awaiting_body = false;
   c->keep_alive = c->keep_alive && !close;
-  c->out += FormatResponse(r, c->keep_alive);
+  c->out += FormatResponse(ErrorReply(status, message), c->keep_alive);
   c->close_after_write = !c->keep_alive;
   c->in.clear();
   Flush(c);
 }
 
 void HttpServer::Flush(Connection* c) {
+  bool progressed = false;
   while (c->out_offset < c->out.size()) {
     const ssize_t n = send(c->fd.get(), c->out.data() + c->out_offset,
                            c->out.size() - c->out_offset, MSG_NOSIGNAL);
     if (n > 0) {
       c->out_offset += n;
+      progressed = true;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -403,22 +394,48 @@ void HttpServer::Flush(Connection* c) {
     Close(c);
     return;
   }
+  const Clock::time_point now = Clock::now();
+  // The stall clock restarts on every byte the client takes, and starts when
+  // bytes first have to wait.
+  if (progressed || c->accounted == 0) c->last_write_progress = now;
   if (c->out_offset == c->out.size()) {
     c->out.clear();
     c->out_offset = 0;
+    if (c->pending == nullptr && c->responding) {
+      c->responding = false;
+      c->request_started = c->idle_since = now;
+    }
     if (c->pending == nullptr && c->close_after_write) {
-      Close(c);
+      Account(c);
+      Linger(c);
       return;
     }
+  } else if (c->out_offset >= kCompactBytes && c->out_offset * 2 >= c->out.size()) {
+    c->out.erase(0, c->out_offset);
+    c->out_offset = 0;
   }
+  Account(c);
   UpdateInterest(c);
+}
+
+void HttpServer::Account(Connection* c) {
+  const int64_t delta = static_cast<int64_t>(c->Unsent()) - static_cast<int64_t>(c->accounted);
+  c->accounted = c->Unsent();
+  const int64_t total = counters_.buffered_bytes.fetch_add(delta) + delta;
+  // Only the loop thread writes, so load-then-store cannot lose a peak.
+  if (total > counters_.peak_buffered_bytes.load()) counters_.peak_buffered_bytes = total;
 }
 
 void HttpServer::OnWritable(Connection* c) {
   const uint64_t id = c->id;
   Flush(c);
+  if (connections_.find(id) == connections_.end()) return;
+  if (c->poll_deferred) {
+    PollPending(c);
+    if (connections_.find(id) == connections_.end()) return;
+  }
   // Requests that arrived while the last response was being written.
-  if (connections_.find(id) != connections_.end() && c->out.empty()) Process(c);
+  if (c->out.empty()) Process(c);
 }
 
 void HttpServer::UpdateInterest(Connection* c) {
@@ -431,13 +448,32 @@ void HttpServer::UpdateInterest(Connection* c) {
   c->want_write = want;
 }
 
+void HttpServer::Linger(Connection* c) {
+  // Under a flood of refused connections, lingering ones are not kept
+  // beyond the number of real ones.
+  if (lingering_ >= std::max<size_t>(options_.max_connections, 16)) {
+    Close(c);
+    return;
+  }
+  shutdown(c->fd.get(), SHUT_WR);
+  c->lingering = true;
+  ++lingering_;
+  c->in.clear();
+  c->linger_until = Clock::now() + kLinger;
+  UpdateInterest(c);
+}
+
 void HttpServer::Close(Connection* c) {
   if (c->pending != nullptr) {
     c->pending->Abort();
     c->pending.reset();
   }
+  if (c->lingering) --lingering_;
+  counters_.buffered_bytes -= static_cast<int64_t>(c->accounted);
+  --counters_.connections;
   epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, c->fd.get(), nullptr);
   connections_.erase(c->id);  // closes the socket
+  ResumeAccepting();  // a descriptor is free again
 }
 
 }  // namespace tessera

@@ -11,12 +11,23 @@
 // A client that disconnects before its pending response is complete gets
 // Abort called, so the work behind it can be cancelled.
 //
+// Slow and idle clients are bounded (see HttpServerOptions): a response's
+// unsent bytes are capped (past the cap its Poll waits until the socket
+// drains; a client that takes nothing for write_stall_timeout is dropped and
+// its response Aborted), idle keep-alive connections and unfinished requests
+// time out, open connections are capped (past the cap: 503 and close), and
+// running out of file descriptors sheds connections with a 503 instead of
+// spinning. Every timer uses the monotonic clock.
+//
 // Thread-safety: Start/Stop/port from the owning thread; handlers and
 // PendingResponse methods run only on the loop thread; Waker may be called
-// from any thread at any time, even after the server is gone.
+// from any thread at any time, even after the server is gone; stats() from
+// any thread.
 #ifndef TESSERA_COORDINATOR_HTTP_HTTP_SERVER_H_
 #define TESSERA_COORDINATOR_HTTP_HTTP_SERVER_H_
 
+#include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -24,6 +35,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <queue>
 #include <utility>
 #include <vector>
 
@@ -31,6 +43,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace tessera {
 
@@ -106,6 +119,27 @@ using HttpHandler = std::function<HandlerResult(const HttpRequest&, const Waker&
 struct HttpServerOptions {
   size_t max_header_bytes = 16 * 1024;  // request line + headers; beyond: 431
   size_t max_body_bytes = 4 << 20;      // beyond: 413
+  // Unsent response bytes one connection may hold. Past it the pending
+  // response is not polled (its producer's output waits in its own queue)
+  // until the client has read enough; a response may overshoot it by what
+  // one Poll returns.
+  size_t max_write_buffer_bytes = 4 << 20;
+  // A connection with unsent bytes of which the client takes none for this
+  // long is closed and its pending response Aborted. A client that reads
+  // slowly but steadily is never dropped.
+  absl::Duration write_stall_timeout = absl::Seconds(30);
+  // A keep-alive connection with no request in progress is closed (without
+  // a response) after this long. Also bounds a request body that stops
+  // arriving (then: 408).
+  absl::Duration idle_timeout = absl::Seconds(60);
+  // A request whose headers are not complete this long after the connection
+  // opened (or after the previous response, or after its first byte on an
+  // idle connection) gets 408 and the connection is closed.
+  absl::Duration header_timeout = absl::Seconds(10);
+  // Open connections (not counting ones being closed). A connection accepted
+  // past it is answered 503 at once and closed, so the client learns why
+  // instead of waiting in the kernel's backlog.
+  size_t max_connections = 4096;
   // Renders the server's own errors (bad request, 404, 413 ...) in the API's
   // error shape; null = plain text.
   std::function<HttpResponse(int status, const std::string& message)> error_response;
@@ -118,6 +152,21 @@ std::string FormatChunkedHead(int status, const std::string& content_type, bool 
 std::string FormatChunk(const std::string& data);
 inline std::string LastChunk() { return "0\r\n\r\n"; }
 const char* StatusText(int status);
+
+// Counters since Start; a snapshot, read from any thread.
+struct HttpServerStats {
+  int64_t connections = 0;          // open sockets, including ones being closed
+  int64_t buffered_bytes = 0;       // response bytes taken from handlers, not yet sent
+  int64_t peak_buffered_bytes = 0;  // high-water mark of buffered_bytes
+  int64_t polls_deferred = 0;       // times a response hit max_write_buffer_bytes
+  int64_t closed_for_stall = 0;     // write_stall_timeout expiries
+  int64_t closed_idle = 0;          // idle_timeout expiries between requests
+  int64_t request_timeouts = 0;     // 408s: header_timeout, or a stalled body
+  int64_t rejected_over_limit = 0;  // 503s at max_connections
+  int64_t accept_calls = 0;         // accept() system calls
+  int64_t accept_fd_exhausted = 0;  // of which failed with EMFILE/ENFILE
+  int64_t shed_no_fds = 0;          // connections answered 503 for want of fds
+};
 
 class HttpServer {
  public:
@@ -133,9 +182,23 @@ class HttpServer {
   absl::Status Start(const std::string& listen);
   void Stop();
   int port() const { return port_; }
+  HttpServerStats stats() const;
 
  private:
+  using Clock = std::chrono::steady_clock;
   struct Connection;
+  // A time at which one connection's deadline must be checked. Entries go
+  // stale when the deadline moves; they are re-checked, not removed.
+  struct Timer {
+    Clock::time_point at;
+    uint64_t connection;
+    bool operator>(const Timer& o) const { return at > o.at; }
+  };
+  struct Counters {
+    std::atomic<int64_t> connections{0}, buffered_bytes{0}, peak_buffered_bytes{0},
+        polls_deferred{0}, closed_for_stall{0}, closed_idle{0}, request_timeouts{0},
+        rejected_over_limit{0}, accept_calls{0}, accept_fd_exhausted{0}, shed_no_fds{0};
+  };
   // What producer threads share with the loop; outlives the server through
   // the Wakers that point at it.
   struct WakeQueue {
@@ -149,6 +212,16 @@ class HttpServer {
 
   void Loop();
   void Accept();
+  // Out of descriptors: answers pending connections 503 through the reserve
+  // descriptor, or stops watching the listening socket for a while.
+  void ShedWithoutFds(int error);
+  void ResumeAccepting();
+  // When `c` next needs attention from a timer; max() when none.
+  Clock::time_point Deadline(const Connection& c) const;
+  void Arm(Connection* c);
+  void RunTimers(Clock::time_point now);
+  void Expire(Connection* c);
+  int EpollTimeoutMs() const;
   void OnReadable(Connection* c);
   void OnWritable(Connection* c);
   // Handles every complete request buffered in `c` while none is pending.
@@ -158,7 +231,12 @@ class HttpServer {
   void Flush(Connection* c);
   void UpdateInterest(Connection* c);
   void Close(Connection* c);
+  // Shuts down the sending side and discards input for a moment before
+  // closing, so a final error reply is not destroyed by a reset.
+  void Linger(Connection* c);
+  void Account(Connection* c);
   void SendError(Connection* c, int status, const std::string& message, bool close);
+  HttpResponse ErrorReply(int status, const std::string& message) const;
 
   const HttpServerOptions options_;
   std::map<std::pair<std::string, std::string>, HttpHandler> routes_;
@@ -170,6 +248,14 @@ class HttpServer {
   // Loop thread only.
   absl::flat_hash_map<uint64_t, std::unique_ptr<Connection>> connections_;
   uint64_t next_id_ = 1;
+  size_t lingering_ = 0;
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
+  // Kept open to be given up when accept() runs out of descriptors.
+  UniqueFd reserve_fd_;
+  bool accept_paused_ = false;
+  Clock::time_point accept_resume_at_;
+  bool fd_exhaustion_logged_ = false;
+  Counters counters_;
 };
 
 }  // namespace tessera
