@@ -1,9 +1,13 @@
 #include "coordinator/inference_service.h"
 
+#include <deque>
+#include <optional>
 #include <random>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
 
 namespace tessera {
@@ -36,7 +40,218 @@ v1::FinishReason FinishReasonOf(const std::string& reason) {
   return v1::FINISH_REASON_UNSPECIFIED;
 }
 
+class GenerateReactor;
+
+// What a scheduler wake-up reaches: the reactor while its call lives. The
+// pump holds `mu` while it runs the reactor and OnDone takes it before the
+// reactor is deleted, so a wake-up that races with the end of the call
+// either finishes first or finds `reactor` null.
+struct ReactorLink {
+  absl::Mutex mu;
+  GenerateReactor* reactor ABSL_GUARDED_BY(mu) = nullptr;
+  std::atomic<bool> queued{false};  // in the pump's queue, not yet run
+};
+
 }  // namespace
+
+// Carries the scheduler's wake-ups to the reactors on one thread, so that the
+// scheduler (which wakes with its lock held) never starts a gRPC write.
+class StreamPump {
+ public:
+  // Any thread, any time, even after Stop: runs `link`'s reactor soon.
+  void Wake(const std::shared_ptr<ReactorLink>& link) {
+    if (link->queued.exchange(true)) return;
+    absl::MutexLock lock(&mu_);
+    if (!stopping_) ready_.push_back(link);
+  }
+
+  // The pump thread's body; returns after Stop.
+  void Run();
+
+  void Stop() {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    ready_.clear();
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::deque<std::shared_ptr<ReactorLink>> ready_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+namespace {
+
+// A Generate call refused before reaching the scheduler: ends at once.
+class RefusedGenerate final : public grpc::ServerWriteReactor<v1::GenerateResponse> {
+ public:
+  explicit RefusedGenerate(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+// One admitted Generate call: streams its RequestStream's events to the
+// client, one write in flight at a time. Pump runs on the stream pump's
+// thread (new events), in OnWriteDone and OnCancel (gRPC's threads) and once
+// at the start; all call state is guarded by mu_. Deletes itself in OnDone.
+class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateResponse> {
+ public:
+  GenerateReactor(std::string id, std::shared_ptr<RequestStream> stream,
+                  std::shared_ptr<StreamPump> pump)
+      : id_(std::move(id)), stream_(std::move(stream)), link_(std::make_shared<ReactorLink>()) {
+    {
+      absl::MutexLock lock(&link_->mu);
+      link_->reactor = this;
+    }
+    stream_->SetNotifier([pump = std::move(pump), link = link_] { pump->Wake(link); });
+    // Events pushed before the notifier was set woke nobody.
+    Pump();
+  }
+
+  // Starts the next write, or ends the call, if nothing is in flight.
+  void Pump() ABSL_LOCKS_EXCLUDED(mu_) {
+    const v1::GenerateResponse* write = nullptr;
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      if (write_in_flight_ || finishing_) return;
+      if (cancelled_) {
+        finish = grpc::Status(grpc::StatusCode::CANCELLED, "request " + id_ + " cancelled");
+      } else if (client_gone_) {
+        finish = grpc::Status(grpc::StatusCode::CANCELLED,
+                              "request " + id_ + ": client went away");
+      } else if (final_sent_) {
+        Log(absl::StrFormat("request %s done: %s, %d tokens", id_, finish_reason_,
+                            completion_tokens_));
+        finish = grpc::Status::OK;
+      } else if (Collect()) {
+        write_in_flight_ = true;
+        write = &response_;
+      } else if (failure_.has_value()) {
+        finish = ToGrpc(*failure_);
+      }
+      if (finish.has_value()) finishing_ = true;
+    }
+    // Outside mu_: gRPC may run reactions on other threads meanwhile.
+    if (write != nullptr) {
+      StartWrite(write);
+    } else if (finish.has_value()) {
+      Finish(*finish);
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      absl::MutexLock lock(&mu_);
+      write_in_flight_ = false;
+      if (!ok) client_gone_ = true;
+    }
+    if (!ok) stream_->Cancel();
+    Pump();
+  }
+
+  // Client cancel or deadline: the scheduler frees the request's blocks.
+  void OnCancel() override {
+    stream_->Cancel();
+    bool by_client;
+    {
+      absl::MutexLock lock(&mu_);
+      // After our own Finish (an error status reads as a cancel) it is not.
+      by_client = !finishing_;
+      cancelled_ = true;
+    }
+    if (by_client) Log(absl::StrFormat("request %s cancelled by the client", id_));
+    Pump();
+  }
+
+  void OnDone() override {
+    {
+      // Waits out a pump run in progress; later wake-ups find no reactor.
+      absl::MutexLock lock(&link_->mu);
+      link_->reactor = nullptr;
+    }
+    stream_->SetNotifier(nullptr);
+    bool complete;
+    {
+      absl::MutexLock lock(&mu_);
+      complete = final_sent_ && !cancelled_ && !client_gone_;
+    }
+    // Ended another way (server shutdown): let the scheduler free it.
+    if (!complete) stream_->Cancel();
+    delete this;
+  }
+
+ private:
+  // Moves every queued event into response_, stopping after the final one
+  // or at a failure (kept in failure_). Concatenating keeps the wire format:
+  // each message carries the text, ids and logprobs new since the previous
+  // one, and the final event's fields go out on the last message. True if
+  // there is something to write.
+  bool Collect() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    response_.Clear();
+    bool any = false;
+    RequestEvent e;
+    while (!final_sent_ && !failure_.has_value() && stream_->TryPop(&e)) {
+      if (!e.status.ok()) {
+        Log(absl::StrFormat("request %s failed: %s", id_, e.status.ToString()));
+        failure_ = e.status;
+        break;
+      }
+      any = true;
+      response_.mutable_text()->append(e.text);
+      response_.mutable_token_ids()->Add(e.token_ids.begin(), e.token_ids.end());
+      response_.mutable_logprobs()->Add(e.logprobs.begin(), e.logprobs.end());
+      if (e.final) {
+        response_.set_finish_reason(FinishReasonOf(e.finish_reason));
+        response_.mutable_usage()->set_prompt_tokens(e.prompt_tokens);
+        response_.mutable_usage()->set_completion_tokens(e.completion_tokens);
+        final_sent_ = true;
+        finish_reason_ = e.finish_reason;
+        completion_tokens_ = e.completion_tokens;
+      }
+    }
+    if (any) response_.set_request_id(id_);
+    return any;
+  }
+
+  const std::string id_;
+  const std::shared_ptr<RequestStream> stream_;
+  const std::shared_ptr<ReactorLink> link_;
+
+  absl::Mutex mu_;
+  // Read by gRPC while write_in_flight_; changed only when it is not.
+  v1::GenerateResponse response_ ABSL_GUARDED_BY(mu_);
+  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool finishing_ ABSL_GUARDED_BY(mu_) = false;   // Finish called
+  bool final_sent_ ABSL_GUARDED_BY(mu_) = false;  // the final event is written or writing
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;   // OnCancel ran
+  bool client_gone_ ABSL_GUARDED_BY(mu_) = false; // a write failed
+  std::optional<absl::Status> failure_ ABSL_GUARDED_BY(mu_);
+  std::string finish_reason_ ABSL_GUARDED_BY(mu_);
+  int64_t completion_tokens_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace
+
+void StreamPump::Run() {
+  for (;;) {
+    std::deque<std::shared_ptr<ReactorLink>> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !ready_.empty();
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (stopping_) return;
+      batch.swap(ready_);
+    }
+    for (const std::shared_ptr<ReactorLink>& link : batch) {
+      // Cleared first, so an event pushed during this run queues it again.
+      link->queued = false;
+      absl::MutexLock lock(&link->mu);
+      if (link->reactor != nullptr) link->reactor->Pump();
+    }
+  }
+}
 
 grpc::Status ToGrpc(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
@@ -53,7 +268,14 @@ InferenceService::InferenceService(const ModelConfig* config, const Tokenizer* t
       membership_(membership),
       max_context_(max_context),
       model_identity_(std::move(model_identity)),
-      sampling_defaults_(sampling_defaults) {}
+      sampling_defaults_(sampling_defaults),
+      pump_(std::make_shared<StreamPump>()),
+      pump_thread_([pump = pump_] { pump->Run(); }) {}
+
+InferenceService::~InferenceService() {
+  pump_->Stop();
+  pump_thread_.join();
+}
 
 absl::StatusOr<std::vector<int32_t>> InferenceService::ChatTokens(
     const v1::ChatPrompt& chat, const std::string& request_id) const {
@@ -104,99 +326,77 @@ absl::StatusOr<std::vector<int32_t>> InferenceService::PromptTokens(
   }
 }
 
-grpc::Status InferenceService::Generate(grpc::ServerContext* context,
-                                        const v1::GenerateRequest* request,
-                                        grpc::ServerWriter<v1::GenerateResponse>* writer) {
-  std::string id = request->request_id();
-  if (id.size() > kMaxRequestIdBytes) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrFormat("request_id is %d bytes; at most %d", id.size(),
-                                        kMaxRequestIdBytes));
+absl::StatusOr<std::shared_ptr<RequestStream>> InferenceService::Admit(
+    const v1::GenerateRequest& request, std::string* id) {
+  *id = request.request_id();
+  if (id->size() > kMaxRequestIdBytes) {
+    return absl::InvalidArgumentError(absl::StrFormat("request_id is %d bytes; at most %d",
+                                                      id->size(), kMaxRequestIdBytes));
   }
-  if (id.empty()) {
+  if (id->empty()) {
     static thread_local std::mt19937_64 rng(std::random_device{}());
-    id = absl::StrFormat("req-%d-%04x", next_request_++, rng() & 0xffff);
+    *id = absl::StrFormat("req-%d-%04x", next_request_++, rng() & 0xffff);
   }
-  absl::StatusOr<std::vector<int32_t>> prompt = PromptTokens(*request, id);
-  if (!prompt.ok()) return ToGrpc(prompt.status());
+  ASSIGN_OR_RETURN(std::vector<int32_t> prompt, PromptTokens(request, *id));
   if (!membership_->ready()) {
     // Say why: still joining, loading, or the planner's numbers.
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                        absl::StrFormat("request %s: no pipeline is ready: %s", id,
-                                        membership_->not_ready_reason()));
+    return absl::UnavailableError(absl::StrFormat("request %s: no pipeline is ready: %s", *id,
+                                                  membership_->not_ready_reason()));
   }
   RequestSpec spec;
-  spec.request_id = id;
-  spec.prompt = *std::move(prompt);
-  spec.max_tokens = request->has_max_tokens() ? request->max_tokens() : kDefaultMaxTokens;
-  spec.sampling = FromRequest(request->sampling(), sampling_defaults_);
-  spec.stop.assign(request->stop().begin(), request->stop().end());
-  spec.stop_token_ids.assign(request->stop_token_ids().begin(), request->stop_token_ids().end());
-  spec.logprobs = request->logprobs();
-  spec.ignore_eos = request->ignore_eos();
+  spec.request_id = *id;
+  spec.prompt = std::move(prompt);
+  spec.max_tokens = request.has_max_tokens() ? request.max_tokens() : kDefaultMaxTokens;
+  spec.sampling = FromRequest(request.sampling(), sampling_defaults_);
+  spec.stop.assign(request.stop().begin(), request.stop().end());
+  spec.stop_token_ids.assign(request.stop_token_ids().begin(), request.stop_token_ids().end());
+  spec.logprobs = request.logprobs();
+  spec.ignore_eos = request.ignore_eos();
   const size_t prompt_tokens = spec.prompt.size();
   absl::StatusOr<std::shared_ptr<RequestStream>> stream = scheduler_->Submit(std::move(spec));
   if (!stream.ok()) {
-    Log(absl::StrFormat("request %s refused: %s", id, stream.status().ToString()));
-    return ToGrpc(stream.status());
+    Log(absl::StrFormat("request %s refused: %s", *id, stream.status().ToString()));
+    return stream.status();
   }
-  Log(absl::StrFormat("request %s: %d prompt tokens", id, prompt_tokens));
-
-  RequestEvent e;
-  for (;;) {
-    if (context->IsCancelled()) {
-      (*stream)->Cancel();
-      Log(absl::StrFormat("request %s cancelled by the client", id));
-      return grpc::Status(grpc::StatusCode::CANCELLED, "request " + id + " cancelled");
-    }
-    if (!(*stream)->Pop(&e, absl::Milliseconds(50))) continue;
-    if (!e.status.ok()) {
-      Log(absl::StrFormat("request %s failed: %s", id, e.status.ToString()));
-      return ToGrpc(e.status);
-    }
-    v1::GenerateResponse r;
-    r.set_request_id(id);
-    r.set_text(e.text);
-    r.mutable_token_ids()->Add(e.token_ids.begin(), e.token_ids.end());
-    r.mutable_logprobs()->Add(e.logprobs.begin(), e.logprobs.end());
-    if (e.final) {
-      r.set_finish_reason(FinishReasonOf(e.finish_reason));
-      r.mutable_usage()->set_prompt_tokens(e.prompt_tokens);
-      r.mutable_usage()->set_completion_tokens(e.completion_tokens);
-    }
-    if (!writer->Write(r)) {
-      (*stream)->Cancel();
-      return grpc::Status(grpc::StatusCode::CANCELLED, "request " + id + ": client went away");
-    }
-    if (e.final) {
-      Log(absl::StrFormat("request %s done: %s, %d tokens", id, e.finish_reason,
-                          e.completion_tokens));
-      return grpc::Status::OK;
-    }
-  }
+  Log(absl::StrFormat("request %s: %d prompt tokens", *id, prompt_tokens));
+  return stream;
 }
 
-grpc::Status InferenceService::Tokenize(grpc::ServerContext* /*context*/,
-                                        const v1::TokenizeRequest* request,
-                                        v1::TokenizeResponse* response) {
+grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(
+    grpc::CallbackServerContext* /*context*/, const v1::GenerateRequest* request) {
+  std::string id;
+  absl::StatusOr<std::shared_ptr<RequestStream>> stream = Admit(*request, &id);
+  // Reactors own themselves: each deletes itself in OnDone.
+  if (!stream.ok()) return new RefusedGenerate(ToGrpc(stream.status()));
+  return new GenerateReactor(std::move(id), *std::move(stream), pump_);
+}
+
+absl::Status InferenceService::TokenizeInto(const v1::TokenizeRequest& request,
+                                            v1::TokenizeResponse* response) const {
   std::vector<int32_t> ids;
-  if (request->has_chat()) {
-    absl::StatusOr<std::vector<int32_t>> chat = ChatTokens(request->chat(), "tokenize");
-    if (!chat.ok()) return ToGrpc(chat.status());
-    ids = *std::move(chat);
+  if (request.has_chat()) {
+    ASSIGN_OR_RETURN(ids, ChatTokens(request.chat(), "tokenize"));
   } else {
-    ids = tokenizer_->Encode(request->text(), request->add_special(), /*parse_special=*/true);
+    ids = tokenizer_->Encode(request.text(), request.add_special(), /*parse_special=*/true);
   }
   for (int32_t id : ids) {
     response->add_ids(id);
     response->add_pieces(tokenizer_->TokenToPiece(id, /*render_special=*/true));
   }
-  return grpc::Status::OK;
+  return absl::OkStatus();
 }
 
-grpc::Status InferenceService::GetModelInfo(grpc::ServerContext* /*context*/,
-                                            const v1::GetModelInfoRequest* /*request*/,
-                                            v1::ModelInfo* response) {
+grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext* context,
+                                                     const v1::TokenizeRequest* request,
+                                                     v1::TokenizeResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpc(TokenizeInto(*request, response)));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* InferenceService::GetModelInfo(
+    grpc::CallbackServerContext* context, const v1::GetModelInfoRequest* /*request*/,
+    v1::ModelInfo* response) {
   response->set_name(config_->name);
   response->set_architecture(config_->architecture);
   response->set_vocab_size(config_->vocab_size);
@@ -218,7 +418,9 @@ grpc::Status InferenceService::GetModelInfo(grpc::ServerContext* /*context*/,
   sv->set_prefill_tokens(st.prefill_tokens);
   sv->set_kv_blocks_cached(st.cached_blocks);
   sv->set_prefix_hit_blocks(st.prefix_hit_blocks);
-  return grpc::Status::OK;
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
 }
 
 }  // namespace tessera

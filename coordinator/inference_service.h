@@ -1,20 +1,32 @@
 // The client-facing Inference service: Generate (server-streaming),
-// Tokenize and GetModelInfo.
+// Tokenize and GetModelInfo, on gRPC's callback API.
 //
 // Every request field is checked on receipt (INVALID_ARGUMENT naming the
-// field); the request is then tokenized here and handed to the scheduler,
-// and this handler streams the scheduler's events to the client. A client
-// that cancels or passes its deadline cancels the request, whose KV blocks
-// are freed at once. Every response and log line carries the request id.
+// field); the request is then tokenized here and handed to the scheduler.
+// Each admitted Generate call is a GenerateReactor (inference_service.cc)
+// that owns the call's state and deletes itself in OnDone(): no thread waits
+// on a stream, so hundreds of open streams cost no threads. The scheduler's
+// wake-ups reach the reactors through one service thread (the "stream pump"),
+// so the scheduler never does gRPC work under its lock; write completions are
+// handled on gRPC's own threads. One write is in flight per call, and the
+// events that arrive meanwhile go out coalesced in the next message. A client
+// that cancels or passes its deadline cancels the request at once (OnCancel),
+// and its KV blocks are freed. Every response and log line carries the
+// request id.
 //
-// Thread-safety: handlers run on gRPC's threads; the tokenizer is immutable
-// and the scheduler and membership are thread-safe.
+// Thread-safety: handlers and reactions run on gRPC's threads; the tokenizer
+// is immutable and the scheduler and membership are thread-safe. The service
+// must outlive the grpc::Server it is registered with; the wakers it hands to
+// the scheduler stay safe to call after both are gone.
 #ifndef TESSERA_COORDINATOR_INFERENCE_SERVICE_H_
 #define TESSERA_COORDINATOR_INFERENCE_SERVICE_H_
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "common/model_config.h"
 #include "common/sampling_params.h"
@@ -25,7 +37,9 @@
 
 namespace tessera {
 
-class InferenceService final : public tessera::v1::Inference::Service {
+class StreamPump;
+
+class InferenceService final : public tessera::v1::Inference::CallbackService {
  public:
   // Everything passed in must outlive the service.
   // `sampling_defaults` (the model's generation_config.json values) replace
@@ -34,13 +48,18 @@ class InferenceService final : public tessera::v1::Inference::Service {
                    const Membership* membership, int64_t max_context, std::string model_identity,
                    SamplingDefaults sampling_defaults = {});
 
-  grpc::Status Generate(grpc::ServerContext* context, const tessera::v1::GenerateRequest* request,
-                        grpc::ServerWriter<tessera::v1::GenerateResponse>* writer) override;
-  grpc::Status Tokenize(grpc::ServerContext* context, const tessera::v1::TokenizeRequest* request,
-                        tessera::v1::TokenizeResponse* response) override;
-  grpc::Status GetModelInfo(grpc::ServerContext* context,
-                            const tessera::v1::GetModelInfoRequest* request,
-                            tessera::v1::ModelInfo* response) override;
+  ~InferenceService() override;
+  InferenceService(const InferenceService&) = delete;
+  InferenceService& operator=(const InferenceService&) = delete;
+
+  grpc::ServerWriteReactor<tessera::v1::GenerateResponse>* Generate(
+      grpc::CallbackServerContext* context, const tessera::v1::GenerateRequest* request) override;
+  grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* context,
+                                     const tessera::v1::TokenizeRequest* request,
+                                     tessera::v1::TokenizeResponse* response) override;
+  grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* context,
+                                         const tessera::v1::GetModelInfoRequest* request,
+                                         tessera::v1::ModelInfo* response) override;
 
  private:
   // The prompt's token ids, or INVALID_ARGUMENT naming the field.
@@ -48,6 +67,12 @@ class InferenceService final : public tessera::v1::Inference::Service {
                                                     const std::string& request_id) const;
   absl::StatusOr<std::vector<int32_t>> ChatTokens(const tessera::v1::ChatPrompt& chat,
                                                   const std::string& request_id) const;
+  // Validates and submits a Generate request: its stream, or the status the
+  // call ends with. `id` receives the request id (generated if unset).
+  absl::StatusOr<std::shared_ptr<RequestStream>> Admit(const tessera::v1::GenerateRequest& request,
+                                                       std::string* id);
+  absl::Status TokenizeInto(const tessera::v1::TokenizeRequest& request,
+                            tessera::v1::TokenizeResponse* response) const;
 
   const ModelConfig* config_;
   const Tokenizer* tokenizer_;
@@ -57,6 +82,9 @@ class InferenceService final : public tessera::v1::Inference::Service {
   const std::string model_identity_;
   const SamplingDefaults sampling_defaults_;
   std::atomic<uint64_t> next_request_{1};
+  // Shared with every waker handed to the scheduler, which may outlive us.
+  const std::shared_ptr<StreamPump> pump_;
+  std::thread pump_thread_;
 };
 
 // Maps an absl::Status to the grpc::Status with the same code and message.

@@ -89,7 +89,7 @@ class Membership final : public tessera::v1::Control::Service {
 
   mutable absl::Mutex mu_;
   std::vector<std::shared_ptr<Worker>> workers_ ABSL_GUARDED_BY(mu_);  // join order
-  int next_worker_ = 1 ABSL_GUARDED_BY(mu_);
+  int next_worker_ ABSL_GUARDED_BY(mu_) = 1;
   // The active plan: the workers of each stage, in order (empty = none).
   std::vector<std::shared_ptr<Worker>> stages_ ABSL_GUARDED_BY(mu_);
   int64_t kv_blocks_ ABSL_GUARDED_BY(mu_) = 0;

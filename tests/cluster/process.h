@@ -97,6 +97,9 @@ class ChildProcess {
     return true;
   }
 
+  // The process id, for reading /proc/<pid>; <= 0 once it has ended.
+  pid_t pid() const { return pid_; }
+
   std::string output() const {
     absl::MutexLock lock(&mu_);
     return output_;

@@ -1,17 +1,23 @@
 // Integration tests of serving many requests at once on a real cluster
 // (coordinator + workers as processes): continuous batching with several
 // micro-batches in flight, chunked prefill, preemption under a tiny KV pool,
-// cancellation and overload. The reference for every stream is the same
+// cancellation and overload, and hundreds of open gRPC streams served
+// without a thread each. The reference for every stream is the same
 // request run alone in the single-process engine (`tessera run`), which the
 // pipeline reproduces bitwise (pipeline_test); batching must not change a
 // bit.
 #include <atomic>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "engine/local_engine.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -255,6 +261,169 @@ TEST(ServingTest, CancellingMidStreamReturnsItsBlocks) {
   }());
   EXPECT_TRUE(after.status.ok()) << after.status.error_message();
   EXPECT_EQ(after.ids.size(), 8u);
+}
+
+// The "Threads:" line of /proc/<pid>/status; -1 if unreadable.
+int ThreadsOf(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    int n = 0;
+    if (absl::StartsWith(line, "Threads:") &&
+        absl::SimpleAtoi(absl::StripAsciiWhitespace(line.substr(8)), &n)) {
+      return n;
+    }
+  }
+  return -1;
+}
+
+// Generate streams are reactors, not threads: with 4 long requests running
+// and 200 more queued behind them (all 204 streams open at once), the
+// coordinator has far fewer threads than streams. A thread per stream would
+// need at least 204. Cancelling the long ones mid-stream is noticed and
+// frees their blocks; then every queued stream completes with the tokens it
+// gets alone.
+TEST(ServingTest, TwoHundredOpenStreamsHoldNoThreadEach) {
+  constexpr int kLong = 4;
+  constexpr int kShort = 200;
+  std::vector<Job> distinct(8);
+  for (size_t i = 0; i < distinct.size(); ++i) {
+    distinct[i].prompt = absl::StrCat("Name a colour, number ", i, ":");
+    distinct[i].max_tokens = 3;
+    distinct[i].sampling.seed = 40 + i;
+    distinct[i].sampling.temperature = i % 2 == 0 ? 0.0f : 0.7f;
+    distinct[i].ignore_eos = true;
+  }
+  const auto want = References(distinct);
+  ASSERT_EQ(want.size(), distinct.size());
+  ClusterOptions o;
+  o.model = DefaultModelPath();
+  o.workers = 1;
+  o.coordinator_flags = {"--max-context=512", absl::StrCat("--max-seqs=", kLong),
+                         "--max-queue=256"};
+  Cluster cluster(o);
+  ASSERT_TRUE(cluster.ready()) << cluster.coordinator().output();
+  const pid_t pid = cluster.coordinator().pid();
+  const int idle_threads = ThreadsOf(pid);
+  ASSERT_GT(idle_threads, 0);
+  const int64_t total_blocks = Serving(cluster).kv_blocks_total();
+
+  auto stub = cluster.InferenceStub();
+  std::vector<std::unique_ptr<grpc::ClientContext>> long_ctx;
+  std::vector<std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>>> long_streams;
+  for (int i = 0; i < kLong; ++i) {
+    v1::GenerateRequest r;
+    r.set_request_id(absl::StrCat("long-", i));
+    r.set_text(absl::StrCat("Tell a very long story about ship number ", i, "."));
+    r.set_max_tokens(480);
+    r.set_ignore_eos(true);
+    long_ctx.push_back(std::make_unique<grpc::ClientContext>());
+    long_streams.push_back(stub->Generate(long_ctx.back().get(), r));
+  }
+  // Each long one is generating before the short ones arrive, so these take
+  // every running slot and the short ones all wait in the queue.
+  for (auto& s : long_streams) {
+    v1::GenerateResponse resp;
+    ASSERT_TRUE(s->Read(&resp)) << cluster.coordinator().output();
+  }
+  std::vector<std::unique_ptr<grpc::ClientContext>> short_ctx;
+  std::vector<std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>>> short_streams;
+  for (int i = 0; i < kShort; ++i) {
+    v1::GenerateRequest r = RequestFor(distinct[i % distinct.size()]);
+    r.set_request_id(absl::StrCat("short-", i));
+    short_ctx.push_back(std::make_unique<grpc::ClientContext>());
+    short_ctx.back()->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(600)));
+    short_streams.push_back(stub->Generate(short_ctx.back().get(), r));
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  v1::ServingStats s = Serving(cluster);
+  while (s.queued() < kShort && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+    s = Serving(cluster);
+  }
+  ASSERT_EQ(s.queued(), kShort) << "running " << s.running();
+  ASSERT_EQ(s.running(), kLong);
+  const int open_threads = ThreadsOf(pid);
+  std::printf("coordinator threads: %d idle, %d with %d streams open\n", idle_threads,
+              open_threads, kLong + kShort);
+  EXPECT_LT(open_threads, 64);
+
+  for (auto& c : long_ctx) c->TryCancel();
+  for (auto& r : long_streams) {
+    v1::GenerateResponse resp;
+    while (r->Read(&resp)) {
+    }
+    EXPECT_EQ(r->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  for (int i = 0; i < kShort; ++i) {
+    Generation g;
+    v1::GenerateResponse resp;
+    while (short_streams[i]->Read(&resp)) {
+      g.ids.insert(g.ids.end(), resp.token_ids().begin(), resp.token_ids().end());
+      if (resp.finish_reason() != v1::FINISH_REASON_UNSPECIFIED) g.finish = resp.finish_reason();
+      EXPECT_EQ(resp.request_id(), absl::StrCat("short-", i));
+    }
+    g.status = short_streams[i]->Finish();
+    ASSERT_TRUE(g.status.ok()) << "stream " << i << ": " << g.status.error_message();
+    EXPECT_EQ(g.ids, want[i % want.size()]) << "stream " << i;
+    EXPECT_EQ(g.finish, v1::FINISH_REASON_LENGTH) << "stream " << i;
+  }
+  EXPECT_TRUE(AllBlocksFree(cluster, absl::Seconds(5)))
+      << "free " << Serving(cluster).kv_blocks_free() << " of " << total_blocks;
+  for (int i = 0; i < kLong; ++i) {
+    EXPECT_TRUE(cluster.coordinator().WaitFor(
+        absl::StrCat("request long-", i, " cancelled by the client"), absl::Seconds(5)));
+  }
+  EXPECT_TRUE(cluster.coordinator().WaitFor("request short-199 done: length, 3 tokens",
+                                            absl::Seconds(5)));
+}
+
+// The raw bytes of one grpc.reflection.v1alpha list_services answer.
+std::string ListServicesByReflection(const std::string& address) {
+  grpc::GenericStub stub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  grpc::CompletionQueue cq;
+  auto call = stub.PrepareCall(
+      &ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  void* tag = nullptr;
+  bool ok = false;
+  call->StartCall(reinterpret_cast<void*>(1));
+  if (!cq.Next(&tag, &ok) || !ok) return "";
+  // ServerReflectionRequest{list_services: ""}: field 7, length-delimited.
+  const std::string request("\x3a\x00", 2);
+  grpc::Slice slice(request);
+  grpc::ByteBuffer out(&slice, 1);
+  call->Write(out, reinterpret_cast<void*>(2));
+  if (!cq.Next(&tag, &ok) || !ok) return "";
+  grpc::ByteBuffer in;
+  call->Read(&in, reinterpret_cast<void*>(3));
+  if (!cq.Next(&tag, &ok) || !ok) return "";
+  call->WritesDone(reinterpret_cast<void*>(4));
+  cq.Next(&tag, &ok);
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(5));
+  cq.Next(&tag, &ok);
+  std::vector<grpc::Slice> slices;
+  if (!in.Dump(&slices).ok()) return "";
+  std::string bytes;
+  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return bytes;
+}
+
+// The callback-API Inference service sits beside the sync Control
+// service, health and reflection in one server.
+TEST(ServingTest, ReflectionListsEveryServiceOfTheCoordinator) {
+  ClusterOptions o;
+  o.model = DefaultModelPath();
+  o.workers = 1;
+  o.coordinator_flags = {"--max-context=512"};
+  Cluster cluster(o);
+  ASSERT_TRUE(cluster.ready()) << cluster.coordinator().output();
+  const std::string services = ListServicesByReflection(cluster.address());
+  EXPECT_THAT(services, HasSubstr("tessera.v1.Inference"));
+  EXPECT_THAT(services, HasSubstr("grpc.health.v1.Health"));
+  EXPECT_THAT(services, HasSubstr("tessera.v1.Control"));
 }
 
 // Past the queue limit a request is refused at once with RESOURCE_EXHAUSTED
