@@ -231,6 +231,14 @@ absl::StatusOr<ModelConfig> ModelConfigFromHfConfig(const std::string& config_js
   if (c.head_dim % 2 != 0) {
     return k.Invalid("head_dim", absl::StrCat("is ", c.head_dim, "; RoPE needs an even head size"));
   }
+  // Real models use 64 to 256; the bound keeps a corrupt file from asking for
+  // gigabytes of RoPE tables before any tensor is checked.
+  constexpr int kMaxHeadDim = 4096;
+  if (c.head_dim > kMaxHeadDim) {
+    return k.Invalid(k.Has("head_dim") ? "head_dim" : "hidden_size",
+                     absl::StrCat("gives a head size of ", c.head_dim, "; at most ", kMaxHeadDim,
+                                  " is supported"));
+  }
   if (static_cast<int64_t>(c.head_dim) * c.n_head != c.n_embd) {
     // The Llama graph we run ties the head size to hidden_size / heads.
     return absl::UnimplementedError(absl::StrCat(

@@ -49,13 +49,9 @@ struct Mapping {
   int heads = 0;                  // for the permutation
 };
 
-// The tensors of `c`'s graph, in Hugging Face naming.
-std::vector<Mapping> Mappings(const ModelConfig& c) {
-  const int64_t d = c.n_embd, ff = c.n_ff, vocab = c.vocab_size;
-  const int64_t q_dim = int64_t{c.n_head} * c.head_dim;
-  const int64_t kv_dim = int64_t{c.n_kv_head} * c.head_dim;
-  const bool llama = c.architecture == "llama";
-  const bool glm4 = c.architecture == "glm4";
+// The tensors of `c`'s graph outside the layers, in Hugging Face naming.
+std::vector<Mapping> GlobalMappings(const ModelConfig& c) {
+  const int64_t d = c.n_embd, vocab = c.vocab_size;
   std::vector<Mapping> m = {
       {"token_embd.weight", "model.embed_tokens.weight", {vocab, d}, "vocab_size, hidden_size"},
       {"output_norm.weight", "model.norm.weight", {d}, "hidden_size"},
@@ -63,7 +59,20 @@ std::vector<Mapping> Mappings(const ModelConfig& c) {
   if (!c.tied_embeddings) {
     m.push_back({"output.weight", "lm_head.weight", {vocab, d}, "vocab_size, hidden_size"});
   }
-  for (int l = 0; l < c.n_layer; ++l) {
+  return m;
+}
+
+// The tensors of layer `l`. Built one layer at a time, so a config.json that
+// claims absurdly many layers fails at the first missing one instead of
+// listing them all first.
+std::vector<Mapping> LayerMappings(const ModelConfig& c, int l) {
+  const int64_t d = c.n_embd, ff = c.n_ff;
+  const int64_t q_dim = int64_t{c.n_head} * c.head_dim;
+  const int64_t kv_dim = int64_t{c.n_kv_head} * c.head_dim;
+  const bool llama = c.architecture == "llama";
+  const bool glm4 = c.architecture == "glm4";
+  std::vector<Mapping> m;
+  {
     const std::string g = absl::StrCat("blk.", l, ".");
     const std::string h = absl::StrCat("model.layers.", l, ".");
     m.push_back({g + "attn_norm.weight", h + "input_layernorm.weight", {d}, "hidden_size"});
@@ -102,6 +111,50 @@ std::vector<Mapping> Mappings(const ModelConfig& c) {
                  "hidden_size, intermediate_size"});
   }
   return m;
+}
+
+// Checks each mapped tensor against the checkpoint and appends its view.
+absl::Status MapTensors(const std::string& dir, const SafetensorsModel& model,
+                        const std::vector<Mapping>& mappings,
+                        std::vector<GgufFile::ExternalTensor>* tensors,
+                        absl::flat_hash_set<std::string>* used) {
+  for (const Mapping& m : mappings) {
+    const SafetensorsModel::TensorRef* ref = model.FindTensor(m.hf);
+    if (ref == nullptr) {
+      return absl::NotFoundError(
+          absl::StrCat(dir, ": tensor '", m.hf, "' not found (needed as ", m.gguf, ")"));
+    }
+    used->insert(m.hf);
+    const SafetensorsTensorInfo& info = *ref->info;
+    if (info.shape != m.hf_shape) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          dir, ": tensor '", m.hf, "' has shape ", ShapeText(info.shape), "; config.json (",
+          m.implied_by, ") implies ", ShapeText(m.hf_shape)));
+    }
+    GgufFile::ExternalTensor t;
+    t.info.name = m.gguf;
+    t.info.type = GgmlTypeOf(info.dtype);
+    t.info.shape.assign(info.shape.rbegin(), info.shape.rend());
+    const uint8_t* src = ref->data();
+    if (!m.permute_heads) {
+      t.data = src;
+    } else {
+      // GGUF row h*hd + 2i + s holds Hugging Face row h*hd + s*hd/2 + i.
+      const int64_t rows = info.shape[0];
+      const size_t row_bytes = info.size_bytes() / static_cast<size_t>(rows);
+      const int64_t hd = rows / m.heads;
+      t.produce = [src, rows, row_bytes, hd](uint8_t* out) {
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t head = r / hd, within = r % hd;
+          const int64_t i = within / 2, s = within % 2;
+          const int64_t from = head * hd + s * (hd / 2) + i;
+          std::memcpy(out + r * row_bytes, src + from * row_bytes, row_bytes);
+        }
+      };
+    }
+    tensors->push_back(std::move(t));
+  }
+  return absl::OkStatus();
 }
 
 // Hugging Face tensors that carry no weights of the graph.
@@ -152,41 +205,10 @@ absl::StatusOr<std::unique_ptr<GgufFile>> OpenHfDirectoryAsGguf(const std::strin
 
   std::vector<GgufFile::ExternalTensor> tensors;
   absl::flat_hash_set<std::string> used;
-  for (const Mapping& m : Mappings(config)) {
-    const SafetensorsModel::TensorRef* ref = model.FindTensor(m.hf);
-    if (ref == nullptr) {
-      return absl::NotFoundError(
-          absl::StrCat(dir, ": tensor '", m.hf, "' not found (needed as ", m.gguf, ")"));
-    }
-    used.insert(m.hf);
-    const SafetensorsTensorInfo& info = *ref->info;
-    if (info.shape != m.hf_shape) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          dir, ": tensor '", m.hf, "' has shape ", ShapeText(info.shape), "; config.json (",
-          m.implied_by, ") implies ", ShapeText(m.hf_shape)));
-    }
-    GgufFile::ExternalTensor t;
-    t.info.name = m.gguf;
-    t.info.type = GgmlTypeOf(info.dtype);
-    t.info.shape.assign(info.shape.rbegin(), info.shape.rend());
-    const uint8_t* src = ref->data();
-    if (!m.permute_heads) {
-      t.data = src;
-    } else {
-      // GGUF row h*hd + 2i + s holds Hugging Face row h*hd + s*hd/2 + i.
-      const int64_t rows = info.shape[0];
-      const size_t row_bytes = info.size_bytes() / static_cast<size_t>(rows);
-      const int64_t hd = rows / m.heads;
-      t.produce = [src, rows, row_bytes, hd](uint8_t* out) {
-        for (int64_t r = 0; r < rows; ++r) {
-          const int64_t head = r / hd, within = r % hd;
-          const int64_t i = within / 2, s = within % 2;
-          const int64_t from = head * hd + s * (hd / 2) + i;
-          std::memcpy(out + r * row_bytes, src + from * row_bytes, row_bytes);
-        }
-      };
-    }
-    tensors.push_back(std::move(t));
+  std::vector<Mapping> mappings = GlobalMappings(config);
+  for (int l = 0; l <= config.n_layer; ++l) {
+    if (l > 0) mappings = LayerMappings(config, l - 1);
+    RETURN_IF_ERROR(MapTensors(dir, model, mappings, &tensors, &used));
   }
   for (const std::string& name : model.TensorNames()) {
     if (used.contains(name) || Ignorable(name, config)) continue;
