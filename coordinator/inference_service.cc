@@ -200,6 +200,16 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
       response_.mutable_text()->append(e.text);
       response_.mutable_token_ids()->Add(e.token_ids.begin(), e.token_ids.end());
       response_.mutable_logprobs()->Add(e.logprobs.begin(), e.logprobs.end());
+      // One list per token id, so coalesced events stay aligned.
+      for (const std::vector<TopLogprob>& list : e.top_logprobs) {
+        v1::TopLogprobs* top = response_.add_top_logprobs();
+        for (const TopLogprob& c : list) {
+          v1::TokenLogprob* t = top->add_candidates();
+          t->set_token_id(c.id);
+          t->set_logprob(c.logprob);
+          t->set_text(c.piece);
+        }
+      }
       if (e.final) {
         response_.set_finish_reason(FinishReasonOf(e.finish_reason));
         response_.mutable_usage()->set_prompt_tokens(e.prompt_tokens);
@@ -351,6 +361,7 @@ absl::StatusOr<std::shared_ptr<RequestStream>> InferenceService::Admit(
   spec.stop.assign(request.stop().begin(), request.stop().end());
   spec.stop_token_ids.assign(request.stop_token_ids().begin(), request.stop_token_ids().end());
   spec.logprobs = request.logprobs();
+  spec.top_logprobs = request.top_logprobs();  // range-checked by Submit
   spec.ignore_eos = request.ignore_eos();
   const size_t prompt_tokens = spec.prompt.size();
   absl::StatusOr<std::shared_ptr<RequestStream>> stream = scheduler_->Submit(std::move(spec));

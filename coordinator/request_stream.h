@@ -24,9 +24,20 @@
 
 namespace tessera {
 
+// One entry of a generated position's top-N list.
+struct TopLogprob {
+  int32_t id = 0;
+  float logprob = 0.0f;
+  // The token's raw bytes (possibly part of a UTF-8 character); control
+  // tokens are rendered ("<|im_end|>") so that a list never shows blanks.
+  std::string piece;
+};
+
 struct RequestEvent {
   std::vector<int32_t> token_ids;
   std::vector<float> logprobs;
+  // When the request asked for top_logprobs: one list per token id, in order.
+  std::vector<std::vector<TopLogprob>> top_logprobs;
   std::string text;
   bool final = false;
   absl::Status status;          // non-OK: the request failed

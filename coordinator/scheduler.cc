@@ -97,6 +97,12 @@ absl::StatusOr<std::shared_ptr<RequestStream>> Scheduler::Submit(RequestSpec spe
   if (absl::Status s = ValidateSamplingParams(spec.sampling); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrFormat("request %s: %s", id, s.message()));
   }
+  if (spec.top_logprobs < 0 || spec.top_logprobs > kRequestTopLogprobsLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("request %s: top_logprobs = %d; must be in [0, %d]", id,
+                        spec.top_logprobs, kRequestTopLogprobsLimit));
+  }
+  if (spec.top_logprobs > 0) spec.logprobs = true;
   const int64_t needed = static_cast<int64_t>(spec.prompt.size()) + spec.max_tokens;
   if (needed > options_.max_context) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -221,8 +227,32 @@ void Scheduler::Finish(Sequence* s, const absl::Status& status, const std::strin
   if (s->seq_id != 0) releases_.push_back(s->seq_id);
 }
 
-bool Scheduler::Accept(Sequence* s, int32_t token, float logprob) {
+bool Scheduler::Accept(Sequence* s, const v1::SampledToken& t) {
   const RequestSpec& spec = s->spec;
+  const int32_t token = t.token_id();
+  // The list must be exactly what was asked for: a worker that sends another
+  // length or ids outside the vocabulary is broken, and its numbers are not
+  // passed on to the client.
+  const int32_t want = std::min<int32_t>(spec.top_logprobs, config_.vocab_size);
+  if (t.top_token_ids_size() != want || t.top_logprobs_size() != want) {
+    Finish(s, absl::DataLossError(absl::StrFormat(
+                  "request %s: the last stage returned %d top_token_ids and %d top_logprobs "
+                  "for sequence %d; %d were asked for",
+                  spec.request_id, t.top_token_ids_size(), t.top_logprobs_size(), s->seq_id,
+                  want)),
+           "");
+    return true;
+  }
+  for (int32_t id : t.top_token_ids()) {
+    if (id < 0 || id >= config_.vocab_size) {
+      Finish(s, absl::DataLossError(absl::StrFormat(
+                    "request %s: the last stage returned top token id %d for sequence %d, "
+                    "outside the vocabulary [0, %d)",
+                    spec.request_id, id, s->seq_id, config_.vocab_size)),
+             "");
+      return true;
+    }
+  }
   if ((!spec.ignore_eos && tokenizer_->IsEndOfGeneration(token)) ||
       std::find(spec.stop_token_ids.begin(), spec.stop_token_ids.end(), token) !=
           spec.stop_token_ids.end()) {
@@ -233,7 +263,16 @@ bool Scheduler::Accept(Sequence* s, int32_t token, float logprob) {
   s->history.push_back(token);
   RequestEvent e;
   e.token_ids.push_back(token);
-  if (spec.logprobs) e.logprobs.push_back(logprob);
+  if (spec.logprobs) e.logprobs.push_back(t.logprob());
+  if (want > 0) {
+    std::vector<TopLogprob>& top = e.top_logprobs.emplace_back();
+    top.reserve(want);
+    for (int i = 0; i < want; ++i) {
+      const int32_t id = t.top_token_ids(i);
+      top.push_back(
+          {id, t.top_logprobs(i), tokenizer_->TokenToPiece(id, /*render_special=*/true)});
+    }
+  }
   bool stopped = false;
   e.text = s->stops->Push(s->detok->Push(token), &stopped);
   if (stopped) {
@@ -339,6 +378,7 @@ bool Scheduler::BuildStep(v1::StepRequest* request, InFlight* step) {
       ToWire(s->spec.sampling, w->mutable_sampling());
       w->set_rng_counter(static_cast<uint64_t>(s->generated));
       w->set_want_logprob(s->spec.logprobs);
+      w->set_top_logprobs(s->spec.top_logprobs);
       const SamplingParams& p = s->spec.sampling;
       if (p.repetition_penalty != 1.0f && p.repeat_last_n > 0) {
         const size_t k = std::min<size_t>(s->history.size(), p.repeat_last_n);
@@ -386,7 +426,7 @@ void Scheduler::Complete(Completion c) {
     }
     auto tok = sampled.find(s->seq_id);
     if (tok != sampled.end()) {
-      Accept(s, tok->second->token_id(), tok->second->logprob());
+      Accept(s, *tok->second);
     } else if (s->computed == static_cast<int32_t>(s->history.size())) {
       Finish(s, absl::InternalError(absl::StrFormat(
                     "request %s: the last stage returned no token for sequence %d",

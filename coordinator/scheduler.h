@@ -74,6 +74,10 @@ struct SchedulerStats {
   int64_t prefix_hit_blocks = 0; // blocks reused from it instead of computed
 };
 
+// The most top-N entries a request may ask for per token: the stage API's
+// limit (stage.proto SequenceWork.top_logprobs), OpenAI's and vLLM's.
+inline constexpr int32_t kRequestTopLogprobsLimit = 20;
+
 struct RequestSpec {
   std::string request_id;
   std::vector<int32_t> prompt;
@@ -82,6 +86,9 @@ struct RequestSpec {
   std::vector<std::string> stop;
   std::vector<int32_t> stop_token_ids;
   bool logprobs = false;
+  // 0..kRequestTopLogprobsLimit: the most likely tokens reported with each
+  // generated token (RequestEvent::top_logprobs). > 0 implies `logprobs`.
+  int32_t top_logprobs = 0;
   bool ignore_eos = false;
 };
 
@@ -150,8 +157,10 @@ class Scheduler {
   // makes sure no step of it is in flight.
   void Finish(Sequence* s, const absl::Status& status, const std::string& reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Applies one sampled token; true if the sequence is done.
-  bool Accept(Sequence* s, int32_t token, float logprob) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Applies one sampled token from the last stage; true if the sequence is
+  // done. A top-N list that is not what was asked for fails the request.
+  bool Accept(Sequence* s, const tessera::v1::SampledToken& token)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops finished sequences from running_.
   void Sweep() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

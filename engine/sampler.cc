@@ -26,12 +26,45 @@ bool Before(const Candidate& a, const Candidate& b) {
   return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
 }
 
-float LogSumExp(absl::Span<const float> logits) {
+// One pass over `logits`: returns the log-normalizer log(sum(exp(l))),
+// summed in double against a running maximum (the sum is rescaled when the
+// maximum grows), and keeps in `top` the `n` best candidates by Before.
+// `top` is a heap whose front is the worst candidate kept, so most logits
+// cost one comparison against it.
+float LogNormalizer(absl::Span<const float> logits, int n, std::vector<Candidate>* top) {
+  top->clear();
+  const size_t keep = n > 0 ? std::min<size_t>(n, logits.size()) : 0;
+  top->reserve(keep);
   float max = -INFINITY;
-  for (float l : logits) max = std::max(max, l);
   double sum = 0.0;
-  for (float l : logits) sum += std::exp(static_cast<double>(l) - max);
+  for (size_t i = 0; i < logits.size(); ++i) {
+    const float l = logits[i];
+    if (l > max) {
+      sum = sum * std::exp(static_cast<double>(max) - l) + 1.0;
+      max = l;
+    } else if (l > -INFINITY) {
+      sum += std::exp(static_cast<double>(l) - max);
+    }
+    if (keep == 0) continue;
+    const Candidate c{static_cast<int32_t>(i), l};
+    if (top->size() < keep) {
+      top->push_back(c);
+      std::push_heap(top->begin(), top->end(), Before);
+    } else if (Before(c, top->front())) {
+      std::pop_heap(top->begin(), top->end(), Before);
+      top->back() = c;
+      std::push_heap(top->begin(), top->end(), Before);
+    }
+  }
+  std::sort(top->begin(), top->end(), Before);
   return max + static_cast<float>(std::log(sum));
+}
+
+std::vector<TokenLogprob> ToLogprobs(const std::vector<Candidate>& top, float log_z) {
+  std::vector<TokenLogprob> out;
+  out.reserve(top.size());
+  for (const Candidate& c : top) out.push_back({c.id, c.logit - log_z});
+  return out;
 }
 
 }  // namespace
@@ -41,10 +74,19 @@ double CounterUniform(uint64_t seed, uint64_t counter) {
   return static_cast<double>(bits >> 11) * 0x1.0p-53;
 }
 
+std::vector<TokenLogprob> TopLogprobs(absl::Span<const float> logits, int n) {
+  std::vector<Candidate> top;
+  const float log_z = LogNormalizer(logits, n, &top);
+  return ToLogprobs(top, log_z);
+}
+
 SampledToken Sample(absl::Span<const float> logits, const SamplingParams& params,
-                    absl::Span<const int32_t> recent, uint64_t counter, bool want_logprob) {
+                    absl::Span<const int32_t> recent, uint64_t counter, bool want_logprob,
+                    int top_logprobs) {
   const int32_t vocab = static_cast<int32_t>(logits.size());
-  const float log_z = want_logprob ? LogSumExp(logits) : NAN;
+  std::vector<Candidate> top;
+  const float log_z =
+      want_logprob || top_logprobs > 0 ? LogNormalizer(logits, top_logprobs, &top) : NAN;
   std::vector<Candidate> cand(vocab);
   for (int32_t i = 0; i < vocab; ++i) cand[i] = {i, logits[i]};
 
@@ -59,7 +101,9 @@ SampledToken Sample(absl::Span<const float> logits, const SamplingParams& params
     }
   }
 
-  auto result = [&](int32_t id) { return SampledToken{id, logits[id] - log_z}; };
+  auto result = [&](int32_t id) {
+    return SampledToken{id, logits[id] - log_z, ToLogprobs(top, log_z)};
+  };
   if (params.temperature == 0.0f) {
     const Candidate* best = &cand[0];
     for (const Candidate& c : cand) {

@@ -85,6 +85,13 @@ absl::Status StageExecutor::Validate(absl::Span<const StageSequence> seqs) const
           "sequence %d: start_pos = %d is negative", st.seq_id, st.start_pos));
     }
     total += st.num_tokens;
+    // Checked on every stage, sampling or not: a count from the wire sizes
+    // an allocation on the last one.
+    if (s.top_logprobs < 0 || s.top_logprobs > kMaxTopLogprobs) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "sequence %d: top_logprobs = %d; must be in [0, %d]", st.seq_id, s.top_logprobs,
+          kMaxTopLogprobs));
+    }
     if (s.prefix_cached && held_.contains(st.seq_id)) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "sequence %d: prefix_cached is set but this stage already holds the sequence; only a "
@@ -156,10 +163,10 @@ absl::Status StageExecutor::Run(absl::Span<const StageSequence> seqs,
   int64_t row = 0;
   for (const StageSequence& s : seqs) {
     if (!s.sample) continue;
-    const SampledToken tok =
+    SampledToken tok =
         Sample(absl::MakeConstSpan(out_.logits.data() + row * vocab, vocab), s.sampling,
-               s.recent_tokens, s.rng_counter, s.want_logprob);
-    samples->push_back({s.step.seq_id, tok.id, tok.logprob});
+               s.recent_tokens, s.rng_counter, s.want_logprob, s.top_logprobs);
+    samples->push_back({s.step.seq_id, tok.id, tok.logprob, std::move(tok.top_logprobs)});
     ++row;
   }
   return absl::OkStatus();

@@ -67,6 +67,9 @@ struct StageSequence {
   uint64_t rng_counter = 0;
   std::vector<int32_t> recent_tokens;
   bool want_logprob = false;
+  // Last stage: report this many most likely tokens with the sample;
+  // 0..kMaxTopLogprobs, anything else is refused by Run.
+  int32_t top_logprobs = 0;
   // New sequence whose positions [0, start_pos) are already in its blocks
   // (the coordinator's prefix cache).
   bool prefix_cached = false;
@@ -76,6 +79,7 @@ struct StageSample {
   int64_t seq_id = 0;
   int32_t token_id = 0;
   float logprob = 0.0f;
+  std::vector<TokenLogprob> top_logprobs;  // as asked for, most likely first
 };
 
 class StageExecutor {

@@ -165,6 +165,7 @@ absl::Status DecodeStep(const v1::StepRequest& request, bool first_stage, int n_
     s.rng_counter = w.rng_counter();
     s.recent_tokens.assign(w.recent_tokens().begin(), w.recent_tokens().end());
     s.want_logprob = w.want_logprob();
+    s.top_logprobs = w.top_logprobs();  // range-checked by StageExecutor::Run
     total_tokens += w.num_tokens();
     seqs->push_back(std::move(s));
   }
@@ -278,6 +279,10 @@ grpc::Status StageService::Steps(
         t->set_seq_id(s.seq_id);
         t->set_token_id(s.token_id);
         t->set_logprob(s.logprob);
+        for (const TokenLogprob& c : s.top_logprobs) {
+          t->add_top_token_ids(c.id);
+          t->add_top_logprobs(c.logprob);
+        }
       }
       *result.add_traces() = trace;
       answer(result);

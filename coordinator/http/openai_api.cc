@@ -93,13 +93,15 @@ class CompletionResponse final : public PendingResponse {
         json delta = chat_ ? json{{"content", e.text}} : json(e.text);
         json c = Chunk(delta, nullptr);
         if (logprobs_) {
-          c["choices"][0]["logprobs"] = Logprobs(e.token_ids, e.logprobs, text_.size());
+          c["choices"][0]["logprobs"] =
+              Logprobs(e.token_ids, e.logprobs, e.top_logprobs, text_.size());
         }
         *out += SseEvent(c);
       }
       if (!streaming_) {
         for (int32_t t : e.token_ids) token_ids_.push_back(t);
         for (float l : e.logprobs) logprobs_values_.push_back(l);
+        for (auto& top : e.top_logprobs) top_lists_.push_back(std::move(top));
       }
       text_ += e.text;
       if (e.final) {
@@ -134,34 +136,62 @@ class CompletionResponse final : public PendingResponse {
             {"choices", json::array({choice})}};
   }
 
-  // The logprobs object of `ids`; `offset` is where their text starts.
+  // The logprobs object of `ids`, with `tops` (one list per id, or none
+  // when no alternatives were asked for); `offset` is where their text
+  // starts.
   json Logprobs(const std::vector<int32_t>& ids, const std::vector<float>& lps,
-                size_t offset) const {
+                const std::vector<std::vector<TopLogprob>>& tops, size_t offset) const {
+    const std::vector<TopLogprob> none;
+    auto top_of = [&](size_t i) -> const std::vector<TopLogprob>& {
+      return i < tops.size() ? tops[i] : none;
+    };
     if (chat_) {
       json content = json::array();
       for (size_t i = 0; i < ids.size(); ++i) {
-        const std::string piece = tokenizer_->TokenToPiece(ids[i]);
-        std::vector<int> bytes(piece.begin(), piece.end());
-        for (int& b : bytes) b &= 0xff;
+        // Control tokens are rendered, as in the alternatives, so that an
+        // emitted <|im_end|> (ignore_eos) is not a blank.
+        const std::string piece = tokenizer_->TokenToPiece(ids[i], /*render_special=*/true);
+        json alternatives = json::array();
+        for (const TopLogprob& c : top_of(i)) {
+          alternatives.push_back(
+              {{"token", c.piece}, {"logprob", c.logprob}, {"bytes", Bytes(c.piece)}});
+        }
         content.push_back({{"token", piece},
                            {"logprob", i < lps.size() ? lps[i] : 0.0f},
-                           {"bytes", bytes},
-                           {"top_logprobs", json::array()}});
+                           {"bytes", Bytes(piece)},
+                           {"top_logprobs", std::move(alternatives)}});
       }
       return {{"content", content}};
     }
     json tokens = json::array(), values = json::array(), offsets = json::array();
+    json top_maps = json::array();
     for (size_t i = 0; i < ids.size(); ++i) {
       const std::string piece = tokenizer_->TokenToPiece(ids[i]);
+      const float lp = i < lps.size() ? lps[i] : 0.0f;
       tokens.push_back(piece);
-      values.push_back(i < lps.size() ? lps[i] : 0.0f);
+      values.push_back(lp);
       offsets.push_back(offset);
       offset += piece.size();
+      // The legacy shape, {text: logprob}. As OpenAI's, it always holds the
+      // sampled token, so it has up to N + 1 entries; of two alternatives
+      // with the same text the likelier one stays.
+      json map = json::object();
+      for (const TopLogprob& c : top_of(i)) {
+        if (!map.contains(c.piece)) map[c.piece] = c.logprob;
+      }
+      if (!map.contains(piece)) map[piece] = lp;
+      top_maps.push_back(std::move(map));
     }
     return {{"tokens", tokens},
             {"token_logprobs", values},
-            {"top_logprobs", nullptr},
+            {"top_logprobs", top_maps},
             {"text_offset", offsets}};
+  }
+
+  static std::vector<int> Bytes(const std::string& piece) {
+    std::vector<int> bytes(piece.begin(), piece.end());
+    for (int& b : bytes) b &= 0xff;
+    return bytes;
   }
 
   void Finish(const RequestEvent& e, std::string* out) {
@@ -176,8 +206,9 @@ class CompletionResponse final : public PendingResponse {
       return;
     }
     json choice = {{"index", 0}, {"finish_reason", reason},
-                   {"logprobs", logprobs_ ? Logprobs(token_ids_, logprobs_values_, 0)
-                                          : json(nullptr)}};
+                   {"logprobs", logprobs_
+                                    ? Logprobs(token_ids_, logprobs_values_, top_lists_, 0)
+                                    : json(nullptr)}};
     if (chat_) {
       choice["message"] = {{"role", "assistant"}, {"content", text_}};
     } else {
@@ -218,6 +249,7 @@ class CompletionResponse final : public PendingResponse {
   std::string text_;
   std::vector<int32_t> token_ids_;
   std::vector<float> logprobs_values_;
+  std::vector<std::vector<TopLogprob>> top_lists_;  // one per token when asked for
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "coordinator/http/openai_request.h"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 #include <vector>
@@ -230,15 +231,30 @@ absl::StatusOr<OpenAiRequest> ParseOpenAiRequest(const std::string& body, bool c
 
   if (chat) {
     if (absl::Status s = f.Bool("logprobs", &r.logprobs); !s.ok()) return s;
+    int64_t top = 0;
+    if (absl::Status s = f.Integer("top_logprobs", 0, kRequestTopLogprobsLimit, &top); !s.ok()) {
+      return s;
+    }
+    // As OpenAI: the alternatives come only with the logprobs they belong
+    // to. A 0 asks for nothing, so it is let through either way.
+    if (top > 0 && !r.logprobs) {
+      return f.Bad("top_logprobs", "requires \"logprobs\": true");
+    }
+    spec.top_logprobs = static_cast<int32_t>(top);
     const json* messages = f.Get("messages");
     if (messages == nullptr) return f.Bad("messages", "is required");
     absl::StatusOr<std::vector<int32_t>> ids = ChatPrompt(*messages, tokenizer, param);
     if (!ids.ok()) return ids.status();
     spec.prompt = *std::move(ids);
   } else {
+    // The legacy API's "logprobs" is the count of alternatives per token.
     int64_t logprobs = -1;
-    if (absl::Status s = f.Integer("logprobs", 0, 20, &logprobs); !s.ok()) return s;
+    if (absl::Status s = f.Integer("logprobs", 0, kRequestTopLogprobsLimit, &logprobs);
+        !s.ok()) {
+      return s;
+    }
     r.logprobs = logprobs >= 0;
+    spec.top_logprobs = static_cast<int32_t>(std::max<int64_t>(logprobs, 0));
     absl::StatusOr<std::vector<int32_t>> ids = CompletionPrompt(f.Get("prompt"), tokenizer, param);
     if (!ids.ok()) return ids.status();
     spec.prompt = *std::move(ids);

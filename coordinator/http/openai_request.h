@@ -7,7 +7,9 @@
 // Sampling follows OpenAI's defaults (temperature 1, top_p 1, no top-k or
 // min-p cut) rather than the engine's; `top_k`, `min_p`,
 // `repetition_penalty` and `ignore_eos` are accepted as extensions, as vLLM
-// does. Unknown fields are ignored.
+// does. Unknown fields are ignored. Chat's "top_logprobs" (0..20) needs
+// "logprobs": true when above 0, as OpenAI's; completions' "logprobs" (0..20)
+// is itself the count of alternatives.
 //
 // Thread-safety: pure functions of their arguments.
 #ifndef TESSERA_COORDINATOR_HTTP_OPENAI_REQUEST_H_
@@ -26,7 +28,10 @@ struct OpenAiRequest {
   RequestSpec spec;     // request_id left empty
   bool chat = false;
   bool stream = false;
-  bool logprobs = false;  // completions: "logprobs" >= 0; chat: "logprobs": true
+  // completions: "logprobs" >= 0; chat: "logprobs": true. The count of
+  // alternatives per token (completions' "logprobs" N, chat's
+  // "top_logprobs") is spec.top_logprobs.
+  bool logprobs = false;
 };
 
 // `param` receives the offending field's name on error ("" if none).

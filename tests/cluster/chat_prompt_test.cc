@@ -70,6 +70,56 @@ TEST(OpenAiSamplingTest, OmittedFieldsTakeModelThenOpenAiDefaults) {
   EXPECT_EQ(explicit_zero.spec.sampling.top_p, 0.9f);
 }
 
+// Chat's top_logprobs is a count that needs "logprobs": true (as OpenAI's);
+// completions' "logprobs" is itself the count.
+TEST(OpenAiLogprobsTest, TopLogprobsCountsAndTheirPreconditions) {
+  auto tok = Vocab("<|im_start|>");
+  auto parse = [&](const std::string& body, bool chat, std::string* param) {
+    return ParseOpenAiRequest(body, chat, *tok, 16, param);
+  };
+  const std::string msgs = R"("messages": [{"role": "user", "content": "hello"}])";
+  std::string param;
+  ASSERT_OK_AND_ASSIGN(OpenAiRequest chat,
+                       parse("{" + msgs + R"(, "logprobs": true, "top_logprobs": 5})", true,
+                             &param));
+  EXPECT_TRUE(chat.logprobs);
+  EXPECT_TRUE(chat.spec.logprobs);
+  EXPECT_EQ(chat.spec.top_logprobs, 5);
+  ASSERT_OK_AND_ASSIGN(OpenAiRequest only, parse("{" + msgs + R"(, "logprobs": true})", true,
+                                                 &param));
+  EXPECT_EQ(only.spec.top_logprobs, 0);
+  ASSERT_OK_AND_ASSIGN(OpenAiRequest zero, parse("{" + msgs + R"(, "top_logprobs": 0})", true,
+                                                 &param));
+  EXPECT_FALSE(zero.spec.logprobs);
+
+  const std::vector<std::string> bad_tails = {
+      R"(, "top_logprobs": 3})", R"(, "logprobs": false, "top_logprobs": 1})",
+      R"(, "logprobs": true, "top_logprobs": 21})", R"(, "logprobs": true, "top_logprobs": -1})",
+      R"(, "logprobs": true, "top_logprobs": 2.5})"};
+  for (const std::string& bad : bad_tails) {
+    param.clear();
+    EXPECT_THAT(parse("{" + msgs + bad, true, &param).status(),
+                testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                  ::testing::HasSubstr("top_logprobs")))
+        << bad;
+    EXPECT_EQ(param, "top_logprobs") << bad;
+  }
+
+  ASSERT_OK_AND_ASSIGN(OpenAiRequest legacy,
+                       parse(R"({"prompt": "hello", "logprobs": 20})", false, &param));
+  EXPECT_TRUE(legacy.spec.logprobs);
+  EXPECT_EQ(legacy.spec.top_logprobs, 20);
+  ASSERT_OK_AND_ASSIGN(OpenAiRequest legacy0,
+                       parse(R"({"prompt": "hello", "logprobs": 0})", false, &param));
+  EXPECT_TRUE(legacy0.spec.logprobs);
+  EXPECT_EQ(legacy0.spec.top_logprobs, 0);
+  param.clear();
+  EXPECT_THAT(parse(R"({"prompt": "hello", "logprobs": 21})", false, &param).status(),
+              testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                ::testing::HasSubstr("logprobs")));
+  EXPECT_EQ(param, "logprobs");
+}
+
 TEST(ChatPromptTest, UserTextCannotOpenATurn) {
   auto tok = Vocab("<|im_start|>");
   ASSERT_NE(tok, nullptr);

@@ -219,10 +219,20 @@ TEST_F(ServingClusterTest, StageRejectsBadStepsAndKeepsServing) {
   v1::StepRequest uncovered = make(11, 900004, 40, 1, v1::DTYPE_F32, {1, n_embd}, row, {0});
   uncovered.mutable_seqs(0)->set_prefix_cached(true);
   ASSERT_TRUE(stream->Write(uncovered));
+  // A top_logprobs count outside 0..20 is refused, not allocated; 20 is served.
+  v1::StepRequest too_many = make(12, 900005, 0, 1, v1::DTYPE_F32, {1, n_embd}, row, {0});
+  too_many.mutable_seqs(0)->set_top_logprobs(21);
+  ASSERT_TRUE(stream->Write(too_many));
+  v1::StepRequest negative = make(13, 900005, 0, 1, v1::DTYPE_F32, {1, n_embd}, row, {0});
+  negative.mutable_seqs(0)->set_top_logprobs(-1);
+  ASSERT_TRUE(stream->Write(negative));
+  v1::StepRequest twenty = make(14, 900006, 0, 1, v1::DTYPE_F32, {1, n_embd}, row, {0});
+  twenty.mutable_seqs(0)->set_top_logprobs(20);
+  ASSERT_TRUE(stream->Write(twenty));
   std::map<uint64_t, v1::StepResult> answers;
   v1::StepResult r;
-  while (answers.size() < bad.size() + 4 && stream->Read(&r)) answers[r.step_id()] = r;
-  ASSERT_EQ(answers.size(), bad.size() + 4);
+  while (answers.size() < bad.size() + 7 && stream->Read(&r)) answers[r.step_id()] = r;
+  ASSERT_EQ(answers.size(), bad.size() + 7);
   for (size_t i = 0; i < bad.size(); ++i) {
     const v1::StepResult& a = answers[i + 1];
     EXPECT_EQ(a.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT)) << bad[i].field;
@@ -236,8 +246,19 @@ TEST_F(ServingClusterTest, StageRejectsBadStepsAndKeepsServing) {
   EXPECT_THAT(answers[10].message(), HasSubstr("prefix_cached"));
   EXPECT_EQ(answers[11].code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
   EXPECT_THAT(answers[11].message(), HasSubstr("block table"));
+  for (uint64_t id : {12, 13}) {
+    EXPECT_EQ(answers[id].code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+    EXPECT_THAT(answers[id].message(), AllOf(HasSubstr("top_logprobs"), HasSubstr("900005")));
+  }
+  ASSERT_EQ(answers[14].code(), 0) << answers[14].message();
+  ASSERT_EQ(answers[14].tokens_size(), 1);
+  const v1::SampledToken& t20 = answers[14].tokens(0);
+  ASSERT_EQ(t20.top_token_ids_size(), 20);
+  ASSERT_EQ(t20.top_logprobs_size(), 20);
+  for (int i = 1; i < 20; ++i) EXPECT_LE(t20.top_logprobs(i), t20.top_logprobs(i - 1));
   v1::StepRequest release;
   release.add_release_seq_ids(900002);
+  release.add_release_seq_ids(900006);
   stream->Write(release);
   stream->WritesDone();
   stream->Finish();
@@ -294,6 +315,11 @@ TEST_F(ServingClusterTest, MalformedClientRequestsNameTheField) {
     m->set_role("robot");
     m->set_content("x");
     cases.push_back({r, {"role", "robot"}});
+  }
+  for (int32_t top : {21, -1}) {
+    v1::GenerateRequest r = Greedy("hi", 4);
+    r.set_top_logprobs(top);
+    cases.push_back({r, {"top_logprobs", absl::StrCat(top)}});
   }
   {
     v1::GenerateRequest r = Greedy("hi", 4);

@@ -13,6 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -31,6 +33,7 @@
 namespace tessera {
 namespace {
 
+namespace v1 = ::tessera::v1;
 using ::nlohmann::json;
 using ::tessera::testing::Cluster;
 using ::tessera::testing::ClusterOptions;
@@ -300,6 +303,146 @@ TEST_F(HttpTest, BadRequestsGet400InOpenAiShape) {
   EXPECT_EQ(chat.status, 400);
   EXPECT_THAT(ErrorMessage(chat), HasSubstr("role"));
   EXPECT_EQ(Request(port_, "GET", "/v1/nothing").status, 404);
+}
+
+// The chat API's logprobs.content[i].top_logprobs: 5 {token, logprob,
+// bytes} entries per token, most likely first, the greedy token first with
+// its own logprob; streamed chunks carry the same entries as the whole
+// body; and the numbers are those of gRPC's top_logprobs for the same
+// request (which pipeline_test checks against the engine's log-softmax).
+TEST_F(HttpTest, ChatTopLogprobsStreamedAndNot) {
+  const json request = {{"messages", {{{"role", "user"}, {"content", "Name a fruit."}}}},
+                        {"max_tokens", 6}, {"temperature", 0}, {"logprobs", true},
+                        {"top_logprobs", 5}, {"ignore_eos", true}};
+  const Reply r = Request(port_, "POST", "/v1/chat/completions", request.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json content = json::parse(r.body)["choices"][0]["logprobs"]["content"];
+  ASSERT_EQ(content.size(), 6u) << r.body;
+  for (const json& t : content) {
+    const json& top = t["top_logprobs"];
+    ASSERT_EQ(top.size(), 5u) << t.dump();
+    EXPECT_EQ(top[0]["token"], t["token"]);
+    EXPECT_EQ(top[0]["logprob"].get<double>(), t["logprob"].get<double>());
+    for (size_t i = 0; i < top.size(); ++i) {
+      ASSERT_TRUE(top[i]["token"].is_string() && top[i]["logprob"].is_number() &&
+                  top[i]["bytes"].is_array())
+          << top[i].dump();
+      if (i > 0) EXPECT_LE(top[i]["logprob"].get<double>(), top[i - 1]["logprob"].get<double>());
+      const std::string token = top[i]["token"];
+      if (token.find("\xef\xbf\xbd") == std::string::npos) {  // no replaced partial UTF-8
+        std::vector<int> bytes(token.begin(), token.end());
+        for (int& b : bytes) b &= 0xff;
+        EXPECT_EQ(top[i]["bytes"].get<std::vector<int>>(), bytes) << token;
+      }
+    }
+  }
+
+  // The same request over gRPC, rendered with the same chat template.
+  v1::GenerateRequest g;
+  v1::ChatMessage* m = g.mutable_chat()->add_messages();
+  m->set_role("user");
+  m->set_content("Name a fruit.");
+  g.set_max_tokens(6);
+  g.mutable_sampling()->set_temperature(0);
+  g.set_ignore_eos(true);
+  g.set_top_logprobs(5);
+  grpc::ClientContext ctx;
+  auto reader = cluster_->InferenceStub()->Generate(&ctx, g);
+  std::vector<v1::TopLogprobs> grpc_tops;
+  v1::GenerateResponse resp;
+  while (reader->Read(&resp)) {
+    grpc_tops.insert(grpc_tops.end(), resp.top_logprobs().begin(), resp.top_logprobs().end());
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_EQ(grpc_tops.size(), content.size());
+  for (size_t k = 0; k < content.size(); ++k) {
+    ASSERT_EQ(grpc_tops[k].candidates_size(), 5);
+    for (int i = 0; i < 5; ++i) {
+      EXPECT_EQ(content[k]["top_logprobs"][i]["logprob"].get<double>(),
+                grpc_tops[k].candidates(i).logprob())
+          << "token " << k << " rank " << i;
+      EXPECT_EQ(content[k]["top_logprobs"][i]["bytes"].size(),
+                grpc_tops[k].candidates(i).text().size());
+    }
+  }
+
+  json streaming = request;
+  streaming["stream"] = true;
+  const Reply s = Request(port_, "POST", "/v1/chat/completions", streaming.dump());
+  ASSERT_EQ(s.status, 200) << s.body;
+  json streamed = json::array();
+  const std::vector<std::string> data = SseData(s.body);
+  for (size_t i = 0; i + 1 < data.size(); ++i) {
+    const json c = json::parse(data[i]);
+    const json& lp = c["choices"][0]["logprobs"];
+    if (lp.is_null()) continue;
+    for (const json& t : lp["content"]) streamed.push_back(t);
+  }
+  EXPECT_EQ(streamed, content);
+}
+
+// The legacy completions API: "logprobs": N gives, per token, a {text:
+// logprob} map of the N most likely tokens that always holds the sampled
+// one (so N or N + 1 entries), streamed or not.
+TEST_F(HttpTest, CompletionTopLogprobsAreTextToLogprobMaps) {
+  for (bool stream : {false, true}) {
+    const Reply r = Request(port_, "POST", "/v1/completions",
+                            json{{"prompt", kPrompt}, {"max_tokens", 8}, {"temperature", 0},
+                                 {"logprobs", 3}, {"stream", stream}}
+                                .dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    json tokens = json::array(), values = json::array(), tops = json::array();
+    std::vector<json> bodies;
+    if (stream) {
+      const std::vector<std::string> data = SseData(r.body);
+      for (size_t i = 0; i + 1 < data.size(); ++i) bodies.push_back(json::parse(data[i]));
+    } else {
+      bodies.push_back(json::parse(r.body));
+    }
+    for (const json& b : bodies) {
+      const json& lp = b["choices"][0]["logprobs"];
+      if (lp.is_null()) continue;
+      ASSERT_EQ(lp["top_logprobs"].size(), lp["tokens"].size()) << lp.dump();
+      for (size_t i = 0; i < lp["tokens"].size(); ++i) {
+        tokens.push_back(lp["tokens"][i]);
+        values.push_back(lp["token_logprobs"][i]);
+        tops.push_back(lp["top_logprobs"][i]);
+      }
+    }
+    ASSERT_EQ(tokens.size(), 8u) << r.body;
+    for (size_t k = 0; k < tokens.size(); ++k) {
+      const json& map = tops[k];
+      ASSERT_TRUE(map.is_object()) << map.dump();
+      EXPECT_GE(map.size(), 3u) << map.dump();
+      EXPECT_LE(map.size(), 4u) << map.dump();
+      const std::string token = tokens[k];
+      ASSERT_TRUE(map.contains(token)) << token << " not in " << map.dump();
+      EXPECT_EQ(map[token].get<double>(), values[k].get<double>());
+      // Greedy: the sampled token is the most likely one.
+      double best = -INFINITY;
+      for (const auto& [text, lp] : map.items()) best = std::max(best, lp.get<double>());
+      EXPECT_EQ(best, values[k].get<double>()) << map.dump();
+    }
+  }
+}
+
+TEST_F(HttpTest, TopLogprobsOutOfRangeOrWithoutLogprobsGet400) {
+  const json messages = {{{"role", "user"}, {"content", "hi"}}};
+  const std::vector<json> bodies = {
+      {{"messages", messages}, {"top_logprobs", 2}},
+      {{"messages", messages}, {"logprobs", false}, {"top_logprobs", 2}},
+      {{"messages", messages}, {"logprobs", true}, {"top_logprobs", 21}},
+  };
+  for (const json& b : bodies) {
+    const Reply r = Request(port_, "POST", "/v1/chat/completions", b.dump());
+    EXPECT_EQ(r.status, 400) << b.dump() << " -> " << r.body;
+    EXPECT_THAT(ErrorMessage(r), HasSubstr("top_logprobs")) << b.dump();
+    EXPECT_EQ(json::parse(r.body)["error"]["param"], "top_logprobs") << r.body;
+  }
+  const Reply legacy = Request(port_, "POST", "/v1/completions",
+                               json{{"prompt", kPrompt}, {"logprobs", 21}}.dump());
+  EXPECT_EQ(legacy.status, 400) << legacy.body;
+  EXPECT_EQ(json::parse(legacy.body)["error"]["param"], "logprobs") << legacy.body;
 }
 
 TEST_F(HttpTest, ThreeHundredConcurrentStreamsAllComplete) {

@@ -6,7 +6,8 @@ usage: openai_client_check.py BASE_URL PROMPT EXPECTED_TEXT MAX_TOKENS
 
 EXPECTED_TEXT is the greedy continuation of PROMPT as the gRPC Generate API
 returns it; the completions endpoint must give exactly that text, streamed
-or not. Chat completions must agree between streamed and not. Exit status 3
+or not. Chat completions must agree between streamed and not. Top-N logprobs
+must come in the client's types, most likely first, holding the greedy token. Exit status 3
 means the `openai` package is not installed.
 """
 import sys
@@ -81,7 +82,38 @@ def main():
         if e.status_code != 400:
             fail("n=2 gave %d" % e.status_code)
 
-    print("OK: completions, chat, streaming, seed and errors agree (%r)" % expected)
+    # Top-N logprobs in both shapes, read through the client's own types.
+    chat = client.chat.completions.create(model=model, messages=messages, max_tokens=6,
+                                          temperature=0, logprobs=True, top_logprobs=3)
+    content = chat.choices[0].logprobs.content
+    if len(content) != chat.usage.completion_tokens:
+        fail("chat logprobs: %d entries for %d tokens"
+             % (len(content), chat.usage.completion_tokens))
+    for t in content:
+        top = t.top_logprobs
+        if len(top) != 3 or top[0].token != t.token or top[0].logprob != t.logprob:
+            fail("chat top_logprobs %r for greedy token %r" % (top, t))
+        if any(a.logprob < b.logprob for a, b in zip(top, top[1:])):
+            fail("chat top_logprobs out of order: %r" % top)
+        if any(not isinstance(e.bytes, list) for e in top):
+            fail("chat top_logprobs without bytes: %r" % top)
+    c = client.completions.create(model=model, prompt=prompt, max_tokens=max_tokens,
+                                  temperature=0, logprobs=3)
+    lp = c.choices[0].logprobs
+    if len(lp.top_logprobs) != len(lp.tokens):
+        fail("completion top_logprobs %r for tokens %r" % (lp.top_logprobs, lp.tokens))
+    for token, value, top in zip(lp.tokens, lp.token_logprobs, lp.top_logprobs):
+        if not 3 <= len(top) <= 4 or top.get(token) != value or max(top.values()) != value:
+            fail("completion top_logprobs %r for greedy token %r (%r)" % (top, token, value))
+    try:
+        client.chat.completions.create(model=model, messages=messages, max_tokens=2,
+                                       top_logprobs=2)
+        fail("top_logprobs without logprobs was accepted")
+    except openai.BadRequestError as e:
+        if e.status_code != 400 or "top_logprobs" not in str(e):
+            fail("top_logprobs without logprobs gave %d: %s" % (e.status_code, e))
+
+    print("OK: completions, chat, streaming, seed, top logprobs and errors agree (%r)" % expected)
     return 0
 
 

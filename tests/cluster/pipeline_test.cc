@@ -2,10 +2,14 @@
 // workers (separate processes, gRPC over loopback) must produce bitwise the
 // tokens of the single-process engine that `tessera run` drives, with each
 // worker holding only its layer range and activations crossing every link.
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <numeric>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -169,6 +173,152 @@ TEST_P(PipelineTest, ReproducesTesseraRunBitwise) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Stages, PipelineTest, ::testing::Values(1, 2, 3));
+
+// One generated token as a client sees it with top_logprobs set.
+struct TopLogprobsToken {
+  int32_t id = 0;
+  float logprob = 0;
+  std::vector<v1::TokenLogprob> top;
+};
+
+// Reads a Generate stream, checking that every message carries one logprob
+// and one top-N list per token id (the coordinator coalesces events into a
+// message; alignment must survive that).
+std::vector<TopLogprobsToken> GenerateWithTopLogprobs(v1::Inference::Stub* stub,
+                                                      const v1::GenerateRequest& request,
+                                                      grpc::Status* status) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(120)));
+  auto reader = stub->Generate(&ctx, request);
+  std::vector<TopLogprobsToken> out;
+  v1::GenerateResponse r;
+  while (reader->Read(&r)) {
+    EXPECT_EQ(r.logprobs_size(), r.token_ids_size());
+    EXPECT_EQ(r.top_logprobs_size(), r.token_ids_size());
+    for (int i = 0; i < r.token_ids_size(); ++i) {
+      TopLogprobsToken t;
+      t.id = r.token_ids(i);
+      if (i < r.logprobs_size()) t.logprob = r.logprobs(i);
+      if (i < r.top_logprobs_size()) {
+        t.top.assign(r.top_logprobs(i).candidates().begin(), r.top_logprobs(i).candidates().end());
+      }
+      out.push_back(std::move(t));
+    }
+  }
+  *status = reader->Finish();
+  return out;
+}
+
+// A row's log-softmax in float64 and its n best (id, logprob) by logit
+// descending, id ascending.
+std::vector<double> LogSoftmax64(const float* row, int64_t vocab) {
+  double max = -INFINITY, sum = 0;
+  for (int64_t i = 0; i < vocab; ++i) max = std::max<double>(max, row[i]);
+  for (int64_t i = 0; i < vocab; ++i) sum += std::exp(double(row[i]) - max);
+  std::vector<double> lp(vocab);
+  for (int64_t i = 0; i < vocab; ++i) lp[i] = double(row[i]) - max - std::log(sum);
+  return lp;
+}
+
+std::vector<int32_t> BestIds(const float* row, int64_t vocab, int n) {
+  std::vector<int32_t> ids(vocab);
+  std::iota(ids.begin(), ids.end(), 0);
+  std::partial_sort(ids.begin(), ids.begin() + n, ids.end(), [&](int32_t a, int32_t b) {
+    return row[a] > row[b] || (row[a] == row[b] && a < b);
+  });
+  ids.resize(n);
+  return ids;
+}
+
+// top_logprobs over two stages: for every generated token, the 5 entries are
+// the single-process engine's 5 most likely tokens at that prefix (its
+// logits from PromptLogits, the log-softmax in float64), in order, within
+// 1e-4; the greedy token is the first entry; a sampled token found in the
+// list has exactly its `logprobs` value; each entry carries its text.
+TEST(PipelineTopLogprobsTest, TwoStagesReportTheEnginesTopFiveAtEveryPosition) {
+  constexpr int kTop = 5;
+  ClusterOptions o;
+  o.model = DefaultModelPath();
+  o.workers = 2;
+  o.coordinator_flags = {"--max-context=1024", "--max-seqs=4"};
+  Cluster cluster(o);
+  ASSERT_TRUE(cluster.ready()) << cluster.coordinator().output();
+
+  SamplingParams greedy;
+  greedy.temperature = 0;
+  SamplingParams hot;  // a penalty and a high temperature: samples outside the top 5 too
+  hot.seed = 17;
+  hot.temperature = 1.1f;
+  hot.top_k = 0;
+  hot.top_p = 1.0f;
+  hot.min_p = 0.0f;
+  hot.repetition_penalty = 1.3f;
+  const std::vector<std::pair<std::string, SamplingParams>> requests = {
+      {"The three primary colours are", greedy},
+      {"Once upon a time, in a village by the sea,", hot},
+  };
+  std::vector<std::vector<TopLogprobsToken>> got(requests.size());
+  std::vector<grpc::Status> statuses(requests.size());
+  std::vector<std::thread> clients;  // at once, so that they share steps
+  for (size_t i = 0; i < requests.size(); ++i) {
+    clients.emplace_back([&, i] {
+      v1::GenerateRequest r =
+          tessera::testing::TextRequest(requests[i].first, 20, requests[i].second);
+      r.set_ignore_eos(true);
+      r.set_top_logprobs(kTop);  // implies logprobs
+      got[i] = GenerateWithTopLogprobs(cluster.InferenceStub().get(), r, &statuses[i]);
+    });
+  }
+  for (std::thread& t : clients) t.join();
+
+  LocalEngineOptions lo;
+  lo.model_path = DefaultModelPath();
+  lo.max_context = 1024;
+  auto engine = LocalEngine::Open(lo);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  const int64_t vocab = (*engine)->config().vocab_size;
+  int sampled_in_list = 0, sampled_outside = 0;
+  for (size_t r = 0; r < requests.size(); ++r) {
+    ASSERT_TRUE(statuses[r].ok()) << statuses[r].error_message();
+    const std::vector<TopLogprobsToken>& toks = got[r];
+    ASSERT_EQ(toks.size(), 20u) << "request " << r;
+    std::vector<int32_t> ids = (*engine)->tokenizer().Encode(requests[r].first, true, true);
+    const size_t prompt_len = ids.size();
+    for (size_t k = 0; k + 1 < toks.size(); ++k) ids.push_back(toks[k].id);
+    auto logits = (*engine)->PromptLogits(ids, 64);
+    ASSERT_TRUE(logits.ok()) << logits.status();
+    for (size_t k = 0; k < toks.size(); ++k) {
+      const TopLogprobsToken& t = toks[k];
+      const float* row = logits->data() + (prompt_len - 1 + k) * vocab;
+      const std::vector<double> lp = LogSoftmax64(row, vocab);
+      const std::vector<int32_t> best = BestIds(row, vocab, kTop);
+      const std::string where = absl::StrCat("request ", r, " token ", k);
+      ASSERT_EQ(t.top.size(), static_cast<size_t>(kTop)) << where;
+      EXPECT_NEAR(t.logprob, lp[t.id], 1e-4) << where;
+      for (int i = 0; i < kTop; ++i) {
+        const v1::TokenLogprob& e = t.top[i];
+        EXPECT_EQ(e.token_id(), best[i]) << where << " rank " << i;
+        EXPECT_NEAR(e.logprob(), lp[best[i]], 1e-4) << where << " rank " << i;
+        if (i > 0) EXPECT_LE(e.logprob(), t.top[i - 1].logprob()) << where << " rank " << i;
+        EXPECT_EQ(e.text(), (*engine)->tokenizer().TokenToPiece(e.token_id(), true)) << where;
+        if (e.token_id() == t.id) {
+          EXPECT_EQ(e.logprob(), t.logprob) << where;
+        }
+      }
+      const bool in_list = std::any_of(t.top.begin(), t.top.end(), [&](const auto& e) {
+        return e.token_id() == t.id;
+      });
+      if (requests[r].second.temperature == 0) {
+        EXPECT_EQ(t.top[0].token_id(), t.id) << where;
+      } else {
+        (in_list ? sampled_in_list : sampled_outside) += 1;
+      }
+    }
+  }
+  std::printf("hot request: %d sampled tokens in the top %d, %d outside\n", sampled_in_list, kTop,
+              sampled_outside);
+  EXPECT_GT(sampled_in_list, 0);  // so the equality of the two numbers was checked
+}
 
 // --kv-dtype f16 on the coordinator makes every worker keep its KV cache in
 // half precision; the tokens must still be bitwise those of the
