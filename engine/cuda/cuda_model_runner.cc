@@ -35,20 +35,10 @@ CudaModelRunner::~CudaModelRunner() {
 absl::StatusOr<std::unique_ptr<CudaModelRunner>> CudaModelRunner::Create(
     const ModelWeights& weights, const CudaRunnerOptions& options) {
   const ModelConfig& c = weights.config();
-  // Departures from the Llama graph (ModelConfig): rotate-half RoPE is
-  // implemented; biases and post-norms are not yet. Fused QKV / gate-up
-  // tensors arrive as row views (ModelWeights splits them), so they need
-  // nothing here.
-  if (c.qkv_bias) {
-    return absl::UnimplementedError(absl::StrCat(
-        "CUDA runner: Q/K/V biases (blk.*.attn_q.bias, ", c.architecture,
-        ") are not implemented on the GPU"));
-  }
-  if (c.post_norms) {
-    return absl::UnimplementedError(absl::StrCat(
-        "CUDA runner: post-attention/post-FFN norms (blk.*.post_attention_norm.weight, ",
-        c.architecture, ") are not implemented on the GPU"));
-  }
+  // Every departure from the Llama graph that ModelConfig describes is
+  // implemented: rotate-half and partial RoPE (RopeParams), Q/K/V biases and
+  // post-norms (UploadLayer, RunLayer). Fused QKV / gate-up tensors arrive as
+  // row views (ModelWeights splits them), so they need nothing here.
   if (weights.shard().size != 1) {
     return absl::UnimplementedError(absl::StrFormat(
         "CUDA runner: tensor-parallel shard %d of %d (only TP 1 is implemented)",
@@ -126,13 +116,6 @@ absl::StatusOr<const float*> CudaModelRunner::UploadVector(const float* v, int64
 absl::StatusOr<CudaModelRunner::DeviceLayer> CudaModelRunner::UploadLayer(const LayerWeights& w,
                                                                           int layer) {
   const std::string p = absl::StrCat("blk.", layer, ".");
-  // Create() refused configurations with these; a LayerWeights carrying one
-  // anyway would be computed wrongly, so check again where they are read.
-  if (w.bq != nullptr || w.bk != nullptr || w.bv != nullptr || w.attn_post_norm != nullptr ||
-      w.ffn_post_norm != nullptr) {
-    return absl::UnimplementedError(absl::StrCat(
-        "CUDA runner: layer ", layer, " has biases or post-norms, not implemented on the GPU"));
-  }
   const int64_t d = config_.n_embd;
   DeviceLayer l;
   ASSIGN_OR_RETURN(l.wq, UploadMatrix(w.wq, p + "attn_q.weight"));
@@ -144,6 +127,22 @@ absl::StatusOr<CudaModelRunner::DeviceLayer> CudaModelRunner::UploadLayer(const 
   ASSIGN_OR_RETURN(l.w_down, UploadMatrix(w.w_down, p + "ffn_down.weight"));
   ASSIGN_OR_RETURN(l.attn_norm, UploadVector(w.attn_norm, d));
   ASSIGN_OR_RETURN(l.ffn_norm, UploadVector(w.ffn_norm, d));
+  // The optional vectors: absent ones stay nullptr and RunLayer skips them,
+  // as ModelRunner does. Sizes are ModelWeights': this (whole-model) shard's
+  // Q and KV rows, and n_embd for the post-norms.
+  const int64_t q_dim = static_cast<int64_t>(config_.n_head) * config_.head_dim;
+  const int64_t kv_dim = static_cast<int64_t>(config_.n_kv_head) * config_.head_dim;
+  auto optional = [&](const float* host, int64_t n, const float** device) -> absl::Status {
+    if (host == nullptr) return absl::OkStatus();
+    ASSIGN_OR_RETURN(*device, UploadVector(host, n));
+    bytes_read_per_token_ += sizeof(float) * static_cast<uint64_t>(n);
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(optional(w.bq, q_dim, &l.bq));
+  RETURN_IF_ERROR(optional(w.bk, kv_dim, &l.bk));
+  RETURN_IF_ERROR(optional(w.bv, kv_dim, &l.bv));
+  RETURN_IF_ERROR(optional(w.attn_post_norm, d, &l.attn_post_norm));
+  RETURN_IF_ERROR(optional(w.ffn_post_norm, d, &l.ffn_post_norm));
   for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
     bytes_read_per_token_ += m->row_bytes * static_cast<uint64_t>(m->rows);
   }
@@ -299,6 +298,12 @@ absl::Status CudaModelRunner::RunLayer(int layer, const StepShape& shape) {
     float* const out[] = {q_.as<float>(), k_.as<float>(), v_.as<float>()};
     RETURN_IF_ERROR(kc::MatMulShared(*blas_, qkv, 3, h_.as<float>(), T, out, s));
   }
+  // Biases after the projections and before RoPE, as ModelRunner adds them.
+  const int64_t q_dim = static_cast<int64_t>(c.n_head) * c.head_dim;
+  const int64_t kv_dim = static_cast<int64_t>(c.n_kv_head) * c.head_dim;
+  if (w.bq != nullptr) RETURN_IF_ERROR(kc::AddBias(w.bq, T, q_dim, q_.as<float>(), s));
+  if (w.bk != nullptr) RETURN_IF_ERROR(kc::AddBias(w.bk, T, kv_dim, k_.as<float>(), s));
+  if (w.bv != nullptr) RETURN_IF_ERROR(kc::AddBias(w.bv, T, kv_dim, v_.as<float>(), s));
   RETURN_IF_ERROR(kc::Rope(q_.as<float>(), positions, T, c.n_head, rope_, s));
   RETURN_IF_ERROR(kc::Rope(k_.as<float>(), positions, T, c.n_kv_head, rope_, s));
   kernels::KvLayer kv;
@@ -315,6 +320,11 @@ absl::Status CudaModelRunner::RunLayer(int layer, const StepShape& shape) {
   RETURN_IF_ERROR(kc::AttentionBatch(q_.as<float>(), positions, T, c.n_head, kv, tables, offsets,
                                      scale, attn_.as<float>(), s));
   RETURN_IF_ERROR(kc::MatMul(*blas_, w.wo, attn_.as<float>(), T, ffn_.as<float>(), s));
+  // Post-norms (glm4) normalise each block's output before its residual add.
+  if (w.attn_post_norm != nullptr) {
+    RETURN_IF_ERROR(kc::RmsNorm(ffn_.as<float>(), w.attn_post_norm, T, d, c.rms_eps,
+                                ffn_.as<float>(), s));
+  }
   RETURN_IF_ERROR(kc::Add(ffn_.as<float>(), T * d, x_.as<float>(), s));
 
   RETURN_IF_ERROR(kc::RmsNorm(x_.as<float>(), w.ffn_norm, T, d, c.rms_eps, h_.as<float>(), s));
@@ -325,6 +335,10 @@ absl::Status CudaModelRunner::RunLayer(int layer, const StepShape& shape) {
   }
   RETURN_IF_ERROR(kc::SwiGlu(gate_.as<float>(), up_.as<float>(), T * c.n_ff, gate_.as<float>(), s));
   RETURN_IF_ERROR(kc::MatMul(*blas_, w.w_down, gate_.as<float>(), T, ffn_.as<float>(), s));
+  if (w.ffn_post_norm != nullptr) {
+    RETURN_IF_ERROR(kc::RmsNorm(ffn_.as<float>(), w.ffn_post_norm, T, d, c.rms_eps,
+                                ffn_.as<float>(), s));
+  }
   RETURN_IF_ERROR(kc::Add(ffn_.as<float>(), T * d, x_.as<float>(), s));
   return absl::OkStatus();
 }

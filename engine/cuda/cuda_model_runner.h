@@ -1,4 +1,4 @@
-// The forward pass of a whole Llama-architecture model on one GPU: the
+// The forward pass of a whole model on one GPU (llama, qwen2, glm4): the
 // device twin of ModelRunner for the single-process case (TP 1, every layer,
 // embedding and LM head in this process).
 //
@@ -7,10 +7,11 @@
 // kernels::KvLayer (blocks of `block_size` positions; block tables as for the
 // CPU KvCache, so the same BlockAllocator drives both). It refuses with
 // UNIMPLEMENTED, naming the thing, what it does not implement: quantised
-// tensors, a layer range or a tensor-parallel shard, head_dim above 256, and
-// the graph departures of ModelConfig other than rotate-half RoPE (Q/K/V
-// biases, post-norms), so of today's families it runs llama (and Mistral);
-// qwen2 and glm4 are refused.
+// tensors, a layer range or a tensor-parallel shard, and head_dim above 256.
+// Every graph departure of ModelConfig is computed where ModelRunner computes
+// it (Q/K/V biases after the projections, rotate-half and partial RoPE,
+// post-norms before the residual adds), so llama (and Mistral), qwen2 and
+// glm4 all run.
 //
 // Forward() has ModelRunner::Forward's contract for the whole model (token
 // ids in, logits of the rows each sequence asks for out) and validates the
@@ -91,6 +92,12 @@ class CudaModelRunner {
     kernels::WeightMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
     const float* attn_norm = nullptr;
     const float* ffn_norm = nullptr;
+    // nullptr when the model has none (LayerWeights' optional vectors).
+    const float* bq = nullptr;
+    const float* bk = nullptr;
+    const float* bv = nullptr;
+    const float* attn_post_norm = nullptr;
+    const float* ffn_post_norm = nullptr;
   };
   struct StepShape {
     int64_t tokens = 0;

@@ -3,6 +3,9 @@
 // CPU references (kernels/cpu/activation.cc):
 //   SwiGlu: out_i = (g_i / (1 + expf(-g_i))) * up_i
 //   Add:    y_i += x_i
+//   AddBias: x[t][i] += b[i] for every token (engine/model_runner.cc's AddBias,
+//            kernels::Add of the bias into each row; float addition commutes,
+//            so the result is bitwise the CPU's)
 //   Softmax: m = max x; e_i = expf(x_i - m); sum = sum_i double(e_i);
 //            x_i = e_i * float(1 / sum)
 // SwiGlu and Add use the same float operations (no FMA contraction); only
@@ -26,6 +29,15 @@ __global__ void AddKernel(const float* __restrict__ x, int64_t n, float* __restr
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x) {
     y[i] += x[i];
+  }
+}
+
+// Grid-stride over all tokens * dim elements; the bias row stays in L1/L2.
+__global__ void AddBiasKernel(const float* __restrict__ bias, int64_t n, int64_t dim,
+                              float* __restrict__ x) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    x[i] += bias[i % dim];
   }
 }
 
@@ -63,6 +75,16 @@ absl::Status Add(const float* x, int64_t n, float* y, cudaStream_t stream) {
   constexpr int kThreads = 256;
   AddKernel<<<GridFor(n, kThreads), kThreads, 0, stream>>>(x, n, y);
   CUDA_RETURN_IF_LAUNCH_ERROR("AddKernel");
+  return absl::OkStatus();
+}
+
+absl::Status AddBias(const float* bias, int64_t tokens, int64_t dim, float* x,
+                     cudaStream_t stream) {
+  if (tokens <= 0 || dim <= 0) return absl::OkStatus();
+  const int64_t n = tokens * dim;
+  constexpr int kThreads = 256;
+  AddBiasKernel<<<GridFor(n, kThreads), kThreads, 0, stream>>>(bias, n, dim, x);
+  CUDA_RETURN_IF_LAUNCH_ERROR("AddBiasKernel");
   return absl::OkStatus();
 }
 

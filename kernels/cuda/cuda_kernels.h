@@ -17,7 +17,7 @@
 //     the CPU instead multiplies float32 activations by widened weights, so
 //     results differ by about one 16-bit rounding of x (relative ~2^-9 per
 //     element, much less for the whole dot product).
-//   - RmsNorm, Rope, SwiGlu, Add, KvWrite: per element the same float
+//   - RmsNorm, Rope, SwiGlu, Add, AddBias, KvWrite: per element the same float
 //     operations in the same order (compiled with --fmad=false); only the
 //     CUDA exp/sin/cos differ from glibc's by an ulp or two.
 //   - Attention, Softmax: the same formulae, with a parallel reduction order
@@ -105,6 +105,12 @@ absl::Status Softmax(float* x, int64_t n, cudaStream_t stream);
 
 // y[i] += x[i].
 absl::Status Add(const float* x, int64_t n, float* y, cudaStream_t stream);
+
+// x[t][i] += bias[i] for t in [0, tokens), i in [0, dim), in one launch: the
+// Q/K/V biases (the CPU engine adds them row by row with Add). x and bias
+// must not overlap.
+absl::Status AddBias(const float* bias, int64_t tokens, int64_t dim, float* x,
+                     cudaStream_t stream);
 
 }  // namespace tessera::kernels::cuda
 

@@ -1,8 +1,9 @@
-// RmsNorm, Rope, SwiGlu, Softmax and Add on the GPU against the CPU kernels.
+// RmsNorm, Rope, SwiGlu, Softmax, Add and AddBias on the GPU against the CPU
+// kernels.
 //
 // Tolerance: per element |gpu - cpu| / max(1, |cpu|) < 1e-5 (float32
-// element-wise). RmsNorm and Add run the same float operations as the CPU,
-// so they are also checked bitwise; Rope, SwiGlu and Softmax call CUDA's
+// element-wise). RmsNorm, Add and AddBias run the same float operations as
+// the CPU, so they are checked bitwise; Rope, SwiGlu and Softmax call CUDA's
 // sinf/cosf/expf, which may differ from glibc's by an ulp or two.
 #include <cmath>
 #include <random>
@@ -141,6 +142,34 @@ void SwiGluAddSoftmaxMatchCpu() {
   }
 }
 
+// The CPU engine adds a Q/K/V bias with kernels::Add once per token row
+// (engine/model_runner.cc); the GPU does all rows in one launch. Shapes are
+// the Q and KV widths of Qwen2-0.5B (896, 128) and GLM-4-9B (4096, 256), an
+// odd width, and token counts past one grid's worth of threads.
+void AddBiasMatchesCpu() {
+  std::mt19937_64 rng(CaseSeed(51));
+  const int64_t shapes[][2] = {{1, 896},  {17, 128}, {130, 4096}, {7, 256},
+                               {3, 1},    {5, 77},   {2048, 896}};
+  for (const auto& s : shapes) {
+    const int64_t tokens = s[0], dim = s[1];
+    std::vector<float> x = Random(tokens * dim, rng, 2.0f);
+    std::vector<float> bias = Random(dim, rng, 0.5f);
+    std::vector<float> cpu = x;
+    for (int64_t t = 0; t < tokens; ++t) kernels::Add(bias.data(), dim, cpu.data() + t * dim);
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dx, ToDevice(x));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer db, ToDevice(bias));
+    CUDA_TEST_ASSERT_OK(
+        kernels::cuda::AddBias(db.as<float>(), tokens, dim, dx.as<float>(), nullptr));
+    CUDA_TEST_ASSIGN_OR_FAIL(std::vector<float> gpu, ToHost<float>(dx, x.size()));
+    CUDA_TEST_CHECK(BitwiseMismatches(gpu, cpu) == 0, "%ldx%ld: %ld elements differ bitwise",
+                    long(tokens), long(dim), long(BitwiseMismatches(gpu, cpu)));
+    // The bias itself is an input only.
+    CUDA_TEST_ASSIGN_OR_FAIL(std::vector<float> bias_after, ToHost<float>(db, bias.size()));
+    CUDA_TEST_CHECK(BitwiseMismatches(bias_after, bias) == 0, "%ldx%ld: the bias changed",
+                    long(tokens), long(dim));
+  }
+}
+
 }  // namespace
 }  // namespace tessera::cuda_test
 
@@ -149,5 +178,6 @@ int main() {
   return RunCudaTests("cuda_elementwise_test",
                       {{"RmsNormMatchesCpu", RmsNormMatchesCpu},
                        {"RopeMatchesCpu", RopeMatchesCpu},
-                       {"SwiGluAddSoftmaxMatchCpu", SwiGluAddSoftmaxMatchCpu}});
+                       {"SwiGluAddSoftmaxMatchCpu", SwiGluAddSoftmaxMatchCpu},
+                       {"AddBiasMatchesCpu", AddBiasMatchesCpu}});
 }

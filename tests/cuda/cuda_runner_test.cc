@@ -1,7 +1,17 @@
-// End to end: a random SmolLM2-135M-shaped model (30 layers, 576 wide, 9/3
-// heads, vocabulary 49152, tied embeddings) through CudaModelRunner against
-// the CPU ModelRunner (the oracle), with F32 and BF16 weights and f32 and f16
-// KV caches.
+// End to end: random models through CudaModelRunner against the CPU
+// ModelRunner (the oracle), with F32 and BF16 weights and f32 and f16 KV
+// caches:
+//   - llama: SmolLM2-135M-shaped (30 layers, 576 wide, 9/3 heads, vocabulary
+//     49152, tied embeddings);
+//   - qwen2: Qwen2-0.5B widths and vocabulary (896 wide, 14/2 heads of 64,
+//     4864 FFN, 151936 tied) with 4 layers: Q/K/V biases, rotate-half RoPE;
+//   - glm4: GLM-4-9B widths (4096 wide, 32/2 heads of 128, RoPE on 64 dims,
+//     13696 FFN, separate LM head) with 2 layers and the vocabulary cut to
+//     32768: biases, post-norms, fused gate/up; the BF16 file also fuses Q/K/V.
+//
+// Before the device probe (so also on a machine without a GPU), host checks
+// confirm that the generator's qwen2 and glm4 files load in the CPU engine
+// with the features they were written with and run a finite forward step.
 //
 // Checks and bounds (relative error of a logit row: ||gpu - cpu|| / ||cpu||):
 //   - prefill (chunks of 17, logits of every position) and teacher-forced
@@ -16,10 +26,12 @@
 //     (< 1e-5: only cuBLASLt's choice of algorithm may differ);
 //   - decode steps are replayed from CUDA graphs without changing results;
 //   - a Q8_0 model is refused with UNIMPLEMENTED naming the tensor.
+// The qwen2 and glm4 models use the llama bounds (a first estimate too).
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <numeric>
@@ -59,9 +71,15 @@ struct LoadedModel {
 absl::StatusOr<LoadedModel> WriteAndLoad(const testing::RandomModelShape& shape, GgmlType type,
                                          const std::string& path) {
   absl::Status s = testing::WriteRandomModel(shape, type, 42, path);
-  if (!s.ok()) return s;
+  if (!s.ok()) {
+    std::remove(path.c_str());
+    return s;
+  }
   LoadedModel m;
   auto file = GgufFile::Open(path);
+  // The mapping keeps the data; unlinking now leaves nothing behind, even
+  // when a check fails or the program stops early (the files reach gigabytes).
+  std::remove(path.c_str());
   if (!file.ok()) return file.status();
   m.file = *std::move(file);
   auto config = ModelConfigFromGguf(*m.file);
@@ -271,6 +289,37 @@ void Bf16ModelMatchesCpu() {
   CheckModel(m, {GgmlType::kBF16, DType::kF16, 5e-2, 0.5f});
 }
 
+void Qwen2ModelMatchesCpu() {
+  testing::RandomModelShape shape = testing::Qwen2_0_5BShape();
+  shape.n_layer = 4;
+  {
+    CUDA_TEST_ASSIGN_OR_FAIL(LoadedModel m,
+                             WriteAndLoad(shape, GgmlType::kF32, ModelDir() + "/qwen2_f32.gguf"));
+    CheckModel(m, {GgmlType::kF32, DType::kF32, 1e-3, 0.01f});
+    CheckBatchIndependence(m);
+  }
+  CUDA_TEST_ASSIGN_OR_FAIL(LoadedModel m,
+                           WriteAndLoad(shape, GgmlType::kBF16, ModelDir() + "/qwen2_bf16.gguf"));
+  CheckModel(m, {GgmlType::kBF16, DType::kF16, 5e-2, 0.5f});
+}
+
+void Glm4ModelMatchesCpu() {
+  testing::RandomModelShape shape = testing::Glm4_9BShape();
+  shape.n_layer = 2;
+  shape.vocab = 32768;
+  {
+    CUDA_TEST_ASSIGN_OR_FAIL(LoadedModel m,
+                             WriteAndLoad(shape, GgmlType::kF32, ModelDir() + "/glm4_f32.gguf"));
+    CheckModel(m, {GgmlType::kF32, DType::kF32, 1e-3, 0.01f});
+    CheckBatchIndependence(m);
+  }
+  shape.fused_qkv = true;
+  CUDA_TEST_ASSIGN_OR_FAIL(LoadedModel m, WriteAndLoad(shape, GgmlType::kBF16,
+                                                       ModelDir() + "/glm4_qkv_bf16.gguf"));
+  CUDA_TEST_CHECK(m.config.fused_qkv, "the glm4 BF16 model was loaded without fused Q/K/V");
+  CheckModel(m, {GgmlType::kBF16, DType::kF16, 5e-2, 0.5f});
+}
+
 void QuantisedModelIsRefused() {
   testing::RandomModelShape small = testing::SmolLM2_135MShape();
   small.n_layer = 2;
@@ -283,11 +332,97 @@ void QuantisedModelIsRefused() {
                   "%s", r.ok() ? "accepted" : r.status().ToString().c_str());
 }
 
-void RemoveModels() {
-  for (const char* f : {"/smollm2_f32.gguf", "/smollm2_bf16.gguf", "/small_q8_0.gguf"}) {
-    std::remove((ModelDir() + f).c_str());
+// Byte address of row `row` of a weight view.
+const uint8_t* RowAddress(const kernels::WeightMatrix& m, int64_t row) {
+  return static_cast<const uint8_t*>(m.data) + row * m.row_bytes;
+}
+
+// Host check: small qwen2 / glm4 files from the generator load in the CPU
+// engine with exactly the features they were written with (so the device
+// cases above really exercise biases, post-norms, fused tensors and partial
+// rotary), and a CPU forward step gives finite logits.
+void GeneratedModelsLoadInCpuEngine() {
+  testing::RandomModelShape qwen2;
+  qwen2.name = "tiny-qwen2";
+  qwen2.architecture = "qwen2";
+  qwen2.n_layer = 2;
+  qwen2.n_embd = 128;
+  qwen2.n_ff = 192;
+  qwen2.n_head = 4;
+  qwen2.n_kv_head = 2;
+  qwen2.vocab = 256;
+  qwen2.context = 256;
+  qwen2.qkv_bias = true;
+  testing::RandomModelShape glm4 = qwen2;
+  glm4.name = "tiny-glm4";
+  glm4.architecture = "glm4";
+  glm4.rope_dim = 16;  // of head_dim 32
+  glm4.tied_embeddings = false;
+  testing::RandomModelShape glm4_fused = glm4;
+  glm4_fused.fused_qkv = true;
+
+  for (const testing::RandomModelShape* shape : {&qwen2, &glm4, &glm4_fused}) {
+    const bool is_glm4 = shape->architecture == "glm4";
+    CUDA_TEST_ASSIGN_OR_FAIL(LoadedModel m,
+                             WriteAndLoad(*shape, GgmlType::kF32,
+                                          ModelDir() + "/" + shape->name + ".gguf"));
+    const ModelConfig& c = m.config;
+    const char* n = shape->name.c_str();
+    CUDA_TEST_CHECK(c.architecture == shape->architecture, "%s: architecture %s", n,
+                    c.architecture.c_str());
+    CUDA_TEST_CHECK(c.head_dim == 32 && c.rope_dim == (is_glm4 ? 16 : 32),
+                    "%s: head_dim %d rope_dim %d", n, c.head_dim, c.rope_dim);
+    CUDA_TEST_CHECK(c.rope_neox == !is_glm4, "%s: rope_neox %d", n, c.rope_neox);
+    CUDA_TEST_CHECK(c.qkv_bias, "%s: no Q/K/V biases", n);
+    CUDA_TEST_CHECK(c.post_norms == is_glm4 && c.fused_gate_up == is_glm4,
+                    "%s: post_norms %d fused_gate_up %d", n, c.post_norms, c.fused_gate_up);
+    CUDA_TEST_CHECK(c.fused_qkv == shape->fused_qkv, "%s: fused_qkv %d", n, c.fused_qkv);
+    CUDA_TEST_CHECK(c.tied_embeddings == shape->tied_embeddings, "%s: tied %d", n,
+                    c.tied_embeddings);
+    const int64_t q_dim = int64_t{c.n_head} * c.head_dim;
+    for (int l = 0; l < c.n_layer; ++l) {
+      const LayerWeights& w = m.weights->layer(l);
+      CUDA_TEST_CHECK(w.bq != nullptr && w.bk != nullptr && w.bv != nullptr,
+                      "%s layer %d: a bias is missing", n, l);
+      CUDA_TEST_CHECK((w.attn_post_norm != nullptr) == is_glm4 &&
+                          (w.ffn_post_norm != nullptr) == is_glm4,
+                      "%s layer %d: post-norms present %d/%d", n, l, w.attn_post_norm != nullptr,
+                      w.ffn_post_norm != nullptr);
+      if (is_glm4) {
+        // [gate; up] in one tensor: up starts n_ff rows after gate.
+        CUDA_TEST_CHECK(w.w_up.data == RowAddress(w.w_gate, c.n_ff),
+                        "%s layer %d: gate/up are not views of one fused tensor", n, l);
+      }
+      if (shape->fused_qkv) {
+        CUDA_TEST_CHECK(w.wk.data == RowAddress(w.wq, q_dim) && w.bk == w.bq + q_dim,
+                        "%s layer %d: Q/K are not views of one fused tensor", n, l);
+      }
+    }
+    KvCache kv(c, LayerRange{0, c.n_layer}, 4, 16, DType::kF32);
+    kernels::ThreadPool pool(2);
+    ModelRunner cpu(m.weights.get(), &kv, &pool);
+    SequenceStep s;
+    s.seq_id = 1;
+    s.start_pos = 0;
+    s.num_tokens = 8;
+    s.tokens = {1, 7, 42, 255, 0, 3, 99, 128};
+    s.block_table = {2};
+    s.logits = LogitsMode::kAll;
+    StepOutput out;
+    CUDA_TEST_ASSERT_OK(cpu.Forward({s}, {}, &out));
+    CUDA_TEST_CHECK(out.logit_rows == 8 && static_cast<int64_t>(out.logits.size()) == 8 * c.vocab_size,
+                    "%s: %ld logit rows", n, long(out.logit_rows));
+    CUDA_TEST_CHECK(std::all_of(out.logits.begin(), out.logits.end(),
+                                [](float v) { return std::isfinite(v); }),
+                    "%s: non-finite logits", n);
   }
-  rmdir(ModelDir().c_str());
+  // Shapes the engine would misread are refused by the generator.
+  testing::RandomModelShape unbiased = qwen2;
+  unbiased.qkv_bias = false;
+  const absl::Status refused =
+      testing::WriteRandomModel(unbiased, GgmlType::kF32, 1, ModelDir() + "/refused.gguf");
+  CUDA_TEST_CHECK(refused.code() == absl::StatusCode::kInvalidArgument, "qwen2 without biases: %s",
+                  refused.ToString().c_str());
 }
 
 }  // namespace
@@ -295,8 +430,14 @@ void RemoveModels() {
 
 int main() {
   using namespace tessera::cuda_test;
-  return RunCudaTests("cuda_runner_test", {{"F32ModelMatchesCpu", F32ModelMatchesCpu},
-                                           {"Bf16ModelMatchesCpu", Bf16ModelMatchesCpu},
-                                           {"QuantisedModelIsRefused", QuantisedModelIsRefused},
-                                           {"RemoveModels", RemoveModels}});
+  const int rc = RunCudaTests(
+      "cuda_runner_test", {{"GeneratedModelsLoadInCpuEngine", GeneratedModelsLoadInCpuEngine}},
+      {{"F32ModelMatchesCpu", F32ModelMatchesCpu},
+       {"Bf16ModelMatchesCpu", Bf16ModelMatchesCpu},
+       {"Qwen2ModelMatchesCpu", Qwen2ModelMatchesCpu},
+       {"Glm4ModelMatchesCpu", Glm4ModelMatchesCpu},
+       {"QuantisedModelIsRefused", QuantisedModelIsRefused}});
+  // The model files were unlinked as they were loaded; only the directory is left.
+  rmdir(ModelDir().c_str());
+  return rc;
 }

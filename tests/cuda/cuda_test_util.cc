@@ -31,7 +31,50 @@ std::string Format(const char* fmt, ...) {
   return buf;
 }
 
+namespace {
+
+// Runs `cases` in order, printing RUN/OK/FAIL lines; `sync` also waits for
+// the device after each case so that a kernel fault is charged to it.
+void RunCases(const std::vector<TestCase>& cases, bool sync) {
+  for (const TestCase& c : cases) {
+    const int before = FailureCount();
+    std::printf("[ RUN  ] %s\n", c.name.c_str());
+    std::fflush(stdout);
+    c.body();
+    // A fault inside a kernel shows at the next synchronisation.
+    if (sync) {
+      const cudaError_t err = cudaDeviceSynchronize();
+      if (err != cudaSuccess) {
+        ReportFailure(__FILE__, __LINE__,
+                      std::string("device fault after case: ") + cudaGetErrorString(err));
+      }
+    }
+    std::printf("[ %s ] %s\n", FailureCount() == before ? " OK " : "FAIL", c.name.c_str());
+    std::fflush(stdout);
+  }
+}
+
+int Summary(const char* program, size_t cases) {
+  std::printf("[%s] %zu cases, %d failed checks: %s\n", program, cases, FailureCount(),
+              FailureCount() == 0 ? "PASSED" : "FAILED");
+  return FailureCount() == 0 ? 0 : 1;
+}
+
+}  // namespace
+
 int RunCudaTests(const char* program, const std::vector<TestCase>& cases) {
+  return RunCudaTests(program, {}, cases);
+}
+
+int RunCudaTests(const char* program, const std::vector<TestCase>& host_cases,
+                 const std::vector<TestCase>& device_cases) {
+  if (!host_cases.empty()) {
+    std::printf("[%s] host checks (no device needed)\n", program);
+    RunCases(host_cases, /*sync=*/false);
+    // A failed host check fails the program even where there is no device,
+    // instead of hiding behind SKIPPED.
+    if (FailureCount() != 0) return Summary(program, host_cases.size());
+  }
   absl::StatusOr<kernels::cuda::DeviceInfo> device = kernels::cuda::ProbeDevice();
   if (!device.ok()) {
     std::printf("SKIPPED: %s\n", std::string(device.status().message()).c_str());
@@ -41,23 +84,8 @@ int RunCudaTests(const char* program, const std::vector<TestCase>& cases) {
   std::printf("[%s] device: %s (sm_%d%d, %d SMs, %.1f GiB)\n", program, device->name.c_str(),
               device->sm_major, device->sm_minor, device->multiprocessors,
               device->total_memory / double(1 << 30));
-  for (const TestCase& c : cases) {
-    const int before = FailureCount();
-    std::printf("[ RUN  ] %s\n", c.name.c_str());
-    std::fflush(stdout);
-    c.body();
-    // A fault inside a kernel shows at the next synchronisation.
-    const cudaError_t sync = cudaDeviceSynchronize();
-    if (sync != cudaSuccess) {
-      ReportFailure(__FILE__, __LINE__,
-                    std::string("device fault after case: ") + cudaGetErrorString(sync));
-    }
-    std::printf("[ %s ] %s\n", FailureCount() == before ? " OK " : "FAIL", c.name.c_str());
-    std::fflush(stdout);
-  }
-  std::printf("[%s] %zu cases, %d failed checks: %s\n", program, cases.size(), FailureCount(),
-              FailureCount() == 0 ? "PASSED" : "FAILED");
-  return FailureCount() == 0 ? 0 : 1;
+  RunCases(device_cases, /*sync=*/true);
+  return Summary(program, host_cases.size() + device_cases.size());
 }
 
 absl::Status CopyToDevice(const void* host, size_t bytes, void* device) {

@@ -1,8 +1,9 @@
 // A minimal test harness for the CUDA tests, which must also build and run on
 // the bare GPU machine where there is no GoogleTest.
 //
-// A test program is a list of named cases run by RunCudaTests(). Without a
-// usable device it prints "SKIPPED: no CUDA device (<reason>)" and exits 0,
+// A test program is a list of named cases run by RunCudaTests() (optionally
+// preceded by host-only cases that run everywhere). Without a usable device
+// it prints "SKIPPED: no CUDA device (<reason>)" and exits 0,
 // so ctest passes but the line shows in the log; with one, every CHECK that
 // fails prints its file, line and message, and the program exits 1 if any
 // did. Helpers copy vectors to and from the device and measure errors.
@@ -72,6 +73,11 @@ struct TestCase {
 // Probes the device, then runs every case (or prints SKIPPED). Returns the
 // process exit code.
 int RunCudaTests(const char* program, const std::vector<TestCase>& cases);
+// As above, after running `host_cases` (CPU-only checks, such as that a
+// generated model loads in the CPU engine) whether or not there is a device;
+// if any of them fails the program fails instead of printing SKIPPED.
+int RunCudaTests(const char* program, const std::vector<TestCase>& host_cases,
+                 const std::vector<TestCase>& device_cases);
 
 // Device copies of host vectors and back. Failures are reported and yield an
 // empty buffer / vector.

@@ -10,7 +10,8 @@
 #include "absl/flags/parse.h"
 #include "tests/cuda/random_model.h"
 
-ABSL_FLAG(std::string, shape, "smollm2-135m", "smollm2-135m or llama3-8b");
+ABSL_FLAG(std::string, shape, "smollm2-135m",
+          "smollm2-135m, llama3-8b, qwen2-0.5b or glm4-9b");
 ABSL_FLAG(std::string, type, "bf16", "storage type of the matrices: f32, f16 or bf16");
 ABSL_FLAG(uint64_t, seed, 1, "random seed");
 ABSL_FLAG(int, layers, 0, "override the number of layers (0 = the shape's)");

@@ -95,11 +95,50 @@ RandomModelShape Llama3_8BShape() {
   return s;
 }
 
+RandomModelShape Qwen2_0_5BShape() {
+  RandomModelShape s;
+  s.name = "qwen2-0.5b";
+  s.architecture = "qwen2";
+  s.n_layer = 24;
+  s.n_embd = 896;
+  s.n_ff = 4864;
+  s.n_head = 14;
+  s.n_kv_head = 2;
+  s.vocab = 151936;
+  s.context = 32768;
+  s.rope_freq_base = 1000000.0f;
+  s.rms_eps = 1e-6f;
+  s.tied_embeddings = true;
+  s.qkv_bias = true;
+  return s;
+}
+
+RandomModelShape Glm4_9BShape() {
+  RandomModelShape s;
+  s.name = "glm4-9b";
+  s.architecture = "glm4";
+  s.n_layer = 40;
+  s.n_embd = 4096;
+  s.n_ff = 13696;
+  s.n_head = 32;
+  s.n_kv_head = 2;
+  s.vocab = 151552;
+  s.context = 32768;
+  s.rope_freq_base = 10000.0f;
+  s.rms_eps = 1e-5f;
+  s.tied_embeddings = false;
+  s.rope_dim = 64;  // partial_rotary_factor 0.5 of head_dim 128
+  s.qkv_bias = true;
+  return s;
+}
+
 absl::StatusOr<RandomModelShape> RandomModelShapeByName(const std::string& name) {
   if (name == "smollm2-135m") return SmolLM2_135MShape();
   if (name == "llama3-8b") return Llama3_8BShape();
-  return absl::NotFoundError(
-      absl::StrCat("unknown model shape '", name, "' (smollm2-135m or llama3-8b)"));
+  if (name == "qwen2-0.5b") return Qwen2_0_5BShape();
+  if (name == "glm4-9b") return Glm4_9BShape();
+  return absl::NotFoundError(absl::StrCat(
+      "unknown model shape '", name, "' (smollm2-135m, llama3-8b, qwen2-0.5b or glm4-9b)"));
 }
 
 uint64_t RandomModelWeightBytes(const RandomModelShape& s, GgmlType type) {
@@ -122,20 +161,35 @@ absl::Status WriteRandomModel(const RandomModelShape& s, GgmlType type, uint64_t
       s.n_head % s.n_kv_head != 0 || s.n_layer <= 0 || s.vocab <= 0) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": inconsistent shape '", s.name, "'"));
   }
+  const std::string& arch = s.architecture;
+  const bool glm4 = arch == "glm4";
+  if (arch != "llama" && arch != "qwen2" && !glm4) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": architecture '", arch, "' (llama, qwen2 or glm4)"));
+  }
   const int head_dim = s.n_embd / s.n_head;
+  const int rope_dim = s.rope_dim == 0 ? head_dim : s.rope_dim;
+  if ((arch == "qwen2" && !s.qkv_bias) || (s.fused_qkv && !glm4) || rope_dim % 2 != 0 ||
+      rope_dim < 0 || rope_dim > head_dim) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": shape '", s.name, "' (", arch, ", rope_dim ", rope_dim,
+        s.qkv_bias ? ", Q/K/V biases" : ", no Q/K/V biases", s.fused_qkv ? ", fused Q/K/V" : "",
+        ") is not a model the engine reads"));
+  }
+  const std::string k = arch + ".";
   GgufWriter w;
-  w.SetString("general.architecture", "llama");
+  w.SetString("general.architecture", arch);
   w.SetString("general.name", absl::StrCat("tessera-random-", s.name));
-  w.SetUint32("llama.block_count", s.n_layer);
-  w.SetUint32("llama.context_length", s.context);
-  w.SetUint32("llama.embedding_length", s.n_embd);
-  w.SetUint32("llama.feed_forward_length", s.n_ff);
-  w.SetUint32("llama.attention.head_count", s.n_head);
-  w.SetUint32("llama.attention.head_count_kv", s.n_kv_head);
-  w.SetFloat32("llama.rope.freq_base", s.rope_freq_base);
-  w.SetFloat32("llama.attention.layer_norm_rms_epsilon", s.rms_eps);
-  w.SetUint32("llama.rope.dimension_count", head_dim);
-  w.SetUint32("llama.vocab_size", s.vocab);
+  w.SetUint32(k + "block_count", s.n_layer);
+  w.SetUint32(k + "context_length", s.context);
+  w.SetUint32(k + "embedding_length", s.n_embd);
+  w.SetUint32(k + "feed_forward_length", s.n_ff);
+  w.SetUint32(k + "attention.head_count", s.n_head);
+  w.SetUint32(k + "attention.head_count_kv", s.n_kv_head);
+  w.SetFloat32(k + "rope.freq_base", s.rope_freq_base);
+  w.SetFloat32(k + "attention.layer_norm_rms_epsilon", s.rms_eps);
+  w.SetUint32(k + "rope.dimension_count", rope_dim);
+  w.SetUint32(k + "vocab_size", s.vocab);
 
   uint64_t stream = Mix(seed);
   auto matrix = [&](const std::string& name, int64_t rows, int64_t cols) {
@@ -146,6 +200,10 @@ absl::Status WriteRandomModel(const RandomModelShape& s, GgmlType type, uint64_t
   auto norm = [&](const std::string& name, int64_t n) {
     return w.AddTensor(name, {n}, GgmlType::kF32,
                        RandomTensor(GgmlType::kF32, n, 0.1f, 1.0f, ++stream));
+  };
+  auto bias = [&](const std::string& name, int64_t n) {
+    return w.AddTensor(name, {n}, GgmlType::kF32,
+                       RandomTensor(GgmlType::kF32, n, 0.5f, 0.0f, ++stream));
   };
   RETURN_IF_ERROR(w.AddTensor("token_embd.weight", {s.n_embd, s.vocab}, type,
                               RandomTensor(type, int64_t{s.vocab} * s.n_embd, 1.0f, 0.0f,
@@ -159,12 +217,29 @@ absl::Status WriteRandomModel(const RandomModelShape& s, GgmlType type, uint64_t
     const std::string p = absl::StrCat("blk.", l, ".");
     RETURN_IF_ERROR(norm(p + "attn_norm.weight", s.n_embd));
     RETURN_IF_ERROR(norm(p + "ffn_norm.weight", s.n_embd));
-    RETURN_IF_ERROR(matrix(p + "attn_q.weight", q_dim, s.n_embd));
-    RETURN_IF_ERROR(matrix(p + "attn_k.weight", kv_dim, s.n_embd));
-    RETURN_IF_ERROR(matrix(p + "attn_v.weight", kv_dim, s.n_embd));
+    if (s.fused_qkv) {
+      RETURN_IF_ERROR(matrix(p + "attn_qkv.weight", q_dim + 2 * kv_dim, s.n_embd));
+      if (s.qkv_bias) RETURN_IF_ERROR(bias(p + "attn_qkv.bias", q_dim + 2 * kv_dim));
+    } else {
+      RETURN_IF_ERROR(matrix(p + "attn_q.weight", q_dim, s.n_embd));
+      RETURN_IF_ERROR(matrix(p + "attn_k.weight", kv_dim, s.n_embd));
+      RETURN_IF_ERROR(matrix(p + "attn_v.weight", kv_dim, s.n_embd));
+      if (s.qkv_bias) {
+        RETURN_IF_ERROR(bias(p + "attn_q.bias", q_dim));
+        RETURN_IF_ERROR(bias(p + "attn_k.bias", kv_dim));
+        RETURN_IF_ERROR(bias(p + "attn_v.bias", kv_dim));
+      }
+    }
     RETURN_IF_ERROR(matrix(p + "attn_output.weight", s.n_embd, q_dim));
-    RETURN_IF_ERROR(matrix(p + "ffn_gate.weight", s.n_ff, s.n_embd));
-    RETURN_IF_ERROR(matrix(p + "ffn_up.weight", s.n_ff, s.n_embd));
+    if (glm4) {
+      // [gate; up] in one tensor, as llama.cpp stores GLM-4's gate_up_proj.
+      RETURN_IF_ERROR(matrix(p + "ffn_up.weight", 2 * int64_t{s.n_ff}, s.n_embd));
+      RETURN_IF_ERROR(norm(p + "post_attention_norm.weight", s.n_embd));
+      RETURN_IF_ERROR(norm(p + "post_ffw_norm.weight", s.n_embd));
+    } else {
+      RETURN_IF_ERROR(matrix(p + "ffn_gate.weight", s.n_ff, s.n_embd));
+      RETURN_IF_ERROR(matrix(p + "ffn_up.weight", s.n_ff, s.n_embd));
+    }
     RETURN_IF_ERROR(matrix(p + "ffn_down.weight", s.n_embd, s.n_ff));
   }
   return w.WriteFile(path);
