@@ -12,6 +12,20 @@
 //              steps of one token per sequence; aggregate tok/s.
 //   bandwidth  read bandwidth: a streaming sum over 1 GiB split over the
 //              threads, best of several passes.
+//   stages     what a pipeline stage pays per step, split by tensor role: runs
+//              the ranges [0, 10), [0, 20) and [L-10, L) as the stages of a
+//              pipeline would (later ranges take hidden states), --batch B
+//              sequences decoding one token each at a 32-token context, and
+//              one 128-token prefill chunk (logits for its last token only).
+//              Prints the time of one layer ((t[0,20) - t[0,10)) / 10) and of
+//              the LM head (t[L-10,L) - t[0,10)), with the bytes each reads,
+//              so the planner's per-byte costs (coordinator/planner.cc) can
+//              be checked on any machine. Ranges of 10+ layers keep the
+//              weights larger than the cache, as real stages are.
+//   matmul     MatMul alone for every storage type the kernels take, on
+//              1536 x 1536 matrices cycled through 64+ MB (so, like a stage,
+//              the weights come from DRAM), --batch tokens; ns per weight
+//              and per byte, and per-byte cost relative to Q4_1.
 // Token ids are synthetic (TokenAt) and the same ones cpu_vs_llamacpp.py
 // feeds llama.cpp, so both see the same work.
 //
@@ -117,6 +131,156 @@ uint64_t BytesPerDecodedToken(const ModelWeights& w) {
   return total;
 }
 
+// Median seconds of one Forward of `steps` on layers `range`, over `reps`
+// repetitions after one warm-up. Decode steps rewrite the KV row at the same
+// position each time, so every repetition does the same work.
+double TimeRange(const GgufFile& file, const ModelConfig& config, LayerRange range,
+                 const std::vector<SequenceStep>& steps, int64_t context_blocks,
+                 kernels::ThreadPool* pool, int reps) {
+  auto weights = ModelWeights::Load(file, config, range);
+  if (!weights.ok()) {
+    std::fprintf(stderr, "%s\n", weights.status().ToString().c_str());
+    std::exit(1);
+  }
+  KvCache kv(config, range, context_blocks * static_cast<int64_t>(steps.size()),
+             KvCache::kDefaultBlockSize);
+  ModelRunner runner(weights->get(), &kv, pool);
+  int64_t tokens = 0;
+  for (const SequenceStep& s : steps) tokens += s.num_tokens;
+  // Later stages take hidden states; any finite values cost the same.
+  std::vector<float> hidden;
+  if (range.begin > 0) {
+    hidden.resize(static_cast<size_t>(tokens) * config.n_embd);
+    for (size_t i = 0; i < hidden.size(); ++i) hidden[i] = 0.01f * static_cast<float>(i % 97);
+  }
+  StepOutput out;
+  std::vector<double> times;
+  for (int r = 0; r <= reps; ++r) {
+    const double t0 = Now();
+    absl::Status st = runner.Forward(steps, hidden, &out);
+    const double dt = Now() - t0;
+    if (!st.ok()) {
+      std::fprintf(stderr, "%s\n", st.ToString().c_str());
+      std::exit(1);
+    }
+    if (r > 0) times.push_back(dt);
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+uint64_t LayerBytes(const LayerWeights& lw, const ModelConfig& c) {
+  uint64_t b = 2 * sizeof(float) * static_cast<uint64_t>(c.n_embd);
+  for (const kernels::WeightMatrix* m :
+       {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.w_gate, &lw.w_up, &lw.w_down}) {
+    b += MatrixBytes(*m);
+  }
+  return b;
+}
+
+int StagesMode(const GgufFile& file, const ModelConfig& config, int batch, int threads,
+               kernels::ThreadPool* pool, int rounds) {
+  const int L = config.n_layer;
+  if (L < 20) {
+    std::fprintf(stderr, "stages mode needs a model of at least 20 layers\n");
+    return 2;
+  }
+  const int bs = KvCache::kDefaultBlockSize;
+  auto full = ModelWeights::Load(file, config, LayerRange{0, L});
+  if (!full.ok()) {
+    std::fprintf(stderr, "%s\n", full.status().ToString().c_str());
+    return 1;
+  }
+  const uint64_t layer_bytes = LayerBytes((*full)->layer(0), config);
+  const uint64_t head_bytes =
+      MatrixBytes((*full)->output()) + sizeof(float) * static_cast<uint64_t>(config.n_embd);
+
+  struct Phase {
+    const char* name;
+    int seqs, start, tokens;
+  };
+  const Phase phases[] = {{"decode", batch, 32, 1}, {"prefill", 1, 0, 128}};
+  for (int r = 0; r < rounds; ++r) {
+    for (const Phase& ph : phases) {
+      const int64_t blocks = (ph.start + ph.tokens + bs - 1) / bs;
+      std::vector<SequenceStep> steps(ph.seqs);
+      for (int s = 0; s < ph.seqs; ++s) {
+        SequenceStep& st = steps[s];
+        st.seq_id = s;
+        st.start_pos = ph.start;
+        st.num_tokens = ph.tokens;
+        for (int i = 0; i < ph.tokens; ++i) st.tokens.push_back(TokenAt(s, ph.start + i));
+        for (int64_t b = 0; b < blocks; ++b) st.block_table.push_back(s * blocks + b);
+        st.logits = LogitsMode::kLast;
+      }
+      const int reps = ph.tokens > 1 ? 5 : 21;
+      const double first10 = TimeRange(file, config, LayerRange{0, 10}, steps, blocks, pool, reps);
+      const double first20 = TimeRange(file, config, LayerRange{0, 20}, steps, blocks, pool, reps);
+      const double last10 = TimeRange(file, config, LayerRange{L - 10, L}, steps, blocks, pool, reps);
+      const double layer_s = (first20 - first10) / 10;
+      const double head_s = last10 - first10;
+      std::printf(
+          "{\"mode\":\"stages\",\"phase\":\"%s\",\"threads\":%d,\"seqs\":%d,"
+          "\"tokens_per_seq\":%d,\"layer_us\":%.1f,\"head_us\":%.1f,\"layer_bytes\":%llu,"
+          "\"head_bytes\":%llu,\"layer_ns_per_kb\":%.2f,\"head_ns_per_kb\":%.2f,"
+          "\"head_per_byte_vs_layer\":%.3f}\n",
+          ph.name, threads, ph.seqs, ph.tokens, layer_s * 1e6, head_s * 1e6,
+          static_cast<unsigned long long>(layer_bytes),
+          static_cast<unsigned long long>(head_bytes), layer_s * 1e12 / layer_bytes,
+          head_s * 1e12 / head_bytes,
+          (head_s / head_bytes) / (layer_s / layer_bytes));
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
+
+int MatMulMode(int tokens, int threads, kernels::ThreadPool* pool, int rounds) {
+  using kernels::DType;
+  const int64_t n = 1536;
+  const DType types[] = {DType::kQ4_1, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K,
+                         DType::kQ5_K, DType::kQ6_K, DType::kF16,  DType::kBF16, DType::kF32};
+  std::vector<float> x(static_cast<size_t>(tokens) * n), y(static_cast<size_t>(tokens) * n);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = 0.01f * static_cast<float>(i % 101) - 0.5f;
+  for (int r = 0; r < rounds; ++r) {
+    double q41_ns_per_byte = 0;
+    for (DType t : types) {
+      const size_t row_bytes = kernels::RowBytes(t, n);
+      const size_t matrix_bytes = row_bytes * n;
+      const size_t copies = std::max<size_t>(2, ((size_t{64} << 20) + matrix_bytes - 1) / matrix_bytes);
+      // 0x11 in every byte is a valid block of every format: small normal
+      // scales (no subnormal slow paths) and mid-range quants.
+      std::vector<uint8_t> data(matrix_bytes * copies, 0x11);
+      auto run_all = [&] {
+        for (size_t c = 0; c < copies; ++c) {
+          kernels::WeightMatrix w{t, data.data() + c * matrix_bytes, n, n, row_bytes};
+          kernels::MatMul(w, x.data(), tokens, y.data(), pool);
+        }
+      };
+      run_all();  // warm-up: page in, size scratch
+      std::vector<double> times;
+      for (int k = 0; k < 5; ++k) {
+        const double t0 = Now();
+        run_all();
+        times.push_back((Now() - t0) / static_cast<double>(copies));
+      }
+      std::sort(times.begin(), times.end());
+      const double s_per_matrix = times[times.size() / 2];
+      const double ns_per_byte = s_per_matrix * 1e9 / static_cast<double>(matrix_bytes);
+      if (t == DType::kQ4_1) q41_ns_per_byte = ns_per_byte;
+      std::printf(
+          "{\"mode\":\"matmul\",\"dtype\":\"%s\",\"threads\":%d,\"tokens\":%d,"
+          "\"us_per_matrix\":%.1f,\"ns_per_weight\":%.4f,\"ns_per_byte\":%.4f,"
+          "\"per_byte_vs_q4_1\":%.3f}\n",
+          kernels::DTypeName(t), threads, tokens, s_per_matrix * 1e6,
+          s_per_matrix * 1e9 / static_cast<double>(n * n), ns_per_byte,
+          ns_per_byte / q41_ns_per_byte);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
+
 struct Seq {
   SequenceStep step;
   int32_t next = 0;
@@ -150,6 +314,7 @@ int Main(int argc, char** argv) {
     }
     return 0;
   }
+  if (o.mode == "matmul") return MatMulMode(o.batch, o.threads, &pool, o.rounds);
   auto file = OpenModelFile(o.model);
   if (!file.ok()) {
     std::fprintf(stderr, "%s\n", file.status().ToString().c_str());
@@ -165,6 +330,7 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", weights.status().ToString().c_str());
     return 1;
   }
+  if (o.mode == "stages") return StagesMode(**file, *config, o.batch, o.threads, &pool, o.rounds);
   const ModelWeights& w = **weights;
   const int bs = KvCache::kDefaultBlockSize;
 

@@ -31,18 +31,47 @@ int64_t LayerIndexOf(std::string_view name) {
 
 }  // namespace
 
+double DecodeCostPerByte(GgmlType type, bool is_matrix) {
+  if (!is_matrix) return 1.0;
+  switch (type) {
+    case GgmlType::kQ4_1:
+      return 1.0;
+    case GgmlType::kQ8_0:
+      return 0.75;
+    case GgmlType::kF32:
+      return 0.7;
+    case GgmlType::kF16:
+    case GgmlType::kBF16:
+      return 1.15;
+    case GgmlType::kQ4_K:
+      return 10.0;
+    case GgmlType::kQ5_K:
+      return 25.0;
+    case GgmlType::kQ6_K:
+      return 100.0;
+    case GgmlType::kQ4_0:
+      return 32.0;
+  }
+  return 1.0;
+}
+
 absl::StatusOr<ModelFootprint> ModelFootprint::FromGguf(const GgufFile& file) {
   ModelFootprint fp;
   ASSIGN_OR_RETURN(fp.config, ModelConfigFromGguf(file));
   const int n_layer = fp.config.n_layer;
   fp.layer_bytes.assign(n_layer, 0);
   fp.layer_parameters.assign(n_layer, 0);
+  fp.layer_cost.assign(n_layer, 0.0);
+  double embedding_cost = 0;  // only needed again as a tied head
   std::vector<int> tensors_per_layer(n_layer, 0);
   std::map<std::string, uint64_t> matrix_elements_by_type;  // ordered: ties break by name
 
   bool has_output = false;
   for (const GgufTensorInfo& t : file.tensors()) {
     const uint64_t elements = static_cast<uint64_t>(t.num_elements());
+    const bool is_matrix = t.shape.size() >= 2;
+    const double cost =
+        static_cast<double>(t.size_bytes) * DecodeCostPerByte(t.type, is_matrix);
     fp.parameter_count += elements;
     if (t.name.rfind("blk.", 0) == 0) {
       const int64_t layer = LayerIndexOf(t.name);
@@ -53,18 +82,22 @@ absl::StatusOr<ModelFootprint> ModelFootprint::FromGguf(const GgufFile& file) {
       }
       fp.layer_bytes[layer] += t.size_bytes;
       fp.layer_parameters[layer] += elements;
+      fp.layer_cost[layer] += is_matrix ? cost * kLayerOverhead : cost;
       ++tensors_per_layer[layer];
       if (t.shape.size() >= 2) matrix_elements_by_type[GgmlTypeName(t.type)] += elements;
     } else if (t.name == "token_embd.weight") {
       fp.embedding_bytes += t.size_bytes;
       fp.embedding_parameters += elements;
+      embedding_cost += cost;
     } else if (t.name == "output_norm.weight" || t.name == "output.weight") {
       has_output |= t.name == "output.weight";
       fp.head_bytes += t.size_bytes;
       fp.head_parameters += elements;
+      fp.head_cost += cost;
     } else {
       fp.other_bytes += t.size_bytes;
       fp.other_parameters += elements;
+      fp.other_cost += cost;
     }
   }
   for (int i = 0; i < n_layer; ++i) {
@@ -79,6 +112,7 @@ absl::StatusOr<ModelFootprint> ModelFootprint::FromGguf(const GgufFile& file) {
     fp.tied_embedding_bytes = fp.embedding_bytes;
     fp.head_bytes += fp.embedding_bytes;
     fp.head_parameters += fp.embedding_parameters;
+    fp.head_cost += embedding_cost;
   }
   uint64_t best = 0;
   for (const auto& [name, elements] : matrix_elements_by_type) {

@@ -6,6 +6,11 @@
 // so this reads only the tensor descriptors and never touches tensor data:
 // planning a 70B model costs a header parse, not 40 GB of reads.
 //
+// Besides bytes it carries an estimate of what each part costs in time per
+// decoded token (DecodeCostPerByte below), so the planner can balance stages
+// by time: a byte of a Q8_0 LM head does not take as long as a byte of a Q4_1
+// layer with its attention.
+//
 // A ModelFootprint is a plain value, safe to share between threads once built.
 #ifndef TESSERA_COORDINATOR_MODEL_FOOTPRINT_H_
 #define TESSERA_COORDINATOR_MODEL_FOOTPRINT_H_
@@ -15,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/gguf/ggml_type.h"
 #include "common/gguf/gguf_file.h"
 #include "common/model_config.h"
 
@@ -43,6 +49,19 @@ struct ModelFootprint {
   uint64_t head_parameters = 0;  // includes the tied embedding's elements
   uint64_t other_parameters = 0;
 
+  // Estimated time each part costs per token of a batched decode step, in
+  // "layer bytes": the time one stored byte of a Q4_1 layer matrix takes
+  // (so a stage's seconds ≈ cost / read bandwidth). Each tensor counts
+  // size_bytes × DecodeCostPerByte(type); layer matrices are multiplied by
+  // kLayerOverhead for the attention, norms and activation quantisation that
+  // run between them. The head counts whole (every decoded token needs its
+  // logits); the embedding costs nothing in time (a lookup reads one row), so
+  // it has no entry. Empty layer_cost (a hand-built footprint) means "cost =
+  // bytes" to the planner.
+  std::vector<double> layer_cost;
+  double head_cost = 0;
+  double other_cost = 0;
+
   // The storage type holding most elements of the layers' 2-D matrices, e.g.
   // "Q4_1" (a Q4_K_M file reports "Q4_K" though some matrices are Q6_K).
   std::string weight_type;
@@ -56,6 +75,23 @@ struct ModelFootprint {
   // model stores (the tied embedding once).
   uint64_t total_bytes() const;
 };
+
+// Layer matrices cost this much more than their MatMuls alone: attention,
+// RoPE, norms, activation quantisation and the pool's fork/join between the
+// matrices. Measured on SmolLM2 Q4_1 (docs/perf.md, 2026-11-24): a whole
+// layer took 1.0–1.4× its seven MatMuls at 16–32 tokens per step.
+inline constexpr double kLayerOverhead = 1.25;
+
+// Time per stored byte of a weight matrix of `type` in a decode step of
+// 16–32 tokens, relative to Q4_1 (= 1), for Tessera's own CPU kernels on an
+// AVX-512 VNNI machine. Measured with `tessera_cpu_bench --mode matmul`
+// (docs/perf.md, 2026-11-24), rounded: Q8_0 0.75 (int8 dot products like
+// Q4_1, 1.7× the bytes per weight, no nibble unpacking), F32 0.7, F16/BF16
+// 1.15 (converted to float per weight), and the scalar-only formats far
+// above: Q4_K 10, Q5_K 25, Q6_K 100, Q4_0 32. Plain 1-D tensors (norms,
+// biases) and unknown types count 1. Re-measure when kernels change: the
+// table is what makes a stage's estimate honest.
+double DecodeCostPerByte(GgmlType type, bool is_matrix);
 
 }  // namespace tessera
 

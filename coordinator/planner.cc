@@ -37,6 +37,10 @@ struct ModelParts {
   uint64_t head = 0;  // includes `tied`
   uint64_t tied = 0;
   uint64_t other = 0;
+  // Estimated decode time per token (ModelFootprint::layer_cost and friends).
+  std::vector<double> layer_cost;
+  double head_cost = 0;
+  double other_cost = 0;
 
   uint64_t total() const {
     uint64_t t = embedding + head - tied + other;
@@ -45,9 +49,29 @@ struct ModelParts {
   }
 };
 
+// Time counts as bytes where the footprint has no estimate (a hand-built one),
+// and for a model priced in another format (only whether it fits matters).
+void CostsAreBytes(ModelParts* p) {
+  p->layer_cost.assign(p->layer.begin(), p->layer.end());
+  p->head_cost = static_cast<double>(p->head);
+  p->other_cost = static_cast<double>(p->other);
+}
+
 ModelParts PartsAsStored(const ModelFootprint& m) {
-  return ModelParts{m.layer_bytes, m.embedding_bytes, m.head_bytes, m.tied_embedding_bytes,
-                    m.other_bytes};
+  ModelParts p;
+  p.layer = m.layer_bytes;
+  p.embedding = m.embedding_bytes;
+  p.head = m.head_bytes;
+  p.tied = m.tied_embedding_bytes;
+  p.other = m.other_bytes;
+  if (m.layer_cost.size() == m.layer_bytes.size()) {
+    p.layer_cost = m.layer_cost;
+    p.head_cost = m.head_cost;
+    p.other_cost = m.other_cost;
+  } else {
+    CostsAreBytes(&p);
+  }
+  return p;
 }
 
 // Prices every part at `bits_per_weight`. Uses the per-part element counts
@@ -64,6 +88,7 @@ ModelParts PartsAt(const ModelFootprint& m, double bits_per_weight) {
     p.head = price(m.head_parameters);
     p.tied = m.tied_embedding_bytes > 0 ? p.embedding : 0;
     p.other = price(m.other_parameters);
+    CostsAreBytes(&p);
     return p;
   }
   const double scale = static_cast<double>(price(m.parameter_count)) /
@@ -76,6 +101,7 @@ ModelParts PartsAt(const ModelFootprint& m, double bits_per_weight) {
   p.head = scaled(m.head_bytes);
   p.tied = scaled(m.tied_embedding_bytes);
   p.other = scaled(m.other_bytes);
+  CostsAreBytes(&p);
   return p;
 }
 
@@ -87,6 +113,8 @@ class StageCosts {
       : parts_(parts), workers_(workers), options_(options) {
     prefix_.push_back(0);
     for (uint64_t b : parts.layer) prefix_.push_back(prefix_.back() + b);
+    cost_prefix_.push_back(0);
+    for (double t : parts.layer_cost) cost_prefix_.push_back(cost_prefix_.back() + t);
     kv_per_layer_ = KvBytesPerTokenPerLayer(config, options.kv_dtype_bytes);
     // Each extra rank keeps its own copy of the F32 norms: two per layer and
     // the output norm.
@@ -118,14 +146,15 @@ class StageCosts {
     if (last(j)) w += extra_ranks * output_norm_;
     return w;
   }
-  // Weight bytes one token's forward pass reads: the layers and the LM head
-  // (a full matrix-vector product), but of the token embedding only one row,
-  // which is negligible. Stage 0 stores the embedding without paying for it
+  // Estimated time of one decoded token on the stage, in layer bytes
+  // (ModelFootprint::layer_cost): its layers and the whole LM head (every
+  // decoded token needs logits), but not the token embedding, of which a
+  // lookup reads one row. Stage 0 stores the embedding without paying for it
   // in time, and a plan that charged it would starve stage 0 of layers.
-  uint64_t ReadBytes(int j, int b, int e) const {
-    uint64_t r = prefix_[e] - prefix_[b] + parts_.other;
-    if (last(j)) r += parts_.head;
-    return r;
+  double Work(int j, int b, int e) const {
+    double t = cost_prefix_[e] - cost_prefix_[b] + parts_.other_cost;
+    if (last(j)) t += parts_.head_cost;
+    return t;
   }
   uint64_t KvPerToken(int b, int e) const { return static_cast<uint64_t>(e - b) * kv_per_layer_; }
   // Every rank of a tensor-parallel worker has the scratch of a whole step
@@ -147,12 +176,12 @@ class StageCosts {
     return left / BlockBytes(b, e);
   }
   double Cost(int j, int b, int e) const {
-    const double r = static_cast<double>(ReadBytes(j, b, e));
-    return use_bandwidth_ ? r / workers_[j].bandwidth_bytes_per_s : r;
+    const double t = Work(j, b, e);
+    return use_bandwidth_ ? t / workers_[j].bandwidth_bytes_per_s : t;
   }
   double Seconds(int j, int b, int e) const {
     const double bw = workers_[j].bandwidth_bytes_per_s;
-    return bw > 0 ? static_cast<double>(ReadBytes(j, b, e)) / bw : 0.0;
+    return bw > 0 ? Work(j, b, e) / bw : 0.0;
   }
 
  private:
@@ -160,6 +189,7 @@ class StageCosts {
   absl::Span<const WorkerCapacity> workers_;
   const PlanOptions& options_;
   std::vector<uint64_t> prefix_;
+  std::vector<double> cost_prefix_;
   uint64_t kv_per_layer_ = 0;
   uint64_t norms_per_layer_ = 0;
   uint64_t output_norm_ = 0;
@@ -214,9 +244,9 @@ std::optional<std::vector<int>> BestSplit(const StageCosts& c) {
   double slowest = 0;
   for (int j = 0; j < W; ++j)
     slowest = std::max(slowest, c.Cost(j, (*fastest)[j], (*fastest)[j + 1]));
-  // Costs are sums of the same integers, so equal splits give equal doubles;
-  // the tolerance only absorbs division rounding.
-  const double limit = slowest * (1 + 1e-12);
+  // Costs are prefix-sum differences of doubles, so equal stages can differ
+  // in the last bits; the tolerance absorbs that rounding, nothing more.
+  const double limit = slowest * (1 + 1e-9);
   auto roomiest = MinMaxSplit(L, W, [&](int j, int b, int e) -> std::optional<double> {
     if (!c.Fits(j, b, e) || c.Cost(j, b, e) > limit) return std::nullopt;
     return -static_cast<double>(c.BlocksFit(j, b, e));
@@ -395,6 +425,7 @@ absl::StatusOr<PipelinePlan> PlanPipeline(const ModelFootprint& model,
     s.weight_bytes = c.Weight(j, s.layer_begin, s.layer_end);
     s.kv_bytes_per_token = c.KvPerToken(s.layer_begin, s.layer_end);
     s.activation_bytes = c.Activation(j);
+    s.decode_cost = c.Work(j, s.layer_begin, s.layer_end);
     s.seconds_per_token = c.Seconds(j, s.layer_begin, s.layer_end);
     tightest = std::min(tightest, c.BlocksFit(j, s.layer_begin, s.layer_end));
     plan.stages.push_back(s);
@@ -433,8 +464,18 @@ std::string FormatPlan(const ModelFootprint& model, absl::Span<const WorkerCapac
 
   std::vector<std::vector<std::string>> rows = {{"stage", "worker", "memory", "layers", "weights",
                                                  "KV/token", "activations", "KV pool", "free",
-                                                 "s/token"}};
+                                                 "time share", "s/token"}};
   double slowest = 0;
+  // Shares are of seconds when every worker's bandwidth is known, else of
+  // decode_cost (all workers equally fast), as the split itself counts.
+  const bool timed = std::all_of(plan.stages.begin(), plan.stages.end(),
+                                 [](const StagePlan& s) { return s.seconds_per_token > 0; });
+  auto share_of = [&](const StagePlan& s) { return timed ? s.seconds_per_token : s.decode_cost; };
+  double total_cost = 0, slowest_cost = 0;
+  for (const StagePlan& s : plan.stages) {
+    total_cost += share_of(s);
+    slowest_cost = std::max(slowest_cost, share_of(s));
+  }
   for (size_t i = 0; i < plan.stages.size(); ++i) {
     const StagePlan& s = plan.stages[i];
     const WorkerCapacity& w = workers[s.worker];
@@ -444,6 +485,8 @@ std::string FormatPlan(const ModelFootprint& model, absl::Span<const WorkerCapac
                     FormatBytes(s.weight_bytes), FormatBytes(s.kv_bytes_per_token),
                     FormatBytes(s.activation_bytes), FormatBytes(s.kv_bytes),
                     FormatBytes(s.free_bytes),
+                    total_cost > 0 ? absl::StrFormat("%.1f%%", 100 * share_of(s) / total_cost)
+                                   : std::string("-"),
                     s.seconds_per_token > 0 ? absl::StrFormat("%.2f ms", s.seconds_per_token * 1e3)
                                             : std::string("-")});
   }
@@ -477,9 +520,17 @@ std::string FormatPlan(const ModelFootprint& model, absl::Span<const WorkerCapac
     absl::StrAppend(&out, absl::StrFormat(" (fewer than the %d asked for)", options.max_seqs));
   }
   absl::StrAppend(&out, "\n");
+  // Time share: each stage's part of the estimated decode time per token
+  // (weights by storage type, docs/planning.md), the quantity the split
+  // balances when workers are equally fast.
+  if (plan.stages.size() > 1 && total_cost > 0) {
+    absl::StrAppend(&out, absl::StrFormat("time share: estimated decode time per token by "
+                                          "stage; the largest is %.2fx the mean\n",
+                                          slowest_cost * plan.stages.size() / total_cost));
+  }
   if (slowest > 0) {
-    absl::StrAppend(&out, absl::StrFormat("slowest stage reads its weights in %.2f ms: at most "
-                                          "%.0f decode steps/s per pipeline\n",
+    absl::StrAppend(&out, absl::StrFormat("slowest stage: about %.2f ms per decoded token "
+                                          "(estimate): at most %.0f decode steps/s per pipeline\n",
                                           slowest * 1e3, 1.0 / slowest));
   }
   return out;

@@ -7,12 +7,15 @@
 // range per worker, in the order given (that order is the pipeline's order).
 // Among the splits where every stage fits its memory with the KV for at least
 // one full-context sequence, it picks the one whose slowest stage reads the
-// fewest seconds of weights per token; among those, the one that leaves the
-// most KV blocks. The token embedding sits on stage 0 and the LM head on the
-// last stage, both counted in memory: the head is often the largest single
-// tensor, and forgetting it is how a last stage runs out of memory. In time
-// the head counts (every token reads all of it) but the embedding does not
-// (a lookup reads one row).
+// fewest estimated seconds per decoded token; among those, the one that
+// leaves the most KV blocks. Time is estimated per tensor from its bytes and
+// storage type (ModelFootprint's decode costs, DecodeCostPerByte): a byte of
+// a Q8_0 LM head takes less time than a byte of a Q4_1 layer. Memory decides
+// which splits are allowed; time only picks among them. The token embedding
+// sits on stage 0 and the LM head on the last stage, both counted in memory:
+// the head is often the largest single tensor, and forgetting it is how a
+// last stage runs out of memory. In time the head counts (every decoded token
+// needs its logits) but the embedding does not (a lookup reads one row).
 //
 // Every stage gets the same number of KV blocks (one block table is valid on
 // all of them), so the tightest stage decides the pool size.
@@ -62,7 +65,11 @@ struct StagePlan {
   uint64_t activation_bytes = 0;    // ActivationBytes() for this stage
   uint64_t kv_bytes = 0;            // num_blocks × block_size × kv_bytes_per_token
   uint64_t free_bytes = 0;          // memory left after all the above
-  double seconds_per_token = 0;     // weight_bytes / bandwidth; 0 if bandwidth unknown
+  // Estimated time of one decoded token, in layer bytes (the time one byte of
+  // a Q4_1 layer matrix takes; ModelFootprint::layer_cost): what the split
+  // balances. Counts the layers and the LM head, not the embedding lookup.
+  double decode_cost = 0;
+  double seconds_per_token = 0;  // decode_cost / bandwidth; 0 if bandwidth unknown
 };
 
 struct PipelinePlan {
@@ -108,15 +115,15 @@ std::string TensorParallelRefusal(const ModelConfig& config, int tp);
 // workers' total memory, the tightest stage of the best split, and the first
 // of F16, Q8_0, Q6_K, Q5_K, Q4_K, Q4_1, Q4_0 that would fit (or what even
 // Q4_0 would need).
-// Bandwidth: when every worker reports one, a stage's cost is weight_bytes /
+// Bandwidth: when every worker reports one, a stage's cost is decode_cost /
 // bandwidth; when any is unknown (0), all workers count as equally fast and
-// the cost is weight_bytes.
+// the cost is decode_cost.
 absl::StatusOr<PipelinePlan> PlanPipeline(const ModelFootprint& model,
                                           absl::Span<const WorkerCapacity> workers,
                                           const PlanOptions& options);
 
 // A per-stage table (worker, layers, weights, KV/token, activations, KV pool,
-// free, s/token) and a summary: blocks, KV capacity in tokens, and how many
+// free, the stage's share of the estimated decode time, s/token) and a summary: blocks, KV capacity in tokens, and how many
 // sequences of max_context tokens fit.
 std::string FormatPlan(const ModelFootprint& model, absl::Span<const WorkerCapacity> workers,
                        const PlanOptions& options, const PipelinePlan& plan);

@@ -98,6 +98,37 @@ TEST_F(SmolLm2FootprintTest, TiedHeadIncludesTheEmbedding) {
   EXPECT_EQ(fp_.parameter_count, 134515008u);
 }
 
+TEST_F(SmolLm2FootprintTest, DecodeCostsWeighLayersAndTheQ8HeadByType) {
+  // A layer: 2,211,840 B of Q4_1 matrices at 1 per byte, times the 1.25
+  // layer overhead, plus 4,608 B of F32 norms at 1 per byte.
+  const double layer = (2 * 576 * 576 + 2 * 576 * 192 + 3 * 576 * 1536) / 32 * 20 * 1.25 + 4608;
+  EXPECT_DOUBLE_EQ(layer, 2769408.0);
+  ASSERT_EQ(fp_.layer_cost.size(), 30u);
+  for (double c : fp_.layer_cost) EXPECT_DOUBLE_EQ(c, layer);
+  // The tied head: 30,081,024 B of Q8_0 at 0.75 per byte (no layer
+  // overhead) plus the 2,304 B output norm. About 8.1 layers' time, though
+  // it stores as much as 13.6 layers.
+  const double head = 49152.0 * 576 / 32 * 34 * 0.75 + 576 * 4;
+  EXPECT_DOUBLE_EQ(fp_.head_cost, head);
+  EXPECT_LT(fp_.head_cost / layer, 8.2);
+  EXPECT_GT(static_cast<double>(fp_.head_bytes) / 2216448, 13.5);
+  EXPECT_EQ(fp_.other_cost, 0.0);
+}
+
+TEST(DecodeCostPerByteTest, OrdersFormatsAsTheKernelsRunThem) {
+  // Q8_0 runs the same int8 dot products as Q4_1 over 1.7x the bytes per
+  // weight, so a byte of it is cheaper; the scalar-only formats are dearer.
+  EXPECT_EQ(DecodeCostPerByte(GgmlType::kQ4_1, true), 1.0);
+  EXPECT_LT(DecodeCostPerByte(GgmlType::kQ8_0, true), 1.0);
+  EXPECT_GT(DecodeCostPerByte(GgmlType::kQ8_0, true), 0.5);
+  for (GgmlType scalar : {GgmlType::kQ4_0, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
+    EXPECT_GT(DecodeCostPerByte(scalar, true), 5.0) << GgmlTypeName(scalar);
+  }
+  // Norms and biases: one elementwise pass, a byte each, whatever the type.
+  EXPECT_EQ(DecodeCostPerByte(GgmlType::kF32, false), 1.0);
+  EXPECT_EQ(DecodeCostPerByte(GgmlType::kQ6_K, false), 1.0);
+}
+
 // A two-layer Llama header with F32 tensors named by the caller.
 std::string TinyModel(const std::vector<std::string>& layer_tensor_names, bool with_output) {
   GgufWriter w;
@@ -136,6 +167,11 @@ TEST(ModelFootprintTest, SortsTensorsIntoLayersEndsAndOthers) {
   EXPECT_EQ(fp.parameter_count, 320u + 32 + 320 + 4 + 3 * 1024);
   EXPECT_EQ(fp.total_bytes(), fp.parameter_count * 4);
   EXPECT_EQ(fp.weight_type, "F32");
+  // F32 matrices cost 0.7 per byte (x 1.25 in a layer), the 1-D ones 1.
+  EXPECT_DOUBLE_EQ(fp.layer_cost[0], 32 * 32 * 4 * 0.7 * 1.25);
+  EXPECT_DOUBLE_EQ(fp.layer_cost[1], 2 * 32 * 32 * 4 * 0.7 * 1.25);
+  EXPECT_DOUBLE_EQ(fp.head_cost, 32 * 4 + 320 * 4 * 0.7);
+  EXPECT_DOUBLE_EQ(fp.other_cost, 4 * 4);
 }
 
 TEST(ModelFootprintTest, RejectsTensorWithLayerIndexOutOfRange) {
