@@ -140,12 +140,19 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
   }
 
   void OnWriteDone(bool ok) override {
+    bool first_sign = false;
     {
       absl::MutexLock lock(&mu_);
       write_in_flight_ = false;
-      if (!ok) client_gone_ = true;
+      if (!ok) {
+        // A cancelling client often shows first as a failed write; OnCancel
+        // then follows our Finish and cannot tell, so say it here.
+        first_sign = !client_gone_ && !cancelled_;
+        client_gone_ = true;
+      }
     }
     if (!ok) stream_->Cancel();
+    if (first_sign) Log(absl::StrFormat("request %s cancelled by the client", id_));
     Pump();
   }
 
@@ -155,8 +162,9 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
     bool by_client;
     {
       absl::MutexLock lock(&mu_);
-      // After our own Finish (an error status reads as a cancel) it is not.
-      by_client = !finishing_;
+      // After our own Finish (an error status reads as a cancel) it is not,
+      // and a failed write already reported the client's departure.
+      by_client = !finishing_ && !client_gone_;
       cancelled_ = true;
     }
     if (by_client) Log(absl::StrFormat("request %s cancelled by the client", id_));
