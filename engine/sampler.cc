@@ -69,6 +69,20 @@ std::vector<TokenLogprob> ToLogprobs(const std::vector<Candidate>& top, float lo
 
 }  // namespace
 
+std::vector<int32_t> PenalisedIds(const SamplingParams& params,
+                                  absl::Span<const int32_t> recent, int32_t vocab) {
+  std::vector<int32_t> ids;
+  if (params.repetition_penalty == 1.0f || params.repeat_last_n <= 0) return ids;
+  absl::flat_hash_set<int32_t> seen;
+  const size_t n = std::min<size_t>(recent.size(), params.repeat_last_n);
+  for (size_t i = recent.size() - n; i < recent.size(); ++i) {
+    const int32_t id = recent[i];
+    if (id < 0 || id >= vocab || !seen.insert(id).second) continue;
+    ids.push_back(id);
+  }
+  return ids;
+}
+
 double CounterUniform(uint64_t seed, uint64_t counter) {
   const uint64_t bits = SplitMix64(SplitMix64(seed) ^ SplitMix64(counter + 0x632be59bd9b4e019ull));
   return static_cast<double>(bits >> 11) * 0x1.0p-53;
@@ -90,15 +104,9 @@ SampledToken Sample(absl::Span<const float> logits, const SamplingParams& params
   std::vector<Candidate> cand(vocab);
   for (int32_t i = 0; i < vocab; ++i) cand[i] = {i, logits[i]};
 
-  if (params.repetition_penalty != 1.0f && params.repeat_last_n > 0) {
-    absl::flat_hash_set<int32_t> seen;
-    const size_t n = std::min<size_t>(recent.size(), params.repeat_last_n);
-    for (size_t i = recent.size() - n; i < recent.size(); ++i) {
-      const int32_t id = recent[i];
-      if (id < 0 || id >= vocab || !seen.insert(id).second) continue;
-      float& l = cand[id].logit;
-      l = l > 0 ? l / params.repetition_penalty : l * params.repetition_penalty;
-    }
+  for (int32_t id : PenalisedIds(params, recent, vocab)) {
+    float& l = cand[id].logit;
+    l = l > 0 ? l / params.repetition_penalty : l * params.repetition_penalty;
   }
 
   auto result = [&](int32_t id) {

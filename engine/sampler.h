@@ -36,6 +36,13 @@ namespace tessera {
 // A uniform number in [0, 1) determined by (seed, counter) alone.
 double CounterUniform(uint64_t seed, uint64_t counter);
 
+// The ids the repetition penalty applies to: the distinct in-range ids among
+// the last params.repeat_last_n of `recent`, in order of their last-window
+// appearance; empty when the penalty is off. The CPU and the GPU sampler
+// both use this, so they penalise exactly the same tokens.
+std::vector<int32_t> PenalisedIds(const SamplingParams& params,
+                                  absl::Span<const int32_t> recent, int32_t vocab);
+
 // The most top-N entries a request may ask for (OpenAI's and vLLM's limit).
 inline constexpr int kMaxTopLogprobs = 20;
 
