@@ -4,42 +4,34 @@
 
 namespace tessera::kernels::cuda {
 
-absl::StatusOr<DeviceBuffer> DeviceBuffer::Allocate(size_t bytes) {
-  DeviceBuffer b;
-  if (bytes > 0) {
-    CUDA_RETURN_IF_ERROR(cudaMalloc(&b.data_, bytes));
-    b.bytes_ = bytes;
+template <MemoryKind kKind>
+absl::Status CudaBuffer<kKind>::Reserve(size_t bytes) {
+  if (bytes <= bytes_) return absl::OkStatus();
+  Reset();
+  if constexpr (kKind == MemoryKind::kDevice) {
+    CUDA_RETURN_IF_ERROR(cudaMalloc(&data_, bytes));
+  } else {
+    CUDA_RETURN_IF_ERROR(cudaMallocHost(&data_, bytes));
   }
-  return b;
-}
-
-absl::Status DeviceBuffer::Reserve(size_t bytes) {
-  if (bytes <= bytes_) return absl::OkStatus();
-  Reset();
-  CUDA_RETURN_IF_ERROR(cudaMalloc(&data_, bytes));
   bytes_ = bytes;
   return absl::OkStatus();
 }
 
-void DeviceBuffer::Reset() {
+template <MemoryKind kKind>
+void CudaBuffer<kKind>::Reset() {
   // A free can only fail if the context is already gone; nothing to do then.
-  if (data_ != nullptr) static_cast<void>(cudaFree(data_));
+  if (data_ != nullptr) {
+    if constexpr (kKind == MemoryKind::kDevice) {
+      static_cast<void>(cudaFree(data_));
+    } else {
+      static_cast<void>(cudaFreeHost(data_));
+    }
+  }
   data_ = nullptr;
   bytes_ = 0;
 }
 
-absl::Status PinnedBuffer::Reserve(size_t bytes) {
-  if (bytes <= bytes_) return absl::OkStatus();
-  Reset();
-  CUDA_RETURN_IF_ERROR(cudaMallocHost(&data_, bytes));
-  bytes_ = bytes;
-  return absl::OkStatus();
-}
-
-void PinnedBuffer::Reset() {
-  if (data_ != nullptr) static_cast<void>(cudaFreeHost(data_));
-  data_ = nullptr;
-  bytes_ = 0;
-}
+template class CudaBuffer<MemoryKind::kDevice>;
+template class CudaBuffer<MemoryKind::kPinnedHost>;
 
 }  // namespace tessera::kernels::cuda

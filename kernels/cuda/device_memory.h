@@ -20,13 +20,20 @@
 
 namespace tessera::kernels::cuda {
 
-class DeviceBuffer {
+// Where a CudaBuffer's memory lives.
+enum class MemoryKind {
+  kDevice,      // cudaMalloc / cudaFree
+  kPinnedHost,  // cudaMallocHost / cudaFreeHost
+};
+
+template <MemoryKind kKind>
+class CudaBuffer {
  public:
-  DeviceBuffer() = default;
-  ~DeviceBuffer() { Reset(); }
-  DeviceBuffer(DeviceBuffer&& other) noexcept
+  CudaBuffer() = default;
+  ~CudaBuffer() { Reset(); }
+  CudaBuffer(CudaBuffer&& other) noexcept
       : data_(std::exchange(other.data_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
-  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept {
+  CudaBuffer& operator=(CudaBuffer&& other) noexcept {
     if (this != &other) {
       Reset();
       data_ = std::exchange(other.data_, nullptr);
@@ -34,11 +41,16 @@ class DeviceBuffer {
     }
     return *this;
   }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  CudaBuffer(const CudaBuffer&) = delete;
+  CudaBuffer& operator=(const CudaBuffer&) = delete;
 
   // `bytes` may be 0 (an empty buffer, data() == nullptr).
-  static absl::StatusOr<DeviceBuffer> Allocate(size_t bytes);
+  static absl::StatusOr<CudaBuffer> Allocate(size_t bytes) {
+    CudaBuffer b;
+    absl::Status s = b.Reserve(bytes);
+    if (!s.ok()) return s;
+    return b;
+  }
 
   // Grows (never shrinks) to at least `bytes`, discarding the contents.
   absl::Status Reserve(size_t bytes);
@@ -56,38 +68,12 @@ class DeviceBuffer {
   size_t bytes_ = 0;
 };
 
-class PinnedBuffer {
- public:
-  PinnedBuffer() = default;
-  ~PinnedBuffer() { Reset(); }
-  PinnedBuffer(PinnedBuffer&& other) noexcept
-      : data_(std::exchange(other.data_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
-  PinnedBuffer& operator=(PinnedBuffer&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      data_ = std::exchange(other.data_, nullptr);
-      bytes_ = std::exchange(other.bytes_, 0);
-    }
-    return *this;
-  }
-  PinnedBuffer(const PinnedBuffer&) = delete;
-  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+using DeviceBuffer = CudaBuffer<MemoryKind::kDevice>;
+using PinnedBuffer = CudaBuffer<MemoryKind::kPinnedHost>;
 
-  // Grows (never shrinks) to at least `bytes`, discarding the contents.
-  absl::Status Reserve(size_t bytes);
-
-  void* data() const { return data_; }
-  template <typename T>
-  T* as() const {
-    return static_cast<T*>(data_);
-  }
-  size_t bytes() const { return bytes_; }
-
- private:
-  void Reset();
-  void* data_ = nullptr;
-  size_t bytes_ = 0;
-};
+// Defined in device_memory.cc for the two kinds above.
+extern template class CudaBuffer<MemoryKind::kDevice>;
+extern template class CudaBuffer<MemoryKind::kPinnedHost>;
 
 }  // namespace tessera::kernels::cuda
 
