@@ -299,7 +299,9 @@ TEST(PipelineTopLogprobsTest, TwoStagesReportTheEnginesTopFiveAtEveryPosition) {
         const v1::TokenLogprob& e = t.top[i];
         EXPECT_EQ(e.token_id(), best[i]) << where << " rank " << i;
         EXPECT_NEAR(e.logprob(), lp[best[i]], 1e-4) << where << " rank " << i;
-        if (i > 0) EXPECT_LE(e.logprob(), t.top[i - 1].logprob()) << where << " rank " << i;
+        if (i > 0) {
+          EXPECT_LE(e.logprob(), t.top[i - 1].logprob()) << where << " rank " << i;
+        }
         EXPECT_EQ(e.text(), (*engine)->tokenizer().TokenToPiece(e.token_id(), true)) << where;
         if (e.token_id() == t.id) {
           EXPECT_EQ(e.logprob(), t.logprob) << where;
