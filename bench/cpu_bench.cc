@@ -22,6 +22,11 @@
 //              so the planner's per-byte costs (coordinator/planner.cc) can
 //              be checked on any machine. Ranges of 10+ layers keep the
 //              weights larger than the cache, as real stages are.
+//   finite     what the stages' NaN/Inf guard (engine/finite_check.h) costs:
+//              the time of FirstNonFinite over what a receiving stage checks
+//              per step (n_embd floats per token in, one vocab logits row
+//              out) against a decode step and a 512-token prefill of the
+//              whole model, both measured in the same run.
 //   matmul     MatMul alone for every storage type the kernels take, on
 //              1536 x 1536 matrices cycled through 64+ MB (so, like a stage,
 //              the weights come from DRAM), --batch tokens; ns per weight
@@ -43,6 +48,7 @@
 #include "common/gguf/gguf_file.h"
 #include "common/safetensors/model_source.h"
 #include "common/model_config.h"
+#include "engine/finite_check.h"
 #include "engine/kv_cache.h"
 #include "engine/model_runner.h"
 #include "engine/model_weights.h"
@@ -281,6 +287,77 @@ int MatMulMode(int tokens, int threads, kernels::ThreadPool* pool, int rounds) {
   return 0;
 }
 
+// Median seconds of `fn` over `reps` calls after one warm-up.
+template <typename Fn>
+double Median(int reps, Fn fn) {
+  std::vector<double> times;
+  for (int r = 0; r <= reps; ++r) {
+    const double t0 = Now();
+    fn();
+    if (r > 0) times.push_back(Now() - t0);
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+int FiniteMode(const ModelWeights& w, kernels::ThreadPool* pool, int threads, int rounds) {
+  const ModelConfig& c = w.config();
+  const int bs = KvCache::kDefaultBlockSize;
+  const int prompt = 512;
+  const int blocks = (prompt + 64 + bs - 1) / bs;
+  KvCache kv(c, LayerRange{0, c.n_layer}, blocks, bs);
+  ModelRunner runner(&w, &kv, pool);
+  SequenceStep prefill;
+  prefill.seq_id = 1;
+  prefill.num_tokens = prompt;
+  for (int i = 0; i < prompt; ++i) prefill.tokens.push_back(TokenAt(1, i));
+  for (int b = 0; b < blocks; ++b) prefill.block_table.push_back(b);
+  prefill.logits = LogitsMode::kLast;
+  SequenceStep decode = prefill;
+  decode.start_pos = prompt;
+  decode.num_tokens = 1;
+  decode.tokens = {TokenAt(1, prompt)};
+  StepOutput out;
+  auto run = [&](const SequenceStep& s) {
+    absl::Status st = runner.Forward({s}, {}, &out);
+    if (!st.ok()) {
+      std::fprintf(stderr, "%s\n", st.ToString().c_str());
+      std::exit(1);
+    }
+  };
+  std::vector<float> hidden(static_cast<size_t>(prompt) * c.n_embd);
+  for (size_t i = 0; i < hidden.size(); ++i) hidden[i] = 0.01f * static_cast<float>(i % 97);
+  std::vector<float> logits(static_cast<size_t>(c.vocab_size), 0.5f);
+  int64_t sink = 0;
+  for (int r = 0; r < rounds; ++r) {
+    const double prefill_s = Median(3, [&] { run(prefill); });
+    const double decode_s = Median(32, [&] { run(decode); });
+    // Repeated inside the timing so the clock's resolution does not matter.
+    const int kInner = 1000;
+    const double check_decode_s = Median(5, [&] {
+      for (int i = 0; i < kInner; ++i) {
+        sink += FirstNonFinite(absl::MakeConstSpan(hidden.data(), c.n_embd));
+        sink += FirstNonFinite(logits);
+      }
+    }) / kInner;
+    const double check_prefill_s = Median(5, [&] {
+      for (int i = 0; i < kInner / 10; ++i) {
+        sink += FirstNonFinite(hidden);
+        sink += FirstNonFinite(logits);
+      }
+    }) / (kInner / 10);
+    std::printf(
+        "{\"mode\":\"finite\",\"threads\":%d,\"decode_step_us\":%.1f,\"decode_check_us\":%.2f,"
+        "\"decode_overhead_pct\":%.3f,\"prefill_step_ms\":%.1f,\"prefill_check_us\":%.2f,"
+        "\"prefill_overhead_pct\":%.4f}\n",
+        threads, decode_s * 1e6, check_decode_s * 1e6, 100 * check_decode_s / decode_s,
+        prefill_s * 1e3, check_prefill_s * 1e6, 100 * check_prefill_s / prefill_s);
+    std::fflush(stdout);
+  }
+  if (sink == 42) std::fprintf(stderr, " ");
+  return 0;
+}
+
 struct Seq {
   SequenceStep step;
   int32_t next = 0;
@@ -331,6 +408,7 @@ int Main(int argc, char** argv) {
     return 1;
   }
   if (o.mode == "stages") return StagesMode(**file, *config, o.batch, o.threads, &pool, o.rounds);
+  if (o.mode == "finite") return FiniteMode(**weights, &pool, o.threads, o.rounds);
   const ModelWeights& w = **weights;
   const int bs = KvCache::kDefaultBlockSize;
 

@@ -6,8 +6,9 @@
 
 namespace tessera {
 
-absl::Status ValidateSamplingParams(const SamplingParams& p) {
-  auto bad = [](const char* field, double value, const char* range) {
+absl::Status ValidateSamplingParams(const SamplingParams& p, std::string* field_out) {
+  auto bad = [field_out](const char* field, double value, const char* range) {
+    if (field_out != nullptr) *field_out = field;
     return absl::InvalidArgumentError(
         absl::StrFormat("sampling parameter %s = %g is out of range %s", field, value, range));
   };

@@ -30,8 +30,14 @@ struct SamplingParams {
   uint64_t seed = 0;
 };
 
-// INVALID_ARGUMENT naming the first field out of range.
-absl::Status ValidateSamplingParams(const SamplingParams& params);
+// The most top-N entries a request may ask for per token: OpenAI's and
+// vLLM's limit, and what the stage API accepts (stage.proto
+// SequenceWork.top_logprobs). The one definition every layer uses.
+inline constexpr int32_t kMaxTopLogprobs = 20;
+
+// INVALID_ARGUMENT naming the first field out of range; `field`, when given,
+// receives that field's name ("temperature", ...).
+absl::Status ValidateSamplingParams(const SamplingParams& params, std::string* field = nullptr);
 
 // Some sampling fields, each set or not: the values a model recommends (a
 // Hugging Face generation_config.json), or the flags a user actually gave.

@@ -2,6 +2,7 @@
 // metadata and tokenizer (it holds no weights), admits workers, plans the
 // pipeline over them, and serves the Inference API, grpc.health.v1 (SERVING
 // only while a whole pipeline is ready) and server reflection.
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <memory>
@@ -11,6 +12,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/dashed_flags.h"
 #include "common/safetensors/model_source.h"
 #include "common/gguf/gguf_file.h"
@@ -26,6 +28,7 @@
 #include "coordinator/scheduler.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
+#include "proto/grpc_listen.h"
 #include "grpcpp/health_check_service_interface.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -55,6 +58,10 @@ ABSL_FLAG(std::string, join_secret, "", "Secret workers must present to join; em
 ABSL_FLAG(std::string, http_listen, "",
           "host:port for the OpenAI-compatible HTTP API (/v1/completions, "
           "/v1/chat/completions, /v1/models); empty = off; port 0 picks a free one.");
+ABSL_FLAG(std::vector<std::string>, served_model_name, {},
+          "Comma-separated names the HTTP API also accepts in a request's \"model\" and lists "
+          "in /v1/models, besides the model's file name (vLLM's flag). A request naming any "
+          "other model gets 404 model_not_found.");
 ABSL_FLAG(int64_t, http_max_streams, 512,
           "HTTP requests open at once (streaming or not); beyond it, 429 at once.");
 ABSL_FLAG(int64_t, http_max_connections, 4096,
@@ -172,13 +179,12 @@ int Main() {
   grpc::ServerBuilder builder;
   int port = 0;
   const std::string listen = absl::GetFlag(FLAGS_listen);
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&inference);
   builder.RegisterService(&membership);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    return Fail(absl::UnavailableError(absl::StrFormat("cannot listen on %s", listen)));
-  }
+  absl::StatusOr<std::unique_ptr<grpc::Server>> started =
+      StartExclusiveServer(&builder, listen, "--listen", &port);
+  if (!started.ok()) return Fail(started.status());
+  std::unique_ptr<grpc::Server> server = *std::move(started);
   health = server->GetHealthCheckService();
   health.load()->SetServingStatus(membership.ready());
   absl::FPrintF(stderr,
@@ -197,7 +203,15 @@ int Main() {
       return Fail(absl::InvalidArgumentError("--http-max-streams must be at least 1"));
     }
     OpenAiOptions oo;
-    oo.model_id = ModelId(model_path);
+    oo.model_ids = {ModelId(model_path)};
+    for (const std::string& name : absl::GetFlag(FLAGS_served_model_name)) {
+      if (name.empty()) {
+        return Fail(absl::InvalidArgumentError("--served-model-name: names must not be empty"));
+      }
+      if (std::find(oo.model_ids.begin(), oo.model_ids.end(), name) == oo.model_ids.end()) {
+        oo.model_ids.push_back(name);
+      }
+    }
     oo.max_streams = absl::GetFlag(FLAGS_http_max_streams);
     oo.sampling_defaults = *sampling_defaults;
     openai = std::make_unique<OpenAiApi>(tokenizer->get(), &scheduler, oo);
@@ -223,8 +237,9 @@ int Main() {
     http = std::make_unique<HttpServer>(ho);
     openai->Register(http.get());
     if (absl::Status s = http->Start(http_listen); !s.ok()) return Fail(s);
-    absl::FPrintF(stderr, "tessera-coordinator: http listening on %s:%d (model id \"%s\")\n",
-                  http_listen.substr(0, http_listen.rfind(':')), http->port(), oo.model_id);
+    absl::FPrintF(stderr, "tessera-coordinator: http listening on %s:%d (model ids: %s)\n",
+                  http_listen.substr(0, http_listen.rfind(':')), http->port(),
+                  absl::StrJoin(oo.model_ids, ", "));
   }
   server->Wait();
   return 0;
@@ -239,7 +254,8 @@ int main(int argc, char** argv) {
       "  tessera-coordinator --model PATH [--listen HOST:PORT] [--min-workers N]\n"
       "      [--max-context N] [--max-seqs N] [--max-batch-tokens N] [--kv-dtype f32|f16]\n"
       "      [--max-queue N] [--micro-batches N] [--kv-blocks N] [--join-secret S]\n"
-      "      [--http-listen HOST:PORT] [--http-max-streams N] [--http-max-connections N]\n"
+      "      [--http-listen HOST:PORT] [--served-model-name A,B] [--http-max-streams N]\n"
+      "      [--http-max-connections N]\n"
       "      [--http-idle-timeout-s S] [--http-header-timeout-s S]\n"
       "      [--http-write-buffer-bytes N] [--http-write-stall-timeout-s S]");
   std::vector<std::string> storage;

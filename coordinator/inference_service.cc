@@ -297,28 +297,13 @@ InferenceService::~InferenceService() {
 
 absl::StatusOr<std::vector<int32_t>> InferenceService::ChatTokens(
     const v1::ChatPrompt& chat, const std::string& request_id) const {
-  if (chat.messages_size() == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("request %s: chat.messages is empty", request_id));
-  }
   std::vector<ChatMessage> messages;
-  for (int i = 0; i < chat.messages_size(); ++i) {
-    const v1::ChatMessage& m = chat.messages(i);
-    // Roles are rendered as template text (GLM-4 builds its "<|user|>"
-    // token from one), so only the known ones are let through.
-    if (m.role() != "system" && m.role() != "user" && m.role() != "assistant") {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "request %s: chat.messages[%d].role = \"%s\"; must be system, user or assistant",
-          request_id, i, m.role()));
-    }
-    messages.push_back({m.role(), m.content()});
-  }
-  // Contents are encoded as plain text, so a client cannot inject control
-  // tokens such as <|im_start|>.
-  absl::StatusOr<std::vector<int32_t>> ids = tokenizer_->EncodeChat(messages, true);
+  for (const v1::ChatMessage& m : chat.messages()) messages.push_back({m.role(), m.content()});
+  absl::StatusOr<std::vector<int32_t>> ids =
+      ChatPromptIds(*tokenizer_, std::move(messages), "chat.messages");
   if (!ids.ok()) {
-    return absl::Status(ids.status().code(), absl::StrFormat("request %s: chat: %s", request_id,
-                                                             ids.status().message()));
+    return absl::Status(ids.status().code(),
+                        absl::StrFormat("request %s: %s", request_id, ids.status().message()));
   }
   return ids;
 }

@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_format.h"
+#include "common/status_macros.h"
 #include "common/tokenizer/incremental_detokenizer.h"
 #include "coordinator/stop_matcher.h"
 
@@ -73,43 +74,9 @@ v1::PipelineStats Scheduler::pipeline_stats() const {
 
 absl::StatusOr<std::shared_ptr<RequestStream>> Scheduler::Submit(RequestSpec spec) {
   const std::string& id = spec.request_id;
-  if (spec.prompt.empty()) {
-    return absl::InvalidArgumentError(absl::StrFormat("request %s: the prompt is empty", id));
-  }
-  for (size_t i = 0; i < spec.prompt.size(); ++i) {
-    if (spec.prompt[i] < 0 || spec.prompt[i] >= config_.vocab_size) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "request %s: prompt token_ids[%d] = %d is outside the vocabulary [0, %d)", id, i,
-          spec.prompt[i], config_.vocab_size));
-    }
-  }
-  for (int32_t t : spec.stop_token_ids) {
-    if (t < 0 || t >= config_.vocab_size) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "request %s: stop_token_ids entry %d is outside the vocabulary [0, %d)", id, t,
-          config_.vocab_size));
-    }
-  }
-  if (spec.max_tokens < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("request %s: max_tokens = %d; must be >= 0", id, spec.max_tokens));
-  }
-  if (absl::Status s = ValidateSamplingParams(spec.sampling); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrFormat("request %s: %s", id, s.message()));
-  }
-  if (spec.top_logprobs < 0 || spec.top_logprobs > kRequestTopLogprobsLimit) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("request %s: top_logprobs = %d; must be in [0, %d]", id,
-                        spec.top_logprobs, kRequestTopLogprobsLimit));
-  }
+  RETURN_IF_ERROR(ValidateRequestSpec(
+      spec, RequestLimits{static_cast<int32_t>(config_.vocab_size), options_.max_context}));
   if (spec.top_logprobs > 0) spec.logprobs = true;
-  const int64_t needed = static_cast<int64_t>(spec.prompt.size()) + spec.max_tokens;
-  if (needed > options_.max_context) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "request %s: prompt (%d tokens) + max_tokens (%d) = %d exceeds the context limit of %d "
-        "(--max-context)",
-        id, spec.prompt.size(), spec.max_tokens, needed, options_.max_context));
-  }
 
   auto stream = std::make_shared<RequestStream>(id);
   if (spec.max_tokens == 0) {
@@ -229,6 +196,14 @@ void Scheduler::Finish(Sequence* s, const absl::Status& status, const std::strin
 
 bool Scheduler::Accept(Sequence* s, const v1::SampledToken& t) {
   const RequestSpec& spec = s->spec;
+  if (t.code() != 0) {
+    // The last stage refused to sample this sequence (non-finite logits).
+    Finish(s, absl::Status(static_cast<absl::StatusCode>(t.code()),
+                           absl::StrFormat("request %s: the last stage: %s", spec.request_id,
+                                           t.message())),
+           "");
+    return true;
+  }
   const int32_t token = t.token_id();
   // The list must be exactly what was asked for: a worker that sends another
   // length or ids outside the vocabulary is broken, and its numbers are not

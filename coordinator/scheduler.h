@@ -45,6 +45,7 @@
 #include "common/tokenizer/tokenizer.h"
 #include "coordinator/kv_block_pool.h"
 #include "coordinator/pipeline_client.h"
+#include "coordinator/request_spec.h"
 #include "coordinator/request_stream.h"
 
 namespace tessera {
@@ -72,24 +73,6 @@ struct SchedulerStats {
   int64_t prefill_tokens = 0; // tokens sent that were not decodes (incl. recompute)
   int64_t cached_blocks = 0;     // blocks registered in the prefix cache
   int64_t prefix_hit_blocks = 0; // blocks reused from it instead of computed
-};
-
-// The most top-N entries a request may ask for per token: the stage API's
-// limit (stage.proto SequenceWork.top_logprobs), OpenAI's and vLLM's.
-inline constexpr int32_t kRequestTopLogprobsLimit = 20;
-
-struct RequestSpec {
-  std::string request_id;
-  std::vector<int32_t> prompt;
-  int32_t max_tokens = 128;
-  SamplingParams sampling;
-  std::vector<std::string> stop;
-  std::vector<int32_t> stop_token_ids;
-  bool logprobs = false;
-  // 0..kRequestTopLogprobsLimit: the most likely tokens reported with each
-  // generated token (RequestEvent::top_logprobs). > 0 implies `logprobs`.
-  int32_t top_logprobs = 0;
-  bool ignore_eos = false;
 };
 
 class Scheduler {

@@ -43,9 +43,6 @@ double CounterUniform(uint64_t seed, uint64_t counter);
 std::vector<int32_t> PenalisedIds(const SamplingParams& params,
                                   absl::Span<const int32_t> recent, int32_t vocab);
 
-// The most top-N entries a request may ask for (OpenAI's and vLLM's limit).
-inline constexpr int kMaxTopLogprobs = 20;
-
 struct TokenLogprob {
   int32_t id = 0;
   float logprob = 0.0f;

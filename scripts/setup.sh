@@ -11,6 +11,7 @@ APT_PACKAGES=(
   nlohmann-json3-dev libspdlog-dev
   libicu-dev  # NFC for tokenizer.json files that ask for it (Qwen2)
   iproute2  # ip and tc: the network-namespace variant of the pipeline test
+  clang libclang-rt-14-dev  # the sanitizer build and its libFuzzer targets
 )
 
 missing=()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs dependencies, fetches the default model, builds
-# everything, runs every test with ctest, then rebuilds the parsers' fuzz
-# tests under AddressSanitizer and runs them.
+# everything, runs every test with ctest, then builds the parsers' fuzz tests
+# and the libFuzzer targets with clang under AddressSanitizer and UBSan and
+# runs them.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 "$ROOT/scripts/setup.sh"
@@ -16,12 +17,14 @@ export TESSERA_MODEL="$("$ROOT/scripts/fetch_model.sh")"
 # without privileges) so no skip goes unexplained.
 grep -h "SKIPPED" "$ROOT/build/Testing/Temporary/LastTest.log" | sort -u || true
 
-echo "[test] AddressSanitizer build of the GGUF, tokenizer and safetensors fuzz tests"
-ASAN_BUILD="$ROOT/build-asan"
+echo "[test] sanitizer build (clang, AddressSanitizer + UBSan): the parsers' fuzz tests and"
+echo "[test] the libFuzzer target over the OpenAI request parser"
+SAN_BUILD="$ROOT/build-sanitize"
 GEN=()
 if command -v ninja >/dev/null; then GEN=(-G Ninja); fi
-[[ -f "$ASAN_BUILD/CMakeCache.txt" ]] ||
-  cmake -S "$ROOT" -B "$ASAN_BUILD" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Debug -DTESSERA_ASAN=ON \
-    -DTESSERA_WITH_GRPC=OFF -DTESSERA_WITH_CUDA=OFF
-cmake --build "$ASAN_BUILD" -j "$(nproc)" --target gguf_fuzz_test tokenizer_fuzz_test safetensors_fuzz_test
-(cd "$ASAN_BUILD" && ctest --output-on-failure -R 'fuzz')
+[[ -f "$SAN_BUILD/CMakeCache.txt" ]] ||
+  CC=clang CXX=clang++ cmake -S "$ROOT" -B "$SAN_BUILD" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Debug \
+    -DTESSERA_ASAN=ON -DTESSERA_FUZZ=ON -DTESSERA_WITH_GRPC=OFF -DTESSERA_WITH_CUDA=OFF
+cmake --build "$SAN_BUILD" -j "$(nproc)" --target gguf_fuzz_test tokenizer_fuzz_test \
+  safetensors_fuzz_test openai_request_fuzzer
+(cd "$SAN_BUILD" && ctest --output-on-failure -R 'fuzz')

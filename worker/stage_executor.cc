@@ -6,6 +6,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
+#include "engine/finite_check.h"
 
 namespace tessera {
 
@@ -143,6 +144,23 @@ absl::Status StageExecutor::Run(absl::Span<const StageSequence> seqs,
     return absl::OkStatus();
   }
   RETURN_IF_ERROR(Validate(seqs));
+  if (const int64_t bad = FirstNonFinite(hidden_in); bad >= 0) {
+    const int64_t row = bad / config_.n_embd;
+    int64_t first_row = 0;
+    for (const StageSequence& s : seqs) {
+      if (row < first_row + s.step.num_tokens) {
+        return absl::DataLossError(absl::StrFormat(
+            "sequence %d (request %s): its hidden state for position %d holds %f; refusing "
+            "non-finite activations from the previous stage",
+            s.step.seq_id, s.request_id, s.step.start_pos + (row - first_row), hidden_in[bad]));
+      }
+      first_row += s.step.num_tokens;
+    }
+    return absl::DataLossError(absl::StrFormat(
+        "hidden state value %d holds %f; refusing non-finite activations from the previous "
+        "stage",
+        bad, hidden_in[bad]));
+  }
   steps_.clear();
   for (const StageSequence& s : seqs) {
     steps_.push_back(s.step);
@@ -163,11 +181,28 @@ absl::Status StageExecutor::Run(absl::Span<const StageSequence> seqs,
   int64_t row = 0;
   for (const StageSequence& s : seqs) {
     if (!s.sample) continue;
-    SampledToken tok =
-        Sample(absl::MakeConstSpan(out_.logits.data() + row * vocab, vocab), s.sampling,
-               s.recent_tokens, s.rng_counter, s.want_logprob, s.top_logprobs);
-    samples->push_back({s.step.seq_id, tok.id, tok.logprob, std::move(tok.top_logprobs)});
+    const absl::Span<const float> logits =
+        absl::MakeConstSpan(out_.logits.data() + row * vocab, vocab);
     ++row;
+    if (const int64_t bad = FirstNonFinite(logits); bad >= 0) {
+      StageSample refused;
+      refused.seq_id = s.step.seq_id;
+      refused.status = absl::InternalError(absl::StrFormat(
+          "sequence %d (request %s): the logits for position %d hold %f (token id %d); a "
+          "numerical fault, not sampled",
+          s.step.seq_id, s.request_id, s.step.start_pos + s.step.num_tokens - 1, logits[bad],
+          bad));
+      samples->push_back(std::move(refused));
+      continue;
+    }
+    SampledToken tok = Sample(logits, s.sampling, s.recent_tokens, s.rng_counter,
+                              s.want_logprob, s.top_logprobs);
+    StageSample sample;
+    sample.seq_id = s.step.seq_id;
+    sample.token_id = tok.id;
+    sample.logprob = tok.logprob;
+    sample.top_logprobs = std::move(tok.top_logprobs);
+    samples->push_back(std::move(sample));
   }
   return absl::OkStatus();
 }

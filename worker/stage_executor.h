@@ -10,7 +10,8 @@
 // holds. A step must continue a sequence exactly where it left off
 // (start_pos == held positions) or restart it at position 0; anything else
 // (an unknown sequence id, a gap, a rewind) is INVALID_ARGUMENT naming the
-// sequence, before any memory is touched. On the last stage it also samples,
+// sequence, before any memory is touched. Hidden states from the previous
+// stage must be finite. On the last stage it also samples,
 // with the same counter-based sampler as the single-process engine, so a
 // pipeline reproduces `tessera run` bit for bit.
 //
@@ -77,6 +78,9 @@ struct StageSequence {
 
 struct StageSample {
   int64_t seq_id = 0;
+  // Not OK when this sequence could not be sampled (its logits row held a
+  // NaN or infinity): the request fails, the others in the step go on.
+  absl::Status status;
   int32_t token_id = 0;
   float logprob = 0.0f;
   std::vector<TokenLogprob> top_logprobs;  // as asked for, most likely first
@@ -106,8 +110,11 @@ class StageExecutor {
   int64_t live_sequences() const { return static_cast<int64_t>(held_.size()); }
 
   // Validates and runs one step. `hidden_in` is [tokens][n_embd] unless this
-  // is the first stage. Non-last stages fill `hidden_out`; the last stage
-  // fills `samples` (one per sequence with sample set, in step order).
+  // is the first stage; a NaN or infinity in it is DATA_LOSS naming the
+  // sequence, and nothing runs. Non-last stages fill `hidden_out`; the last
+  // stage fills `samples` (one per sequence with sample set, in step order),
+  // never sampling from a non-finite logits row (that sample carries an
+  // INTERNAL status instead).
   absl::Status Run(absl::Span<const StageSequence> seqs, absl::Span<const float> hidden_in,
                    std::vector<float>* hidden_out, std::vector<StageSample>* samples);
 

@@ -242,6 +242,12 @@ grpc::Status StageService::Steps(
         last = exec->is_last();
         status = DecodeStep(request, exec->is_first(), exec->n_embd(), &seqs, &hidden_in);
         if (status.ok()) status = exec->Run(seqs, hidden_in, &hidden_out, &samples);
+        if (status.code() == absl::StatusCode::kDataLoss) {
+          // Name the sender: the previous stage, seen from here as a peer.
+          status = absl::DataLossError(
+              absl::StrFormat("%s; sent to stage %d by stage %d (peer %s)", status.message(),
+                              stage_index, stage_index - 1, context->peer()));
+        }
         // Releases apply even when the step itself was refused.
         exec->Release(std::vector<int64_t>(request.release_seq_ids().begin(),
                                            request.release_seq_ids().end()));
@@ -277,6 +283,11 @@ grpc::Status StageService::Steps(
       for (const StageSample& s : samples) {
         v1::SampledToken* t = result.add_tokens();
         t->set_seq_id(s.seq_id);
+        if (!s.status.ok()) {
+          t->set_code(static_cast<int>(s.status.code()));
+          t->set_message(std::string(s.status.message()));
+          continue;
+        }
         t->set_token_id(s.token_id);
         t->set_logprob(s.logprob);
         for (const TokenLogprob& c : s.top_logprobs) {

@@ -23,6 +23,7 @@
 #include "common/model_config.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
+#include "proto/grpc_listen.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "kernels/cpu/isa.h"
 #include "worker/control_session.h"
@@ -87,14 +88,13 @@ int Main() {
   grpc::ServerBuilder builder;
   int port = 0;
   const std::string listen = absl::GetFlag(FLAGS_listen);
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(-1);
   builder.SetMaxSendMessageSize(-1);
   builder.RegisterService(&stage);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    return Fail(absl::UnavailableError(absl::StrFormat("cannot listen on %s", listen)));
-  }
+  absl::StatusOr<std::unique_ptr<grpc::Server>> started =
+      StartExclusiveServer(&builder, listen, "--listen", &port);
+  if (!started.ok()) return Fail(started.status());
+  std::unique_ptr<grpc::Server> server = *std::move(started);
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(false);
 

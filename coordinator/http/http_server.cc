@@ -20,6 +20,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/listen_address.h"
 #include "coordinator/http/http_connection.h"
 namespace tessera {
 
@@ -72,29 +73,13 @@ HttpServerStats HttpServer::stats() const {
 }
 
 absl::Status HttpServer::Start(const std::string& listen) {
-  const size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) {
+  absl::StatusOr<AddrInfoList> addrs = ResolveListenAddress(listen);
+  if (!addrs.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrFormat("--http-listen=%s: expected HOST:PORT", listen));
+        absl::StrFormat("--http-listen=%s", addrs.status().message()));
   }
-  std::string host = listen.substr(0, colon);
-  const std::string port = listen.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  addrinfo* found = nullptr;
-  const int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found);
-  if (rc != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("http listen address %s: %s", listen, gai_strerror(rc)));
-  }
-  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> addrs(found, freeaddrinfo);
   std::string last_error = "no address";
-  for (addrinfo* a = addrs.get(); a != nullptr; a = a->ai_next) {
+  for (addrinfo* a = addrs->get(); a != nullptr; a = a->ai_next) {
     UniqueFd fd(socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd.valid()) continue;
     const int on = 1;
@@ -266,6 +251,10 @@ void HttpServer::Process(Connection* c) {
     r.path = first[1].substr(0, q);
     if (q != std::string::npos) r.query = first[1].substr(q + 1);
     r.keep_alive = first[2] == "HTTP/1.1";
+    // Content-Length may repeat (as separate lines or a comma list) only
+    // with one value; anything else makes the body's end ambiguous, which
+    // RFC 9112 section 6.3 says is unrecoverable: 400 and close.
+    std::vector<std::string> lengths;
     for (size_t i = 1; i < lines.size(); ++i) {
       const size_t colon = lines[i].find(':');
       if (colon == std::string::npos || colon == 0) {
@@ -274,6 +263,11 @@ void HttpServer::Process(Connection* c) {
       }
       std::string name = absl::AsciiStrToLower(lines[i].substr(0, colon));
       std::string value(absl::StripAsciiWhitespace(lines[i].substr(colon + 1)));
+      if (name == "content-length") {
+        for (absl::string_view v : absl::StrSplit(value, ',')) {
+          lengths.emplace_back(absl::StripAsciiWhitespace(v));
+        }
+      }
       r.headers[name] = value;
     }
     if (auto it = r.headers.find("connection"); it != r.headers.end()) {
@@ -282,15 +276,28 @@ void HttpServer::Process(Connection* c) {
       if (v == "keep-alive") r.keep_alive = true;
     }
     if (r.headers.count("transfer-encoding") != 0) {
-      SendError(c, 411, "chunked request bodies are not supported; send Content-Length", true);
+      if (!lengths.empty()) {
+        // RFC 9112 section 6.1: a smuggling vector; refuse and close.
+        SendError(c, 400, "Content-Length together with Transfer-Encoding", true);
+      } else {
+        SendError(c, 411, "chunked request bodies are not supported; send Content-Length",
+                  true);
+      }
       return;
     }
     size_t length = 0;
-    if (auto it = r.headers.find("content-length"); it != r.headers.end()) {
-      if (!absl::SimpleAtoi(it->second, &length)) {
-        SendError(c, 400, "malformed Content-Length", true);
+    for (const std::string& v : lengths) {
+      size_t n = 0;
+      if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos ||
+          v.size() > 18 || !absl::SimpleAtoi(v, &n)) {
+        SendError(c, 400, absl::StrFormat("malformed Content-Length \"%s\"", v), true);
         return;
       }
+      if (&v != &lengths.front() && n != length) {
+        SendError(c, 400, "conflicting Content-Length values", true);
+        return;
+      }
+      length = n;
     }
     if (length > options_.max_body_bytes) {
       SendError(c, 413, absl::StrFormat("request body of %d bytes exceeds the limit of %d",

@@ -4,7 +4,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "coordinator/http/openai_request.h"
 #include "nlohmann/json.hpp"
@@ -26,18 +28,21 @@ std::string SseEvent(const json& j) { return FormatChunk("data: " + Dump(j) + "\
 const char* ErrorType(int status) {
   switch (status) {
     case 400: return "invalid_request_error";
-    case 404: return "not_found_error";
+    case 404: return "invalid_request_error";  // as OpenAI's model_not_found
     case 429: return "rate_limit_error";
     case 503: return "service_unavailable_error";
     default: return status < 500 ? "invalid_request_error" : "server_error";
   }
 }
 
-json ErrorJson(int status, const std::string& message, const std::string& param) {
+json ErrorJson(int status, const std::string& message, const std::string& param,
+               const std::string& code = "") {
   json e = {{"message", message},
             {"type", ErrorType(status)},
             {"param", param.empty() ? json(nullptr) : json(param)},
-            {"code", status == 429 ? json("rate_limit_exceeded") : json(nullptr)}};
+            {"code", !code.empty()    ? json(code)
+                     : status == 429 ? json("rate_limit_exceeded")
+                                     : json(nullptr)}};
   return json{{"error", e}};
 }
 
@@ -260,10 +265,11 @@ OpenAiApi::OpenAiApi(const Tokenizer* tokenizer, Scheduler* scheduler, OpenAiOpt
       options_(std::move(options)),
       open_(std::make_shared<std::atomic<int64_t>>(0)) {}
 
-HttpResponse OpenAiApi::Error(int status, const std::string& message, const std::string& param) {
+HttpResponse OpenAiApi::Error(int status, const std::string& message, const std::string& param,
+                              const std::string& code) {
   HttpResponse r;
   r.status = status;
-  r.body = Dump(ErrorJson(status, message, param));
+  r.body = Dump(ErrorJson(status, message, param, code));
   if (status == 429 || status == 503) r.headers.push_back({"Retry-After", "1"});
   return r;
 }
@@ -275,6 +281,8 @@ int OpenAiApi::HttpStatusOf(const absl::Status& status) {
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kUnimplemented:
       return 400;
+    case absl::StatusCode::kNotFound:
+      return 404;
     case absl::StatusCode::kResourceExhausted:
       return 429;
     case absl::StatusCode::kUnavailable:
@@ -296,25 +304,29 @@ void OpenAiApi::Register(HttpServer* server) {
 }
 
 HandlerResult OpenAiApi::Models() const {
-  const json model = {{"id", options_.model_id},
-                      {"object", "model"},
-                      {"created", 0},
-                      {"owned_by", "tessera"}};
+  json data = json::array();
+  for (const std::string& id : options_.model_ids) {
+    data.push_back({{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", "tessera"}});
+  }
   HandlerResult result;
-  result.response.body = Dump({{"object", "list"}, {"data", json::array({model})}});
+  result.response.body = Dump({{"object", "list"}, {"data", std::move(data)}});
   return result;
 }
 
 HandlerResult OpenAiApi::Complete(const HttpRequest& request, const Waker& waker, bool chat) {
   HandlerResult result;
   std::string param;
-  absl::StatusOr<OpenAiRequest> parsed = ParseOpenAiRequest(
-      request.body, chat, *tokenizer_,
-      chat ? options_.default_chat_max_tokens : options_.default_completion_max_tokens, &param,
-      options_.sampling_defaults);
+  OpenAiParseOptions po;
+  po.default_max_tokens =
+      chat ? options_.default_chat_max_tokens : options_.default_completion_max_tokens;
+  po.sampling_defaults = options_.sampling_defaults;
+  po.model_ids = options_.model_ids;
+  absl::StatusOr<OpenAiRequest> parsed =
+      ParseOpenAiRequest(request.body, chat, *tokenizer_, po, &param);
   if (!parsed.ok()) {
-    result.response =
-        Error(HttpStatusOf(parsed.status()), std::string(parsed.status().message()), param);
+    const bool no_model = parsed.status().code() == absl::StatusCode::kNotFound;
+    result.response = Error(HttpStatusOf(parsed.status()), std::string(parsed.status().message()),
+                            param, no_model ? "model_not_found" : "");
     return result;
   }
   // Admission before any scheduler work: past the limit, refuse at once.
@@ -334,16 +346,21 @@ HandlerResult OpenAiApi::Complete(const HttpRequest& request, const Waker& waker
   absl::StatusOr<std::shared_ptr<RequestStream>> stream = scheduler_->Submit(parsed->spec);
   if (!stream.ok()) {
     Log(absl::StrFormat("request %s refused: %s", id, stream.status().ToString()));
-    result.response =
-        Error(HttpStatusOf(stream.status()), std::string(stream.status().message()));
+    result.response = Error(HttpStatusOf(stream.status()), std::string(stream.status().message()),
+                            FieldOf(stream.status()));
     return result;
   }
-  Log(absl::StrFormat("request %s (http): %d prompt tokens", id, prompt_tokens));
+  Log(absl::StrFormat("request %s (http): %d prompt tokens%s", id, prompt_tokens,
+                      parsed->ignored_fields.empty()
+                          ? ""
+                          : absl::StrCat("; ignored unknown fields: ",
+                                         absl::StrJoin(parsed->ignored_fields, ", "))));
+  std::string model = parsed->model;
   // Events pushed before this are collected by the server's first Poll.
   (*stream)->SetNotifier(waker);
   result.pending = std::make_unique<CompletionResponse>(*stream, std::move(slot), tokenizer_,
-                                                        *std::move(parsed), id,
-                                                        options_.model_id, request.keep_alive);
+                                                        *std::move(parsed), id, std::move(model),
+                                                        request.keep_alive);
   return result;
 }
 

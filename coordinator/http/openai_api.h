@@ -8,7 +8,8 @@
 // At most `max_streams` requests are open at once; past that a request gets
 // 429 at once. Errors use OpenAI's shape,
 // {"error":{"message","type","param","code"}}, with 400 for a bad request,
-// 429 for admission or a full queue, 503 while no pipeline is ready.
+// 404 (code model_not_found) for a model this server does not serve, 429
+// for admission or a full queue, 503 while no pipeline is ready.
 // A client that disconnects cancels its request.
 //
 // Thread-safety: handlers run on the HTTP loop thread; the tokenizer is
@@ -20,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "common/sampling_params.h"
@@ -30,7 +32,11 @@
 namespace tessera {
 
 struct OpenAiOptions {
-  std::string model_id;               // listed by /v1/models
+  // The names requests may use for the served model, all listed by
+  // /v1/models; the first is its canonical id (the file name), the rest
+  // --served-model-name aliases. A request naming another model gets 404
+  // model_not_found; one naming none is served.
+  std::vector<std::string> model_ids;
   int64_t max_streams = 512;          // open requests; beyond: 429
   int32_t default_chat_max_tokens = 128;
   int32_t default_completion_max_tokens = 16;  // OpenAI's default
@@ -49,7 +55,7 @@ class OpenAiApi {
 
   // An error response in OpenAI's shape; `param` names the field, if any.
   static HttpResponse Error(int status, const std::string& message,
-                            const std::string& param = "");
+                            const std::string& param = "", const std::string& code = "");
   // The HTTP status an absl::Status from the scheduler maps to.
   static int HttpStatusOf(const absl::Status& status);
 

@@ -1,28 +1,50 @@
 // Turns the JSON body of an OpenAI completions or chat completions request
-// into a RequestSpec: field types and ranges checked (INVALID_ARGUMENT naming
-// the field), the prompt or chat messages tokenized. Chat message contents
-// are encoded with special-token parsing off, so a client cannot inject
-// control tokens; the chat template's own text keeps its special tokens.
+// into a RequestSpec. This file checks what only the HTTP API has: JSON types
+// (a wrong type is INVALID_ARGUMENT naming the field), OpenAI-only fields
+// (`n`, chat's `logprobs`/`top_logprobs` pairing, completions' `logprobs`
+// count, `max_tokens` >= 1), the `model` name (NOT_FOUND for one this server
+// does not serve), and the fields it refuses because honouring them is not
+// implemented and ignoring them would change what the client asked for
+// (`tools`, `response_format` other than text, `logit_bias`, ...; the README
+// lists them). Value ranges shared with gRPC are left to
+// ValidateRequestSpec, which the scheduler applies to both front ends.
 //
-// Sampling follows OpenAI's defaults (temperature 1, top_p 1, no top-k or
-// min-p cut) rather than the engine's; `top_k`, `min_p`,
-// `repetition_penalty` and `ignore_eos` are accepted as extensions, as vLLM
-// does. Unknown fields are ignored. Chat's "top_logprobs" (0..20) needs
-// "logprobs": true when above 0, as OpenAI's; completions' "logprobs" (0..20)
-// is itself the count of alternatives.
+// Chat message contents are encoded with special-token parsing off, so a
+// client cannot inject control tokens; the chat template's own text keeps
+// its special tokens. Sampling follows OpenAI's defaults (temperature 1,
+// top_p 1, no top-k or min-p cut) rather than the engine's; `top_k`,
+// `min_p`, `repetition_penalty` and `ignore_eos` are accepted as
+// extensions, as vLLM does. Unknown fields are ignored and listed in
+// OpenAiRequest::ignored_fields.
+//
+// No JSON exception ever leaves ParseOpenAiRequest: every access checks the
+// type first, and one catch at the boundary turns anything missed into
+// INVALID_ARGUMENT.
 //
 // Thread-safety: pure functions of their arguments.
 #ifndef TESSERA_COORDINATOR_HTTP_OPENAI_REQUEST_H_
 #define TESSERA_COORDINATOR_HTTP_OPENAI_REQUEST_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/sampling_params.h"
 #include "common/tokenizer/tokenizer.h"
-#include "coordinator/scheduler.h"
+#include "coordinator/request_spec.h"
 
 namespace tessera {
+
+struct OpenAiParseOptions {
+  // max_tokens when the body has none.
+  int32_t default_max_tokens = 16;
+  // Sampling fields the body leaves out take these where set, else OpenAI's
+  // documented defaults.
+  SamplingDefaults sampling_defaults;
+  // The names a request's "model" may use; the first is the canonical id.
+  // Empty: any name is accepted.
+  std::vector<std::string> model_ids;
+};
 
 struct OpenAiRequest {
   RequestSpec spec;     // request_id left empty
@@ -32,14 +54,18 @@ struct OpenAiRequest {
   // alternatives per token (completions' "logprobs" N, chat's
   // "top_logprobs") is spec.top_logprobs.
   bool logprobs = false;
+  // The model name to answer with: the one the request used, else the
+  // canonical id.
+  std::string model;
+  // Top-level fields this parser does not know, ignored.
+  std::vector<std::string> ignored_fields;
 };
 
 // `param` receives the offending field's name on error ("" if none).
-// Sampling fields the body leaves out take `model_defaults` where set, else
-// OpenAI's documented defaults (temperature 1, top_p 1, no top_k/min_p).
-absl::StatusOr<OpenAiRequest> ParseOpenAiRequest(
-    const std::string& body, bool chat, const Tokenizer& tokenizer, int32_t default_max_tokens,
-    std::string* param, const SamplingDefaults& model_defaults = SamplingDefaults());
+absl::StatusOr<OpenAiRequest> ParseOpenAiRequest(const std::string& body, bool chat,
+                                                 const Tokenizer& tokenizer,
+                                                 const OpenAiParseOptions& options,
+                                                 std::string* param);
 
 }  // namespace tessera
 

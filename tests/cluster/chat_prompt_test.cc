@@ -37,11 +37,18 @@ std::unique_ptr<Tokenizer> Vocab(const std::string& chat_template) {
   return tok.ok() ? std::move(*tok) : nullptr;
 }
 
+OpenAiParseOptions Options(SamplingDefaults model = SamplingDefaults()) {
+  OpenAiParseOptions o;
+  o.default_max_tokens = 16;
+  o.sampling_defaults = model;
+  return o;
+}
+
 absl::StatusOr<std::vector<int32_t>> ChatIds(const Tokenizer& tok, const json& messages) {
   std::string param;
   const json body = {{"messages", messages}};
-  absl::StatusOr<OpenAiRequest> r = ParseOpenAiRequest(body.dump(), /*chat=*/true, tok, 16,
-                                                       &param);
+  absl::StatusOr<OpenAiRequest> r =
+      ParseOpenAiRequest(body.dump(), /*chat=*/true, tok, Options(), &param);
   if (!r.ok()) return r.status();
   return r->spec.prompt;
 }
@@ -55,17 +62,17 @@ TEST(OpenAiSamplingTest, OmittedFieldsTakeModelThenOpenAiDefaults) {
   model.top_p = 0.9f;
   std::string param;
   ASSERT_OK_AND_ASSIGN(OpenAiRequest plain,
-                       ParseOpenAiRequest(R"({"prompt": "hello"})", false, *tok, 16, &param));
+                       ParseOpenAiRequest(R"({"prompt": "hello"})", false, *tok, Options(), &param));
   EXPECT_EQ(plain.spec.sampling.temperature, 1.0f);  // OpenAI's default
   EXPECT_EQ(plain.spec.sampling.top_p, 1.0f);
   ASSERT_OK_AND_ASSIGN(OpenAiRequest with_model, ParseOpenAiRequest(R"({"prompt": "hello"})", false,
-                                                                    *tok, 16, &param, model));
+                                                                    *tok, Options(model), &param));
   EXPECT_EQ(with_model.spec.sampling.temperature, 0.6f);
   EXPECT_EQ(with_model.spec.sampling.top_p, 0.9f);
   EXPECT_EQ(with_model.spec.sampling.top_k, 0);  // neither sets it: OpenAI's (off)
   ASSERT_OK_AND_ASSIGN(OpenAiRequest explicit_zero,
                        ParseOpenAiRequest(R"({"prompt": "hello", "temperature": 0})", false, *tok,
-                                          16, &param, model));
+                                          Options(model), &param));
   EXPECT_EQ(explicit_zero.spec.sampling.temperature, 0.0f);
   EXPECT_EQ(explicit_zero.spec.sampling.top_p, 0.9f);
 }
@@ -75,7 +82,7 @@ TEST(OpenAiSamplingTest, OmittedFieldsTakeModelThenOpenAiDefaults) {
 TEST(OpenAiLogprobsTest, TopLogprobsCountsAndTheirPreconditions) {
   auto tok = Vocab("<|im_start|>");
   auto parse = [&](const std::string& body, bool chat, std::string* param) {
-    return ParseOpenAiRequest(body, chat, *tok, 16, param);
+    return ParseOpenAiRequest(body, chat, *tok, Options(), param);
   };
   const std::string msgs = R"("messages": [{"role": "user", "content": "hello"}])";
   std::string param;

@@ -2,6 +2,7 @@
 // worker with another model file or protocol version, a peer sending bad
 // steps, and malformed client requests. Each must get a precise status and a
 // message naming the offending thing, and the cluster must keep serving.
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -281,6 +282,90 @@ TEST_F(ServingClusterTest, StageRejectsBadStepsAndKeepsServing) {
   const Generation after = Generate(stub.get(), Greedy("The moon is", 24));
   ASSERT_TRUE(after.status.ok()) << after.status.error_message();
   EXPECT_EQ(after.ids, before.ids);
+}
+
+// A peer that sends the last stage hidden states holding NaN or infinity
+// (a faulty stage 0, or one that overflowed) gets DATA_LOSS naming the
+// sequence and the sending stage, and nothing is run or sampled for it.
+TEST_F(ServingClusterTest, NonFiniteActivationsAreRefusedNamingTheSender) {
+  ASSERT_TRUE(cluster_->ready()) << cluster_->coordinator().output();
+  auto stub = cluster_->InferenceStub();
+  const Generation before = Generate(stub.get(), Greedy("The moon is", 12));
+  ASSERT_TRUE(before.status.ok()) << before.status.error_message();
+
+  auto stage1 = v1::Stage::NewStub(
+      grpc::CreateChannel(cluster_->StageAddress(1), grpc::InsecureChannelCredentials()));
+  const int n_embd = 576;
+  uint64_t step_id = 0;
+  for (float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+    v1::StepRequest r;
+    r.set_step_id(++step_id);
+    for (int64_t seq : {910001, 910002}) {
+      v1::SequenceWork* w = r.add_seqs();
+      w->set_seq_id(seq);
+      w->set_request_id("fake-" + std::to_string(seq));
+      w->set_num_tokens(2);
+      w->add_block_table(seq == 910001 ? 0 : 1);
+      w->set_sample(true);
+      w->mutable_sampling()->set_top_p(1);
+      w->mutable_sampling()->set_repetition_penalty(1);
+    }
+    std::vector<float> hidden(4 * n_embd, 0.25f);
+    hidden[3 * n_embd + 100] = bad;  // the second sequence's second token
+    v1::Tensor* t = r.mutable_hidden();
+    t->set_dtype(v1::DTYPE_F32);
+    t->add_shape(4);
+    t->add_shape(n_embd);
+    t->set_data(reinterpret_cast<const char*>(hidden.data()), hidden.size() * sizeof(float));
+    const v1::StepResult a = Step(stage1.get(), r);
+    EXPECT_EQ(a.code(), static_cast<int>(grpc::StatusCode::DATA_LOSS)) << a.message();
+    EXPECT_THAT(a.message(), AllOf(HasSubstr("sequence 910002"), HasSubstr("fake-910002"),
+                                   HasSubstr("position 1"), HasSubstr("non-finite"),
+                                   HasSubstr("sent to stage 1 by stage 0")));
+    EXPECT_EQ(a.tokens_size(), 0);
+  }
+  const Generation after = Generate(stub.get(), Greedy("The moon is", 12));
+  ASSERT_TRUE(after.status.ok()) << after.status.error_message();
+  EXPECT_EQ(after.ids, before.ids);
+}
+
+// A second process started on an address already in use must fail at start
+// naming it. gRPC sets SO_REUSEPORT by default, so a second coordinator once
+// started fine on the same port and took a share of new clients.
+TEST_F(ServingClusterTest, ListenersRefuseAnAddressInUse) {
+  ASSERT_TRUE(cluster_->ready()) << cluster_->coordinator().output();
+  const std::string coordinator = cluster_->address();
+  const std::string stage0 = cluster_->StageAddress(0);
+  ASSERT_FALSE(stage0.empty());
+  const std::string model = DefaultModelPath();
+  struct Attempt {
+    std::vector<std::string> argv;
+    std::string address;  // named in the error
+  };
+  const std::vector<Attempt> attempts = {
+      {{TESSERA_COORDINATOR_BINARY, "--model", model, "--listen", coordinator}, coordinator},
+      {{TESSERA_WORKER_BINARY, "--model", model, "--coordinator", coordinator, "--listen",
+        stage0},
+       stage0},
+      // The HTTP listener, on a port the running coordinator's gRPC holds.
+      {{TESSERA_COORDINATOR_BINARY, "--model", model, "--listen", "127.0.0.1:0",
+        "--http-listen", coordinator},
+       coordinator},
+  };
+  for (const Attempt& a : attempts) {
+    ::tessera::testing::ChildProcess p(a.argv);
+    EXPECT_EQ(p.WaitExit(absl::Seconds(30)), 1) << a.argv[0] << "\n" << p.output();
+    EXPECT_THAT(p.output(), AllOf(HasSubstr(a.address), HasSubstr("Address already in use")))
+        << a.argv[0];
+  }
+  // Every new client still reaches the one coordinator that has workers.
+  auto stub = cluster_->InferenceStub();
+  for (int i = 0; i < 20; ++i) {
+    auto fresh = v1::Inference::NewStub(
+        grpc::CreateChannel(coordinator, grpc::InsecureChannelCredentials()));
+    const Generation g = Generate(fresh.get(), Greedy("Hi", 1));
+    EXPECT_TRUE(g.status.ok()) << "client " << i << ": " << g.status.error_message();
+  }
 }
 
 TEST_F(ServingClusterTest, MalformedClientRequestsNameTheField) {

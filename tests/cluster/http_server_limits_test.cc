@@ -1,5 +1,6 @@
-// HttpServer's defences against slow and idle clients, with trivial handlers
-// and raw loopback sockets: idle and header timeouts, the connection cap, the
+// HttpServer's defences against slow, idle and malformed clients, with
+// trivial handlers and raw loopback sockets: ambiguous body lengths, idle
+// and header timeouts, the connection cap, the
 // per-connection write-buffer cap with its stall timeout, a slow reader that
 // must get every byte, and accept() running out of file descriptors.
 //
@@ -322,6 +323,40 @@ TEST_F(HttpServerLimitsTest, StalledBodyGets408AfterIdleTimeout) {
   EXPECT_TRUE(reply.eof);
   EXPECT_THAT(reply.data, StartsWith("HTTP/1.1 408 Request Timeout\r\n"));
   EXPECT_EQ(server_->stats().request_timeouts, 1);
+}
+
+// RFC 9112 section 6.3: differing Content-Length values, or one beside
+// Transfer-Encoding, leave the body's end unknown: 400 and close at once
+// (the idle timeout is a minute here, so a server that waits for the larger
+// length fails the 20-second read). Repeats of one value are the same
+// length.
+TEST_F(HttpServerLimitsTest, AmbiguousBodyLengthGets400AndClose) {
+  StartServer();
+  const std::vector<std::string> ambiguous = {
+      "GET /hello HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 10\r\n\r\nabc",
+      "GET /hello HTTP/1.1\r\nContent-Length: 3, 10\r\n\r\nabc",
+      "GET /hello HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc",
+      "GET /hello HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc",
+      "GET /hello HTTP/1.1\r\nContent-Length: +3\r\n\r\nabc",
+      "GET /hello HTTP/1.1\r\nContent-Length: -1\r\n\r\nabc",
+      "GET /hello HTTP/1.1\r\nContent-Length: 3x\r\n\r\nabc",
+  };
+  for (const std::string& request : ambiguous) {
+    UniqueFd fd = Connect(server_->port());
+    ASSERT_TRUE(SendAll(fd, request));
+    const ReadResult reply = ReadToEof(fd);
+    EXPECT_TRUE(reply.eof) << request;
+    EXPECT_THAT(reply.data, StartsWith("HTTP/1.1 400 Bad Request\r\n")) << request;
+    EXPECT_THAT(reply.data, HasSubstr("Connection: close\r\n")) << request;
+  }
+  UniqueFd same = Connect(server_->port());
+  ASSERT_TRUE(SendAll(same, "GET /hello HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3, 3"
+                            "\r\n\r\nabc" + Get("/hello")));
+  ReadResult two = ReadUntil(same, [](const std::string& d) {
+    return HasWholeResponse(d) && HasWholeResponse(d.substr(d.find("hello") + 5));
+  });
+  EXPECT_THAT(two.data, StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_FALSE(two.eof);
 }
 
 TEST_F(HttpServerLimitsTest, PendingResponseOutlivesEveryClientTimeout) {

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,11 +44,6 @@ using ::tessera::testing::Generation;
 using ::testing::HasSubstr;
 
 constexpr char kPrompt[] = "The capital of France is";
-
-std::string ModelPath() {
-  const char* env = std::getenv("TESSERA_MODEL");
-  return env != nullptr ? env : DefaultModelPath();
-}
 
 // A connected socket with the request sent; -1 on failure.
 int SendRequest(int port, const std::string& method, const std::string& path,
@@ -143,10 +139,10 @@ class HttpTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     ClusterOptions o;
-    o.model = ModelPath();
+    o.model = DefaultModelPath();
     o.workers = 1;
     o.coordinator_flags = {"--http-listen=127.0.0.1:0", "--max-seqs=64", "--max-queue=512",
-                           "--max-context=256"};
+                           "--max-context=256", "--served-model-name=smol,tessera-test"};
     cluster_ = new Cluster(o);
     port_ = HttpPort(*cluster_);
   }
@@ -183,21 +179,183 @@ class HttpTest : public ::testing::Test {
 Cluster* HttpTest::cluster_ = nullptr;
 int HttpTest::port_ = 0;
 
-TEST_F(HttpTest, ListsTheModel) {
+TEST_F(HttpTest, ListsTheModelAndItsServedNames) {
   const Reply r = Request(port_, "GET", "/v1/models");
   ASSERT_EQ(r.status, 200) << r.body;
   const json j = json::parse(r.body);
   EXPECT_EQ(j["object"], "list");
-  ASSERT_EQ(j["data"].size(), 1u);
+  ASSERT_EQ(j["data"].size(), 3u);
   EXPECT_EQ(j["data"][0]["id"], "SmolLM2-135M-Instruct.Q4_1");
-  EXPECT_EQ(j["data"][0]["object"], "model");
+  EXPECT_EQ(j["data"][1]["id"], "smol");
+  EXPECT_EQ(j["data"][2]["id"], "tessera-test");
+  for (const json& m : j["data"]) EXPECT_EQ(m["object"], "model");
+}
+
+// OpenAI answers a model it does not serve with 404 model_not_found; the
+// file's id and every --served-model-name alias are served, and a response
+// names the model as the request did.
+TEST_F(HttpTest, UnknownModelIs404AndAliasesAreServed) {
+  for (const char* path : {"/v1/completions", "/v1/chat/completions"}) {
+    const json body = std::string(path) == "/v1/completions"
+                          ? json{{"model", "gpt-5"}, {"prompt", kPrompt}, {"max_tokens", 2}}
+                          : json{{"model", "gpt-5"},
+                                 {"messages", {{{"role", "user"}, {"content", "hi"}}}},
+                                 {"max_tokens", 2}};
+    const Reply r = Request(port_, "POST", path, body.dump());
+    EXPECT_EQ(r.status, 404) << path << " -> " << r.body;
+    EXPECT_THAT(ErrorMessage(r), HasSubstr("gpt-5"));
+    const json e = json::parse(r.body, nullptr, false);
+    ASSERT_TRUE(e.is_object()) << r.body;
+    EXPECT_EQ(e["error"]["code"], "model_not_found") << r.body;
+    EXPECT_EQ(e["error"]["param"], "model") << r.body;
+    EXPECT_EQ(e["error"]["type"], "invalid_request_error") << r.body;
+  }
+  for (const char* name : {"SmolLM2-135M-Instruct.Q4_1", "smol", "tessera-test"}) {
+    const Reply r = Request(port_, "POST", "/v1/completions",
+                            json{{"model", name}, {"prompt", kPrompt}, {"max_tokens", 2}}.dump());
+    ASSERT_EQ(r.status, 200) << name << " -> " << r.body;
+    EXPECT_EQ(json::parse(r.body)["model"], name);
+  }
+  // No model at all: the canonical id.
+  const Reply none = Request(port_, "POST", "/v1/completions",
+                             json{{"prompt", kPrompt}, {"max_tokens", 2}}.dump());
+  ASSERT_EQ(none.status, 200) << none.body;
+  EXPECT_EQ(json::parse(none.body)["model"], "SmolLM2-135M-Instruct.Q4_1");
+}
+
+// Request fields whose meaning Tessera does not implement are refused with
+// 400 naming them (OpenAI's `param`), not ignored; their no-op values pass.
+TEST_F(HttpTest, UnimplementedFieldsAreRefusedNamingThem) {
+  const json messages = {{{"role", "user"}, {"content", "hi"}}};
+  struct Case {
+    const char* path;
+    const char* field;
+    json value;
+  };
+  const json tool = {{"type", "function"},
+                     {"function", {{"name", "get_weather"}, {"parameters", json::object()}}}};
+  const std::vector<Case> refused = {
+      {"/v1/chat/completions", "response_format",
+       {{"type", "json_schema"}, {"json_schema", {{"name", "x"}, {"schema", json::object()}}}}},
+      {"/v1/chat/completions", "response_format", {{"type", "json_object"}}},
+      {"/v1/chat/completions", "tools", json::array({tool})},
+      {"/v1/chat/completions", "tool_choice", "required"},
+      {"/v1/chat/completions", "tool_choice",
+       {{"type", "function"}, {"function", {{"name", "get_weather"}}}}},
+      {"/v1/chat/completions", "functions", json::array({tool["function"]})},
+      {"/v1/chat/completions", "function_call", {{"name", "get_weather"}}},
+      {"/v1/chat/completions", "logit_bias", {{"50256", -100}}},
+      {"/v1/chat/completions", "presence_penalty", 0.5},
+      {"/v1/chat/completions", "frequency_penalty", -1},
+      {"/v1/chat/completions", "modalities", json::array({"text", "audio"})},
+      {"/v1/chat/completions", "audio", {{"voice", "alloy"}, {"format", "wav"}}},
+      {"/v1/chat/completions", "prediction", {{"type", "content"}, {"content", "x"}}},
+      {"/v1/completions", "echo", true},
+      {"/v1/completions", "best_of", 3},
+      {"/v1/completions", "suffix", "end"},
+      {"/v1/completions", "logit_bias", {{"1", 5}}},
+  };
+  for (const Case& c : refused) {
+    json body = std::string(c.path) == "/v1/completions"
+                    ? json{{"prompt", kPrompt}, {"max_tokens", 2}}
+                    : json{{"messages", messages}, {"max_tokens", 2}};
+    body[c.field] = c.value;
+    const Reply r = Request(port_, "POST", c.path, body.dump());
+    EXPECT_EQ(r.status, 400) << body.dump() << " -> " << r.body;
+    EXPECT_THAT(ErrorMessage(r), HasSubstr(c.field)) << body.dump();
+    const json e = json::parse(r.body, nullptr, false);
+    EXPECT_TRUE(e.is_object() && e["error"]["param"] == c.field) << r.body;
+  }
+  // A tool call in the conversation is refused too.
+  const json with_call = {
+      {"messages",
+       {{{"role", "user"}, {"content", "hi"}},
+        {{"role", "assistant"},
+         {"content", nullptr},
+         {"tool_calls", {{{"id", "c1"}, {"type", "function"},
+                          {"function", {{"name", "f"}, {"arguments", "{}"}}}}}}}}},
+      {"max_tokens", 2}};
+  const Reply call = Request(port_, "POST", "/v1/chat/completions", with_call.dump());
+  EXPECT_EQ(call.status, 400) << call.body;
+  EXPECT_THAT(ErrorMessage(call), HasSubstr("messages[1].tool_calls"));
+
+  // Their no-op values, and fields that do not change the output, pass.
+  const json noop = {{"messages", messages},      {"max_tokens", 2},
+                     {"tools", json::array()},    {"tool_choice", "none"},
+                     {"response_format", {{"type", "text"}}},
+                     {"logit_bias", json::object()}, {"presence_penalty", 0},
+                     {"frequency_penalty", 0.0},  {"modalities", json::array({"text"})},
+                     {"user", "u-1"},             {"metadata", {{"k", "v"}}},
+                     {"store", false},            {"stream_options", {{"include_usage", true}}},
+                     {"parallel_tool_calls", true}, {"some_vendor_field", 1}};
+  const Reply ok = Request(port_, "POST", "/v1/chat/completions", noop.dump());
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  const Reply legacy = Request(port_, "POST", "/v1/completions",
+                               json{{"prompt", kPrompt}, {"max_tokens", 2}, {"echo", false},
+                                    {"best_of", 1}, {"suffix", ""}}
+                                   .dump());
+  EXPECT_EQ(legacy.status, 200) << legacy.body;
+  EXPECT_TRUE(cluster_->coordinator().WaitFor("ignored unknown fields: some_vendor_field",
+                                              absl::Seconds(5)));
+}
+
+// A chat body of any shape is answered 400 naming the part, and the
+// coordinator lives on: one request once aborted the whole process (an
+// uncaught JSON type_error), taking every other stream with it.
+TEST_F(HttpTest, MalformedChatShapesGet400AndTheCoordinatorLivesOn) {
+  // A stream held open across all of it must finish intact.
+  const int held = SendRequest(
+      port_, "POST", "/v1/completions",
+      json{{"prompt", kPrompt}, {"max_tokens", 24}, {"ignore_eos", true}, {"stream", true}}
+          .dump());
+  ASSERT_GE(held, 0);
+  const std::vector<json> contents = {
+      json::array({{{"type", 5}, {"text", "x"}}}),
+      json::array({json::object()}),
+      json::array({{{"type", nullptr}, {"text", "x"}}}),
+      json::array({{{"type", "text"}, {"text", 5}}}),
+      json::array({{{"type", "text"}}}),
+      json::array({{{"type", json::array()}, {"text", "x"}}}),
+      json::array({{{"type", {{"a", 1}}}, {"text", "x"}}}),
+      json::array({"just a string"}),
+      json::array({json::array({1, 2})}),
+      json::array({{{"type", "image_url"}, {"image_url", {{"url", "data:,"}}}}}),
+      json(5),
+      json(true),
+      json::object(),
+  };
+  for (const json& content : contents) {
+    const json body = {{"messages", {{{"role", "user"}, {"content", content}}}}};
+    const Reply r = Request(port_, "POST", "/v1/chat/completions", body.dump());
+    EXPECT_EQ(r.status, 400) << body.dump() << " -> " << r.body;
+    EXPECT_THAT(ErrorMessage(r), HasSubstr("messages[0].content")) << body.dump();
+  }
+  const std::vector<json> messages = {
+      json(5), json::array(), json::array({5}), json::array({{{"role", 5}}}),
+      json::array({{{"role", nullptr}}}), json::array({{{"content", "x"}}}),
+      json::array({{{"role", "tool"}, {"content", "x"}}}),
+      json::array({{{"role", "user"}, {"content", "x"}, {"tool_calls", 7}}}),
+  };
+  for (const json& m : messages) {
+    const json body = {{"messages", m}};
+    const Reply r = Request(port_, "POST", "/v1/chat/completions", body.dump());
+    EXPECT_EQ(r.status, 400) << body.dump() << " -> " << r.body;
+    EXPECT_THAT(ErrorMessage(r), HasSubstr("messages")) << body.dump();
+  }
+  EXPECT_EQ(cluster_->coordinator().WaitExit(absl::Milliseconds(1)), -1)
+      << "the coordinator exited:\n" << cluster_->coordinator().output();
+  const Reply after = ReadReply(held);
+  const std::vector<std::string> data = SseData(after.body);
+  ASSERT_GE(data.size(), 2u) << after.body;
+  EXPECT_EQ(data.back(), "[DONE]");
+  EXPECT_EQ(json::parse(data[data.size() - 2])["usage"]["completion_tokens"], 24);
 }
 
 TEST_F(HttpTest, CompletionMatchesGrpcGenerate) {
   const std::string expected = GrpcText(8);
   ASSERT_FALSE(expected.empty());
   const Reply r = Request(port_, "POST", "/v1/completions",
-                          json{{"model", "x"}, {"prompt", kPrompt}, {"max_tokens", 8},
+                          json{{"model", "smol"}, {"prompt", kPrompt}, {"max_tokens", 8},
                                {"temperature", 0}, {"logprobs", 1}}
                               .dump());
   ASSERT_EQ(r.status, 200) << r.body;
@@ -303,6 +461,96 @@ TEST_F(HttpTest, BadRequestsGet400InOpenAiShape) {
   EXPECT_EQ(chat.status, 400);
   EXPECT_THAT(ErrorMessage(chat), HasSubstr("role"));
   EXPECT_EQ(Request(port_, "GET", "/v1/nothing").status, 404);
+}
+
+// One table of invalid parameters through both front ends: each is refused
+// by both (INVALID_ARGUMENT / 400), both messages name the same field, and
+// the HTTP error's `param` is that field. The two APIs once disagreed (an
+// empty stop string was refused over HTTP and served over gRPC).
+TEST_F(HttpTest, GrpcAndHttpRefuseTheSameParameters) {
+  struct Case {
+    std::string name;
+    std::function<void(v1::GenerateRequest*)> grpc;
+    json http;           // merged into a completions body, or a chat body if `chat`
+    std::string field;   // named by both messages; the HTTP `param`
+    bool chat = false;
+  };
+  auto sampling = [](auto set) {
+    return [set](v1::GenerateRequest* r) { set(r->mutable_sampling()); };
+  };
+  const std::vector<Case> cases = {
+      {"temperature<0", sampling([](v1::SamplingParameters* s) { s->set_temperature(-1); }),
+       {{"temperature", -1}}, "temperature"},
+      {"temperature>100", sampling([](v1::SamplingParameters* s) { s->set_temperature(101); }),
+       {{"temperature", 101}}, "temperature"},
+      {"top_p=0", sampling([](v1::SamplingParameters* s) { s->set_top_p(0); }),
+       {{"top_p", 0}}, "top_p"},
+      {"top_p>1", sampling([](v1::SamplingParameters* s) { s->set_top_p(1.5); }),
+       {{"top_p", 1.5}}, "top_p"},
+      {"min_p<0", sampling([](v1::SamplingParameters* s) { s->set_min_p(-0.5); }),
+       {{"min_p", -0.5}}, "min_p"},
+      {"min_p>1", sampling([](v1::SamplingParameters* s) { s->set_min_p(2); }),
+       {{"min_p", 2}}, "min_p"},
+      {"top_k<0", sampling([](v1::SamplingParameters* s) { s->set_top_k(-1); }),
+       {{"top_k", -1}}, "top_k"},
+      {"repetition_penalty=0",
+       sampling([](v1::SamplingParameters* s) { s->set_repetition_penalty(0); }),
+       {{"repetition_penalty", 0}}, "repetition_penalty"},
+      {"repetition_penalty<0",
+       sampling([](v1::SamplingParameters* s) { s->set_repetition_penalty(-2); }),
+       {{"repetition_penalty", -2}}, "repetition_penalty"},
+      {"max_tokens<0", [](v1::GenerateRequest* r) { r->set_max_tokens(-1); },
+       {{"max_tokens", -1}}, "max_tokens"},
+      {"max_tokens>context", [](v1::GenerateRequest* r) { r->set_max_tokens(5000); },
+       {{"max_tokens", 5000}}, "max_tokens"},
+      {"stop empty", [](v1::GenerateRequest* r) { r->add_stop(""); },
+       {{"stop", json::array({""})}}, "stop"},
+      {"stop second empty",
+       [](v1::GenerateRequest* r) {
+         r->add_stop("ok");
+         r->add_stop("");
+       },
+       {{"stop", json::array({"ok", ""})}}, "stop"},
+      {"stop_token_ids<0", [](v1::GenerateRequest* r) { r->add_stop_token_ids(-1); },
+       {{"stop_token_ids", json::array({-1})}}, "stop_token_ids"},
+      {"stop_token_ids>vocab", [](v1::GenerateRequest* r) { r->add_stop_token_ids(49152); },
+       {{"stop_token_ids", json::array({49152})}}, "stop_token_ids"},
+      {"top_logprobs>20", [](v1::GenerateRequest* r) { r->set_top_logprobs(21); },
+       {{"logprobs", true}, {"top_logprobs", 21}}, "top_logprobs", true},
+      {"top_logprobs<0", [](v1::GenerateRequest* r) { r->set_top_logprobs(-1); },
+       {{"logprobs", true}, {"top_logprobs", -1}}, "top_logprobs", true},
+      {"prompt id outside vocab",
+       [](v1::GenerateRequest* r) { r->mutable_token_ids()->add_ids(49152); },
+       {{"prompt", json::array({49152})}}, "prompt"},
+      {"unknown role",
+       [](v1::GenerateRequest* r) {
+         v1::ChatMessage* m = r->mutable_chat()->add_messages();
+         m->set_role("robot");
+         m->set_content("x");
+       },
+       {{"messages", {{{"role", "robot"}, {"content", "x"}}}}}, "messages", true},
+  };
+  for (const Case& c : cases) {
+    v1::GenerateRequest g;
+    g.set_text(kPrompt);
+    g.set_max_tokens(4);
+    c.grpc(&g);
+    const Generation gen = Generate(cluster_->InferenceStub().get(), g);
+    EXPECT_EQ(gen.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << c.name << ": " << gen.status.error_message();
+    EXPECT_THAT(gen.status.error_message(), HasSubstr(c.field)) << c.name;
+
+    json body = c.chat ? json{{"messages", {{{"role", "user"}, {"content", "hi"}}}}}
+                       : json{{"prompt", kPrompt}};
+    body["max_tokens"] = 4;
+    body.update(c.http);
+    const Reply r =
+        Request(port_, "POST", c.chat ? "/v1/chat/completions" : "/v1/completions", body.dump());
+    EXPECT_EQ(r.status, 400) << c.name << ": " << body.dump() << " -> " << r.body;
+    EXPECT_THAT(ErrorMessage(r), HasSubstr(c.field)) << c.name;
+    const json e = json::parse(r.body, nullptr, false);
+    EXPECT_TRUE(e.is_object() && e["error"]["param"] == c.field) << c.name << ": " << r.body;
+  }
 }
 
 // The chat API's logprobs.content[i].top_logprobs: 5 {token, logprob,
@@ -487,17 +735,18 @@ TEST_F(HttpTest, OfficialOpenAiClientWorksUnchanged) {
   int status = 0;
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFEXITED(status));
-  if (WEXITSTATUS(status) == 3 || WEXITSTATUS(status) == 127) {
-    std::printf("SKIPPED: openai package not installed (pip install openai)\n");
-    GTEST_SKIP() << "openai package not installed";
-  }
+  // The test command installs python3 and the openai package, so neither
+  // missing is a reason to skip.
+  ASSERT_NE(WEXITSTATUS(status), 127) << "python3 could not be started";
+  ASSERT_NE(WEXITSTATUS(status), 3)
+      << "the openai package is not installed; scripts/setup.sh installs it";
   EXPECT_EQ(WEXITSTATUS(status), 0) << "openai_client_check.py failed; see its output above";
 }
 
 // A separate cluster whose HTTP admission limit is 2.
 TEST(HttpAdmissionTest, PastMaxStreamsGets429AtOnce) {
   ClusterOptions o;
-  o.model = ModelPath();
+  o.model = DefaultModelPath();
   o.workers = 1;
   o.coordinator_flags = {"--http-listen=127.0.0.1:0", "--http-max-streams=2",
                          "--max-context=256"};
@@ -510,7 +759,7 @@ TEST(HttpAdmissionTest, PastMaxStreamsGets429AtOnce) {
   ASSERT_TRUE(absl::SimpleAtoi(after.substr(0, after.find(' ')), &port));
 
   // Two long streams hold both slots.
-  const json long_body = {{"prompt", kPrompt}, {"max_tokens", 200}, {"ignore_eos", true},
+  const json long_body = {{"prompt", kPrompt}, {"max_tokens", 240}, {"ignore_eos", true},
                           {"stream", true}};
   std::vector<int> held;
   for (int i = 0; i < 2; ++i) {
@@ -520,13 +769,19 @@ TEST(HttpAdmissionTest, PastMaxStreamsGets429AtOnce) {
     pollfd p{held.back(), POLLIN, 0};
     ASSERT_EQ(poll(&p, 1, 10000), 1);
   }
-  const absl::Time start = absl::Now();
   const Reply third = Request(port, "POST", "/v1/completions",
                               json{{"prompt", kPrompt}, {"max_tokens", 2}}.dump());
-  const absl::Duration took = absl::Now() - start;
   EXPECT_EQ(third.status, 429) << third.body;
   EXPECT_THAT(ErrorMessage(third), HasSubstr("--http-max-streams"));
-  EXPECT_LT(took, absl::Seconds(1)) << "refused at once, not after a stream ended";
+  // Refused while both slots were still held, not after a stream ended: at
+  // the moment the 429 is read, neither held stream has finished.
+  for (int fd : held) {
+    std::string so_far;
+    char buf[8192];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) so_far.append(buf, n);
+    EXPECT_EQ(so_far.find("[DONE]"), std::string::npos) << "a held stream ended first";
+  }
 
   // Closing the held streams cancels them and frees the slots.
   for (int fd : held) close(fd);

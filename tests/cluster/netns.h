@@ -67,8 +67,9 @@ class NetnsTopology {
         break;
       }
     }
-    if (ip.empty()) return absl::FailedPreconditionError("iproute2's `ip` is not installed");
-    if (!Shell("tc -V").ok()) return absl::FailedPreconditionError("`tc` is not installed");
+    // NOT_FOUND, not a reason to skip: scripts/setup.sh installs iproute2.
+    if (ip.empty()) return absl::NotFoundError("iproute2's `ip` is not installed");
+    if (!Shell("tc -V").ok()) return absl::NotFoundError("`tc` is not installed");
 
     std::unique_ptr<NetnsTopology> t(new NetnsTopology());
     t->ip_ = ip;

@@ -7,15 +7,18 @@ usage: openai_client_check.py BASE_URL PROMPT EXPECTED_TEXT MAX_TOKENS
 EXPECTED_TEXT is the greedy continuation of PROMPT as the gRPC Generate API
 returns it; the completions endpoint must give exactly that text, streamed
 or not. Chat completions must agree between streamed and not. Top-N logprobs
-must come in the client's types, most likely first, holding the greedy token. Exit status 3
-means the `openai` package is not installed.
+must come in the client's types, most likely first, holding the greedy token. An
+unknown model is the client's NotFoundError. Exit status 3 means the `openai`
+package is not installed, which the caller counts as a failure: the test command
+installs it.
 """
 import sys
 
 try:
     import openai
 except ImportError:
-    print("SKIPPED: openai package not installed")
+    print("openai_client_check.py: the openai package is not installed "
+          "(scripts/setup.sh installs it)")
     sys.exit(3)
 
 
@@ -29,12 +32,20 @@ def main():
     client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=120)
 
     models = [m.id for m in client.models.list()]
-    if len(models) != 1:
+    if not models:
         fail("models: %r" % models)
-    model = models[0]
+    model = models[-1]  # an alias (--served-model-name) where the server has one
+    try:
+        client.completions.create(model="no-such-model", prompt=prompt, max_tokens=1)
+        fail("an unknown model was served")
+    except openai.NotFoundError as e:
+        if e.status_code != 404 or getattr(e, "code", None) != "model_not_found":
+            fail("unknown model gave %d %r" % (e.status_code, getattr(e, "code", None)))
 
     c = client.completions.create(model=model, prompt=prompt, max_tokens=max_tokens,
                                   temperature=0, logprobs=1)
+    if c.model != model:
+        fail("completion names model %r, asked for %r" % (c.model, model))
     if c.choices[0].text != expected:
         fail("completion text %r != gRPC text %r" % (c.choices[0].text, expected))
     if c.usage.completion_tokens != len(c.choices[0].logprobs.token_logprobs):

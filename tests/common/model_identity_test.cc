@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <bitset>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -111,22 +110,6 @@ TEST(ContentHashTest, SeedAndLengthMatter) {
   // Trailing zero bytes must not collide with the shorter input.
   EXPECT_NE(Hash(std::string(32, '\0')), Hash(std::string(33, '\0')));
   EXPECT_NE(Hash(std::string(0, '\0')), Hash(std::string(1, '\0')));
-}
-
-TEST(ContentHashTest, ReportsThroughput) {
-  const size_t n = 64u << 20;
-  std::string buf = Pattern(n);
-  double best = 0;
-  uint64_t sink = 0;
-  for (int rep = 0; rep < 5; ++rep) {
-    auto t0 = std::chrono::steady_clock::now();
-    sink ^= ContentHash64(buf.data(), buf.size(), rep);
-    double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    best = std::max(best, n / dt);
-  }
-  std::printf("ContentHash64 throughput: %.0f MB/s (one core, %zu MiB, checksum %s)\n", best / 1e6,
-              n >> 20, IdentityHex(sink).c_str());
-  EXPECT_GT(best, 0);
 }
 
 TEST(IdentityHexTest, PadsToSixteenLowercaseDigits) {
@@ -240,7 +223,7 @@ TEST(RangeIdentityTest, HeaderHashTellsFilesApart) {
 // The real model, copied with one byte flipped inside blk.5.attn_q.weight.
 TEST(RangeIdentityTest, ByteFlipInLayerFiveOnlyChangesRangesHoldingIt) {
   const std::string model = ::tessera::testing::DefaultModelPath();
-  if (!std::filesystem::exists(model)) GTEST_SKIP() << "no model at " << model;
+  ASSERT_TRUE(std::filesystem::exists(model)) << "no model at " << model;
   ASSERT_OK_AND_ASSIGN(auto original, GgufFile::Open(model));
   const GgufTensorInfo* q = original->FindTensor("blk.5.attn_q.weight");
   ASSERT_NE(q, nullptr);
@@ -281,7 +264,7 @@ TEST(RangeIdentityTest, ByteFlipInLayerFiveOnlyChangesRangesHoldingIt) {
 
 TEST(RangeIdentityTest, RealModelHeaderDiffersFromTinyModel) {
   const std::string model = ::tessera::testing::DefaultModelPath();
-  if (!std::filesystem::exists(model)) GTEST_SKIP() << "no model at " << model;
+  ASSERT_TRUE(std::filesystem::exists(model)) << "no model at " << model;
   ASSERT_OK_AND_ASSIGN(auto real, GgufFile::Open(model));
   auto tiny = TinyModel("tiny", 0x55, false);
   ASSERT_NE(tiny, nullptr);

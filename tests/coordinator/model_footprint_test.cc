@@ -13,6 +13,7 @@
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/engine/test_paths.h"
 
 namespace tessera {
 namespace {
@@ -21,11 +22,7 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using testing::IsOk;
 using testing::StatusIs;
-
-std::string DefaultModelPath() {
-  if (const char* env = std::getenv("TESSERA_MODEL"); env != nullptr && *env != '\0') return env;
-  return std::string(TESSERA_SOURCE_DIR) + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
-}
+using ::tessera::testing::DefaultModelPath;
 
 // Bytes of `elements` values of the types SmolLM2's Q4_1 file uses, from the
 // block layouts: F32 4 bytes each, Q4_1 20 bytes per 32, Q8_0 34 bytes per 32.

@@ -407,9 +407,8 @@ TEST(TensorParallelTest, BadStepFailsOnEveryRankAndTheGroupRecovers) {
 
 TEST(TensorParallelTest, SmolLm2AtTp3MatchesTp1) {
   const std::string path = DefaultModelPath();
-  auto h = EngineHarness::Open(path, 1, 8);
-  if (!h.ok()) GTEST_SKIP() << "model not available: " << h.status();
-  const EngineHarness& e = **h;
+  ASSERT_OK_AND_ASSIGN(auto h, EngineHarness::Open(path, 1, 8));
+  const EngineHarness& e = *h;
   ASSERT_EQ(e.config.n_head, 9);
   ASSERT_EQ(e.config.n_kv_head, 3);
   TensorParallelOptions options;
@@ -443,9 +442,7 @@ TEST(TensorParallelTest, SmolLm2AtTp3MatchesTp1) {
 // float32 re-association alone and the bounds are tight.
 TEST(TensorParallelTest, SmolLm2F32AtTp3MatchesTp1ToRounding) {
   const std::string f32_path = ::testing::TempDir() + "/smollm2-f32-tp.gguf";
-  if (!WriteDequantizedCopy(DefaultModelPath(), f32_path).ok()) {
-    GTEST_SKIP() << "model not available";
-  }
+  ASSERT_THAT(WriteDequantizedCopy(DefaultModelPath(), f32_path), IsOk());
   ASSERT_OK_AND_ASSIGN(auto h, EngineHarness::Open(f32_path, 1, 8));
   TensorParallelOptions options;
   options.tp = 3;

@@ -14,25 +14,14 @@
 #include "common/gguf/gguf_writer.h"
 #include "common/gguf/tensor_encoding.h"
 #include "gtest/gtest.h"
+#include "tests/engine/test_paths.h"
 
 namespace tessera::testing {
 
-// TESSERA_MODEL if set, else models/SmolLM2-135M-Instruct.Q4_1.gguf in the
-// source tree; "" (and a test failure explaining how to fix it) if neither
-// exists.
+// The real model (DefaultModelPath); "" after a test failure if it is missing.
 inline std::string RealModelPath() {
-  std::vector<std::string> candidates;
-  if (const char* env = std::getenv("TESSERA_MODEL"); env != nullptr && *env != '\0') {
-    candidates.push_back(env);
-  }
-  candidates.push_back(std::string(TESSERA_SOURCE_DIR) + "/models/SmolLM2-135M-Instruct.Q4_1.gguf");
-  for (const std::string& c : candidates) {
-    if (std::ifstream(c).good()) return c;
-  }
-  ADD_FAILURE() << "SmolLM2-135M-Instruct.Q4_1.gguf not found: set TESSERA_MODEL to its path "
-                   "or place it at "
-                << candidates.back();
-  return "";
+  const std::string path = DefaultModelPath();
+  return std::ifstream(path).good() ? path : "";
 }
 
 inline std::vector<float> RandomValues(size_t n, uint32_t seed, float scale = 1.0f) {

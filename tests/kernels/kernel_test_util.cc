@@ -28,6 +28,7 @@ uint16_t RandomHalfBits(std::mt19937& rng, int emin, int emax, bool allow_negati
 }  // namespace
 
 std::vector<Isa> AllIsas() { return {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}; }
+std::vector<Isa> SimdIsas() { return {Isa::kAvx2, Isa::kAvx512}; }
 
 std::string IsaParamName(const ::testing::TestParamInfo<Isa>& info) {
   return IsaName(info.param);

@@ -18,6 +18,9 @@ namespace tessera::kernels::testing {
 
 // Every ISA the library knows; tests skip the ones this CPU lacks.
 std::vector<Isa> AllIsas();
+// The SIMD ones (AllIsas less scalar), for tests that compare a SIMD path
+// with the scalar baseline.
+std::vector<Isa> SimdIsas();
 std::string IsaParamName(const ::testing::TestParamInfo<Isa>& info);
 
 // Fixture base for tests parameterised by ISA: selects it in SetUp (or skips)

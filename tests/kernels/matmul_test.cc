@@ -246,8 +246,9 @@ TEST_P(MatMulTest, BlockFormatsMatchUnquantisedFloat64WithinStepBound) {
   }
 }
 
-TEST_P(MatMulTest, SimdAgreesWithScalarWithinTolerance) {
-  if (GetParam() == Isa::kScalar) GTEST_SKIP() << "scalar is the baseline";
+class MatMulSimdTest : public MatMulTest {};
+
+TEST_P(MatMulSimdTest, SimdAgreesWithScalarWithinTolerance) {
   std::mt19937 rng(14);
   for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_1}) {
     const int64_t cols = BlockSize(dtype) == 1 ? 301 : 32 * 7;
@@ -352,6 +353,8 @@ TEST(QuantizeActivationRowTest, MatchesFmaxNearbyintFormulationBitwise) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllIsas, MatMulTest, ::testing::ValuesIn(testing::AllIsas()),
+                         testing::IsaParamName);
+INSTANTIATE_TEST_SUITE_P(SimdIsas, MatMulSimdTest, ::testing::ValuesIn(testing::SimdIsas()),
                          testing::IsaParamName);
 
 }  // namespace

@@ -13,28 +13,14 @@
 
 #include "common/tokenizer/tokenizer_data.h"
 #include "gtest/gtest.h"
+#include "tests/engine/test_paths.h"
 
 namespace tessera::testing {
 
-// TESSERA_MODEL if set, else models/SmolLM2-135M-Instruct.Q4_1.gguf in the
-// source tree; "" plus a test failure saying how to fix it if neither exists.
+// The real model (DefaultModelPath); "" after a test failure if it is missing.
 inline std::string TokenizerModelPath() {
-  std::vector<std::string> candidates;
-  if (const char* env = std::getenv("TESSERA_MODEL"); env != nullptr && *env != '\0') {
-    candidates.push_back(env);
-  }
-  candidates.push_back(std::string(TESSERA_SOURCE_DIR) +
-                       "/models/SmolLM2-135M-Instruct.Q4_1.gguf");
-  for (const std::string& c : candidates) {
-    if (std::ifstream(c).good()) return c;
-  }
-  ADD_FAILURE() << "SmolLM2-135M-Instruct.Q4_1.gguf not found: set TESSERA_MODEL to its path "
-                   "or place it at " << candidates.back();
-  return "";
-}
-
-inline std::string GoldenPath(const std::string& name) {
-  return std::string(TESSERA_SOURCE_DIR) + "/tests/golden/" + name;
+  const std::string path = DefaultModelPath();
+  return std::ifstream(path).good() ? path : "";
 }
 
 inline std::string ReadWholeFile(const std::string& path) {
