@@ -422,6 +422,9 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(
   sv->set_prefill_tokens(st.prefill_tokens);
   sv->set_kv_blocks_cached(st.cached_blocks);
   sv->set_prefix_hit_blocks(st.prefix_hit_blocks);
+  sv->set_prefill_chunks(st.prefill_chunks);
+  sv->set_max_step_tokens(st.max_step_tokens);
+  sv->set_max_steps_in_flight(st.max_steps_in_flight);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;

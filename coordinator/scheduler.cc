@@ -60,6 +60,9 @@ SchedulerStats Scheduler::stats() const {
   st.preemptions = preemptions_;
   st.steps = steps_;
   st.prefill_tokens = prefill_tokens_;
+  st.prefill_chunks = prefill_chunks_;
+  st.max_step_tokens = max_step_tokens_;
+  st.max_steps_in_flight = max_steps_in_flight_;
   return st;
 }
 
@@ -361,9 +364,11 @@ bool Scheduler::BuildStep(v1::StepRequest* request, InFlight* step) {
       }
     }
     if (left > 1) prefill_tokens_ += n;
+    if (n > 1) ++prefill_chunks_;
     budget -= n;
     step->work.emplace_back(s, n);
   }
+  max_step_tokens_ = std::max<int64_t>(max_step_tokens_, options_.max_batch_tokens - budget);
   // A preemption above may have taken a sequence already placed in this
   // step's `order` but never one in `work` (in_step protects those).
   for (auto& [s, n] : step->work) {
@@ -471,6 +476,8 @@ void Scheduler::Loop() {
         step.deadline = now + options_.step_timeout;
         const uint64_t ticket = next_ticket_++;
         in_flight_[ticket] = std::move(step);
+        max_steps_in_flight_ =
+            std::max<int64_t>(max_steps_in_flight_, static_cast<int64_t>(in_flight_.size()));
         to_send.emplace_back(ticket, std::move(request));
       }
       Sweep();

@@ -73,6 +73,9 @@ struct SchedulerStats {
   int64_t prefill_tokens = 0; // tokens sent that were not decodes (incl. recompute)
   int64_t cached_blocks = 0;     // blocks registered in the prefix cache
   int64_t prefix_hit_blocks = 0; // blocks reused from it instead of computed
+  int64_t prefill_chunks = 0;    // sequence chunks of more than one token sent
+  int64_t max_step_tokens = 0;   // the most tokens one step has carried
+  int64_t max_steps_in_flight = 0;  // the most steps in flight at once
 };
 
 class Scheduler {
@@ -168,6 +171,9 @@ class Scheduler {
   int64_t preemptions_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t steps_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t prefill_tokens_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t prefill_chunks_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t max_step_tokens_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t max_steps_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   // Bumped by everything that can make a stalled scheduler productive
   // (a submission, a result, a new pipeline); the loop sleeps while it
   // equals stalled_at_, the value when it last found nothing to send.

@@ -67,6 +67,12 @@ class DownstreamLink {
     relay_.join();
   }
 
+  // Steps forwarded and not yet answered by the next stage.
+  size_t pending() {
+    absl::MutexLock lock(&mu_);
+    return pending_.size();
+  }
+
   // Forwards `request`; remembers this stage's trace to add to the answer.
   absl::Status Forward(const v1::StepRequest& request, const v1::StageTrace& trace) {
     absl::MutexLock lock(&mu_);
@@ -225,6 +231,10 @@ grpc::Status StageService::Steps(
     const uint64_t bytes_in = request.ByteSizeLong();
     state_->bytes_received += bytes_in;
     const uint64_t step_id = request.step_id();
+    if (step_id != 0 && request.seqs_size() > 0 && downstream != nullptr &&
+        downstream->pending() > 0) {
+      ++state_->steps_overlapped;
+    }
 
     absl::Status status;
     bool last = false;
@@ -347,6 +357,7 @@ grpc::Status StageService::GetWorkerStatus(grpc::ServerContext* /*context*/,
   response->set_tokens(state_->tokens);
   response->set_bytes_received(state_->bytes_received);
   response->set_bytes_sent(state_->bytes_sent);
+  response->set_steps_overlapped(state_->steps_overlapped);
   return grpc::Status::OK;
 }
 

@@ -45,6 +45,10 @@ struct WorkerState {
   std::atomic<uint64_t> tokens{0};
   std::atomic<uint64_t> bytes_received{0};
   std::atomic<uint64_t> bytes_sent{0};
+  // Steps this stage began while a step it had forwarded was still
+  // unanswered downstream: two stages of the pipeline busy at once, which
+  // is what micro-batches are for.
+  std::atomic<uint64_t> steps_overlapped{0};
 };
 
 class StageService final : public tessera::v1::Stage::Service {

@@ -216,7 +216,61 @@ TEST(ServingTest, ChunkedPrefillOfALongPromptChangesNoToken) {
   ASSERT_TRUE(cluster.ready()) << cluster.coordinator().output();
   const std::vector<Generation> got = RunConcurrently(cluster, jobs);
   ExpectMatchesAlone(jobs, got, want);
-  EXPECT_GT(got[0].prompt_tokens, 48 * 5);  // really several chunks
+  ASSERT_GT(got[0].prompt_tokens, 48 * 5);
+  // Really chunked, by the scheduler's own counters: no step carried more
+  // than --max-batch-tokens, and the long prompt alone needed this many
+  // chunks (the short one adds at least one more).
+  const v1::ServingStats s = Serving(cluster);
+  EXPECT_LE(s.max_step_tokens(), 48);
+  EXPECT_GT(s.max_step_tokens(), 1);
+  EXPECT_GE(s.prefill_chunks(), (got[0].prompt_tokens + 47) / 48 + 1);
+}
+
+// WorkerStatus of stage `i`, straight from the worker.
+v1::WorkerStatus StageStatus(const Cluster& cluster, int i) {
+  auto stub = v1::Stage::NewStub(
+      grpc::CreateChannel(cluster.StageAddress(i), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  v1::WorkerStatus st;
+  stub->GetWorkerStatus(&ctx, v1::WorkerStatusRequest(), &st);
+  return st;
+}
+
+// With two stages and several streams, the default (one micro-batch per
+// stage) keeps two steps in flight, and stage 0 computes one step while
+// stage 1 still holds the previous: the counters of both processes say so.
+// With --micro-batches=1 neither ever happens (the control).
+TEST(ServingTest, MicroBatchesKeepTwoStagesBusyAtOnce) {
+  std::vector<Job> jobs(4);
+  for (int i = 0; i < 4; ++i) {
+    jobs[i].prompt = absl::StrCat("List the colours of the rainbow, take ", i, ":");
+    jobs[i].max_tokens = 24;
+    jobs[i].sampling.temperature = 0;
+    jobs[i].ignore_eos = true;
+  }
+  const auto want = References(jobs);
+  for (int micro_batches : {0, 1}) {
+    ClusterOptions o;
+    o.model = DefaultModelPath();
+    o.workers = 2;
+    o.coordinator_flags = {"--max-context=256", absl::StrCat("--micro-batches=", micro_batches)};
+    Cluster cluster(o);
+    ASSERT_TRUE(cluster.ready()) << cluster.coordinator().output();
+    const std::vector<Generation> got = RunConcurrently(cluster, jobs);
+    ExpectMatchesAlone(jobs, got, want);
+    const v1::ServingStats s = Serving(cluster);
+    const v1::WorkerStatus stage0 = StageStatus(cluster, 0);
+    std::printf("--micro-batches=%d: %lld steps, at most %lld in flight, stage 0 overlapped %llu\n",
+                micro_batches, (long long)s.steps(), (long long)s.max_steps_in_flight(),
+                (unsigned long long)stage0.steps_overlapped());
+    if (micro_batches == 0) {
+      EXPECT_EQ(s.max_steps_in_flight(), 2);
+      EXPECT_GT(stage0.steps_overlapped(), 0u);
+    } else {
+      EXPECT_EQ(s.max_steps_in_flight(), 1);
+      EXPECT_EQ(stage0.steps_overlapped(), 0u);
+    }
+  }
 }
 
 // A client that goes away mid-stream gets its KV blocks returned at once

@@ -10,11 +10,11 @@
 //    divergences only at low-margin positions.
 //  * Q4_1 (the default model as shipped): both sides quantize activations to
 //    int8, and on this model any change of summation order flips roundings
-//    that grow to ~0.2 logits (llama.cpp's own f16-vs-f32 KV cache, or its
-//    token-by-token vs batched path, differ by that much; the golden file
-//    records this noise floor). There the check is that we stay within
-//    llama.cpp's own noise floor; the figures are printed and recorded in
-//    docs/numerics.md.
+//    that grow to ~0.2 logits. There the check is against the model's exact
+//    logits (float64, scripts/golden/gen_float64_golden.py): Tessera's
+//    distance from them must be about llama.cpp's. The figures are printed
+//    and recorded in docs/numerics.md.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -39,8 +39,17 @@ constexpr double kLogitTarget = 0.05;
 // A greedy divergence is acceptable only where the reference itself was close
 // to a tie.
 constexpr double kDivergenceMargin = 0.1;
-// Q4_1: how far beyond llama.cpp's own noise floor we may be.
+// Q4_1: how far beyond llama.cpp's own noise floor we may be (the f16 KV
+// cache test, which measures a storage change, not an error).
 constexpr double kNoiseFloorSlack = 1.25;
+// Q4_1 against the exact logits: how much worse than llama.cpp's error
+// Tessera's may be, in mean and 99th percentile. Equally valid summation
+// orders move these statistics by this much: Tessera's three ISA paths
+// (2026-12-04, same prompts) give mean 0.168 / 0.176 / 0.169 and p99
+// 0.681 / 0.815 / 0.712 (AVX-512 / AVX2 / scalar), llama.cpp 0.170 and
+// 0.707. The maximum gets no slack: every path stays under llama.cpp's.
+constexpr double kExactMeanSlack = 1.1;
+constexpr double kExactP99Slack = 1.25;
 
 struct Fixture {
   json golden;
@@ -101,14 +110,34 @@ struct TeacherForced {
   double max_delta = 0, mean_delta = 0;
   int64_t positions = 0, decisive = 0, top1_mismatch = 0;
   std::vector<std::string> mismatches;
+  // With `exact` given: |ours - float64| and |llama.cpp - float64| at every
+  // compared (position, id).
+  std::vector<double> ours_vs_exact, llama_vs_exact;
 };
 
-TeacherForced CompareTeacherForced(Fixture& f) {
+// Mean, 99th percentile and maximum of `v`.
+struct Spread {
+  double mean = 0, p99 = 0, max = 0;
+};
+Spread SpreadOf(std::vector<double> v) {
+  Spread s;
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  for (double x : v) s.mean += x;
+  s.mean /= static_cast<double>(v.size());
+  s.p99 = v[static_cast<size_t>(0.99 * static_cast<double>(v.size() - 1))];
+  s.max = v.back();
+  return s;
+}
+
+// `exact`: tests/golden/smollm2_float64_logits.json, or null.
+TeacherForced CompareTeacherForced(Fixture& f, const json* exact = nullptr) {
   TeacherForced r;
   const int64_t vocab = f.engine->config().vocab_size;
   double sum = 0;
   int64_t compared = 0;
-  for (const json& c : f.golden["cases"]) {
+  for (size_t ci = 0; ci < f.golden["cases"].size(); ++ci) {
+    const json& c = f.golden["cases"][ci];
     const auto tokens = c["tokens"].get<std::vector<int32_t>>();
     EXPECT_GE(tokens.size(), 64u);
     auto logits = f.engine->PromptLogits(tokens, 64);
@@ -125,6 +154,11 @@ TeacherForced CompareTeacherForced(Fixture& f) {
         r.max_delta = std::max(r.max_delta, d);
         sum += d;
         ++compared;
+        if (exact != nullptr) {
+          const double x = (*exact)["cases"][ci]["positions"][p][i].get<double>();
+          r.ours_vs_exact.push_back(std::fabs(row[ids[i]] - x));
+          r.llama_vs_exact.push_back(std::fabs(ref[i] - x));
+        }
       }
       int32_t ours = 0;
       for (int64_t v = 1; v < vocab; ++v) {
@@ -229,25 +263,43 @@ TEST_F(FidelityTest, F32GreedyContinuationsMatchLlamaCpp) {
   for (double m : r.divergence_margins) EXPECT_LT(m, kDivergenceMargin);
 }
 
-TEST_F(FidelityTest, Q41LogitsStayWithinLlamaCppsOwnNoiseFloor) {
+// Q4_1 (both engines quantize activations to int8) against the model's
+// exact logits: float64 on the dequantized weights with nothing rounded
+// (tests/golden/smollm2_float64_logits.json). Tessera must be about as
+// close to them as llama.cpp is (kExact*Slack), and its worst value no
+// worse than llama.cpp's, over every (position, id) llama.cpp ranked
+// top-10. llama.cpp's own distance is the yardstick: about 0.17 mean and
+// 5.4 max, the size of int8 rounding flips amplified through 30 layers.
+//
+// Why not bound |Tessera - llama.cpp| by llama.cpp's decode-vs-prefill
+// deviation: the two engines are independent approximations, each off from
+// the exact value by that much, so their difference is about as large as
+// either error (0.16 mean), while llama.cpp's two paths share most of their
+// rounding (0.05 mean); Tessera's own AVX2 and AVX-512 paths differ by 0.16
+// too (docs/numerics.md). A 6-logit error would fail this test's maximum.
+TEST_F(FidelityTest, Q41IsNoFurtherFromExactLogitsThanLlamaCpp) {
   ASSERT_NE(q41_, nullptr);
-  const json& floor = q41_->golden["noise_floor"]["f16_kv_vs_f32_kv"];
-  const json& paths = q41_->golden["noise_floor"]["decode_path_vs_prefill_path"];
-  const TeacherForced r = CompareTeacherForced(*q41_);
+  std::ifstream in(GoldenPath("smollm2_float64_logits.json"));
+  const json exact = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(exact.is_object()) << "tests/golden/smollm2_float64_logits.json is missing";
+  ASSERT_EQ(exact["model_sha256"], q41_->golden["model_sha256"]);
+  ASSERT_EQ(exact["cases"].size(), q41_->golden["cases"].size());
+  const TeacherForced r = CompareTeacherForced(*q41_, &exact);
+  ASSERT_EQ(r.ours_vs_exact.size(), exact["llama_cpp_vs_float64"]["values"].get<size_t>());
+  const Spread ours = SpreadOf(r.ours_vs_exact);
+  const Spread llama = SpreadOf(r.llama_vs_exact);
   const double agreement = r.decisive ? 1.0 - double(r.top1_mismatch) / r.decisive : 0;
-  std::printf("[fidelity q4_1] teacher-forced: %lld positions (%lld with margin > %.2f), top-1 "
-              "agreement %.4f; |dlogit| over llama.cpp's top-10: max %.4f, mean %.4f\n",
-              (long long)r.positions, (long long)r.decisive, kTopOneMargin, agreement,
-              r.max_delta, r.mean_delta);
-  std::printf("[fidelity q4_1] llama.cpp's own noise floor: f16 vs f32 KV max %.4f mean %.4f "
-              "agreement %.4f; token-by-token vs batched max %.4f mean %.4f agreement %.4f\n",
-              floor["max_abs_dlogit"].get<double>(), floor["mean_abs_dlogit"].get<double>(),
-              floor["top1_agreement_margin_gt_0.02"].get<double>(),
-              paths["max_abs_dlogit"].get<double>(), paths["mean_abs_dlogit"].get<double>(),
-              paths["top1_agreement_margin_gt_0.02"].get<double>());
-  EXPECT_LE(r.mean_delta, kNoiseFloorSlack * floor["mean_abs_dlogit"].get<double>());
-  EXPECT_LE(r.max_delta, kNoiseFloorSlack * floor["max_abs_dlogit"].get<double>());
-  EXPECT_GE(agreement, floor["top1_agreement_margin_gt_0.02"].get<double>() - 0.01);
+  std::printf("[fidelity q4_1] |logit - exact| over llama.cpp's top-10 ids, %zu values: "
+              "Tessera mean %.4f p99 %.4f max %.4f; llama.cpp mean %.4f p99 %.4f max %.4f\n",
+              r.ours_vs_exact.size(), ours.mean, ours.p99, ours.max, llama.mean, llama.p99,
+              llama.max);
+  std::printf("[fidelity q4_1] Tessera vs llama.cpp: %lld positions, top-1 agreement %.4f where "
+              "llama.cpp's margin > %.2f, |dlogit| max %.4f mean %.4f\n",
+              (long long)r.positions, agreement, kTopOneMargin, r.max_delta, r.mean_delta);
+  EXPECT_NEAR(llama.mean, exact["llama_cpp_vs_float64"]["mean_abs_dlogit"].get<double>(), 1e-9);
+  EXPECT_LE(ours.mean, kExactMeanSlack * llama.mean);
+  EXPECT_LE(ours.p99, kExactP99Slack * llama.p99);
+  EXPECT_LE(ours.max, llama.max);
   // Reported, not asserted: on Q4_1 greedy paths part at the first near-tie.
   CompareGreedy(*q41_, "q4_1");
 }

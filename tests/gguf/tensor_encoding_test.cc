@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <random>
 #include <string>
@@ -15,6 +16,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/gguf/gguf_test_util.h"
 
 namespace tessera {
@@ -246,7 +248,7 @@ TEST(EncodeTest, Q4_1DequantisesWithinHalfAStep) {
   }
 }
 
-// The same input gguf-py's quants.quantize() was given: 64 values
+// The input scripts/golden/gen_gguf_golden.py gives gguf-py: 64 values
 // ((i * 7919) % 1000 - 500) / 137 in float32, then a zero block, then a
 // constant block of 1.25.
 std::vector<float> GoldenInput() {
@@ -259,26 +261,27 @@ std::vector<float> GoldenInput() {
   return x;
 }
 
+// tests/golden/tensor_encoding.json: gguf-py's quants.quantize() and
+// numpy's float16 of GoldenInput() (scripts/golden/gen_gguf_golden.py).
+nlohmann::json EncodingGolden() {
+  std::ifstream in(testing::GoldenPath("tensor_encoding.json"));
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  EXPECT_TRUE(j.is_object()) << "tests/golden/tensor_encoding.json is missing or invalid";
+  return j.is_object() ? j : nlohmann::json::object();
+}
+
 TEST(EncodeTest, Q8_0MatchesGgufPyGolden) {
-  EXPECT_EQ(Hex(EncodeQ8_0(GoldenInput())),
-            "5b27816a56412d1804efdac6b19d88725d48341f0bf6e2cdb8a48f7964503b26"
-            "12fd5027e8d4bfaa96816c57422e1904f0dbc6b29d88735e4a35200bf7e2cdb9"
-            "a48f7a6500000000000000000000000000000000000000000000000000000000"
-            "0000000000000a217f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f"
-            "7f7f7f7f7f7f7f7f");
+  EXPECT_EQ(Hex(EncodeQ8_0(GoldenInput())), EncodingGolden().value("q8_0_hex", "<missing>"));
 }
 
 TEST(EncodeTest, Q4_1MatchesGgufPyGolden) {
-  EXPECT_EQ(Hex(EncodeQ4_1(GoldenInput())),
-            "97374dc3b0ae8d7c6a59382715f4e3d2b0af9d8c973741c32605f4d2c1b0ae8d"
-            "7c6a59382715f4e300000000000000000000000000000000000000000000003d"
-            "00000000000000000000000000000000");
+  EXPECT_EQ(Hex(EncodeQ4_1(GoldenInput())), EncodingGolden().value("q4_1_hex", "<missing>"));
 }
 
 TEST(EncodeTest, F16MatchesNumpyGolden) {
   std::vector<float> x = GoldenInput();
   x.resize(16);
-  EXPECT_EQ(Hex(EncodeF16(x)), "4dc31e42ef40813f243d8c398a2ed3b752bcb0be87c0b5c1e4c2874258412940");
+  EXPECT_EQ(Hex(EncodeF16(x)), EncodingGolden().value("f16_first16_hex", "<missing>"));
 }
 
 }  // namespace

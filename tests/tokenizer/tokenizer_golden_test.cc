@@ -223,17 +223,21 @@ TEST_F(TokenizerGoldenTest, OtherPreTokenizersMatchLlamaCpp) {
 }
 
 TEST_F(TokenizerGoldenTest, ChatTemplateRendersTwoMessageConversation) {
-  // Written by hand from the model's tokenizer.chat_template (and checked
-  // once against jinja2's rendering of that template).
-  const std::string expected =
-      "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
-      "Face<|im_end|>\n<|im_start|>user\nWhat is the capital of France?<|im_end|>\n"
-      "<|im_start|>assistant\nParis.<|im_end|>\n<|im_start|>assistant\n";
-  const std::vector<ChatMessage> msgs = {{"user", "What is the capital of France?"},
-                                         {"assistant", "Paris."}};
+  // jinja2's rendering of the model's tokenizer.chat_template
+  // (scripts/golden/gen_gguf_golden.py writes it).
+  const json golden = json::parse(ReadWholeFile(GoldenPath("smollm2_gguf.json")), nullptr,
+                                  /*allow_exceptions=*/false);
+  ASSERT_TRUE(golden.is_object()) << "tests/golden/smollm2_gguf.json is missing or invalid";
+  const json& chat = golden["chat"];
+  std::vector<ChatMessage> msgs;
+  for (const json& m : chat["messages"]) {
+    msgs.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+  }
+  ASSERT_EQ(msgs.size(), 2u);
   ASSERT_OK_AND_ASSIGN(std::string prompt,
-                       ApplyChatTemplate(tokenizer_->chat_template(), msgs, true));
-  EXPECT_EQ(prompt, expected);
+                       ApplyChatTemplate(tokenizer_->chat_template(), msgs,
+                                         chat["add_generation_prompt"].get<bool>()));
+  EXPECT_EQ(prompt, chat["rendered"].get<std::string>());
   // The rendered prompt's markers become single control tokens.
   const std::vector<int32_t> ids = tokenizer_->Encode(prompt, false, true);
   EXPECT_EQ(std::count(ids.begin(), ids.end(), 1), 4);  // <|im_start|>
