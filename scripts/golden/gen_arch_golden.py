@@ -154,6 +154,9 @@ def hf_config(v):
     hd = v["n_embd"] // v["n_head"]
     c = {
         "architectures": [v["hf_arch"]],
+        # What transformers' AutoConfig keys on, as in every real config.json.
+        "model_type": {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral",
+                       "Qwen2ForCausalLM": "qwen2", "Glm4ForCausalLM": "glm4"}[v["hf_arch"]],
         "hidden_size": v["n_embd"],
         "intermediate_size": v["n_ff"],
         "num_attention_heads": v["n_head"],
@@ -176,6 +179,8 @@ def hf_config(v):
     if v["arch"] == "glm4":
         c["partial_rotary_factor"] = v["partial_rotary"]
         c["attention_bias"] = True
+        # Glm4Config's default (151329) lies outside a tiny vocabulary.
+        c["pad_token_id"] = v["vocab"] - 1
     return c
 
 

@@ -12,7 +12,10 @@
 //  * the same weights as a Hugging Face directory (config.json +
 //    model.safetensors, Hugging Face layout) give bitwise the logits of the
 //    GGUF, which llama.cpp's conventions lay out differently (Llama Q/K rows
-//    permuted, RoPE scaling as a tensor).
+//    permuted, RoPE scaling as a tensor);
+//  * that directory, and its F16 and BF16 copies, give transformers' own
+//    float32 logits (scripts/golden/gen_hf_transformers_golden.py) within
+//    1e-3, top-1 equal wherever transformers' margin exceeds 0.02.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -108,6 +111,56 @@ TEST_P(ArchGoldenTest, HuggingFaceDirectoryEqualsGgufBitwise) {
   for (size_t i = 0; i < a.size(); ++i) differing += std::memcmp(&a[i], &b[i], sizeof(float)) != 0;
   EXPECT_EQ(differing, 0u) << name << ": " << differing << " of " << a.size()
                            << " logits differ between the HF directory and the GGUF";
+}
+
+// The Hugging Face directories against Hugging Face's own implementation:
+// transformers (float32, half weights widened exactly) teacher-forced over
+// the same tokens, recorded in <name>_transformers.json by
+// scripts/golden/gen_hf_transformers_golden.py, which also wrote the F16 and
+// BF16 copies of each directory. Tessera widens half weights exactly too and
+// keeps activations in float32, so only summation order differs.
+TEST_P(ArchGoldenTest, HuggingFaceDirectoriesMatchTransformers) {
+  const std::string name = GetParam();
+  std::ifstream in(GoldenPath("arch/" + name + "_transformers.json"));
+  ASSERT_TRUE(in) << "missing transformers golden for " << name;
+  const json golden = json::parse(in);
+  const auto tokens = golden["tokens"].get<std::vector<int32_t>>();
+  int directories = 0;
+  for (const auto& [dtype, dir] : golden["directories"].items()) {
+    auto engine = OpenEngine(GoldenPath("arch/" + dir.get<std::string>()));
+    ASSERT_NE(engine, nullptr) << dir;
+    ASSERT_OK_AND_ASSIGN(std::vector<float> logits, engine->PromptLogits(tokens, 64));
+    const int64_t vocab = engine->config().vocab_size;
+    const json& tf = golden["teacher_forced"][dtype];
+    ASSERT_EQ(tf.size(), tokens.size());
+    int decisive = 0, mismatches = 0;
+    double max_delta = 0;
+    for (size_t p = 0; p < tokens.size(); ++p) {
+      const float* row = &logits[p * vocab];
+      const auto ids = tf[p]["ids"].get<std::vector<int32_t>>();
+      const auto ref = tf[p]["logits"].get<std::vector<double>>();
+      for (size_t i = 0; i < ids.size(); ++i) {
+        max_delta = std::max(max_delta, std::fabs(row[ids[i]] - ref[i]));
+      }
+      int32_t ours = 0;
+      for (int64_t v = 1; v < vocab; ++v) {
+        if (row[v] > row[ours]) ours = static_cast<int32_t>(v);
+      }
+      if (tf[p]["margin"].get<double>() > kTopOneMargin) {
+        ++decisive;
+        mismatches += ours != ids[0];
+      }
+    }
+    std::printf("%s %s (%s): top-1 equal to transformers at %d/%d decisive positions; max "
+                "|logit delta| %.3g\n",
+                name.c_str(), dtype.c_str(), dir.get<std::string>().c_str(),
+                decisive - mismatches, decisive, max_delta);
+    EXPECT_EQ(mismatches, 0) << name << " " << dtype;
+    EXPECT_GT(decisive, static_cast<int>(tokens.size()) / 2) << name << " " << dtype;
+    EXPECT_LE(max_delta, kLogitBound) << name << " " << dtype;
+    ++directories;
+  }
+  EXPECT_EQ(directories, 3);  // F32, F16 and BF16
 }
 
 // A worker loading layers [1, 2) of a Hugging Face directory re-lays out
