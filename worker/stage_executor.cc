@@ -144,22 +144,37 @@ absl::Status StageExecutor::Run(absl::Span<const StageSequence> seqs,
     return absl::OkStatus();
   }
   RETURN_IF_ERROR(Validate(seqs));
-  if (const int64_t bad = FirstNonFinite(hidden_in); bad >= 0) {
-    const int64_t row = bad / config_.n_embd;
-    int64_t first_row = 0;
-    for (const StageSequence& s : seqs) {
-      if (row < first_row + s.step.num_tokens) {
-        return absl::DataLossError(absl::StrFormat(
-            "sequence %d (request %s): its hidden state for position %d holds %f; refusing "
-            "non-finite activations from the previous stage",
-            s.step.seq_id, s.request_id, s.step.start_pos + (row - first_row), hidden_in[bad]));
+  // A sequence whose hidden states hold a NaN or infinity is dropped from
+  // the step and fails alone (a numerical fault upstream, or a faulty
+  // peer); the others run as if it had never been sent.
+  std::vector<StageSequence> kept;
+  std::vector<float> kept_hidden;
+  if (!hidden_in.empty() && FirstNonFinite(hidden_in) >= 0) {
+    int64_t total = 0;
+    for (const StageSequence& s : seqs) total += s.step.num_tokens;
+    if (static_cast<int64_t>(hidden_in.size()) == total * config_.n_embd) {
+      size_t row = 0;
+      for (const StageSequence& s : seqs) {
+        const size_t n = static_cast<size_t>(s.step.num_tokens) * config_.n_embd;
+        const absl::Span<const float> mine = hidden_in.subspan(row * config_.n_embd, n);
+        if (const int64_t bad = FirstNonFinite(mine); bad >= 0) {
+          StageSample refused;
+          refused.seq_id = s.step.seq_id;
+          refused.status = absl::DataLossError(absl::StrFormat(
+              "sequence %d (request %s): its hidden state for position %d holds %f; refusing "
+              "non-finite activations from the previous stage",
+              s.step.seq_id, s.request_id, s.step.start_pos + bad / config_.n_embd, mine[bad]));
+          samples->push_back(std::move(refused));
+        } else {
+          kept.push_back(s);
+          kept_hidden.insert(kept_hidden.end(), mine.begin(), mine.end());
+        }
+        row += s.step.num_tokens;
       }
-      first_row += s.step.num_tokens;
+      if (kept.empty()) return absl::OkStatus();
+      seqs = kept;
+      hidden_in = kept_hidden;
     }
-    return absl::DataLossError(absl::StrFormat(
-        "hidden state value %d holds %f; refusing non-finite activations from the previous "
-        "stage",
-        bad, hidden_in[bad]));
   }
   steps_.clear();
   for (const StageSequence& s : seqs) {

@@ -10,8 +10,8 @@
 // holds. A step must continue a sequence exactly where it left off
 // (start_pos == held positions) or restart it at position 0; anything else
 // (an unknown sequence id, a gap, a rewind) is INVALID_ARGUMENT naming the
-// sequence, before any memory is touched. Hidden states from the previous
-// stage must be finite. On the last stage it also samples,
+// sequence, before any memory is touched. A sequence sent non-finite hidden
+// states fails alone. On the last stage it also samples,
 // with the same counter-based sampler as the single-process engine, so a
 // pipeline reproduces `tessera run` bit for bit.
 //
@@ -110,11 +110,14 @@ class StageExecutor {
   int64_t live_sequences() const { return static_cast<int64_t>(held_.size()); }
 
   // Validates and runs one step. `hidden_in` is [tokens][n_embd] unless this
-  // is the first stage; a NaN or infinity in it is DATA_LOSS naming the
-  // sequence, and nothing runs. Non-last stages fill `hidden_out`; the last
-  // stage fills `samples` (one per sequence with sample set, in step order),
-  // never sampling from a non-finite logits row (that sample carries an
-  // INTERNAL status instead).
+  // is the first stage. A sequence whose rows of it hold a NaN or infinity
+  // does not run: it gets a sample with a DATA_LOSS status naming it (on any
+  // stage; its KV is untouched), and the step goes on without it. Non-last
+  // stages fill `hidden_out` with the rows of the sequences that ran, in
+  // step order; the last stage also fills `samples` with one per sequence
+  // with sample set (after the refused ones, in step order), never sampling
+  // from a non-finite logits row (that sample carries an INTERNAL status
+  // instead).
   absl::Status Run(absl::Span<const StageSequence> seqs, absl::Span<const float> hidden_in,
                    std::vector<float>* hidden_out, std::vector<StageSample>* samples);
 

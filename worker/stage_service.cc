@@ -1,5 +1,6 @@
 #include "worker/stage_service.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
@@ -73,11 +75,13 @@ class DownstreamLink {
     return pending_.size();
   }
 
-  // Forwards `request`; remembers this stage's trace to add to the answer.
-  absl::Status Forward(const v1::StepRequest& request, const v1::StageTrace& trace) {
+  // Forwards `request`; remembers this stage's trace, and the sequences it
+  // refused itself, to add to the answer.
+  absl::Status Forward(const v1::StepRequest& request, const v1::StageTrace& trace,
+                       std::vector<v1::SampledToken> refused = {}) {
     absl::MutexLock lock(&mu_);
     if (broken_) return absl::UnavailableError(broken_message_);
-    if (request.step_id() != 0) pending_[request.step_id()] = trace;
+    if (request.step_id() != 0) pending_[request.step_id()] = {trace, std::move(refused)};
     const uint64_t bytes = request.ByteSizeLong();
     if (!stream_->Write(request)) {
       pending_.erase(request.step_id());
@@ -98,7 +102,8 @@ class DownstreamLink {
         absl::MutexLock lock(&mu_);
         auto it = pending_.find(result.step_id());
         if (it != pending_.end()) {
-          *result.add_traces() = it->second;
+          *result.add_traces() = it->second.trace;
+          for (v1::SampledToken& t : it->second.refused) *result.add_tokens() = std::move(t);
           pending_.erase(it);
         }
       }
@@ -106,7 +111,7 @@ class DownstreamLink {
       upstream_->Write(result);
     }
     const grpc::Status status = stream_->Finish();
-    absl::flat_hash_map<uint64_t, v1::StageTrace> orphaned;
+    absl::flat_hash_map<uint64_t, Pending> orphaned;
     {
       absl::MutexLock lock(&mu_);
       broken_ = true;
@@ -117,7 +122,7 @@ class DownstreamLink {
     }
     // Steps that were forwarded but never answered must not hang upstream.
     absl::MutexLock lock(upstream_mu_);
-    for (const auto& [step_id, trace] : orphaned) {
+    for (const auto& [step_id, pending] : orphaned) {
       upstream_->Write(ErrorResult(step_id, absl::UnavailableError(broken_message_)));
     }
   }
@@ -133,7 +138,11 @@ class DownstreamLink {
   absl::Mutex mu_;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
   std::string broken_message_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<uint64_t, v1::StageTrace> pending_ ABSL_GUARDED_BY(mu_);
+  struct Pending {
+    v1::StageTrace trace;
+    std::vector<v1::SampledToken> refused;
+  };
+  absl::flat_hash_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);
   std::thread relay_;
 };
 
@@ -252,18 +261,31 @@ grpc::Status StageService::Steps(
         last = exec->is_last();
         status = DecodeStep(request, exec->is_first(), exec->n_embd(), &seqs, &hidden_in);
         if (status.ok()) status = exec->Run(seqs, hidden_in, &hidden_out, &samples);
-        if (status.code() == absl::StatusCode::kDataLoss) {
-          // Name the sender: the previous stage, seen from here as a peer.
-          status = absl::DataLossError(
-              absl::StrFormat("%s; sent to stage %d by stage %d (peer %s)", status.message(),
-                              stage_index, stage_index - 1, context->peer()));
-        }
         // Releases apply even when the step itself was refused.
         exec->Release(std::vector<int64_t>(request.release_seq_ids().begin(),
                                            request.release_seq_ids().end()));
       }
     }
-    for (const StageSequence& s : seqs) step_tokens += s.step.num_tokens;
+    // Sequences refused for non-finite hidden states did not run; name the
+    // sender in their errors (the previous stage, seen from here as a peer).
+    absl::flat_hash_set<int64_t> refused;
+    std::vector<v1::SampledToken> refused_tokens;
+    if (status.ok()) {
+      for (StageSample& s : samples) {
+        if (s.status.code() != absl::StatusCode::kDataLoss) continue;
+        s.status = absl::DataLossError(
+            absl::StrFormat("%s; sent to stage %d by stage %d (peer %s)", s.status.message(),
+                            stage_index, stage_index - 1, context->peer()));
+        refused.insert(s.seq_id);
+        v1::SampledToken& t = refused_tokens.emplace_back();
+        t.set_seq_id(s.seq_id);
+        t.set_code(static_cast<int>(s.status.code()));
+        t.set_message(std::string(s.status.message()));
+      }
+    }
+    for (const StageSequence& s : seqs) {
+      if (!refused.contains(s.step.seq_id)) step_tokens += s.step.num_tokens;
+    }
     v1::StageTrace trace;
     trace.set_stage_index(stage_index);
     trace.set_compute_micros(
@@ -314,9 +336,31 @@ grpc::Status StageService::Steps(
                                       "this stage is not last but has no next stage address")));
       continue;
     }
+    // Refused sequences go no further; their errors join the step's answer.
+    if (!refused.empty()) {
+      auto* work = request.mutable_seqs();
+      work->erase(std::remove_if(work->begin(), work->end(),
+                                 [&](const v1::SequenceWork& w) {
+                                   return refused.contains(w.seq_id());
+                                 }),
+                  work->end());
+      if (work->empty()) {
+        v1::StepResult result;
+        result.set_step_id(step_id);
+        for (v1::SampledToken& t : refused_tokens) *result.add_tokens() = std::move(t);
+        *result.add_traces() = trace;
+        if (step_id != 0) answer(result);
+        if (request.release_seq_ids_size() > 0) {
+          v1::StepRequest release;
+          *release.mutable_release_seq_ids() = request.release_seq_ids();
+          downstream->Forward(release, trace).IgnoreError();
+        }
+        continue;
+      }
+    }
     // Token ids are only needed by stage 0; the hidden states replace them.
     for (v1::SequenceWork& w : *request.mutable_seqs()) w.clear_token_ids();
-    if (!seqs.empty()) {
+    if (request.seqs_size() > 0) {
       v1::Tensor* t = request.mutable_hidden();
       t->set_dtype(v1::DTYPE_F32);
       t->clear_shape();
@@ -325,7 +369,7 @@ grpc::Status StageService::Steps(
       t->set_data(reinterpret_cast<const char*>(hidden_out.data()),
                   hidden_out.size() * sizeof(float));
     }
-    absl::Status sent = downstream->Forward(request, trace);
+    absl::Status sent = downstream->Forward(request, trace, std::move(refused_tokens));
     if (!sent.ok() && step_id != 0) answer(ErrorResult(step_id, sent));
   }
   downstream.reset();  // half-closes the next stage's stream and drains its answers

@@ -1,6 +1,7 @@
 #include "kernels/cpu/quantize.h"
 
 #include <cmath>
+#include <limits>
 #if defined(__SSE__)
 #include <xmmintrin.h>
 #endif
@@ -29,11 +30,21 @@ void QuantizeActivationRow(const float* x, int64_t cols, int8_t* q, float* d, fl
     const float* xb = x + b * kQuantBlock;
     int8_t* qb = q + b * kQuantBlock;
     float amax = 0.0f;
-    // Same result as std::fmax (amax is never NaN; a NaN input is skipped by
-    // both), without its libm call.
+    bool nan = false;
+    // Same result as std::fmax on numbers, without its libm call.
     for (int j = 0; j < kQuantBlock; ++j) {
       const float a = std::fabs(xb[j]);
       amax = a > amax ? a : amax;
+      nan |= a != a;
+    }
+    if (nan) {
+      // A NaN must reach the product, never become a plain int8 (which
+      // would turn a numerical fault into finite, wrong logits). An
+      // infinity does already: d = inf and every q = 0 give inf * 0 = NaN.
+      for (int j = 0; j < kQuantBlock; ++j) qb[j] = 0;
+      d[b] = std::numeric_limits<float>::quiet_NaN();
+      if (s != nullptr) s[b] = d[b];
+      continue;
     }
     const float scale = amax / 127.0f;
     const float inv = amax != 0.0f ? 127.0f / amax : 0.0f;
@@ -59,12 +70,21 @@ void QuantizeActivationRowQ8K(const float* x, int64_t cols, int8_t* q, float* d,
     // that the extreme itself maps to -127 exactly.
     float amax = 0.0f;
     float max = 0.0f;
+    bool finite = true;
     for (int j = 0; j < kBlock; ++j) {
       const float a = std::fabs(xb[j]);
       if (a > amax) {
         amax = a;
         max = xb[j];
       }
+      finite &= a <= std::numeric_limits<float>::max();
+    }
+    if (!finite) {
+      // NaN or infinity: make the product NaN rather than finite and wrong.
+      d[b] = std::numeric_limits<float>::quiet_NaN();
+      for (int j = 0; j < kBlock; ++j) qb[j] = 0;
+      for (int j = 0; j < kBlock / 16; ++j) sb[j] = 0;
+      continue;
     }
     if (amax == 0.0f) {
       d[b] = 0.0f;

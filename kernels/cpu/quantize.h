@@ -13,6 +13,11 @@
 // min(127, round_half_even(iscale * x)), d = 1/iscale kept as float (no f16
 // rounding), plus the 16 sums of q over each run of 16 (bsums).
 //
+// A block holding a NaN (Q8_1/Q8_0), or a NaN or infinity (Q8_K), gets
+// d = NaN and q = 0, so the product is NaN: a numerical fault shows in the
+// output (where the stages' guards catch it) instead of becoming plain int8
+// values and finite, wrong results. Finite inputs are unaffected.
+//
 // Every operation here is exactly rounded, so the result is the same bits on
 // every ISA and depends only on the token's own values.
 //

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -17,6 +18,7 @@
 #include "tessera/v1/control.grpc.pb.h"
 #include "tests/cluster/cluster.h"
 #include "tests/engine/test_paths.h"
+#include "tests/engine/tiny_model.h"
 
 namespace tessera {
 namespace {
@@ -121,6 +123,61 @@ TEST(ClusterFailureTest, RefusesOtherProtocolVersionsAndModelFiles) {
   EXPECT_THAT(s.error_message(),
               AllOf(HasSubstr("different model file"), HasSubstr("other.gguf")));
   std::filesystem::remove(copy);
+}
+
+// A model whose token 7 computes NaN (its embedding row is NaN): a request
+// whose prompt holds it fails, while a request in the same steps without it
+// gets exactly its lone output. On one stage the last stage refuses to
+// sample its non-finite logits (INTERNAL); on two, stage 1 refuses its
+// non-finite hidden states (DATA_LOSS naming stage 0).
+TEST(ClusterNumericFaultTest, NonFiniteValuesFailOnlyTheirRequest) {
+  testing::TinyModelSpec spec;
+  spec.n_layer = 4;
+  spec.vocab = 320;
+  spec.with_tokenizer = true;
+  spec.tied_embeddings = false;
+  spec.embedding_type = GgmlType::kF32;
+  spec.poison_token = 7;
+  const std::string model = ::testing::TempDir() + "/poisoned_tiny.gguf";
+  ASSERT_TRUE(testing::WriteTinyModel(spec, model).ok());
+  auto ids_request = [](std::vector<int32_t> ids) {
+    v1::GenerateRequest r;
+    r.mutable_token_ids()->mutable_ids()->Add(ids.begin(), ids.end());
+    r.set_max_tokens(6);
+    r.set_ignore_eos(true);
+    r.mutable_sampling()->set_temperature(0);
+    return r;
+  };
+  for (int workers : {1, 2}) {
+    ClusterOptions o;
+    o.model = model;
+    o.workers = workers;
+    o.coordinator_flags = {"--max-context=128"};
+    Cluster cluster(o);
+    ASSERT_TRUE(cluster.ready()) << cluster.coordinator().output();
+    auto stub = cluster.InferenceStub();
+    const Generation alone = Generate(stub.get(), ids_request({40, 41, 42, 43}));
+    ASSERT_TRUE(alone.status.ok()) << alone.status.error_message();
+    ASSERT_EQ(alone.ids.size(), 6u);
+
+    Generation poisoned, clean;
+    std::thread a([&] { poisoned = Generate(stub.get(), ids_request({40, 7, 42, 43})); });
+    std::thread b([&] { clean = Generate(stub.get(), ids_request({40, 41, 42, 43})); });
+    a.join();
+    b.join();
+    if (workers == 1) {
+      EXPECT_EQ(poisoned.status.error_code(), grpc::StatusCode::INTERNAL);
+      EXPECT_THAT(poisoned.status.error_message(),
+                  AllOf(HasSubstr("logits"), HasSubstr("not sampled"), HasSubstr("last stage")));
+    } else {
+      EXPECT_EQ(poisoned.status.error_code(), grpc::StatusCode::DATA_LOSS);
+      EXPECT_THAT(poisoned.status.error_message(),
+                  AllOf(HasSubstr("non-finite"), HasSubstr("sent to stage 1 by stage 0")));
+    }
+    EXPECT_TRUE(poisoned.ids.empty());
+    ASSERT_TRUE(clean.status.ok()) << clean.status.error_message();
+    EXPECT_EQ(clean.ids, alone.ids) << workers << " worker(s)";
+  }
 }
 
 class ServingClusterTest : public ::testing::Test {
@@ -285,8 +342,9 @@ TEST_F(ServingClusterTest, StageRejectsBadStepsAndKeepsServing) {
 }
 
 // A peer that sends the last stage hidden states holding NaN or infinity
-// (a faulty stage 0, or one that overflowed) gets DATA_LOSS naming the
-// sequence and the sending stage, and nothing is run or sampled for it.
+// for one sequence (a faulty stage 0, or one that overflowed) gets DATA_LOSS
+// for that sequence alone, naming it and the sending stage; the step's other
+// sequence is sampled as usual.
 TEST_F(ServingClusterTest, NonFiniteActivationsAreRefusedNamingTheSender) {
   ASSERT_TRUE(cluster_->ready()) << cluster_->coordinator().output();
   auto stub = cluster_->InferenceStub();
@@ -297,15 +355,17 @@ TEST_F(ServingClusterTest, NonFiniteActivationsAreRefusedNamingTheSender) {
       grpc::CreateChannel(cluster_->StageAddress(1), grpc::InsecureChannelCredentials()));
   const int n_embd = 576;
   uint64_t step_id = 0;
+  int64_t seq = 910000;
   for (float bad : {std::nanf(""), INFINITY, -INFINITY}) {
     v1::StepRequest r;
     r.set_step_id(++step_id);
-    for (int64_t seq : {910001, 910002}) {
+    const int64_t good_seq = ++seq, bad_seq = ++seq;
+    for (int64_t id : {good_seq, bad_seq}) {
       v1::SequenceWork* w = r.add_seqs();
-      w->set_seq_id(seq);
-      w->set_request_id("fake-" + std::to_string(seq));
+      w->set_seq_id(id);
+      w->set_request_id("fake-" + std::to_string(id));
       w->set_num_tokens(2);
-      w->add_block_table(seq == 910001 ? 0 : 1);
+      w->add_block_table(id == good_seq ? 0 : 1);
       w->set_sample(true);
       w->mutable_sampling()->set_top_p(1);
       w->mutable_sampling()->set_repetition_penalty(1);
@@ -317,12 +377,22 @@ TEST_F(ServingClusterTest, NonFiniteActivationsAreRefusedNamingTheSender) {
     t->add_shape(4);
     t->add_shape(n_embd);
     t->set_data(reinterpret_cast<const char*>(hidden.data()), hidden.size() * sizeof(float));
+    r.add_release_seq_ids(good_seq);  // applied after the step
     const v1::StepResult a = Step(stage1.get(), r);
-    EXPECT_EQ(a.code(), static_cast<int>(grpc::StatusCode::DATA_LOSS)) << a.message();
-    EXPECT_THAT(a.message(), AllOf(HasSubstr("sequence 910002"), HasSubstr("fake-910002"),
-                                   HasSubstr("position 1"), HasSubstr("non-finite"),
-                                   HasSubstr("sent to stage 1 by stage 0")));
-    EXPECT_EQ(a.tokens_size(), 0);
+    ASSERT_EQ(a.code(), 0) << a.message();
+    ASSERT_EQ(a.tokens_size(), 2);
+    for (const v1::SampledToken& tok : a.tokens()) {
+      if (tok.seq_id() == good_seq) {
+        EXPECT_EQ(tok.code(), 0) << tok.message();
+        continue;
+      }
+      EXPECT_EQ(tok.seq_id(), bad_seq);
+      EXPECT_EQ(tok.code(), static_cast<int>(grpc::StatusCode::DATA_LOSS));
+      EXPECT_THAT(tok.message(),
+                  AllOf(HasSubstr(absl::StrCat("sequence ", bad_seq)),
+                        HasSubstr(absl::StrCat("fake-", bad_seq)), HasSubstr("position 1"),
+                        HasSubstr("non-finite"), HasSubstr("sent to stage 1 by stage 0")));
+    }
   }
   const Generation after = Generate(stub.get(), Greedy("The moon is", 12));
   ASSERT_TRUE(after.status.ok()) << after.status.error_message();

@@ -1,6 +1,8 @@
 #include "tests/engine/tiny_model.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -82,8 +84,13 @@ absl::Status WriteTinyModel(const TinyModelSpec& s, const std::string& path) {
     return w.AddTensor(name, {n}, GgmlType::kF32, EncodeF32(random(n, 0.1f, 1.0f)));
   };
   // Embeddings get a larger scale so logits are spread out.
+  std::vector<float> embedding = random(int64_t(s.vocab) * s.n_embd, 1.0f);
+  if (s.poison_token >= 0 && s.poison_token < s.vocab) {
+    std::fill_n(embedding.begin() + int64_t(s.poison_token) * s.n_embd, s.n_embd,
+                std::numeric_limits<float>::quiet_NaN());
+  }
   RETURN_IF_ERROR(w.AddTensor("token_embd.weight", {s.n_embd, s.vocab}, s.embedding_type,
-                              Encode(s.embedding_type, random(int64_t(s.vocab) * s.n_embd, 1.0f))));
+                              Encode(s.embedding_type, embedding)));
   RETURN_IF_ERROR(vec("output_norm.weight", s.n_embd));
   if (!s.tied_embeddings) {
     RETURN_IF_ERROR(matrix("output.weight", s.vocab, s.n_embd, s.matrix_type));

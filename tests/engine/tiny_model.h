@@ -28,6 +28,10 @@ struct TinyModelSpec {
   // then "<|endoftext|>" (BOS and EOS), then filler tokens up to `vocab`,
   // which must be at least 257. Enough for a coordinator to serve the model.
   bool with_tokenizer = false;
+  // >= 0: this token's embedding row is NaN, so every sequence holding it
+  // computes non-finite values (with tied embeddings, so is its logit
+  // everywhere). For tests of the stages' NaN/Inf guards.
+  int32_t poison_token = -1;
   uint64_t seed = 1;
 };
 

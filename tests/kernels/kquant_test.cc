@@ -403,6 +403,31 @@ TEST_P(KQuantTest, MatMulSharedMatchesSeparateCallsBitwise) {
 
 // The formats have one (scalar) kernel, so unlike Q8_0/Q4_1 every ISA must
 // give the scalar path's exact bits.
+// As for Q8_0/Q4_1 (matmul_test): a NaN or infinity in a token's
+// activations never comes out of Q4_0 or a K-quant as a finite number.
+TEST_P(KQuantTest, NonFiniteActivationsNeverComeOutFinite) {
+  std::mt19937 rng(92);
+  for (DType dtype : kNewTypes) {
+    const int64_t cols = 512;
+    Weights ow = RandomQuantWeights(dtype, 7, cols, rng);
+    for (int64_t tokens : {1, 16}) {
+      for (float bad : {NAN, INFINITY, -INFINITY}) {
+        std::vector<float> x = Activations(dtype, tokens, cols, rng);
+        const int64_t poisoned = tokens - 1;
+        x[poisoned * cols + 300] = bad;
+        const std::vector<float> y = RunMatMul(ow.w, x, tokens);
+        for (int64_t t = 0; t < tokens; ++t) {
+          for (int64_t o = 0; o < ow.w.rows; ++o) {
+            EXPECT_EQ(std::isfinite(y[t * ow.w.rows + o]), t != poisoned)
+                << DTypeName(dtype) << " tokens " << tokens << " token " << t << " row " << o
+                << " value " << bad;
+          }
+        }
+      }
+    }
+  }
+}
+
 class KQuantSimdTest : public KQuantTest {};
 
 TEST_P(KQuantSimdTest, EveryIsaGivesScalarBits) {

@@ -246,6 +246,33 @@ TEST_P(MatMulTest, BlockFormatsMatchUnquantisedFloat64WithinStepBound) {
   }
 }
 
+// A NaN or infinity in a token's activations makes that token's outputs
+// NaN (or infinite) for every weight type, including the quantised ones,
+// whose 8-bit activation quantisation must not turn it into plain numbers;
+// the other tokens' outputs stay finite. 16 tokens take the tiled path too.
+TEST_P(MatMulTest, NonFiniteActivationsNeverComeOutFinite) {
+  std::mt19937 rng(91);
+  for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_1}) {
+    const int64_t cols = 128;
+    OwnedWeights ow = RandomWeights(dtype, 9, cols, rng);
+    for (int64_t tokens : {1, 16}) {
+      for (float bad : {NAN, INFINITY, -INFINITY}) {
+        std::vector<float> x = Activations(tokens, cols, rng);
+        const int64_t poisoned = tokens - 1;
+        x[poisoned * cols + 37] = bad;
+        const std::vector<float> y = RunMatMul(ow.w, x, tokens);
+        for (int64_t t = 0; t < tokens; ++t) {
+          for (int64_t o = 0; o < ow.w.rows; ++o) {
+            EXPECT_EQ(std::isfinite(y[t * ow.w.rows + o]), t != poisoned)
+                << DTypeName(dtype) << " tokens " << tokens << " token " << t << " row " << o
+                << " value " << bad;
+          }
+        }
+      }
+    }
+  }
+}
+
 class MatMulSimdTest : public MatMulTest {};
 
 TEST_P(MatMulSimdTest, SimdAgreesWithScalarWithinTolerance) {

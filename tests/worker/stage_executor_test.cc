@@ -38,23 +38,9 @@ std::string WriteModel(const std::string& name, bool poison) {
   spec.tied_embeddings = false;
   spec.embedding_type = GgmlType::kF32;
   spec.matrix_type = GgmlType::kF32;
+  if (poison) spec.poison_token = kPoisonToken;
   const std::string path = ::testing::TempDir() + "/" + name + ".gguf";
   EXPECT_THAT(testing::WriteTinyModel(spec, path), IsOk());
-  if (!poison) return path;
-  uint64_t offset = 0;
-  {
-    auto file = GgufFile::Open(path);
-    EXPECT_TRUE(file.ok()) << file.status();
-    const GgufTensorInfo* t = (*file)->FindTensor("token_embd.weight");
-    EXPECT_NE(t, nullptr);
-    offset = static_cast<uint64_t>((*file)->TensorData(*t) - (*file)->data()) +
-             static_cast<uint64_t>(kPoisonToken) * spec.n_embd * sizeof(float);
-  }
-  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-  const std::vector<float> nan(spec.n_embd, std::numeric_limits<float>::quiet_NaN());
-  f.seekp(static_cast<std::streamoff>(offset));
-  f.write(reinterpret_cast<const char*>(nan.data()), nan.size() * sizeof(float));
-  EXPECT_TRUE(f.good());
   return path;
 }
 
@@ -95,38 +81,64 @@ StageSequence Seq(int64_t id, std::vector<int32_t> tokens, int32_t block, bool f
   return s;
 }
 
-TEST(StageExecutorTest, RefusesNonFiniteHiddenStatesNamingTheSequence) {
-  Stage last = Open(WriteModel("stage_hidden", false), 1, 2);
-  ASSERT_NE(last.exec, nullptr);
-  ASSERT_TRUE(last.exec->is_last());
-  ASSERT_FALSE(last.exec->is_first());
-  const int n_embd = last.config.n_embd;
+TEST(StageExecutorTest, RefusesNonFiniteHiddenStatesOfOneSequenceAlone) {
+  const std::string path = WriteModel("stage_hidden", false);
+  const int n_embd = 64;
   std::mt19937 rng(5);
   std::normal_distribution<float> dist(0, 1);
   std::vector<float> hidden(3 * n_embd);
   for (float& x : hidden) x = dist(rng);
   // Sequence 11 has one token, 12 has two; the bad value sits in 12's second.
   const std::vector<StageSequence> seqs = {Seq(11, {0}, 0, false), Seq(12, {0, 0}, 1, false)};
+  // What 11 gets when sent alone.
+  Stage alone = Open(path, 1, 2);
+  ASSERT_NE(alone.exec, nullptr);
+  ASSERT_EQ(alone.config.n_embd, n_embd);
   std::vector<float> out;
-  std::vector<StageSample> samples;
+  std::vector<StageSample> alone_samples;
+  ASSERT_THAT(alone.exec->Run({seqs[0]}, absl::MakeConstSpan(hidden.data(), n_embd), &out,
+                              &alone_samples),
+              IsOk());
+  ASSERT_EQ(alone_samples.size(), 1u);
   for (float bad : {std::numeric_limits<float>::quiet_NaN(),
                     std::numeric_limits<float>::infinity(),
                     -std::numeric_limits<float>::infinity()}) {
+    Stage last = Open(path, 1, 2);
+    ASSERT_TRUE(last.exec->is_last());
+    ASSERT_FALSE(last.exec->is_first());
     std::vector<float> poisoned = hidden;
     poisoned[2 * n_embd + 17] = bad;
-    EXPECT_THAT(last.exec->Run(seqs, poisoned, &out, &samples),
+    std::vector<StageSample> samples;
+    ASSERT_THAT(last.exec->Run(seqs, poisoned, &out, &samples), IsOk()) << bad;
+    ASSERT_EQ(samples.size(), 2u);
+    EXPECT_EQ(samples[0].seq_id, 12);
+    EXPECT_THAT(samples[0].status,
                 StatusIs(absl::StatusCode::kDataLoss,
                          AllOf(HasSubstr("sequence 12"), HasSubstr("req-12"),
                                HasSubstr("position 1"), HasSubstr("non-finite"))))
         << bad;
-    EXPECT_TRUE(samples.empty());
-    // Refused before running: nothing is held for either sequence.
-    EXPECT_EQ(last.exec->live_sequences(), 0);
+    // 11 ran as if alone; 12 did not run, so nothing is held for it.
+    EXPECT_EQ(samples[1].seq_id, 11);
+    ASSERT_THAT(samples[1].status, IsOk());
+    EXPECT_EQ(samples[1].token_id, alone_samples[0].token_id);
+    EXPECT_EQ(samples[1].logprob, alone_samples[0].logprob);
+    EXPECT_EQ(last.exec->live_sequences(), 1);
   }
-  // The same step with finite values runs and samples both.
-  ASSERT_THAT(last.exec->Run(seqs, hidden, &out, &samples), IsOk());
-  ASSERT_EQ(samples.size(), 2u);
-  for (const StageSample& s : samples) EXPECT_THAT(s.status, IsOk());
+  // A middle stage forwards only the rows of the sequences that ran.
+  const std::string deeper = ::testing::TempDir() + "/stage_hidden3.gguf";
+  testing::TinyModelSpec spec;
+  spec.n_layer = 3;
+  ASSERT_THAT(testing::WriteTinyModel(spec, deeper), IsOk());
+  Stage middle = Open(deeper, 1, 2);
+  ASSERT_FALSE(middle.exec->is_last());
+  std::vector<float> poisoned = hidden;
+  poisoned[5] = std::numeric_limits<float>::quiet_NaN();  // sequence 11
+  std::vector<StageSample> samples;
+  ASSERT_THAT(middle.exec->Run(seqs, poisoned, &out, &samples), IsOk());
+  ASSERT_EQ(samples.size(), 1u);
+  EXPECT_EQ(samples[0].seq_id, 11);
+  EXPECT_EQ(out.size(), 2u * n_embd);  // sequence 12's two rows
+  EXPECT_EQ(middle.exec->live_sequences(), 1);
 }
 
 TEST(StageExecutorTest, NonFiniteLogitsFailOnlyTheirSequence) {
