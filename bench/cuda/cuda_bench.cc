@@ -4,9 +4,11 @@
 //
 // 1. HBM bandwidth: a device-to-device copy of 2 GiB (bytes read + written
 //    over time, median of 20).
-// 2. GEMM: our MatMul (f32 activations rounded to bf16, cuBLASLt) against a
-//    raw cublasGemmEx on pre-converted bf16 inputs, at decode and prefill
-//    shapes of Llama-3-8B, in TFLOP/s and GB/s (median of 50).
+// 2. GEMM: our MatMul (decode shapes, up to 8 tokens: Gemv on f32
+//    activations; prefill shapes: activations rounded to bf16, then
+//    cuBLASLt) against a raw cublasGemmEx on pre-converted bf16 inputs, at
+//    decode and prefill shapes of Llama-3-8B, in TFLOP/s and GB/s (median
+//    of 50).
 // 3. Decode at batch 1: CudaModelRunner steps (after a 128-token prefill)
 //    with greedy device sampling; tok/s against the roofline
 //    bandwidth / weight bytes read per token.

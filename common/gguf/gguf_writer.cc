@@ -119,8 +119,9 @@ void GgufWriter::SetFloat32Array(const std::string& key, const std::vector<float
   Set(key, std::move(e));
 }
 
-absl::Status GgufWriter::AddTensor(const std::string& name, std::vector<int64_t> shape,
-                                   GgmlType type, std::string bytes) {
+absl::StatusOr<uint64_t> GgufWriter::CheckTensor(const std::string& name,
+                                                  const std::vector<int64_t>& shape,
+                                                  GgmlType type) const {
   if (name.empty() || name.size() > 64) {
     return absl::InvalidArgumentError(
         absl::StrCat("tensor name '", name, "' must be 1 to 64 bytes long"));
@@ -152,18 +153,46 @@ absl::Status GgufWriter::AddTensor(const std::string& name, std::vector<int64_t>
                                                    " values, not a multiple of ",
                                                    GgmlTypeName(type), "'s block of ", block));
   }
-  const uint64_t expected = static_cast<uint64_t>(elements / block) * GgmlBlockBytes(type);
-  if (bytes.size() != expected) {
+  return static_cast<uint64_t>(elements / block) * GgmlBlockBytes(type);
+}
+
+absl::Status GgufWriter::AddTensor(const std::string& name, std::vector<int64_t> shape,
+                                   GgmlType type, std::string bytes) {
+  absl::StatusOr<uint64_t> expected = CheckTensor(name, shape, type);
+  if (!expected.ok()) return expected.status();
+  if (bytes.size() != *expected) {
     return absl::InvalidArgumentError(
         absl::StrCat("tensor '", name, "' of shape [", absl::StrJoin(shape, ", "), "] and type ",
-                     GgmlTypeName(type), " needs ", expected, " bytes, got ", bytes.size()));
+                     GgmlTypeName(type), " needs ", *expected, " bytes, got ", bytes.size()));
   }
   tensor_index_.emplace(name, tensors_.size());
-  tensors_.push_back(Tensor{name, std::move(shape), type, std::move(bytes)});
+  tensors_.push_back(Tensor{name, std::move(shape), type, *expected, std::move(bytes), nullptr});
   return absl::OkStatus();
 }
 
-std::string GgufWriter::Serialize() const {
+absl::Status GgufWriter::AddTensor(const std::string& name, std::vector<int64_t> shape,
+                                   GgmlType type, Producer produce) {
+  absl::StatusOr<uint64_t> expected = CheckTensor(name, shape, type);
+  if (!expected.ok()) return expected.status();
+  if (!produce) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "' has no producer"));
+  }
+  tensor_index_.emplace(name, tensors_.size());
+  tensors_.push_back(Tensor{name, std::move(shape), type, *expected, "", std::move(produce)});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> GgufWriter::Bytes(const Tensor& t) const {
+  if (!t.produce) return t.bytes;
+  std::string bytes = t.produce();
+  if (bytes.size() != t.size) {
+    return absl::InternalError(absl::StrCat("tensor '", t.name, "': its producer made ",
+                                            bytes.size(), " bytes; its shape needs ", t.size));
+  }
+  return bytes;
+}
+
+std::string GgufWriter::Header() const {
   std::string out;
   out.append("GGUF", 4);
   PutU32(&out, 3);
@@ -180,18 +209,24 @@ std::string GgufWriter::Serialize() const {
     for (int64_t d : t.shape) PutU64(&out, static_cast<uint64_t>(d));
     PutU32(&out, static_cast<uint32_t>(t.type));
     PutU64(&out, offset);
-    offset = AlignUp(offset + t.bytes.size(), alignment_);
+    offset = AlignUp(offset + t.size, alignment_);
   }
   out.resize(AlignUp(out.size(), alignment_), '\0');
+  return out;
+}
+
+std::string GgufWriter::Serialize() const {
+  std::string out = Header();
   for (const Tensor& t : tensors_) {
-    out.append(t.bytes);
+    absl::StatusOr<std::string> bytes = Bytes(t);
+    // A producer that breaks its contract leaves a file the parser rejects.
+    if (bytes.ok()) out.append(*bytes);
     out.resize(AlignUp(out.size(), alignment_), '\0');
   }
   return out;
 }
 
 absl::Status GgufWriter::WriteFile(const std::string& path) const {
-  const std::string bytes = Serialize();
   std::unique_ptr<std::FILE, FileCloser> f(std::fopen(path.c_str(), "wb"));
   if (!f) {
     const int err = errno;
@@ -200,8 +235,26 @@ absl::Status GgufWriter::WriteFile(const std::string& path) const {
     if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(msg);
     return absl::InternalError(msg);
   }
-  if (std::fwrite(bytes.data(), 1, bytes.size(), f.get()) != bytes.size() ||
-      std::fflush(f.get()) != 0) {
+  auto put = [&](const std::string& bytes) -> absl::Status {
+    if (std::fwrite(bytes.data(), 1, bytes.size(), f.get()) != bytes.size()) {
+      return absl::InternalError(absl::StrCat(path, ": write failed: ", std::strerror(errno)));
+    }
+    return absl::OkStatus();
+  };
+  uint64_t written = 0;
+  const std::string header = Header();
+  if (absl::Status s = put(header); !s.ok()) return s;
+  written += header.size();
+  for (const Tensor& t : tensors_) {
+    absl::StatusOr<std::string> bytes = Bytes(t);
+    if (!bytes.ok()) return bytes.status();
+    if (absl::Status s = put(*bytes); !s.ok()) return s;
+    written += bytes->size();
+    const std::string pad(AlignUp(written, alignment_) - written, '\0');
+    if (absl::Status s = put(pad); !s.ok()) return s;
+    written += pad.size();
+  }
+  if (std::fflush(f.get()) != 0) {
     return absl::InternalError(absl::StrCat(path, ": write failed: ", std::strerror(errno)));
   }
   if (std::fclose(f.release()) != 0) {

@@ -8,17 +8,24 @@
 // layout at the previous alignment, which yields a file the parser rejects;
 // tests use that on purpose.)
 //
+// Tensor data is either given at AddTensor or produced lazily: WriteFile then
+// calls each producer as it reaches that tensor and writes its bytes before
+// the next is made, so a file larger than memory (a 16 GB random 8B model)
+// needs one tensor's bytes at a time.
+//
 // A GgufWriter is a plain value with no internal locking; use it from one
 // thread at a time.
 #ifndef TESSERA_COMMON_GGUF_GGUF_WRITER_H_
 #define TESSERA_COMMON_GGUF_GGUF_WRITER_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "common/gguf/ggml_type.h"
 
 namespace tessera {
@@ -42,10 +49,16 @@ class GgufWriter {
   // the name was used.
   absl::Status AddTensor(const std::string& name, std::vector<int64_t> shape, GgmlType type,
                          std::string bytes);
+  // As above, but the bytes come from `produce` when the file is written
+  // (each time it is). The same checks apply to the shape at once and to the
+  // produced byte count when it is called.
+  using Producer = std::function<std::string()>;
+  absl::Status AddTensor(const std::string& name, std::vector<int64_t> shape, GgmlType type,
+                         Producer produce);
 
   // The complete file.
   std::string Serialize() const;
-  // Writes Serialize() to `path`, replacing any file there.
+  // Writes the file to `path`, replacing any file there, one tensor at a time.
   absl::Status WriteFile(const std::string& path) const;
 
  private:
@@ -53,8 +66,18 @@ class GgufWriter {
     std::string name;
     std::vector<int64_t> shape;
     GgmlType type;
-    std::string bytes;
+    uint64_t size = 0;
+    std::string bytes;  // unless produce is set
+    Producer produce;
   };
+
+  // The byte count `shape` and `type` need; INVALID_ARGUMENT naming `name`.
+  absl::StatusOr<uint64_t> CheckTensor(const std::string& name,
+                                       const std::vector<int64_t>& shape, GgmlType type) const;
+  // Everything before the first tensor's data, padded to the alignment.
+  std::string Header() const;
+  // The tensor's bytes: given, or produced and checked against its size.
+  absl::StatusOr<std::string> Bytes(const Tensor& t) const;
 
   // `encoded` is the u32 value type followed by the value.
   void Set(const std::string& key, std::string encoded);

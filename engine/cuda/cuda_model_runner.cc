@@ -67,6 +67,9 @@ absl::StatusOr<std::unique_ptr<CudaModelRunner>> CudaModelRunner::Create(
   r->config_ = c;
   r->options_ = options;
   ASSIGN_OR_RETURN(r->stream_, kernels::cuda::Stream::Create());
+  for (kernels::cuda::Event& e : r->staged_) {
+    ASSIGN_OR_RETURN(e, kernels::cuda::Event::Create());
+  }
   ASSIGN_OR_RETURN(r->blas_, kernels::cuda::BlasLt::Create());
   RETURN_IF_ERROR(r->Upload(weights));
 
@@ -99,6 +102,8 @@ absl::StatusOr<WeightMatrix> CudaModelRunner::UploadMatrix(const WeightMatrix& m
   CUDA_RETURN_IF_ERROR(cudaMemcpy(buf.data(), m.data, bytes, cudaMemcpyHostToDevice));
   WeightMatrix d = m;
   d.data = buf.data();
+  converts_activations_ |= m.dtype != DType::kF32;
+  max_matmul_cols_ = std::max(max_matmul_cols_, m.cols);
   device_weight_bytes_ += bytes;
   weight_buffers_.push_back(std::move(buf));
   return d;
@@ -230,10 +235,14 @@ absl::StatusOr<CudaModelRunner::StepShape> CudaModelRunner::StageStep(
   }
   const int64_t T = shape.tokens;
   const size_t count = static_cast<size_t>(3 * T + shape.rows + shape.tables);
-  // The previous step's copy out of the staging buffer must be done.
-  RETURN_IF_ERROR(stream_.Synchronize());
-  RETURN_IF_ERROR(staging_.Reserve(count * sizeof(int32_t)));
-  int32_t* ids = staging_.as<int32_t>();
+  // This buffer's last copy (two steps ago) must be done before it is
+  // refilled; the previous step may still be running.
+  const int b = next_staging_;
+  next_staging_ ^= 1;
+  RETURN_IF_ERROR(staged_[b].Synchronize());
+  kernels::cuda::PinnedBuffer& staging = staging_[b];
+  RETURN_IF_ERROR(staging.Reserve(count * sizeof(int32_t)));
+  int32_t* ids = staging.as<int32_t>();
   int32_t* positions = ids + T;
   int32_t* offsets = positions + T;
   int32_t* rows = offsets + T;
@@ -255,6 +264,7 @@ absl::StatusOr<CudaModelRunner::StepShape> CudaModelRunner::StageStep(
   RETURN_IF_ERROR(Reserve(shape));
   CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(ints_.data(), ids, count * sizeof(int32_t),
                                        cudaMemcpyHostToDevice, stream_.get()));
+  RETURN_IF_ERROR(staged_[b].Record(stream_.get()));
   return shape;
 }
 
@@ -269,16 +279,33 @@ absl::Status CudaModelRunner::Reserve(const StepShape& shape) {
       {&k_, T * kv_dim * f},        {&v_, T * kv_dim * f},        {&attn_, T * q_dim * f},
       {&gate_, T * c.n_ff * f},     {&up_, T * c.n_ff * f},       {&ffn_, T * c.n_embd * f},
       {&logits_, static_cast<size_t>(std::max<int64_t>(shape.rows, 1)) * c.vocab_size * f},
-      {&ints_, (3 * T + shape.rows + shape.tables) * sizeof(int32_t)}};
+      {&ints_, (3 * T + shape.rows + shape.tables) * sizeof(int32_t)},
+      {&attn_split_, shape.tokens <= kernels::cuda::kAttentionDecodeMaxTokens
+                         ? kernels::cuda::AttentionDecodeScratchBytes(shape.tokens, c.n_head)
+                         : 0},
+      // MatMul's 16-bit copy of its input: the widest input of any product
+      // over all the step's tokens. Sized here, with the same headroom, so
+      // that MatMul never regrows it under a captured graph.
+      {&blas_->conversion_scratch(),
+       converts_activations_ ? T * static_cast<size_t>(max_matmul_cols_) * 2 : 0}};
   for (const auto& [buf, bytes] : wants) {
-    if (bytes > buf->bytes()) {
-      // Grow with headroom so that steps of slowly rising size (longer block
-      // tables) do not reallocate, and drop graphs that point at old buffers.
-      RETURN_IF_ERROR(buf->Reserve(bytes + bytes / 2));
-      ++buffers_generation_;
-    }
+    // Grow with headroom so that steps of slowly rising size (longer block
+    // tables) do not reallocate. A graph that baked in an old address is
+    // dropped by the address check in ForwardDevice, whatever grew.
+    if (bytes > buf->bytes()) RETURN_IF_ERROR(buf->Reserve(bytes + bytes / 2));
   }
   return absl::OkStatus();
+}
+
+StepGraphCache<CudaModelRunner::Graph>::Addresses CudaModelRunner::CapturedAddresses() const {
+  StepGraphCache<Graph>::Addresses a = {
+      x_.data(),    h_.data(),      q_.data(),     k_.data(),
+      v_.data(),    attn_.data(),   gate_.data(),  up_.data(),
+      ffn_.data(),  logits_.data(), ints_.data(),  blas_->conversion_scratch().data(),
+      blas_->workspace().data(), attn_split_.data()};
+  for (const DeviceBuffer& b : kv_k_) a.push_back(b.data());
+  for (const DeviceBuffer& b : kv_v_) a.push_back(b.data());
+  return a;
 }
 
 absl::Status CudaModelRunner::RunLayer(int layer, const StepShape& shape) {
@@ -292,20 +319,13 @@ absl::Status CudaModelRunner::RunLayer(int layer, const StepShape& shape) {
   const int32_t* offsets = positions + T;
   const int32_t* tables = ints_.as<int32_t>() + 3 * T + shape.rows;
 
-  RETURN_IF_ERROR(kc::RmsNorm(x_.as<float>(), w.attn_norm, T, d, c.rms_eps, h_.as<float>(), s));
+  // h_ holds RmsNorm(x, attn_norm), left by the previous layer's last
+  // AddRmsNorm (or Enqueue's first norm).
   {
     const WeightMatrix qkv[] = {w.wq, w.wk, w.wv};
     float* const out[] = {q_.as<float>(), k_.as<float>(), v_.as<float>()};
     RETURN_IF_ERROR(kc::MatMulShared(*blas_, qkv, 3, h_.as<float>(), T, out, s));
   }
-  // Biases after the projections and before RoPE, as ModelRunner adds them.
-  const int64_t q_dim = static_cast<int64_t>(c.n_head) * c.head_dim;
-  const int64_t kv_dim = static_cast<int64_t>(c.n_kv_head) * c.head_dim;
-  if (w.bq != nullptr) RETURN_IF_ERROR(kc::AddBias(w.bq, T, q_dim, q_.as<float>(), s));
-  if (w.bk != nullptr) RETURN_IF_ERROR(kc::AddBias(w.bk, T, kv_dim, k_.as<float>(), s));
-  if (w.bv != nullptr) RETURN_IF_ERROR(kc::AddBias(w.bv, T, kv_dim, v_.as<float>(), s));
-  RETURN_IF_ERROR(kc::Rope(q_.as<float>(), positions, T, c.n_head, rope_, s));
-  RETURN_IF_ERROR(kc::Rope(k_.as<float>(), positions, T, c.n_kv_head, rope_, s));
   kernels::KvLayer kv;
   kv.k = kv_k_[layer].data();
   kv.v = kv_v_[layer].data();
@@ -314,20 +334,31 @@ absl::Status CudaModelRunner::RunLayer(int layer, const StepShape& shape) {
   kv.block_size = options_.block_size;
   kv.n_kv_head = c.n_kv_head;
   kv.head_dim = c.head_dim;
-  RETURN_IF_ERROR(kc::KvWriteBatch(kv, tables, offsets, positions, T, k_.as<float>(),
-                                   v_.as<float>(), s));
+  // Biases after the projections and before RoPE, as ModelRunner adds them;
+  // then the rotated K and the V go to the cache. One launch.
+  RETURN_IF_ERROR(kc::QkvRopeKvWrite(q_.as<float>(), k_.as<float>(), v_.as<float>(), w.bq, w.bk,
+                                     w.bv, positions, T, c.n_head, rope_, kv, tables, offsets,
+                                     s));
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-  RETURN_IF_ERROR(kc::AttentionBatch(q_.as<float>(), positions, T, c.n_head, kv, tables, offsets,
-                                     scale, attn_.as<float>(), s));
+  // Decode-sized steps split each token's context over blocks (flash
+  // decoding); prefill steps have enough (token, head) pairs already.
+  if (T <= kc::kAttentionDecodeMaxTokens) {
+    RETURN_IF_ERROR(kc::AttentionDecodeBatch(q_.as<float>(), positions, T, c.n_head, kv, tables,
+                                             offsets, scale, attn_split_.as<float>(),
+                                             attn_.as<float>(), s));
+  } else {
+    RETURN_IF_ERROR(kc::AttentionBatch(q_.as<float>(), positions, T, c.n_head, kv, tables,
+                                       offsets, scale, attn_.as<float>(), s));
+  }
   RETURN_IF_ERROR(kc::MatMul(*blas_, w.wo, attn_.as<float>(), T, ffn_.as<float>(), s));
   // Post-norms (glm4) normalise each block's output before its residual add.
   if (w.attn_post_norm != nullptr) {
     RETURN_IF_ERROR(kc::RmsNorm(ffn_.as<float>(), w.attn_post_norm, T, d, c.rms_eps,
                                 ffn_.as<float>(), s));
   }
-  RETURN_IF_ERROR(kc::Add(ffn_.as<float>(), T * d, x_.as<float>(), s));
-
-  RETURN_IF_ERROR(kc::RmsNorm(x_.as<float>(), w.ffn_norm, T, d, c.rms_eps, h_.as<float>(), s));
+  // x += attention; h = RmsNorm(x, ffn_norm).
+  RETURN_IF_ERROR(kc::AddRmsNorm(ffn_.as<float>(), x_.as<float>(), w.ffn_norm, T, d, c.rms_eps,
+                                 h_.as<float>(), s));
   {
     const WeightMatrix gate_up[] = {w.w_gate, w.w_up};
     float* const out[] = {gate_.as<float>(), up_.as<float>()};
@@ -339,8 +370,11 @@ absl::Status CudaModelRunner::RunLayer(int layer, const StepShape& shape) {
     RETURN_IF_ERROR(kc::RmsNorm(ffn_.as<float>(), w.ffn_post_norm, T, d, c.rms_eps,
                                 ffn_.as<float>(), s));
   }
-  RETURN_IF_ERROR(kc::Add(ffn_.as<float>(), T * d, x_.as<float>(), s));
-  return absl::OkStatus();
+  // x += FFN; h = RmsNorm(x, the next layer's attn_norm, or the final norm).
+  const float* next_norm =
+      layer + 1 < c.n_layer ? layers_[layer + 1].attn_norm : output_norm_;
+  return kc::AddRmsNorm(ffn_.as<float>(), x_.as<float>(), next_norm, T, d, c.rms_eps,
+                        h_.as<float>(), s);
 }
 
 absl::Status CudaModelRunner::Enqueue(const StepShape& shape) {
@@ -351,19 +385,21 @@ absl::Status CudaModelRunner::Enqueue(const StepShape& shape) {
   const int32_t* ids = ints_.as<int32_t>();
   const int32_t* rows = ids + 3 * T;
   RETURN_IF_ERROR(kc::DequantizeRows(token_embd_, ids, T, x_.as<float>(), s));
+  RETURN_IF_ERROR(
+      kc::RmsNorm(x_.as<float>(), layers_[0].attn_norm, T, c.n_embd, c.rms_eps, h_.as<float>(), s));
   for (int l = 0; l < c.n_layer; ++l) RETURN_IF_ERROR(RunLayer(l, shape));
   if (shape.rows == 0) return absl::OkStatus();
-  // Gather the rows that need logits: x viewed as an F32 matrix of T rows.
-  WeightMatrix hidden;
-  hidden.dtype = DType::kF32;
-  hidden.data = x_.data();
-  hidden.rows = T;
-  hidden.cols = c.n_embd;
-  hidden.row_bytes = sizeof(float) * c.n_embd;
-  RETURN_IF_ERROR(kc::DequantizeRows(hidden, rows, shape.rows, h_.as<float>(), s));
-  RETURN_IF_ERROR(kc::RmsNorm(h_.as<float>(), output_norm_, shape.rows, c.n_embd, c.rms_eps,
-                              h_.as<float>(), s));
-  return kc::MatMul(*blas_, output_, h_.as<float>(), shape.rows, logits_.as<float>(), s);
+  // The last layer left RmsNorm(x, output_norm) of every token in h_;
+  // gather the rows that need logits (h_ viewed as an F32 matrix of T rows)
+  // into ffn_, which is free now.
+  WeightMatrix normed;
+  normed.dtype = DType::kF32;
+  normed.data = h_.data();
+  normed.rows = T;
+  normed.cols = c.n_embd;
+  normed.row_bytes = sizeof(float) * c.n_embd;
+  RETURN_IF_ERROR(kc::DequantizeRows(normed, rows, shape.rows, ffn_.as<float>(), s));
+  return kc::MatMul(*blas_, output_, ffn_.as<float>(), shape.rows, logits_.as<float>(), s);
 }
 
 absl::StatusOr<const float*> CudaModelRunner::ForwardDevice(absl::Span<const SequenceStep> seqs,
@@ -371,23 +407,19 @@ absl::StatusOr<const float*> CudaModelRunner::ForwardDevice(absl::Span<const Seq
   RETURN_IF_ERROR(Validate(seqs));
   ASSIGN_OR_RETURN(const StepShape shape, StageStep(seqs));
   *rows = shape.rows;
-  if (graphs_generation_ != buffers_generation_) {
-    graphs_.clear();
-    eager_runs_.clear();
-    graphs_generation_ = buffers_generation_;
-  }
   const std::pair<int64_t, int64_t> key{shape.tokens, shape.rows};
   const bool graph_shape = shape.tokens <= options_.graph_max_tokens && graph_status_.ok();
   if (graph_shape) {
-    auto it = graphs_.find(key);
-    if (it != graphs_.end()) {
-      CUDA_RETURN_IF_ERROR(cudaGraphLaunch(it->second->exec, stream_.get()));
+    const StepGraphCache<Graph>::Addresses now = CapturedAddresses();
+    if (Graph* g = graphs_.Find(key, now)) {
+      CUDA_RETURN_IF_ERROR(cudaGraphLaunch(g->exec, stream_.get()));
       ++graph_replays_;
       return logits_.as<float>();
     }
-    // Capture on the second run of a shape: the first has grown every buffer
-    // and built every cuBLASLt plan, so capturing allocates nothing.
-    if (eager_runs_[key]++ >= 1) {
+    // Capture on the second eager run of a shape with these addresses: the
+    // first has grown every buffer and built every cuBLASLt plan, so
+    // capturing allocates nothing.
+    if (graphs_.ShouldCapture(key, now)) {
       cudaGraph_t graph = nullptr;
       CUDA_RETURN_IF_ERROR(
           cudaStreamBeginCapture(stream_.get(), cudaStreamCaptureModeThreadLocal));
@@ -399,18 +431,24 @@ absl::StatusOr<const float*> CudaModelRunner::ForwardDevice(absl::Span<const Seq
         made = cudaGraphInstantiate(&g->exec, graph, 0);
       }
       if (graph != nullptr) static_cast<void>(cudaGraphDestroy(graph));
-      if (enqueued.ok() && ended == cudaSuccess && made == cudaSuccess) {
+      // Capture must not have moved anything it baked in.
+      const bool stable = CapturedAddresses() == now;
+      if (enqueued.ok() && ended == cudaSuccess && made == cudaSuccess && stable) {
         CUDA_RETURN_IF_ERROR(cudaGraphLaunch(g->exec, stream_.get()));
-        graphs_.emplace(key, std::move(g));
+        graphs_.Insert(key, now, std::move(g));
         ++graph_replays_;
         return logits_.as<float>();
       }
       // Give up on graphs for good and run eagerly; graph_status() says why.
       static_cast<void>(cudaGetLastError());
-      graph_status_ = !enqueued.ok() ? enqueued
-                      : ended != cudaSuccess
-                          ? kernels::cuda::CudaStatus(ended, "cudaStreamEndCapture", __FILE__, __LINE__)
-                          : kernels::cuda::CudaStatus(made, "cudaGraphInstantiate", __FILE__, __LINE__);
+      graph_status_ =
+          !enqueued.ok()           ? enqueued
+          : ended != cudaSuccess   ? kernels::cuda::CudaStatus(ended, "cudaStreamEndCapture",
+                                                               __FILE__, __LINE__)
+          : made != cudaSuccess    ? kernels::cuda::CudaStatus(made, "cudaGraphInstantiate",
+                                                               __FILE__, __LINE__)
+                                   : absl::InternalError(
+                                      "CUDA runner: a buffer moved during graph capture");
     }
   }
   RETURN_IF_ERROR(Enqueue(shape));

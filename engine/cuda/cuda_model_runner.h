@@ -19,8 +19,11 @@
 // through every matrix multiply together; KV writes and attention run in one
 // launch per layer over all sequences (kernels::cuda::*Batch). Decode-shaped
 // steps are replayed from CUDA graphs captured per (tokens, logit rows) once
-// the shape has run eagerly; graphs are dropped whenever a scratch buffer
-// grows. ForwardDevice() leaves the logits on the device for device sampling.
+// the shape has run eagerly; a graph is kept with every device address it
+// baked in (scratch buffers, cuBLASLt's workspace and conversion scratch,
+// which the runner sizes with its own), and all graphs are dropped when any
+// of those moves (engine/step_graph_cache.h). ForwardDevice() leaves the
+// logits on the device for device sampling.
 //
 // Thread-safety: one Forward at a time (it owns the stream, the scratch
 // buffers and the KV cache).
@@ -39,6 +42,7 @@
 #include "absl/types/span.h"
 #include "engine/model_runner.h"
 #include "engine/model_weights.h"
+#include "engine/step_graph_cache.h"
 #include "kernels/cuda/blas_lt.h"
 #include "kernels/cuda/device_memory.h"
 #include "kernels/cuda/stream.h"
@@ -83,8 +87,10 @@ class CudaModelRunner {
   // matrix plus one embedding row): the numerator of the decode roofline.
   uint64_t device_weight_bytes() const { return device_weight_bytes_; }
   uint64_t weight_bytes_read_per_token() const { return bytes_read_per_token_; }
-  // Graph steps replayed so far, and why capture was last given up (OK if never).
+  // Graph steps replayed so far, times every graph was dropped because a
+  // baked-in address moved, and why capture was last given up (OK if never).
   int64_t graph_replays() const { return graph_replays_; }
+  int64_t graph_invalidations() const { return graphs_.invalidations(); }
   const absl::Status& graph_status() const { return graph_status_; }
 
  private:
@@ -104,7 +110,7 @@ class CudaModelRunner {
     int64_t rows = 0;
     int64_t tables = 0;  // block-table entries of the step
   };
-  // A captured step and the buffers' generation it was captured against.
+  // A captured, instantiated step.
   struct Graph {
     cudaGraphExec_t exec = nullptr;
     ~Graph();
@@ -121,6 +127,8 @@ class CudaModelRunner {
   // Packs the step's integers into pinned memory and enqueues one copy.
   absl::StatusOr<StepShape> StageStep(absl::Span<const SequenceStep> seqs);
   absl::Status Reserve(const StepShape& shape);
+  // Every device address a captured step bakes in, in a fixed order.
+  StepGraphCache<Graph>::Addresses CapturedAddresses() const;
   // Enqueues the whole forward pass for a staged step.
   absl::Status Enqueue(const StepShape& shape);
   absl::Status RunLayer(int layer, const StepShape& shape);
@@ -143,12 +151,22 @@ class CudaModelRunner {
   // ids, positions, table offsets [tokens each], logit rows [rows], block
   // tables [tables].
   kernels::cuda::DeviceBuffer x_, h_, q_, k_, v_, attn_, gate_, up_, ffn_, logits_, ints_;
-  kernels::cuda::PinnedBuffer staging_;
-  uint64_t buffers_generation_ = 0;
+  // Decode steps' split-attention partials (AttentionDecodeBatch).
+  kernels::cuda::DeviceBuffer attn_split_;
+  // The step's integers go up from one of two pinned buffers in turn; each
+  // has an event recorded after its copy, so staging a step waits only for
+  // the copy of two steps ago (long done), never for the whole stream: a
+  // step costs one host synchronisation, the one that reads its result.
+  kernels::cuda::PinnedBuffer staging_[2];
+  kernels::cuda::Event staged_[2];
+  int next_staging_ = 0;
+  // True when some matrix is F16/BF16: MatMul then rounds activations into
+  // BlasLt's conversion scratch, which Reserve sizes.
+  bool converts_activations_ = false;
+  // The widest input any matrix multiply takes (n_embd, q_dim or n_ff).
+  int64_t max_matmul_cols_ = 0;
 
-  std::map<std::pair<int64_t, int64_t>, std::unique_ptr<Graph>> graphs_;
-  std::map<std::pair<int64_t, int64_t>, int> eager_runs_;
-  uint64_t graphs_generation_ = 0;
+  StepGraphCache<Graph> graphs_;
   int64_t graph_replays_ = 0;
   absl::Status graph_status_;
 };

@@ -2,6 +2,8 @@
 
 #include <library_types.h>
 
+#include <vector>
+
 #include "absl/strings/str_format.h"
 #include "kernels/cuda/cuda_status.h"
 
@@ -38,7 +40,9 @@ struct BlasLt::Plan {
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, y = nullptr;
   cublasLtMatmulPreference_t pref = nullptr;
-  cublasLtMatmulAlgo_t algo{};
+  // The heuristic's candidates, best first; `chosen` is the first that ran.
+  std::vector<cublasLtMatmulAlgo_t> algos;
+  size_t chosen = 0;
   ~Plan() {
     if (pref != nullptr) cublasLtMatmulPreferenceDestroy(pref);
     if (y != nullptr) cublasLtMatrixLayoutDestroy(y);
@@ -94,17 +98,20 @@ absl::StatusOr<BlasLt::Plan*> BlasLt::GetPlan(DType type, int64_t m, int64_t n, 
   CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceSetAttribute(
       plan->pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ay, sizeof(ay)));
 
-  cublasLtMatmulHeuristicResult_t result{};
+  cublasLtMatmulHeuristicResult_t results[kCandidates] = {};
   int found = 0;
   CUBLAS_RETURN_IF_ERROR(cublasLtMatmulAlgoGetHeuristic(handle_, plan->desc, plan->a, plan->b,
-                                                        plan->y, plan->y, plan->pref, 1, &result,
-                                                        &found));
-  if (found == 0) {
-    return absl::UnimplementedError(absl::StrFormat(
-        "cuBLASLt has no algorithm for a %s GEMM with m=%d n=%d k=%d ld=%d", DTypeName(type), m,
-        n, k, ld));
+                                                        plan->y, plan->y, plan->pref, kCandidates,
+                                                        results, &found));
+  for (int i = 0; i < found; ++i) {
+    if (results[i].state == CUBLAS_STATUS_SUCCESS) plan->algos.push_back(results[i].algo);
   }
-  plan->algo = result.algo;
+  if (plan->algos.empty()) {
+    return absl::UnimplementedError(absl::StrFormat(
+        "cuBLASLt has no algorithm for a %s GEMM with m=%d n=%d k=%d ld=%d (alignments A %d, B "
+        "%d, Y %d bytes)",
+        DTypeName(type), m, n, k, ld, align_a, align_b, align_y));
+  }
   Plan* raw = plan.get();
   plans_.emplace(key, std::move(plan));
   return raw;
@@ -115,12 +122,26 @@ absl::Status BlasLt::Gemm(DType type, const void* a, int64_t ld, const void* b, 
   if (m <= 0 || n <= 0 || k <= 0) return absl::OkStatus();
   auto plan = GetPlan(type, m, n, k, ld, Alignment(a), Alignment(b), Alignment(y));
   if (!plan.ok()) return plan.status();
+  Plan& p = **plan;
   const float alpha = 1.0f, beta = 0.0f;
-  CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(handle_, (*plan)->desc, &alpha, a, (*plan)->a, b,
-                                        (*plan)->b, &beta, y, (*plan)->y, y, (*plan)->y,
-                                        &(*plan)->algo, workspace_.data(), workspace_.bytes(),
-                                        stream));
-  return absl::OkStatus();
+  // The heuristic's first pick may still refuse this call (it ranks; it does
+  // not promise): try the next candidates, and keep the one that runs.
+  cublasStatus_t last = CUBLAS_STATUS_NOT_SUPPORTED;
+  for (; p.chosen < p.algos.size(); ++p.chosen) {
+    last = cublasLtMatmul(handle_, p.desc, &alpha, a, p.a, b, p.b, &beta, y, p.y, y, p.y,
+                          &p.algos[p.chosen], workspace_.data(), workspace_.bytes(), stream);
+    if (last == CUBLAS_STATUS_SUCCESS) return absl::OkStatus();
+    // A launch error is not the algorithm's fault; do not mask it.
+    if (last != CUBLAS_STATUS_NOT_SUPPORTED && last != CUBLAS_STATUS_INVALID_VALUE &&
+        last != CUBLAS_STATUS_ARCH_MISMATCH) {
+      break;
+    }
+  }
+  return absl::UnimplementedError(absl::StrFormat(
+      "cuBLASLt: none of the %d candidate algorithms ran a %s GEMM with m=%d n=%d k=%d ld=%d "
+      "(last status %d, %s)",
+      p.algos.size(), DTypeName(type), m, n, k, ld, static_cast<int>(last),
+      cublasLtGetStatusString(last)));
 }
 
 }  // namespace tessera::kernels::cuda

@@ -11,9 +11,11 @@
 // Types: A and B share the weight's type (f32, f16 or bf16), the product and
 // accumulation are float32 (CUBLAS_COMPUTE_32F, never TF32), and Y is f32.
 //
-// A plan (descriptors, layouts and the heuristic's first algorithm) is built
-// once per (type, m, n, k, ld, pointer alignments) and reused, so a decode
-// step pays no heuristic query.
+// A plan (descriptors, layouts and the heuristic's best kCandidates
+// algorithms) is built once per (type, m, n, k, ld, pointer alignments) and
+// reused, so a decode step pays no heuristic query. A candidate that refuses
+// the call (NOT_SUPPORTED) is skipped for the next, once, and the one that
+// runs is kept; UNIMPLEMENTED names the shape when none does.
 //
 // Thread-safety: not thread-safe (the cache and the workspace); use one per
 // stream, from one thread.
@@ -38,6 +40,8 @@ class BlasLt {
  public:
   // 32 MiB of workspace is what NVIDIA suggests for Hopper.
   static constexpr size_t kDefaultWorkspaceBytes = size_t{32} << 20;
+  // Heuristic results kept per plan.
+  static constexpr int kCandidates = 8;
 
   static absl::StatusOr<std::unique_ptr<BlasLt>> Create(
       size_t workspace_bytes = kDefaultWorkspaceBytes);
@@ -52,8 +56,12 @@ class BlasLt {
                     int64_t n, int64_t k, cudaStream_t stream);
 
   // Scratch for activations converted to a 16-bit type (owned here so that
-  // MatMul allocates nothing per call once warmed up).
+  // MatMul allocates nothing per call once warmed up). MatMul grows it to
+  // exactly what a call needs; a caller that captures CUDA graphs reserves
+  // it for its largest step first, since a regrown scratch moves.
   DeviceBuffer& conversion_scratch() { return converted_; }
+  const DeviceBuffer& conversion_scratch() const { return converted_; }
+  const DeviceBuffer& workspace() const { return workspace_; }
 
   cublasLtHandle_t handle() const { return handle_; }
 

@@ -6,26 +6,32 @@
 // tables and positions included), and every op takes the stream it is
 // enqueued on and returns a Status (launch errors are checked; execution is
 // asynchronous, so a fault inside a kernel surfaces at the next synchronising
-// call). One file per op family: matmul.cu, embedding.cu, norm.cu, rope.cu,
-// attention.cu, activation.cu, sampling.cu. Each file opens with the CPU
+// call). One file per op family: matmul.cu (and gemv.cu), embedding.cu,
+// norm.cu, rope.cu, attention.cu, activation.cu, sampling.cu, and fused.cu
+// for stages of a layer fused into one launch. Each file opens with the CPU
 // reference it mirrors.
 //
 // Numerics against the CPU oracle (what tests/cuda checks):
-//   - MatMul: F32 weights run in float32 (no TF32). F16/BF16 weights: the
-//     activations are rounded to the weight's 16-bit type first (tensor-core
-//     inputs must share a type) and the products are accumulated in float32;
-//     the CPU instead multiplies float32 activations by widened weights, so
-//     results differ by about one 16-bit rounding of x (relative ~2^-9 per
-//     element, much less for the whole dot product).
+//   - MatMul of up to kGemvMaxTokens tokens (decode steps) runs Gemv
+//     (gemv.cu): float32 activations times exactly widened weights, summed
+//     in float32 in a fixed order, as the CPU does (only the order differs).
+//   - MatMul of more tokens (prefill) runs cuBLASLt: F32 weights in float32
+//     (no TF32); F16/BF16 weights with the activations rounded to the
+//     weight's 16-bit type first (tensor-core inputs share a type) and the
+//     products accumulated in float32, so results differ from the CPU by
+//     about one 16-bit rounding of x (relative ~2^-9 per element, much less
+//     for the whole dot product).
 //   - RmsNorm, Rope, SwiGlu, Add, AddBias, KvWrite: per element the same float
 //     operations in the same order (compiled with --fmad=false); only the
 //     CUDA exp/sin/cos differ from glibc's by an ulp or two.
 //   - Attention, Softmax: the same formulae, with a parallel reduction order
 //     and an online (running max) softmax in Attention.
-// Batch invariance: every op except MatMul computes each output row from that
-// row's inputs alone with a fixed order, so rows do not depend on what else
-// is in the batch. cuBLASLt may choose a different algorithm for a different
-// token count, so MatMul rows can differ in the last bits between batch sizes.
+// Batch invariance: every op computes each output row from that row's inputs
+// alone with a fixed order, so rows do not depend on what else is in the
+// batch, with one exception: MatMul steps of more than kGemvMaxTokens tokens
+// go through cuBLASLt, which may choose a different algorithm (summation
+// order) for a different token count. Decode-sized steps (up to
+// kGemvMaxTokens tokens in all) are bitwise batch-invariant.
 //
 // Thread-safety: the ops are reentrant; a BlasLt or SamplerWorkspace is used
 // by one thread at a time.
@@ -43,15 +49,28 @@
 
 namespace tessera::kernels::cuda {
 
-// y[t*w.rows + o] = sum_i W[o][i] * x[t*w.cols + i] for t in [0, tokens).
+// The most tokens, and matrices sharing one input, that Gemv takes.
+inline constexpr int64_t kGemvMaxTokens = 8;
+inline constexpr int kGemvMaxMatrices = 4;
+
+// ys[i][t*ws[i].rows + o] = sum_c widen(W_i[o][c]) * x[t*cols + c] for
+// t < tokens <= kGemvMaxTokens and i < count <= kGemvMaxMatrices, in one
+// launch; every matrix has the same dtype (F32, F16 or BF16) and cols.
+// float32 activations, float32 sums in a fixed order per (row, token).
+absl::Status Gemv(const WeightMatrix* ws, size_t count, const float* x, int64_t tokens,
+                  float* const* ys, cudaStream_t stream);
+
+// y[t*w.rows + o] = sum_i W[o][i] * x[t*w.cols + i] for t in [0, tokens):
+// Gemv up to kGemvMaxTokens tokens, cuBLASLt beyond.
 // w.dtype must be F32, F16 or BF16 (UNIMPLEMENTED otherwise); w.row_bytes a
 // multiple of the element size. x and y must not alias.
 absl::Status MatMul(BlasLt& blas, const WeightMatrix& w, const float* x, int64_t tokens,
                     float* y, cudaStream_t stream);
 
-// ys[i] = MatMul(ws[i], x, tokens) for i in [0, count), with the activations
-// converted to the 16-bit type once when every matrix shares dtype and cols
-// (Q/K/V, gate/up); otherwise separate MatMul calls. No ys[i] may alias x.
+// ys[i] = MatMul(ws[i], x, tokens) for i in [0, count): one Gemv launch for
+// decode-sized steps when every matrix shares dtype and cols (Q/K/V,
+// gate/up); otherwise the activations converted to the 16-bit type once for
+// cuBLASLt, or separate MatMul calls. No ys[i] may alias x.
 absl::Status MatMulShared(BlasLt& blas, const WeightMatrix* ws, size_t count, const float* x,
                           int64_t tokens, float* const* ys, cudaStream_t stream);
 
@@ -94,6 +113,35 @@ absl::Status KvWriteBatch(const KvLayer& kv, const int32_t* block_tables,
 absl::Status AttentionBatch(const float* q, const int32_t* positions, int64_t tokens,
                             int n_head, const KvLayer& kv, const int32_t* block_tables,
                             const int32_t* table_offsets, float scale, float* out,
+                            cudaStream_t stream);
+
+// AttentionBatch for decode-sized steps (at most kAttentionDecodeMaxTokens
+// tokens), split over each token's context ("flash decoding": up to 16
+// chunks of 64+ positions, one block each, then a merge in chunk order), so
+// a single long sequence keeps the GPU busy. `scratch` holds
+// AttentionDecodeScratchBytes(tokens, n_head) bytes of device memory. Per
+// token the split depends only on its own position, so results do not
+// depend on the batch; they differ from AttentionBatch's by float rounding
+// (another summation order).
+inline constexpr int64_t kAttentionDecodeMaxTokens = 8;
+size_t AttentionDecodeScratchBytes(int64_t tokens, int n_head);
+absl::Status AttentionDecodeBatch(const float* q, const int32_t* positions, int64_t tokens,
+                                  int n_head, const KvLayer& kv, const int32_t* block_tables,
+                                  const int32_t* table_offsets, float scale, float* scratch,
+                                  float* out, cudaStream_t stream);
+
+// Fused stages (fused.cu), bitwise the unfused sequence they replace:
+// x += delta, then y = RmsNorm(x, weight) per token (x updated in place;
+// y must not alias x or delta).
+absl::Status AddRmsNorm(const float* delta, float* x, const float* weight, int64_t tokens,
+                        int64_t dim, float eps, float* y, cudaStream_t stream);
+// AddBias on q, k and v (each bias may be null), Rope on q (in place) and k,
+// and KvWriteBatch of the rotated k and of v: one launch per layer. k and v
+// are left as they were (the cache holds the results).
+absl::Status QkvRopeKvWrite(float* q, const float* k, const float* v, const float* bq,
+                            const float* bk, const float* bv, const int32_t* positions,
+                            int64_t tokens, int n_head, const RopeParams& rope, const KvLayer& kv,
+                            const int32_t* block_tables, const int32_t* table_offsets,
                             cudaStream_t stream);
 
 // out[i] = silu(gate[i]) * up[i] for i in [0, n).

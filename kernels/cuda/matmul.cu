@@ -1,11 +1,11 @@
-// MatMul on the GPU: cuBLASLt for every token count (decode GEMV and prefill
-// GEMM alike), with the activations rounded to the weight's 16-bit type
-// first for F16/BF16 weights.
+// MatMul on the GPU: Gemv (gemv.cu) for decode-sized steps, cuBLASLt for
+// more tokens, with the activations rounded to the weight's 16-bit type
+// first for F16/BF16 weights there.
 //
 // CPU reference (kernels/cpu/matmul_scalar.cc, for plain float formats):
 //   for t, o: y[t][o] = sum_i widen(W[o][i]) * x[t][i]   (float32)
-// Here: y = W * round16(x) with float32 accumulation inside cuBLASLt (see
-// blas_lt.h for the layout).
+// Here, above kGemvMaxTokens tokens: y = W * round16(x) with float32
+// accumulation inside cuBLASLt (see blas_lt.h for the layout).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -80,6 +80,7 @@ absl::Status MatMul(BlasLt& blas, const WeightMatrix& w, const float* x, int64_t
                     float* y, cudaStream_t stream) {
   RETURN_IF_ERROR(CheckWeights(w));
   if (tokens <= 0 || w.rows <= 0) return absl::OkStatus();
+  if (tokens <= kGemvMaxTokens) return Gemv(&w, 1, x, tokens, &y, stream);
   ASSIGN_OR_RETURN(const void* b, Activations(blas, w.dtype, x, tokens * w.cols, stream));
   return Gemm(blas, w, b, tokens, y, stream);
 }
@@ -91,6 +92,9 @@ absl::Status MatMulShared(BlasLt& blas, const WeightMatrix* ws, size_t count, co
   for (size_t i = 0; i < count; ++i) {
     RETURN_IF_ERROR(CheckWeights(ws[i]));
     shared &= ws[i].dtype == ws[0].dtype && ws[i].cols == ws[0].cols;
+  }
+  if (shared && tokens <= kGemvMaxTokens && count <= static_cast<size_t>(kGemvMaxMatrices)) {
+    return Gemv(ws, count, x, tokens, ys, stream);
   }
   if (!shared) {
     for (size_t i = 0; i < count; ++i) RETURN_IF_ERROR(MatMul(blas, ws[i], x, tokens, ys[i], stream));

@@ -13,6 +13,7 @@
 
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/cuda_status.h"
+#include "kernels/cuda/rope.cuh"
 
 namespace tessera::kernels::cuda {
 namespace {
@@ -24,14 +25,7 @@ __global__ void RopeKernel(float* x, const int32_t* __restrict__ positions, int 
                            const float* __restrict__ freq_factors, bool neox) {
   extern __shared__ float cos_sin[];  // [pairs][2]
   const int64_t t = blockIdx.x;
-  for (int i = threadIdx.x; i < pairs; i += blockDim.x) {
-    float theta = static_cast<float>(positions[t]);
-    for (int j = 0; j < i; ++j) theta *= theta_scale;
-    const float ff = freq_factors != nullptr ? freq_factors[i] : 1.0f;
-    const float angle = theta / ff;
-    cos_sin[2 * i] = cosf(angle);
-    cos_sin[2 * i + 1] = sinf(angle);
-  }
+  RopeCosSin(positions[t], pairs, theta_scale, freq_factors, cos_sin);
   __syncthreads();
   const int stride = neox ? pairs : 1;
   for (int idx = threadIdx.x; idx < heads * pairs; idx += blockDim.x) {

@@ -38,10 +38,10 @@ struct Caches {
 constexpr int kBlockSize = 16;
 constexpr int64_t kBlocks = 64;
 
-absl::StatusOr<Caches> MakeCaches(const Geometry& g) {
+absl::StatusOr<Caches> MakeCaches(const Geometry& g, int64_t blocks = kBlocks) {
   Caches c;
   const size_t elem = g.dtype == DType::kF16 ? 2 : 4;
-  const size_t bytes = static_cast<size_t>(kBlocks) * kBlockSize * g.n_kv_head * g.head_dim * elem;
+  const size_t bytes = static_cast<size_t>(blocks) * kBlockSize * g.n_kv_head * g.head_dim * elem;
   // Nonzero garbage so that a read of an unwritten slot shows up.
   c.host_k.assign(bytes, 0x3c);
   c.host_v.assign(bytes, 0x3c);
@@ -53,7 +53,7 @@ absl::StatusOr<Caches> MakeCaches(const Geometry& g) {
   c.dev_v = *std::move(v);
   for (KvLayer* l : {&c.host, &c.dev}) {
     l->dtype = g.dtype;
-    l->num_blocks = kBlocks;
+    l->num_blocks = blocks;
     l->block_size = kBlockSize;
     l->n_kv_head = g.n_kv_head;
     l->head_dim = g.head_dim;
@@ -202,6 +202,77 @@ void BatchedStepMatchesPerSequenceCpu() {
   }
 }
 
+// The split ("flash decoding") kernel for decode steps: three sequences of
+// 5, 300 and 1100 cached positions (1, 5 and the maximum 16 chunks) decode
+// one token each. Each output matches the CPU's, and equals bitwise what the
+// token gets decoded alone.
+void DecodeSplitMatchesCpuAndIsBatchInvariant() {
+  constexpr int64_t kPool = 160;
+  for (const Geometry& g : std::vector<Geometry>{{32, 8, 128, DType::kF32},
+                                                 {32, 8, 128, DType::kF16},
+                                                 {9, 3, 64, DType::kF32},
+                                                 {6, 1, 256, DType::kF16}}) {
+    std::mt19937_64 rng(CaseSeed(1300 + g.head_dim + static_cast<int>(g.dtype)));
+    CUDA_TEST_ASSIGN_OR_FAIL(Caches c, MakeCaches(g, kPool));
+    std::vector<int32_t> ids(kPool);
+    std::iota(ids.begin(), ids.end(), 0);
+    std::shuffle(ids.begin(), ids.end(), rng);
+    const int seqs = 3;
+    const int prior[seqs] = {5, 300, 1100};
+    const int first_block[seqs] = {0, 2, 24};  // of the shuffled pool; 70 blocks for 1100
+    const int64_t q_dim = int64_t{g.n_head} * g.head_dim, kv_dim = int64_t{g.n_kv_head} * g.head_dim;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(g.head_dim));
+    std::vector<int32_t> tables, offsets, positions;
+    for (int s = 0; s < seqs; ++s) {
+      const int32_t* table = ids.data() + first_block[s];
+      std::vector<int32_t> hist(prior[s] + 1);
+      std::iota(hist.begin(), hist.end(), 0);
+      std::vector<float> k = Random(hist.size() * kv_dim, rng), v = Random(hist.size() * kv_dim, rng);
+      kernels::KvWrite(c.host, table, hist.data(), hist.size(), k.data(), v.data());
+      positions.push_back(prior[s]);
+      offsets.push_back(static_cast<int32_t>(tables.size()));
+      tables.insert(tables.end(), table, table + (prior[s] + kBlockSize) / kBlockSize);
+    }
+    CUDA_TEST_ASSERT_OK(CopyToDevice(c.host_k.data(), c.host_k.size(), c.dev_k.data()));
+    CUDA_TEST_ASSERT_OK(CopyToDevice(c.host_v.data(), c.host_v.size(), c.dev_v.data()));
+    const std::vector<float> q = Random(seqs * q_dim, rng, 2.0f);
+    std::vector<float> cpu(seqs * q_dim);
+    for (int s = 0; s < seqs; ++s) {
+      kernels::Attention(&q[s * q_dim], &positions[s], 1, g.n_head, c.host,
+                         tables.data() + offsets[s], scale, &cpu[s * q_dim], nullptr);
+    }
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dtables, ToDevice(tables));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer doffsets, ToDevice(offsets));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dpos, ToDevice(positions));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dq, ToDevice(q));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dout, DeviceBuffer::Allocate(cpu.size() * 4));
+    CUDA_TEST_ASSIGN_OR_FAIL(
+        DeviceBuffer scratch,
+        DeviceBuffer::Allocate(kernels::cuda::AttentionDecodeScratchBytes(seqs, g.n_head)));
+    CUDA_TEST_ASSERT_OK(kernels::cuda::AttentionDecodeBatch(
+        dq.as<float>(), dpos.as<int32_t>(), seqs, g.n_head, c.dev, dtables.as<int32_t>(),
+        doffsets.as<int32_t>(), scale, scratch.as<float>(), dout.as<float>(), nullptr));
+    CUDA_TEST_ASSIGN_OR_FAIL(std::vector<float> together, ToHost<float>(dout, cpu.size()));
+    const double err = MaxElementRelativeError(together, cpu);
+    CUDA_TEST_CHECK(err < 1e-5, "%s heads %d/%d dim %d, split decode: %.3e vs CPU",
+                    kernels::DTypeName(g.dtype), g.n_head, g.n_kv_head, g.head_dim, err);
+    for (int s = 0; s < seqs; ++s) {
+      CUDA_TEST_ASSERT_OK(kernels::cuda::AttentionDecodeBatch(
+          dq.as<float>() + s * q_dim, dpos.as<int32_t>() + s, 1, g.n_head, c.dev,
+          dtables.as<int32_t>(), doffsets.as<int32_t>() + s, scale, scratch.as<float>(),
+          dout.as<float>(), nullptr));
+      CUDA_TEST_ASSIGN_OR_FAIL(std::vector<float> alone, ToHost<float>(dout, q_dim));
+      const std::vector<float> mine(together.begin() + s * q_dim,
+                                    together.begin() + (s + 1) * q_dim);
+      CUDA_TEST_CHECK(BitwiseMismatches(mine, alone) == 0,
+                      "%s: sequence %d (%d positions) batched differs from alone",
+                      kernels::DTypeName(g.dtype), s, prior[s] + 1);
+    }
+    std::printf("  %s heads %d/%d head_dim %d, split decode at 6/301/1101 positions: %.2e\n",
+                kernels::DTypeName(g.dtype), g.n_head, g.n_kv_head, g.head_dim, err);
+  }
+}
+
 }  // namespace
 }  // namespace tessera::cuda_test
 
@@ -209,5 +280,7 @@ int main() {
   using namespace tessera::cuda_test;
   return RunCudaTests("cuda_attention_test",
                       {{"SingleSequenceMatchesCpu", SingleSequenceMatchesCpu},
-                       {"BatchedStepMatchesPerSequenceCpu", BatchedStepMatchesPerSequenceCpu}});
+                       {"BatchedStepMatchesPerSequenceCpu", BatchedStepMatchesPerSequenceCpu},
+                       {"DecodeSplitMatchesCpuAndIsBatchInvariant",
+                        DecodeSplitMatchesCpuAndIsBatchInvariant}});
 }

@@ -1,5 +1,5 @@
 // RmsNorm, Rope, SwiGlu, Softmax, Add and AddBias on the GPU against the CPU
-// kernels.
+// kernels, and the fused stages against the unfused ops.
 //
 // Tolerance: per element |gpu - cpu| / max(1, |cpu|) < 1e-5 (float32
 // element-wise). RmsNorm, Add and AddBias run the same float operations as
@@ -7,6 +7,7 @@
 // sinf/cosf/expf, which may differ from glibc's by an ulp or two.
 #include <cmath>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "kernels/cuda/cuda_kernels.h"
@@ -170,6 +171,114 @@ void AddBiasMatchesCpu() {
   }
 }
 
+// The fused stages (fused.cu) are bitwise the unfused ops they replace, run
+// on the same device: AddRmsNorm = Add then RmsNorm (and so the CPU's, which
+// those match bitwise); QkvRopeKvWrite = AddBias x3, Rope x2, KvWriteBatch.
+void FusedStagesEqualTheUnfusedOps() {
+  std::mt19937_64 rng(CaseSeed(77));
+  for (const auto& [tokens, dim] : std::vector<std::pair<int64_t, int64_t>>{{1, 576}, {9, 4096}}) {
+    const std::vector<float> x = Random(tokens * dim, rng, 3.0f), delta = Random(tokens * dim, rng);
+    const std::vector<float> w = Random(dim, rng, 0.1f, 1.0f);
+    std::vector<float> cpu_x = x, cpu_y(x.size());
+    kernels::Add(delta.data(), cpu_x.size(), cpu_x.data());
+    kernels::RmsNorm(cpu_x.data(), w.data(), tokens, dim, 1e-5f, cpu_y.data());
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dx, ToDevice(x));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dd, ToDevice(delta));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dw, ToDevice(w));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dy, DeviceBuffer::Allocate(x.size() * 4));
+    CUDA_TEST_ASSERT_OK(kernels::cuda::AddRmsNorm(dd.as<float>(), dx.as<float>(), dw.as<float>(),
+                                                  tokens, dim, 1e-5f, dy.as<float>(), nullptr));
+    CUDA_TEST_ASSIGN_OR_FAIL(std::vector<float> gx, ToHost<float>(dx, x.size()));
+    CUDA_TEST_ASSIGN_OR_FAIL(std::vector<float> gy, ToHost<float>(dy, x.size()));
+    CUDA_TEST_CHECK(BitwiseMismatches(gx, cpu_x) == 0 && BitwiseMismatches(gy, cpu_y) == 0,
+                    "AddRmsNorm %ldx%ld: %ld / %ld values differ from Add + RmsNorm", long(tokens),
+                    long(dim), long(BitwiseMismatches(gx, cpu_x)), long(BitwiseMismatches(gy, cpu_y)));
+  }
+
+  struct Case {
+    int n_head, n_kv_head, head_dim, rot_dim;
+    bool neox, biases;
+    kernels::DType kv;
+  };
+  for (const Case& c : {Case{9, 3, 64, 64, false, false, kernels::DType::kF32},
+                        Case{14, 2, 64, 64, true, true, kernels::DType::kF16},
+                        Case{32, 2, 128, 64, false, true, kernels::DType::kF32}}) {
+    const int64_t tokens = 5, blocks = 8, block_size = 16;
+    const int64_t q_dim = int64_t{c.n_head} * c.head_dim, kv_dim = int64_t{c.n_kv_head} * c.head_dim;
+    const std::vector<int32_t> positions = {0, 17, 40, 41, 127};
+    const std::vector<int32_t> tables = {3, 1, 7, 0, 5, 2, 6, 4};
+    const std::vector<int32_t> offsets(tokens, 0);
+    const std::vector<float> q = Random(tokens * q_dim, rng), k = Random(tokens * kv_dim, rng),
+                             v = Random(tokens * kv_dim, rng);
+    const std::vector<float> bq = Random(q_dim, rng), bk = Random(kv_dim, rng),
+                             bv = Random(kv_dim, rng);
+    const size_t elem = c.kv == kernels::DType::kF16 ? 2 : 4;
+    const size_t cache_bytes = blocks * block_size * kv_dim * elem;
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dpos, ToDevice(positions));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dtab, ToDevice(tables));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer doff, ToDevice(offsets));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dbq, ToDevice(bq));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dbk, ToDevice(bk));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dbv, ToDevice(bv));
+    kernels::RopeParams rope;
+    rope.head_dim = c.head_dim;
+    rope.rot_dim = c.rot_dim;
+    rope.freq_base = 10000.0f;
+    rope.neox = c.neox;
+    std::vector<float> results[2][3];  // [unfused, fused][q, k cache, v cache] as bytes-in-floats
+    for (int fused = 0; fused < 2; ++fused) {
+      CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dq, ToDevice(q));
+      CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dk, ToDevice(k));
+      CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dv, ToDevice(v));
+      CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer kc, DeviceBuffer::Allocate(cache_bytes));
+      CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer vc, DeviceBuffer::Allocate(cache_bytes));
+      CUDA_TEST_ASSERT_OK(cudaMemset(kc.data(), 0, cache_bytes) == cudaSuccess &&
+                                  cudaMemset(vc.data(), 0, cache_bytes) == cudaSuccess
+                              ? absl::OkStatus()
+                              : absl::InternalError("cudaMemset"));
+      kernels::KvLayer kv;
+      kv.k = kc.data();
+      kv.v = vc.data();
+      kv.dtype = c.kv;
+      kv.num_blocks = blocks;
+      kv.block_size = block_size;
+      kv.n_kv_head = c.n_kv_head;
+      kv.head_dim = c.head_dim;
+      const float* b[3] = {c.biases ? dbq.as<float>() : nullptr, c.biases ? dbk.as<float>() : nullptr,
+                           c.biases ? dbv.as<float>() : nullptr};
+      if (fused) {
+        CUDA_TEST_ASSERT_OK(kernels::cuda::QkvRopeKvWrite(
+            dq.as<float>(), dk.as<float>(), dv.as<float>(), b[0], b[1], b[2], dpos.as<int32_t>(),
+            tokens, c.n_head, rope, kv, dtab.as<int32_t>(), doff.as<int32_t>(), nullptr));
+      } else {
+        if (c.biases) {
+          CUDA_TEST_ASSERT_OK(kernels::cuda::AddBias(b[0], tokens, q_dim, dq.as<float>(), nullptr));
+          CUDA_TEST_ASSERT_OK(kernels::cuda::AddBias(b[1], tokens, kv_dim, dk.as<float>(), nullptr));
+          CUDA_TEST_ASSERT_OK(kernels::cuda::AddBias(b[2], tokens, kv_dim, dv.as<float>(), nullptr));
+        }
+        CUDA_TEST_ASSERT_OK(kernels::cuda::Rope(dq.as<float>(), dpos.as<int32_t>(), tokens,
+                                                c.n_head, rope, nullptr));
+        CUDA_TEST_ASSERT_OK(kernels::cuda::Rope(dk.as<float>(), dpos.as<int32_t>(), tokens,
+                                                c.n_kv_head, rope, nullptr));
+        CUDA_TEST_ASSERT_OK(kernels::cuda::KvWriteBatch(kv, dtab.as<int32_t>(), doff.as<int32_t>(),
+                                                        dpos.as<int32_t>(), tokens, dk.as<float>(),
+                                                        dv.as<float>(), nullptr));
+      }
+      CUDA_TEST_ASSIGN_OR_FAIL(results[fused][0], ToHost<float>(dq, q.size()));
+      CUDA_TEST_ASSIGN_OR_FAIL(results[fused][1], ToHost<float>(kc, cache_bytes / 4));
+      CUDA_TEST_ASSIGN_OR_FAIL(results[fused][2], ToHost<float>(vc, cache_bytes / 4));
+    }
+    for (int i = 0; i < 3; ++i) {
+      CUDA_TEST_CHECK(BitwiseMismatches(results[0][i], results[1][i]) == 0,
+                      "QkvRopeKvWrite (%d/%d heads, rot %d, neox %d, biases %d, %s KV): %s differs "
+                      "from the unfused ops in %ld values",
+                      c.n_head, c.n_kv_head, c.rot_dim, c.neox, c.biases,
+                      kernels::DTypeName(c.kv), i == 0 ? "q" : i == 1 ? "K cache" : "V cache",
+                      long(BitwiseMismatches(results[0][i], results[1][i])));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tessera::cuda_test
 
@@ -179,5 +288,6 @@ int main() {
                       {{"RmsNormMatchesCpu", RmsNormMatchesCpu},
                        {"RopeMatchesCpu", RopeMatchesCpu},
                        {"SwiGluAddSoftmaxMatchCpu", SwiGluAddSoftmaxMatchCpu},
-                       {"AddBiasMatchesCpu", AddBiasMatchesCpu}});
+                       {"AddBiasMatchesCpu", AddBiasMatchesCpu},
+                       {"FusedStagesEqualTheUnfusedOps", FusedStagesEqualTheUnfusedOps}});
 }

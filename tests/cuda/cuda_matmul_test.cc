@@ -1,16 +1,24 @@
 // MatMul and DequantizeRows on the GPU against the CPU kernels (the oracle)
-// and against a float64 product of the same rounded inputs.
+// and against a float64 product of the same inputs.
 //
 // Tolerances (relative Frobenius error ||gpu - ref|| / ||ref||):
-//   vs float64 of W * x (F32) or W * round16(x) (F16/BF16): < 1e-5, since
-//     both sides then multiply the same numbers and only float32 rounding of
-//     the accumulation differs;
-//   vs the CPU kernel: F32 < 1e-5, F16 < 2e-3, BF16 < 1e-2 (the GPU rounds
-//     the activations to the weight type, the CPU does not).
+//   vs float64 of what the GPU multiplies: W * x (F32 weights, and every
+//     type up to kGemvMaxTokens tokens, where Gemv reads float32
+//     activations) or W * round16(x) (F16/BF16 through cuBLASLt): < 1e-5,
+//     since only float32 rounding of the accumulation differs (k <= 4096
+//     terms of random sign: about sqrt(k) * 2^-24 relative, 4e-6);
+//   vs the CPU kernel: < 1e-5 where both multiply float32 activations; for
+//     F16/BF16 through cuBLASLt the rounding of x to 16 bits adds about
+//     2^-11 (F16) or 2^-8 (BF16) relative per product term, which over a dot
+//     product of random signs stays near that per element: bounds 2e-3 and
+//     1e-2.
+// Up to kGemvMaxTokens tokens a token's row is bitwise the same whatever the
+// token count, and MatMulShared is bitwise separate MatMuls.
 // DequantizeRows widens exactly: bitwise equal to kernels::DequantizeRow.
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "kernels/cuda/blas_lt.h"
@@ -83,12 +91,15 @@ void CheckMatMul(DType type, const Shape& s, uint64_t seed, kernels::cuda::BlasL
 
   std::vector<float> cpu(s.tokens * s.rows);
   kernels::MatMul(w.view, x.data(), s.tokens, cpu.data(), &pool);
+  // Gemv multiplies the float32 activations; cuBLASLt their 16-bit rounding.
+  const bool gemv = s.tokens <= kernels::cuda::kGemvMaxTokens;
   std::vector<double> ref(s.tokens * s.rows);
   for (int64_t t = 0; t < s.tokens; ++t) {
     for (int64_t o = 0; o < s.rows; ++o) {
       double acc = 0.0;
       for (int64_t i = 0; i < s.cols; ++i) {
-        acc += static_cast<double>(w.widened[o * s.cols + i]) * RoundTo(type, x[t * s.cols + i]);
+        const float xi = x[t * s.cols + i];
+        acc += static_cast<double>(w.widened[o * s.cols + i]) * (gemv ? xi : RoundTo(type, xi));
       }
       ref[t * s.rows + o] = acc;
     }
@@ -110,7 +121,7 @@ void CheckMatMul(DType type, const Shape& s, uint64_t seed, kernels::cuda::BlasL
 
   const double vs_ref = RelativeError(gpu, ref);
   const double vs_cpu = RelativeError(gpu, cpu);
-  const double cpu_tol = type == DType::kF32 ? 1e-5 : type == DType::kF16 ? 2e-3 : 1e-2;
+  const double cpu_tol = type == DType::kF32 || gemv ? 1e-5 : type == DType::kF16 ? 2e-3 : 1e-2;
   std::printf("  %-4s rows=%-5ld cols=%-5ld tokens=%-4ld pad=%ld: vs float64 %.2e, vs CPU %.2e\n",
               kernels::DTypeName(type), long(s.rows), long(s.cols), long(s.tokens), long(s.pad),
               vs_ref, vs_cpu);
@@ -129,7 +140,9 @@ void MatMulMatchesCpuAndFloat64() {
   std::vector<Shape> shapes = {{576, 576, 1},    {1536, 576, 7},  {576, 1536, 16},
                                {4096, 4096, 1},  {1024, 4096, 3}, {14336, 4096, 2},
                                {3, 64, 33},      {130, 66, 5},    {192, 320, 64, 8},
-                               {257, 128, 1, 2}, {64, 4096, 130}};
+                               {257, 128, 1, 2}, {64, 4096, 130}, {49152, 576, 1},
+                               {100, 300, 8},    {100, 300, 9},   {7, 13, 4, 1},
+                               {33, 1000, 8, 3}};
   std::mt19937_64 rng(CaseSeed(7));
   for (int i = 0; i < 6; ++i) {
     shapes.push_back({1 + int64_t(rng() % 700), 2 * (1 + int64_t(rng() % 400)),
@@ -138,6 +151,67 @@ void MatMulMatchesCpuAndFloat64() {
   uint64_t seed = 100;
   for (DType type : {DType::kF32, DType::kF16, DType::kBF16}) {
     for (const Shape& s : shapes) CheckMatMul(type, s, seed++, *blas, pool);
+  }
+}
+
+// Up to kGemvMaxTokens tokens, token t's row of an n-token product is
+// bitwise its row alone, and MatMulShared over Q/K/V-like matrices is
+// bitwise three MatMuls: the sums' order depends on neither.
+void GemvIsBatchInvariant() {
+  CUDA_TEST_ASSIGN_OR_FAIL(auto blas, kernels::cuda::BlasLt::Create());
+  std::mt19937_64 rng(CaseSeed(21));
+  const int64_t n = kernels::cuda::kGemvMaxTokens;
+  for (DType type : {DType::kF32, DType::kF16, DType::kBF16}) {
+    for (const auto& [rows, cols, pad] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
+             {576, 576, 0}, {1024, 4096, 0}, {37, 300, 1}}) {
+      HostMatrix w = RandomMatrix(type, rows, cols, pad, rng);
+      std::normal_distribution<float> xd(0.0f, 1.0f);
+      std::vector<float> x(n * cols);
+      for (float& v : x) v = xd(rng);
+      CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dw, ToDevice(w.bytes));
+      CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dx, ToDevice(x));
+      CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dy, DeviceBuffer::Allocate(n * rows * sizeof(float)));
+      WeightMatrix dview = w.view;
+      dview.data = dw.data();
+      std::vector<std::vector<float>> alone(n);
+      for (int64_t t = 0; t < n; ++t) {
+        CUDA_TEST_ASSERT_OK(kernels::cuda::MatMul(*blas, dview, dx.as<float>() + t * cols, 1,
+                                                  dy.as<float>(), nullptr));
+        CUDA_TEST_ASSIGN_OR_FAIL(alone[t], ToHost<float>(dy, rows));
+      }
+      for (int64_t tokens = 2; tokens <= n; ++tokens) {
+        CUDA_TEST_ASSERT_OK(kernels::cuda::MatMul(*blas, dview, dx.as<float>(), tokens,
+                                                  dy.as<float>(), nullptr));
+        CUDA_TEST_ASSIGN_OR_FAIL(std::vector<float> together, ToHost<float>(dy, tokens * rows));
+        for (int64_t t = 0; t < tokens; ++t) {
+          const std::vector<float> row(together.begin() + t * rows,
+                                       together.begin() + (t + 1) * rows);
+          CUDA_TEST_CHECK(BitwiseMismatches(row, alone[t]) == 0,
+                          "%s %ldx%ld: token %ld of %ld differs from alone in %ld values",
+                          kernels::DTypeName(type), long(rows), long(cols), long(t), long(tokens),
+                          long(BitwiseMismatches(row, alone[t])));
+        }
+      }
+      // Three matrices sharing the input in one launch.
+      WeightMatrix three[3] = {dview, dview, dview};
+      three[1].rows = rows / 2;
+      three[2].rows = 1;
+      CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dy2, DeviceBuffer::Allocate(n * rows * sizeof(float)));
+      CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dy3, DeviceBuffer::Allocate(n * rows * sizeof(float)));
+      float* const outs[3] = {dy.as<float>(), dy2.as<float>(), dy3.as<float>()};
+      CUDA_TEST_ASSERT_OK(
+          kernels::cuda::MatMulShared(*blas, three, 3, dx.as<float>(), n, outs, nullptr));
+      for (int i = 0; i < 3; ++i) {
+        CUDA_TEST_ASSIGN_OR_FAIL(std::vector<float> shared, ToHost<float>(
+            i == 0 ? dy : i == 1 ? dy2 : dy3, n * three[i].rows));
+        CUDA_TEST_ASSERT_OK(kernels::cuda::MatMul(*blas, three[i], dx.as<float>(), n,
+                                                  dy.as<float>(), nullptr));
+        CUDA_TEST_ASSIGN_OR_FAIL(std::vector<float> separate, ToHost<float>(dy, n * three[i].rows));
+        CUDA_TEST_CHECK(BitwiseMismatches(shared, separate) == 0,
+                        "%s: shared matrix %d differs from its own MatMul", kernels::DTypeName(type),
+                        i);
+      }
+    }
   }
 }
 
@@ -179,6 +253,7 @@ int main() {
   using namespace tessera::cuda_test;
   return RunCudaTests("cuda_matmul_test",
                       {{"MatMulMatchesCpuAndFloat64", MatMulMatchesCpuAndFloat64},
+                       {"GemvIsBatchInvariant", GemvIsBatchInvariant},
                        {"MatMulRefusesQuantisedWeights", MatMulRefusesQuantisedWeights},
                        {"DequantizeRowsIsExact", DequantizeRowsIsExact}});
 }

@@ -30,7 +30,7 @@ float Uniform(uint64_t stream, uint64_t index) {
 size_t ElementBytes(GgmlType type) { return type == GgmlType::kF32 ? 4 : 2; }
 
 // `n` values mean + stddev * (uniform scaled to unit variance), encoded in
-// `type`, filled by up to 16 threads.
+// `type`, filled by every hardware thread (one per MiB of values at most).
 std::string RandomTensor(GgmlType type, int64_t n, float stddev, float mean, uint64_t stream) {
   if (type == GgmlType::kQ8_0) {
     // Only small refusal-test models use Q8_0: quantise float values.
@@ -42,7 +42,8 @@ std::string RandomTensor(GgmlType type, int64_t n, float stddev, float mean, uin
   const size_t elem = ElementBytes(type);
   std::string bytes(static_cast<size_t>(n) * elem, '\0');
   const float scale = stddev * std::sqrt(3.0f);
-  const int threads = static_cast<int>(std::clamp<int64_t>(n / (1 << 20), 1, 16));
+  const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
+  const int threads = static_cast<int>(std::clamp<int64_t>(n / (1 << 20), 1, cores));
   std::vector<std::thread> pool;
   for (int w = 0; w < threads; ++w) {
     pool.emplace_back([&, w] {
@@ -191,23 +192,27 @@ absl::Status WriteRandomModel(const RandomModelShape& s, GgmlType type, uint64_t
   w.SetUint32(k + "rope.dimension_count", rope_dim);
   w.SetUint32(k + "vocab_size", s.vocab);
 
+  // Tensors are made as WriteFile reaches them, so the file is streamed to
+  // disk one tensor at a time (the 8B model is 16 GB).
   uint64_t stream = Mix(seed);
+  auto add = [&](const std::string& name, std::vector<int64_t> shape, GgmlType t, float stddev,
+                 float mean) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    const uint64_t id = ++stream;
+    return w.AddTensor(name, std::move(shape), t,
+                       [=] { return RandomTensor(t, n, stddev, mean, id); });
+  };
   auto matrix = [&](const std::string& name, int64_t rows, int64_t cols) {
-    return w.AddTensor(name, {cols, rows}, type,
-                       RandomTensor(type, rows * cols, 0.5f / std::sqrt(float(cols)), 0.0f,
-                                    ++stream));
+    return add(name, {cols, rows}, type, 0.5f / std::sqrt(float(cols)), 0.0f);
   };
   auto norm = [&](const std::string& name, int64_t n) {
-    return w.AddTensor(name, {n}, GgmlType::kF32,
-                       RandomTensor(GgmlType::kF32, n, 0.1f, 1.0f, ++stream));
+    return add(name, {n}, GgmlType::kF32, 0.1f, 1.0f);
   };
   auto bias = [&](const std::string& name, int64_t n) {
-    return w.AddTensor(name, {n}, GgmlType::kF32,
-                       RandomTensor(GgmlType::kF32, n, 0.5f, 0.0f, ++stream));
+    return add(name, {n}, GgmlType::kF32, 0.5f, 0.0f);
   };
-  RETURN_IF_ERROR(w.AddTensor("token_embd.weight", {s.n_embd, s.vocab}, type,
-                              RandomTensor(type, int64_t{s.vocab} * s.n_embd, 1.0f, 0.0f,
-                                           ++stream)));
+  RETURN_IF_ERROR(add("token_embd.weight", {s.n_embd, s.vocab}, type, 1.0f, 0.0f));
   RETURN_IF_ERROR(norm("output_norm.weight", s.n_embd));
   if (!s.tied_embeddings) {
     RETURN_IF_ERROR(matrix("output.weight", s.vocab, s.n_embd));

@@ -157,6 +157,50 @@ TEST(GgufWriterTest, WriteFileThenOpenMapsTheSameBytes) {
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("/nonexistent-dir/x.gguf")));
 }
 
+// Tensors produced while the file is written give the same file as the
+// same bytes given up front, each producer runs once per write, in file
+// order, and a producer that makes the wrong number of bytes fails the
+// write naming its tensor.
+TEST(GgufWriterTest, ProducedTensorsStreamTheSameFile) {
+  const std::string a_bytes = EncodeF32(testing::RandomValues(48, 7));
+  const std::string b_bytes = EncodeQ8_0(testing::RandomValues(64, 8));
+  GgufWriter eager, lazy;
+  for (GgufWriter* w : {&eager, &lazy}) w->SetString("general.architecture", "llama");
+  ASSERT_THAT(eager.AddTensor("a", {16, 3}, GgmlType::kF32, a_bytes), IsOk());
+  ASSERT_THAT(eager.AddTensor("b", {64}, GgmlType::kQ8_0, b_bytes), IsOk());
+  std::vector<std::string> calls;
+  ASSERT_THAT(lazy.AddTensor("a", {16, 3}, GgmlType::kF32,
+                             GgufWriter::Producer([&] {
+                               calls.push_back("a");
+                               return a_bytes;
+                             })),
+              IsOk());
+  ASSERT_THAT(lazy.AddTensor("b", {64}, GgmlType::kQ8_0,
+                             GgufWriter::Producer([&] {
+                               calls.push_back("b");
+                               return b_bytes;
+                             })),
+              IsOk());
+  const std::string path = TempPath("writer_produced.gguf");
+  ASSERT_THAT(lazy.WriteFile(path), IsOk());
+  EXPECT_EQ(calls, (std::vector<std::string>{"a", "b"}));
+  ASSERT_OK_AND_ASSIGN(auto f, GgufFile::Open(path));
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(f->data()), f->size()), eager.Serialize());
+  std::remove(path.c_str());
+
+  GgufWriter broken;
+  ASSERT_THAT(broken.AddTensor("short", {8}, GgmlType::kF32,
+                               GgufWriter::Producer([] { return std::string(12, '\0'); })),
+              IsOk());
+  EXPECT_THAT(broken.WriteFile(path),
+              StatusIs(absl::StatusCode::kInternal, AllOf(HasSubstr("'short'"),
+                                                          HasSubstr("12 bytes"),
+                                                          HasSubstr("32"))));
+  std::remove(path.c_str());
+  EXPECT_THAT(broken.AddTensor("none", {8}, GgmlType::kF32, GgufWriter::Producer()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'none'")));
+}
+
 TEST(GgufFileTest, MissingKeyIsNotFoundNamingFileAndKey) {
   auto f = OpenSmall();
   ASSERT_NE(f, nullptr);
