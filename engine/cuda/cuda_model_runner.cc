@@ -262,9 +262,19 @@ absl::StatusOr<CudaModelRunner::StepShape> CudaModelRunner::StageStep(
     table_at += static_cast<int64_t>(s.block_table.size());
   }
   RETURN_IF_ERROR(Reserve(shape));
-  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(ints_.data(), ids, count * sizeof(int32_t),
-                                       cudaMemcpyHostToDevice, stream_.get()));
-  RETURN_IF_ERROR(staged_[b].Record(stream_.get()));
+  const cudaError_t copied = cudaMemcpyAsync(ints_.data(), ids, count * sizeof(int32_t),
+                                             cudaMemcpyHostToDevice, stream_.get());
+  const absl::Status recorded = copied == cudaSuccess ? staged_[b].Record(stream_.get())
+                                                      : absl::OkStatus();
+  if (copied != cudaSuccess || !recorded.ok()) {
+    // The event may still hold an older record: wait for the copy here so
+    // the buffer is never refilled under it.
+    static_cast<void>(stream_.Synchronize());
+    if (copied != cudaSuccess) {
+      return kernels::cuda::CudaStatus(copied, "cudaMemcpyAsync", __FILE__, __LINE__);
+    }
+    return recorded;
+  }
   return shape;
 }
 
@@ -288,11 +298,18 @@ absl::Status CudaModelRunner::Reserve(const StepShape& shape) {
       // that MatMul never regrows it under a captured graph.
       {&blas_->conversion_scratch(),
        converts_activations_ ? T * static_cast<size_t>(max_matmul_cols_) * 2 : 0}};
+  bool drained = false;
   for (const auto& [buf, bytes] : wants) {
     // Grow with headroom so that steps of slowly rising size (longer block
     // tables) do not reallocate. A graph that baked in an old address is
     // dropped by the address check in ForwardDevice, whatever grew.
-    if (bytes > buf->bytes()) RETURN_IF_ERROR(buf->Reserve(bytes + bytes / 2));
+    if (bytes <= buf->bytes()) continue;
+    // The previous step may still be running on the buffers about to be
+    // freed (staging no longer waits for it); wait once, on this rare path,
+    // rather than rely on cudaFree's implicit synchronisation.
+    if (!drained) RETURN_IF_ERROR(stream_.Synchronize());
+    drained = true;
+    RETURN_IF_ERROR(buf->Reserve(bytes + bytes / 2));
   }
   return absl::OkStatus();
 }

@@ -131,10 +131,14 @@ absl::Status BlasLt::Gemm(DType type, const void* a, int64_t ld, const void* b, 
     last = cublasLtMatmul(handle_, p.desc, &alpha, a, p.a, b, p.b, &beta, y, p.y, y, p.y,
                           &p.algos[p.chosen], workspace_.data(), workspace_.bytes(), stream);
     if (last == CUBLAS_STATUS_SUCCESS) return absl::OkStatus();
-    // A launch error is not the algorithm's fault; do not mask it.
-    if (last != CUBLAS_STATUS_NOT_SUPPORTED && last != CUBLAS_STATUS_INVALID_VALUE &&
-        last != CUBLAS_STATUS_ARCH_MISMATCH) {
-      break;
+    // Only a refusal moves on to the next candidate; any other failure
+    // (bad arguments, execution or allocation errors) is reported as is.
+    if (last != CUBLAS_STATUS_NOT_SUPPORTED && last != CUBLAS_STATUS_ARCH_MISMATCH) {
+      return absl::InternalError(absl::StrFormat(
+          "cuBLASLt: a %s GEMM with m=%d n=%d k=%d ld=%d failed with candidate %d: status %d "
+          "(%s)",
+          DTypeName(type), m, n, k, ld, p.chosen, static_cast<int>(last),
+          cublasLtGetStatusString(last)));
     }
   }
   return absl::UnimplementedError(absl::StrFormat(

@@ -219,7 +219,7 @@ void DecodeSplitMatchesCpuAndIsBatchInvariant() {
     std::shuffle(ids.begin(), ids.end(), rng);
     const int seqs = 3;
     const int prior[seqs] = {5, 300, 1100};
-    const int first_block[seqs] = {0, 2, 24};  // of the shuffled pool; 70 blocks for 1100
+    const int first_block[seqs] = {0, 2, 24};  // of the shuffled pool; 69 blocks for 1100
     const int64_t q_dim = int64_t{g.n_head} * g.head_dim, kv_dim = int64_t{g.n_kv_head} * g.head_dim;
     const float scale = 1.0f / std::sqrt(static_cast<float>(g.head_dim));
     std::vector<int32_t> tables, offsets, positions;
@@ -270,6 +270,30 @@ void DecodeSplitMatchesCpuAndIsBatchInvariant() {
     }
     std::printf("  %s heads %d/%d head_dim %d, split decode at 6/301/1101 positions: %.2e\n",
                 kernels::DTypeName(g.dtype), g.n_head, g.n_kv_head, g.head_dim, err);
+
+    // A prefill chunk of 5 tokens of sequence 1 (positions 296..300, the
+    // runner sends chunks of up to 8 tokens here too): each token sees its
+    // own causal prefix.
+    std::vector<int32_t> chunk_pos(5), chunk_off(5, offsets[1]);
+    std::iota(chunk_pos.begin(), chunk_pos.end(), 296);
+    const std::vector<float> cq = Random(5 * q_dim, rng, 2.0f);
+    std::vector<float> chunk_cpu(5 * q_dim);
+    kernels::Attention(cq.data(), chunk_pos.data(), 5, g.n_head, c.host, tables.data() + offsets[1],
+                       scale, chunk_cpu.data(), nullptr);
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dcpos, ToDevice(chunk_pos));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dcoff, ToDevice(chunk_off));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dcq, ToDevice(cq));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dcout, DeviceBuffer::Allocate(chunk_cpu.size() * 4));
+    CUDA_TEST_ASSIGN_OR_FAIL(
+        DeviceBuffer cscratch,
+        DeviceBuffer::Allocate(kernels::cuda::AttentionDecodeScratchBytes(5, g.n_head)));
+    CUDA_TEST_ASSERT_OK(kernels::cuda::AttentionDecodeBatch(
+        dcq.as<float>(), dcpos.as<int32_t>(), 5, g.n_head, c.dev, dtables.as<int32_t>(),
+        dcoff.as<int32_t>(), scale, cscratch.as<float>(), dcout.as<float>(), nullptr));
+    CUDA_TEST_ASSIGN_OR_FAIL(std::vector<float> chunk_gpu, ToHost<float>(dcout, chunk_cpu.size()));
+    CUDA_TEST_CHECK(MaxElementRelativeError(chunk_gpu, chunk_cpu) < 1e-5,
+                    "%s: split attention over a 5-token chunk: %.3e vs CPU",
+                    kernels::DTypeName(g.dtype), MaxElementRelativeError(chunk_gpu, chunk_cpu));
   }
 }
 

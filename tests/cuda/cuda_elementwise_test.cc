@@ -197,17 +197,23 @@ void FusedStagesEqualTheUnfusedOps() {
 
   struct Case {
     int n_head, n_kv_head, head_dim, rot_dim;
-    bool neox, biases;
+    bool neox, biases, factors;
     kernels::DType kv;
   };
-  for (const Case& c : {Case{9, 3, 64, 64, false, false, kernels::DType::kF32},
-                        Case{14, 2, 64, 64, true, true, kernels::DType::kF16},
-                        Case{32, 2, 128, 64, false, true, kernels::DType::kF32}}) {
+  for (const Case& c : {Case{9, 3, 64, 64, false, false, false, kernels::DType::kF32},
+                        Case{14, 2, 64, 64, true, true, false, kernels::DType::kF16},
+                        Case{32, 2, 128, 64, false, true, false, kernels::DType::kF32},
+                        Case{8, 4, 128, 32, true, true, true, kernels::DType::kF16}}) {
     const int64_t tokens = 5, blocks = 8, block_size = 16;
     const int64_t q_dim = int64_t{c.n_head} * c.head_dim, kv_dim = int64_t{c.n_kv_head} * c.head_dim;
-    const std::vector<int32_t> positions = {0, 17, 40, 41, 127};
+    // Two sequences: tokens 0-2 use the table at offset 0, tokens 3-4 the one
+    // at offset 4, so a kernel reading the wrong token's offset writes the
+    // wrong blocks.
+    const std::vector<int32_t> positions = {0, 17, 40, 3, 50};
     const std::vector<int32_t> tables = {3, 1, 7, 0, 5, 2, 6, 4};
-    const std::vector<int32_t> offsets(tokens, 0);
+    const std::vector<int32_t> offsets = {0, 0, 0, 4, 4};
+    std::vector<float> factors(c.rot_dim / 2);
+    for (float& f : factors) f = std::uniform_real_distribution<float>(1.0f, 8.0f)(rng);
     const std::vector<float> q = Random(tokens * q_dim, rng), k = Random(tokens * kv_dim, rng),
                              v = Random(tokens * kv_dim, rng);
     const std::vector<float> bq = Random(q_dim, rng), bk = Random(kv_dim, rng),
@@ -220,11 +226,13 @@ void FusedStagesEqualTheUnfusedOps() {
     CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dbq, ToDevice(bq));
     CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dbk, ToDevice(bk));
     CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dbv, ToDevice(bv));
+    CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dff, ToDevice(factors));
     kernels::RopeParams rope;
     rope.head_dim = c.head_dim;
     rope.rot_dim = c.rot_dim;
     rope.freq_base = 10000.0f;
     rope.neox = c.neox;
+    rope.freq_factors = c.factors ? dff.as<float>() : nullptr;
     std::vector<float> results[2][3];  // [unfused, fused][q, k cache, v cache] as bytes-in-floats
     for (int fused = 0; fused < 2; ++fused) {
       CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dq, ToDevice(q));
@@ -270,9 +278,9 @@ void FusedStagesEqualTheUnfusedOps() {
     }
     for (int i = 0; i < 3; ++i) {
       CUDA_TEST_CHECK(BitwiseMismatches(results[0][i], results[1][i]) == 0,
-                      "QkvRopeKvWrite (%d/%d heads, rot %d, neox %d, biases %d, %s KV): %s differs "
-                      "from the unfused ops in %ld values",
-                      c.n_head, c.n_kv_head, c.rot_dim, c.neox, c.biases,
+                      "QkvRopeKvWrite (%d/%d heads, rot %d, neox %d, biases %d, factors %d, %s KV): "
+                      "%s differs from the unfused ops in %ld values",
+                      c.n_head, c.n_kv_head, c.rot_dim, c.neox, c.biases, c.factors,
                       kernels::DTypeName(c.kv), i == 0 ? "q" : i == 1 ? "K cache" : "V cache",
                       long(BitwiseMismatches(results[0][i], results[1][i])));
     }
