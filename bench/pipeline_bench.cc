@@ -21,7 +21,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "tests/cluster/cluster.h"
+#include "testing/cluster.h"
 
 ABSL_FLAG(std::string, model, "", "GGUF model (required).");
 ABSL_FLAG(std::vector<std::string>, stages, std::vector<std::string>({"1", "2", "3"}),

@@ -12,7 +12,9 @@
 
 namespace tessera {
 
+namespace {
 namespace v1 = ::tessera::v1;
+}  // namespace
 
 absl::Status GenerateCommand(const GenerateCommandOptions& options) {
   auto channel = grpc::CreateChannel(options.coordinator, grpc::InsecureChannelCredentials());

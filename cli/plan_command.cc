@@ -8,7 +8,7 @@
 #include "absl/strings/string_view.h"
 #include "common/gguf/gguf_file.h"
 #include "common/safetensors/model_source.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 #include "coordinator/model_footprint.h"
 
 namespace tessera {

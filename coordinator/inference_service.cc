@@ -8,7 +8,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 
 namespace tessera {
 namespace {

@@ -6,7 +6,9 @@
 
 namespace tessera {
 
+namespace {
 namespace v1 = ::tessera::v1;
+}  // namespace
 
 PipelineClient::PipelineClient(std::string stage0_address) : address_(std::move(stage0_address)) {
   grpc::ChannelArguments args;

@@ -5,7 +5,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_format.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 #include "common/tokenizer/incremental_detokenizer.h"
 #include "coordinator/stop_matcher.h"
 

@@ -5,7 +5,7 @@
 #include <chrono>
 
 #include "absl/strings/str_format.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 
 namespace tessera {
 namespace {

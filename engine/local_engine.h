@@ -20,6 +20,7 @@
 #include "engine/model_runner.h"
 #include "engine/model_weights.h"
 #include "engine/sampler.h"
+#include "kernels/cpu/thread_pool.h"
 #include "kernels/kernels.h"
 
 namespace tessera {

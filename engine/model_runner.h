@@ -33,6 +33,7 @@
 #include "engine/collective.h"
 #include "engine/kv_cache.h"
 #include "engine/model_weights.h"
+#include "kernels/cpu/thread_pool.h"
 #include "kernels/kernels.h"
 
 namespace tessera {

@@ -26,6 +26,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "base/half.h"
+
 namespace tessera::kernels {
 
 enum class DType : uint8_t { kF32, kF16, kBF16, kQ8_0, kQ4_1, kQ4_0, kQ4_K, kQ5_K, kQ6_K };
@@ -44,11 +46,11 @@ size_t BlockBytes(DType t);
 size_t RowBytes(DType t, int64_t n);
 const char* DTypeName(DType t);
 
-// IEEE half and bfloat16 conversions (round to nearest even).
-float F16ToF32(uint16_t h);
-uint16_t F32ToF16(float f);
-float BF16ToF32(uint16_t h);
-uint16_t F32ToBF16(float f);
+// IEEE half and bfloat16 conversions (round to nearest even): base/half.h's.
+using ::tessera::BF16ToF32;
+using ::tessera::F16ToF32;
+using ::tessera::F32ToBF16;
+using ::tessera::F32ToF16;
 
 }  // namespace tessera::kernels
 

@@ -21,9 +21,12 @@
 #include <cstdint>
 
 #include "kernels/dtype.h"
-#include "kernels/cpu/thread_pool.h"
 
 namespace tessera::kernels {
+
+// The CPU implementation's worker threads (kernels/cpu/thread_pool.h); the
+// interface needs only the name.
+class ThreadPool;
 
 // A weight matrix in its storage format: `rows` output features, each a row of
 // `cols` input features (GGUF ne0 = cols, ne1 = rows). For block formats, cols

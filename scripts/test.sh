@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command: installs dependencies, fetches the default model, builds
-# everything, runs every test with ctest, then builds the parsers' fuzz tests
+# The test command: installs dependencies, fetches the default model, checks
+# the layering, builds everything, checks the lock annotations with clang,
+# runs every test with ctest, then builds the parsers' fuzz tests
 # and the libFuzzer targets with clang under AddressSanitizer and UBSan and
 # runs them.
 set -euo pipefail
@@ -10,7 +11,11 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # it); one architecture is enough to prove that and keeps the 2-core CI quick.
 export CUDAARCHS="${CUDAARCHS:-90}"
 export TESSERA_MODEL="$("$ROOT/scripts/fetch_model.sh")"
+# Dependencies point down the layers (a table in the script).
+python3 "$ROOT/scripts/check_layers.py"
 "$ROOT/scripts/build.sh"
+# The lock annotations, checked by clang (GCC ignores them).
+python3 "$ROOT/scripts/check_thread_safety.py" "$ROOT/build"
 (cd "$ROOT/build" && ctest --output-on-failure --timeout 900)
 # ctest lists skipped tests without their reasons; print each SKIPPED line
 # (GPU tests on a machine without a GPU, the network-namespace variant

@@ -14,7 +14,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/model_identity.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 #include "grpcpp/grpcpp.h"
 
 namespace tessera {

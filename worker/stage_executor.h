@@ -37,6 +37,7 @@
 #include "engine/model_weights.h"
 #include "engine/sampler.h"
 #include "engine/tensor_parallel_runner.h"
+#include "kernels/cpu/thread_pool.h"
 #include "kernels/kernels.h"
 
 namespace tessera {

@@ -11,7 +11,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 #include "grpcpp/grpcpp.h"
 
 namespace tessera {
@@ -112,18 +112,20 @@ class DownstreamLink {
     }
     const grpc::Status status = stream_->Finish();
     absl::flat_hash_map<uint64_t, Pending> orphaned;
+    std::string why;
     {
       absl::MutexLock lock(&mu_);
       broken_ = true;
       broken_message_ = absl::StrFormat("next stage %s (after stage %d) failed: %s", address_,
                                         stage_index_,
                                         status.ok() ? "stream ended" : status.error_message());
+      why = broken_message_;
       orphaned.swap(pending_);
     }
     // Steps that were forwarded but never answered must not hang upstream.
     absl::MutexLock lock(upstream_mu_);
     for (const auto& [step_id, pending] : orphaned) {
-      upstream_->Write(ErrorResult(step_id, absl::UnavailableError(broken_message_)));
+      upstream_->Write(ErrorResult(step_id, absl::UnavailableError(why)));
     }
   }
 

@@ -32,7 +32,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/gguf/gguf_file.h"
 #include "common/model_config.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 #include "engine/cuda/cuda_model_runner.h"
 #include "engine/cuda/cuda_sampler.h"
 #include "engine/model_weights.h"

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/gguf/byte_reader.h"
 #include "common/gguf/value_types.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 
 namespace tessera {
 namespace {

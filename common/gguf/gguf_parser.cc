@@ -22,7 +22,7 @@
 #include "common/gguf/byte_reader.h"
 #include "common/gguf/gguf_file.h"
 #include "common/gguf/value_types.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 
 namespace tessera {
 namespace {

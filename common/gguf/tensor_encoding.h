@@ -8,8 +8,7 @@
 //   Q4_1: per block of 32, m = min, d = (max - min) / 15,
 //         q = min(15, floor((x - m) / d + 0.5)); stored as f16 d, f16 m, then
 //         16 bytes whose low nibble is element j and high nibble element j+16.
-// Half-precision conversions are written here (round to nearest even) so that
-// common/ does not depend on kernels/.
+// Half-precision conversions are base/half.h's.
 //
 // All functions are pure and thread-safe.
 #ifndef TESSERA_COMMON_GGUF_TENSOR_ENCODING_H_
@@ -19,15 +18,9 @@
 #include <string>
 #include <vector>
 
-namespace tessera {
+#include "base/half.h"
 
-// IEEE 754 binary16 <-> binary32, round to nearest even; NaN stays NaN
-// (quietened), overflow becomes infinity.
-uint16_t FloatToF16Bits(float f);
-float F16BitsToFloat(uint16_t h);
-// bfloat16 (the top half of a binary32), round to nearest even.
-uint16_t FloatToBF16Bits(float f);
-float BF16BitsToFloat(uint16_t h);
+namespace tessera {
 
 // Little-endian encodings of `values` in the named GGML type, ready for
 // GgufWriter::AddTensor. The block formats need values.size() to be a multiple

@@ -14,7 +14,7 @@
 #include "common/model_config.h"
 #include "common/safetensors/hf_config.h"
 #include "common/safetensors/safetensors_model.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 
 namespace tessera {
 namespace {

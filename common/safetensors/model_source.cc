@@ -11,7 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/safetensors/hf_gguf_view.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 #include "common/tokenizer/tokenizer_hf.h"
 #include "nlohmann/json.hpp"
 

@@ -9,7 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 #include "common/tokenizer/byte_level.h"
 #include "common/tokenizer/nfc.h"
 #include "common/tokenizer/spm_bpe.h"

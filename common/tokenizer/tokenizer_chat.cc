@@ -5,7 +5,7 @@
 #include <utility>
 #include <vector>
 
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 #include "common/tokenizer/tokenizer.h"
 
 namespace tessera {

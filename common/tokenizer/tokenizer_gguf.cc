@@ -3,7 +3,7 @@
 
 #include "absl/status/status.h"
 #include "common/gguf/gguf_file.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 #include "common/tokenizer/tokenizer.h"
 
 namespace tessera {

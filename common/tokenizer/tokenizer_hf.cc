@@ -10,7 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 #include "common/tokenizer/nfc.h"
 #include "common/tokenizer/spm_bpe.h"
 #include "common/tokenizer/tokenizer.h"

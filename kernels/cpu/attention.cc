@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/thread_pool.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/vec_ops.h"
 #include "kernels/dtype.h"

@@ -10,7 +10,7 @@
 #include <cuda_fp16.h>
 
 #include "absl/strings/str_format.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/reduce.cuh"

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "common/testing/status_matchers.h"
+#include "testing/status_matchers.h"
 #include "common/tokenizer/tokenizer.h"
 #include "coordinator/http/openai_request.h"
 #include "gmock/gmock.h"

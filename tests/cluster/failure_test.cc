@@ -16,7 +16,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "tessera/v1/control.grpc.pb.h"
-#include "tests/cluster/cluster.h"
+#include "testing/cluster.h"
 #include "tests/engine/test_paths.h"
 #include "tests/engine/tiny_model.h"
 

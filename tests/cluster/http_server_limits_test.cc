@@ -29,7 +29,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "common/testing/status_matchers.h"
+#include "testing/status_matchers.h"
 #include "coordinator/http/http_server.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -28,7 +28,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "tests/cluster/cluster.h"
+#include "testing/cluster.h"
 #include "tests/engine/test_paths.h"
 
 namespace tessera {

@@ -17,8 +17,8 @@
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
-#include "tests/cluster/cluster.h"
-#include "tests/cluster/netns.h"
+#include "testing/cluster.h"
+#include "testing/netns.h"
 #include "tests/engine/test_paths.h"
 
 namespace tessera {

@@ -21,7 +21,7 @@
 #include "engine/local_engine.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/cluster/cluster.h"
+#include "testing/cluster.h"
 #include "tests/engine/test_paths.h"
 
 namespace tessera {

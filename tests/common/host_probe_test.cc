@@ -8,7 +8,7 @@
 #include <sstream>
 #include <string>
 
-#include "common/testing/status_matchers.h"
+#include "testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

@@ -10,7 +10,7 @@
 #include "common/gguf/gguf_file.h"
 #include "common/gguf/gguf_writer.h"
 #include "common/gguf/tensor_encoding.h"
-#include "common/testing/status_matchers.h"
+#include "testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/engine/test_paths.h"

@@ -23,6 +23,7 @@
 
 #include "kernels/cuda/blas_lt.h"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cpu/thread_pool.h"
 #include "kernels/kernels.h"
 #include "tests/cuda/cuda_test_util.h"
 

@@ -42,6 +42,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/cpu/thread_pool.h"
 #include "common/gguf/gguf_file.h"
 #include "common/model_config.h"
 #include "engine/cuda/cuda_model_runner.h"

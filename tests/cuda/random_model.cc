@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/gguf/gguf_writer.h"
 #include "common/gguf/tensor_encoding.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 
 namespace tessera::testing {
 namespace {
@@ -54,7 +54,7 @@ std::string RandomTensor(GgmlType type, int64_t n, float stddev, float mean, uin
         if (type == GgmlType::kF32) {
           std::memcpy(out + i * 4, &v, 4);
         } else {
-          const uint16_t h = type == GgmlType::kF16 ? FloatToF16Bits(v) : FloatToBF16Bits(v);
+          const uint16_t h = type == GgmlType::kF16 ? F32ToF16(v) : F32ToBF16(v);
           std::memcpy(out + i * 2, &h, 2);
         }
       }

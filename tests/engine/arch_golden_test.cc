@@ -26,7 +26,7 @@
 #include "absl/strings/str_format.h"
 #include "common/model_config.h"
 #include "common/safetensors/model_source.h"
-#include "common/testing/status_matchers.h"
+#include "testing/status_matchers.h"
 #include "engine/local_engine.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "common/testing/status_matchers.h"
+#include "testing/status_matchers.h"
 #include "gtest/gtest.h"
 #include "kernels/cpu/isa.h"
 #include "tests/engine/engine_harness.h"

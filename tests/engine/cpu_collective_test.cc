@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "common/testing/status_matchers.h"
+#include "testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -45,7 +45,9 @@ std::vector<std::vector<float>> RankData(int ranks, int64_t n, uint64_t seed) {
 
 TEST(CpuCollectiveTest, AllReduceSumsInRankOrderOnEveryRank) {
   // 1001 is not a multiple of the rank count; 1 leaves most ranks no chunk.
-  for (const auto& [ranks, n] : {std::pair<int, int64_t>{2, 1001}, {3, 1001}, {4, 1001}, {4, 1}}) {
+  for (const auto& [ranks, count] :
+       {std::pair<int, int64_t>{2, 1001}, {3, 1001}, {4, 1001}, {4, 1}}) {
+    const int64_t n = count;  // a lambda cannot capture a structured binding (C++17)
     const auto input = RankData(ranks, n, 7 + ranks);
     CpuCollectiveGroup group(ranks);
     std::vector<std::vector<float>> data = input;

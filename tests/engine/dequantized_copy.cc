@@ -6,7 +6,7 @@
 #include "common/gguf/gguf_file.h"
 #include "common/gguf/gguf_writer.h"
 #include "common/gguf/tensor_encoding.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 #include "engine/model_weights.h"
 
 namespace tessera::testing {

@@ -7,10 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/thread_pool.h"
 #include "absl/status/statusor.h"
 #include "common/gguf/gguf_file.h"
 #include "common/model_config.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 #include "engine/kv_cache.h"
 #include "engine/model_runner.h"
 #include "engine/model_weights.h"

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
-#include "common/testing/status_matchers.h"
+#include "testing/status_matchers.h"
 #include "engine/local_engine.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"

@@ -6,7 +6,7 @@
 #include <random>
 #include <vector>
 
-#include "common/testing/status_matchers.h"
+#include "testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

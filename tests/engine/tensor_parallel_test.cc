@@ -14,6 +14,7 @@
 // stream, so the bounds below are stated for the final logits (checked with
 // some headroom over the measured values, printed by the test). Greedy tokens
 // may then differ only where TP 1's top-2 logit margin is below kMarginTol.
+#include "kernels/cpu/thread_pool.h"
 #include "engine/tensor_parallel_runner.h"
 
 #include <algorithm>
@@ -25,7 +26,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/testing/status_matchers.h"
+#include "testing/status_matchers.h"
 #include "engine/tensor_parallel.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/gguf/gguf_writer.h"
 #include "common/gguf/tensor_encoding.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 #include "common/tokenizer/byte_level.h"
 
 namespace tessera::testing {

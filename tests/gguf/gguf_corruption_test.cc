@@ -4,7 +4,7 @@
 #include <string>
 
 #include "common/gguf/gguf_file.h"
-#include "common/testing/status_matchers.h"
+#include "testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/gguf/gguf_test_util.h"

@@ -12,7 +12,7 @@
 #include "common/gguf/gguf_writer.h"
 #include "common/gguf/tensor_encoding.h"
 #include "common/mapped_file.h"
-#include "common/testing/status_matchers.h"
+#include "testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/gguf/gguf_test_util.h"

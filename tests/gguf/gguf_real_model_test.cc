@@ -11,7 +11,7 @@
 #include "absl/strings/escaping.h"
 #include "common/gguf/gguf_file.h"
 #include "common/model_config.h"
-#include "common/testing/status_matchers.h"
+#include "testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"

@@ -61,7 +61,7 @@ std::string Hex(const std::string& b) {
 TEST(HalfTest, DecodesEveryPatternLikeTheDoubleReference) {
   for (uint32_t h = 0; h < 65536; ++h) {
     const double ref = HalfToDouble(static_cast<uint16_t>(h));
-    const float got = F16BitsToFloat(static_cast<uint16_t>(h));
+    const float got = F16ToF32(static_cast<uint16_t>(h));
     if (std::isnan(ref)) {
       EXPECT_TRUE(std::isnan(got)) << h;
     } else {
@@ -75,7 +75,7 @@ TEST(HalfTest, EncodesEveryRepresentableValueExactly) {
   for (uint32_t h = 0; h < 65536; ++h) {
     const double v = HalfToDouble(static_cast<uint16_t>(h));
     if (std::isnan(v)) continue;
-    ASSERT_EQ(FloatToF16Bits(static_cast<float>(v)), h) << "value " << v;
+    ASSERT_EQ(F32ToF16(static_cast<float>(v)), h) << "value " << v;
   }
 }
 
@@ -87,33 +87,33 @@ TEST(HalfTest, RoundsToNearestEvenBetweenEveryPairOfNeighbours) {
       const float mid = static_cast<float>((lo + hi) / 2);  // exact: 12 significant bits
       ASSERT_EQ(static_cast<double>(mid), (lo + hi) / 2);
       const uint32_t even = (h & 1) ? h + 1 : h;
-      ASSERT_EQ(FloatToF16Bits(mid), even | sign) << "tie at " << mid;
-      ASSERT_EQ(FloatToF16Bits(std::nextafter(mid, static_cast<float>(hi))), (h + 1) | sign) << mid;
-      ASSERT_EQ(FloatToF16Bits(std::nextafter(mid, static_cast<float>(lo))), h | sign) << mid;
+      ASSERT_EQ(F32ToF16(mid), even | sign) << "tie at " << mid;
+      ASSERT_EQ(F32ToF16(std::nextafter(mid, static_cast<float>(hi))), (h + 1) | sign) << mid;
+      ASSERT_EQ(F32ToF16(std::nextafter(mid, static_cast<float>(lo))), h | sign) << mid;
     }
   }
 }
 
 TEST(HalfTest, OverflowUnderflowAndNaN) {
-  EXPECT_EQ(FloatToF16Bits(65504.0f), 0x7bff);
-  EXPECT_EQ(FloatToF16Bits(std::nextafter(65520.0f, 0.0f)), 0x7bff);
-  EXPECT_EQ(FloatToF16Bits(65520.0f), 0x7c00);  // the tie rounds to even = infinity
-  EXPECT_EQ(FloatToF16Bits(1e10f), 0x7c00);
-  EXPECT_EQ(FloatToF16Bits(-1e10f), 0xfc00);
-  EXPECT_EQ(FloatToF16Bits(std::numeric_limits<float>::infinity()), 0x7c00);
-  EXPECT_EQ(FloatToF16Bits(std::ldexp(1.0f, -25)), 0x0000);  // tie with 2^-24: even is 0
-  EXPECT_EQ(FloatToF16Bits(std::nextafter(std::ldexp(1.0f, -25), 1.0f)), 0x0001);
-  EXPECT_EQ(FloatToF16Bits(1e-30f), 0x0000);
-  EXPECT_EQ(FloatToF16Bits(-1e-30f), 0x8000);
-  EXPECT_EQ(FloatToF16Bits(std::numeric_limits<float>::denorm_min()), 0x0000);
-  const uint16_t nan = FloatToF16Bits(std::numeric_limits<float>::quiet_NaN());
+  EXPECT_EQ(F32ToF16(65504.0f), 0x7bff);
+  EXPECT_EQ(F32ToF16(std::nextafter(65520.0f, 0.0f)), 0x7bff);
+  EXPECT_EQ(F32ToF16(65520.0f), 0x7c00);  // the tie rounds to even = infinity
+  EXPECT_EQ(F32ToF16(1e10f), 0x7c00);
+  EXPECT_EQ(F32ToF16(-1e10f), 0xfc00);
+  EXPECT_EQ(F32ToF16(std::numeric_limits<float>::infinity()), 0x7c00);
+  EXPECT_EQ(F32ToF16(std::ldexp(1.0f, -25)), 0x0000);  // tie with 2^-24: even is 0
+  EXPECT_EQ(F32ToF16(std::nextafter(std::ldexp(1.0f, -25), 1.0f)), 0x0001);
+  EXPECT_EQ(F32ToF16(1e-30f), 0x0000);
+  EXPECT_EQ(F32ToF16(-1e-30f), 0x8000);
+  EXPECT_EQ(F32ToF16(std::numeric_limits<float>::denorm_min()), 0x0000);
+  const uint16_t nan = F32ToF16(std::numeric_limits<float>::quiet_NaN());
   EXPECT_EQ(nan & 0x7c00, 0x7c00);
   EXPECT_NE(nan & 0x03ff, 0);
   // A signalling NaN whose payload lives only in the low bits must stay NaN.
   uint32_t snan_bits = 0x7f800001;
   float snan;
   std::memcpy(&snan, &snan_bits, 4);
-  EXPECT_NE(FloatToF16Bits(snan) & 0x03ff, 0);
+  EXPECT_NE(F32ToF16(snan) & 0x03ff, 0);
 }
 
 // bfloat16 of x must be a neighbour of x no farther than the other one, with
@@ -139,16 +139,16 @@ TEST(BFloat16Test, RoundsToNearestEven) {
     };
     const double dd = std::fabs(x - as_double(down)), du = std::fabs(as_double(up) - x);
     const uint32_t expected = dd < du ? down : du < dd ? up : (((down >> 16) & 1) ? up : down);
-    ASSERT_EQ(FloatToBF16Bits(x), expected >> 16) << "x = " << x;
-    const float back = BF16BitsToFloat(static_cast<uint16_t>(expected >> 16));
+    ASSERT_EQ(F32ToBF16(x), expected >> 16) << "x = " << x;
+    const float back = BF16ToF32(static_cast<uint16_t>(expected >> 16));
     uint32_t back_bits;
     std::memcpy(&back_bits, &back, 4);
     ASSERT_EQ(back_bits, expected) << x;
     ++checked;
   }
   EXPECT_GT(checked, 1900000);
-  const uint16_t nan = FloatToBF16Bits(std::numeric_limits<float>::quiet_NaN());
-  EXPECT_TRUE(std::isnan(BF16BitsToFloat(nan)));
+  const uint16_t nan = F32ToBF16(std::numeric_limits<float>::quiet_NaN());
+  EXPECT_TRUE(std::isnan(BF16ToF32(nan)));
 }
 
 TEST(EncodeTest, PlainFloatByteLayouts) {

@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/vec_ops.h"
+#include "kernels/cpu/thread_pool.h"
 #include "kernels/kernels.h"
 #include "tests/kernels/kernel_test_util.h"
 

@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "kernels/cpu/quantize.h"
 #include "kernels/dtype.h"
+#include "kernels/cpu/thread_pool.h"
 #include "kernels/kernels.h"
 #include "tests/kernels/kernel_test_util.h"
 

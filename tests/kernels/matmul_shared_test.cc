@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "kernels/cpu/thread_pool.h"
 #include "kernels/kernels.h"
 #include "tests/kernels/kernel_test_util.h"
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "common/safetensors/hf_config.h"
-#include "common/testing/status_matchers.h"
+#include "testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/safetensors/safetensors_test_util.h"

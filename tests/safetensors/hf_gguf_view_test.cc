@@ -12,7 +12,7 @@
 #include "common/model_config.h"
 #include "common/safetensors/hf_gguf_view.h"
 #include "common/safetensors/model_source.h"
-#include "common/testing/status_matchers.h"
+#include "testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/safetensors/safetensors_test_util.h"

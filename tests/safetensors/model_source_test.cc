@@ -13,7 +13,7 @@
 #include <string>
 
 #include "common/safetensors/model_source.h"
-#include "common/testing/status_matchers.h"
+#include "testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/safetensors/safetensors_test_util.h"

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "common/testing/status_matchers.h"
+#include "testing/status_matchers.h"
 #include "common/tokenizer/chat_template.h"
 #include "common/tokenizer/tokenizer.h"
 #include "gmock/gmock.h"

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "common/gguf/gguf_file.h"
-#include "common/testing/status_matchers.h"
+#include "testing/status_matchers.h"
 #include "common/tokenizer/nfc.h"
 #include "common/tokenizer/tokenizer.h"
 #include "common/tokenizer/tokenizer_hf.h"

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "common/gguf/gguf_file.h"
-#include "common/testing/status_matchers.h"
+#include "testing/status_matchers.h"
 #include "common/tokenizer/incremental_detokenizer.h"
 #include "common/tokenizer/tokenizer.h"
 #include "common/tokenizer/unicode.h"

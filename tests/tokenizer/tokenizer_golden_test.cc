@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/gguf/gguf_file.h"
-#include "common/testing/status_matchers.h"
+#include "testing/status_matchers.h"
 #include "common/tokenizer/tokenizer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

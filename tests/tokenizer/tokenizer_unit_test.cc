@@ -7,7 +7,7 @@
 
 #include "common/gguf/gguf_file.h"
 #include "common/gguf/gguf_writer.h"
-#include "common/testing/status_matchers.h"
+#include "testing/status_matchers.h"
 #include "common/tokenizer/byte_level.h"
 #include "common/tokenizer/pre_tokenizer.h"
 #include "common/tokenizer/tokenizer.h"

@@ -14,7 +14,7 @@
 
 #include "common/gguf/gguf_file.h"
 #include "common/model_config.h"
-#include "common/testing/status_matchers.h"
+#include "testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/engine/tiny_model.h"

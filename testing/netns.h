@@ -12,8 +12,8 @@
 // Needs root (CAP_NET_ADMIN) and iproute2; Create() says why it cannot when
 // either is missing. Everything is removed when the object goes away:
 // deleting a namespace deletes its veths, and with them their peers.
-#ifndef TESSERA_TESTS_CLUSTER_NETNS_H_
-#define TESSERA_TESTS_CLUSTER_NETNS_H_
+#ifndef TESSERA_TESTING_NETNS_H_
+#define TESSERA_TESTING_NETNS_H_
 
 #include <stdio.h>
 #include <sys/wait.h>
@@ -168,4 +168,4 @@ class NetnsTopology {
 
 }  // namespace tessera::testing
 
-#endif  // TESSERA_TESTS_CLUSTER_NETNS_H_
+#endif  // TESSERA_TESTING_NETNS_H_

@@ -2,8 +2,8 @@
 // collected by a thread so tests can wait for a log line, killed (SIGTERM,
 // then SIGKILL) when the object goes away. Real processes, real sockets: this
 // is what makes the cluster tests integration tests.
-#ifndef TESSERA_TESTS_CLUSTER_PROCESS_H_
-#define TESSERA_TESTS_CLUSTER_PROCESS_H_
+#ifndef TESSERA_TESTING_PROCESS_H_
+#define TESSERA_TESTING_PROCESS_H_
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -117,4 +117,4 @@ class ChildProcess {
 
 }  // namespace tessera::testing
 
-#endif  // TESSERA_TESTS_CLUSTER_PROCESS_H_
+#endif  // TESSERA_TESTING_PROCESS_H_

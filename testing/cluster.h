@@ -1,8 +1,8 @@
 // Starts a real cluster for integration tests: a tessera-coordinator and N
 // tessera-worker processes on ephemeral loopback ports, and waits until the
 // coordinator reports the pipeline ready.
-#ifndef TESSERA_TESTS_CLUSTER_CLUSTER_H_
-#define TESSERA_TESTS_CLUSTER_CLUSTER_H_
+#ifndef TESSERA_TESTING_CLUSTER_H_
+#define TESSERA_TESTING_CLUSTER_H_
 
 #include <memory>
 #include <string>
@@ -16,7 +16,7 @@
 #include "proto/sampling_wire.h"
 #include "tessera/v1/inference.grpc.pb.h"
 #include "tessera/v1/stage.grpc.pb.h"
-#include "tests/cluster/process.h"
+#include "testing/process.h"
 
 namespace tessera::testing {
 
@@ -155,4 +155,4 @@ inline Generation Generate(tessera::v1::Inference::Stub* stub,
 
 }  // namespace tessera::testing
 
-#endif  // TESSERA_TESTS_CLUSTER_CLUSTER_H_
+#endif  // TESSERA_TESTING_CLUSTER_H_

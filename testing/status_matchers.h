@@ -4,8 +4,8 @@
 //   EXPECT_THAT(Open(bad), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("blk.0")));
 //
 // Tests check the exact code, never just "not OK".
-#ifndef TESSERA_COMMON_TESTING_STATUS_MATCHERS_H_
-#define TESSERA_COMMON_TESTING_STATUS_MATCHERS_H_
+#ifndef TESSERA_TESTING_STATUS_MATCHERS_H_
+#define TESSERA_TESTING_STATUS_MATCHERS_H_
 
 #include <ostream>
 #include <string>
@@ -49,4 +49,4 @@ MATCHER_P2(StatusIs, code, message_matcher,
 
 }  // namespace tessera::testing
 
-#endif  // TESSERA_COMMON_TESTING_STATUS_MATCHERS_H_
+#endif  // TESSERA_TESTING_STATUS_MATCHERS_H_

@@ -3,8 +3,8 @@
 // Abseil 20220623 ships absl::Status but no status macros; these are the one
 // place the project defines them. Use them at every boundary that returns
 // absl::Status or absl::StatusOr<T>.
-#ifndef TESSERA_COMMON_STATUS_MACROS_H_
-#define TESSERA_COMMON_STATUS_MACROS_H_
+#ifndef TESSERA_BASE_STATUS_MACROS_H_
+#define TESSERA_BASE_STATUS_MACROS_H_
 
 #include <utility>
 
@@ -32,4 +32,4 @@
   if (!statusor.ok()) return std::move(statusor).status();  \
   lhs = std::move(statusor).value()
 
-#endif  // TESSERA_COMMON_STATUS_MACROS_H_
+#endif  // TESSERA_BASE_STATUS_MACROS_H_
