@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/dashed_flags.h"
+#include "common/log.h"
 #include "common/safetensors/model_source.h"
 #include "common/gguf/gguf_file.h"
 #include "common/model_config.h"
@@ -78,12 +79,16 @@ ABSL_FLAG(double, http_write_stall_timeout_s, 30,
           "Seconds an HTTP client may take none of its buffered response before it is "
           "disconnected and its request cancelled.");
 ABSL_FLAG(int32_t, heartbeat_timeout_ms, 5000, "A worker silent this long is presumed dead.");
+ABSL_FLAG(std::string, log_level, "info",
+          "Least severe log lines written to stderr: debug, info, warning or error.");
 
 namespace tessera {
 namespace {
 
+const Logger kLog("main");
+
 int Fail(const absl::Status& s) {
-  absl::FPrintF(stderr, "tessera-coordinator: %s\n", s.ToString());
+  kLog.Error("%s", s.ToString());
   return 1;
 }
 
@@ -99,6 +104,9 @@ std::string ModelId(std::string path) {
 }
 
 int Main() {
+  absl::StatusOr<LogLevel> level = ParseLogLevel(absl::GetFlag(FLAGS_log_level));
+  if (!level.ok()) return Fail(level.status());
+  InitLogging("tessera-coordinator", *level);
   const std::string model_path = absl::GetFlag(FLAGS_model);
   if (model_path.empty()) return Fail(absl::InvalidArgumentError("--model is required"));
   const std::string kv_dtype = absl::GetFlag(FLAGS_kv_dtype);
@@ -170,8 +178,8 @@ int Main() {
   absl::StatusOr<SamplingDefaults> sampling_defaults = ModelSamplingDefaults(model_path);
   if (!sampling_defaults.ok()) return Fail(sampling_defaults.status());
   if (!sampling_defaults->empty()) {
-    absl::FPrintF(stderr, "tessera-coordinator: model sampling defaults (generation_config.json): %s\n",
-                  sampling_defaults->ToString());
+    kLog.Info("model sampling defaults (generation_config.json): %s",
+              sampling_defaults->ToString());
   }
   InferenceService inference(&config, tokenizer->get(), &scheduler, &membership, max_context,
                              IdentityHex(GgufHeaderHash(**file)), *sampling_defaults);
@@ -187,11 +195,9 @@ int Main() {
   std::unique_ptr<grpc::Server> server = *std::move(started);
   health = server->GetHealthCheckService();
   health.load()->SetServingStatus(membership.ready());
-  absl::FPrintF(stderr,
-                "tessera-coordinator: listening on %s:%d; model %s (%d layers, %s), waiting for "
-                "%d worker(s)\n",
-                listen.substr(0, listen.rfind(':')), port, config.name, config.n_layer,
-                footprint->weight_type, mo.min_workers);
+  kLog.Info("listening on %s:%d; model %s (%d layers, %s), waiting for %d worker(s)",
+            listen.substr(0, listen.rfind(':')), port, config.name, config.n_layer,
+            footprint->weight_type, mo.min_workers);
   // After the gRPC line, which tests parse by its prefix. Declared after
   // the scheduler, so it stops (cancelling its open
   // requests) before the scheduler goes.
@@ -237,9 +243,9 @@ int Main() {
     http = std::make_unique<HttpServer>(ho);
     openai->Register(http.get());
     if (absl::Status s = http->Start(http_listen); !s.ok()) return Fail(s);
-    absl::FPrintF(stderr, "tessera-coordinator: http listening on %s:%d (model ids: %s)\n",
-                  http_listen.substr(0, http_listen.rfind(':')), http->port(),
-                  absl::StrJoin(oo.model_ids, ", "));
+    kLog.Info("http listening on %s:%d (model ids: %s)",
+              http_listen.substr(0, http_listen.rfind(':')), http->port(),
+              absl::StrJoin(oo.model_ids, ", "));
   }
   server->Wait();
   return 0;
@@ -257,7 +263,8 @@ int main(int argc, char** argv) {
       "      [--http-listen HOST:PORT] [--served-model-name A,B] [--http-max-streams N]\n"
       "      [--http-max-connections N]\n"
       "      [--http-idle-timeout-s S] [--http-header-timeout-s S]\n"
-      "      [--http-write-buffer-bytes N] [--http-write-stall-timeout-s S]");
+      "      [--http-write-buffer-bytes N] [--http-write-stall-timeout-s S]\n"
+      "      [--log-level debug|info|warning|error]");
   std::vector<std::string> storage;
   std::vector<char*> args = tessera::NormaliseDashedFlags(argc, argv, &storage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());

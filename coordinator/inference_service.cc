@@ -5,6 +5,7 @@
 #include <random>
 #include <utility>
 
+#include "common/log.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
@@ -15,7 +16,7 @@ namespace {
 
 namespace v1 = ::tessera::v1;
 
-void Log(const std::string& line) { absl::FPrintF(stderr, "tessera-coordinator: %s\n", line); }
+const Logger kLog("grpc");
 
 constexpr size_t kMaxRequestIdBytes = 128;
 constexpr int32_t kDefaultMaxTokens = 128;
@@ -120,8 +121,7 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
         finish = grpc::Status(grpc::StatusCode::CANCELLED,
                               "request " + id_ + ": client went away");
       } else if (final_sent_) {
-        Log(absl::StrFormat("request %s done: %s, %d tokens", id_, finish_reason_,
-                            completion_tokens_));
+        kLog.ForRequest(id_).Info("done: %s, %d tokens", finish_reason_, completion_tokens_);
         finish = grpc::Status::OK;
       } else if (Collect()) {
         write_in_flight_ = true;
@@ -152,7 +152,7 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
       }
     }
     if (!ok) stream_->Cancel();
-    if (first_sign) Log(absl::StrFormat("request %s cancelled by the client", id_));
+    if (first_sign) kLog.ForRequest(id_).Info("cancelled by the client");
     Pump();
   }
 
@@ -167,7 +167,7 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
       by_client = !finishing_ && !client_gone_;
       cancelled_ = true;
     }
-    if (by_client) Log(absl::StrFormat("request %s cancelled by the client", id_));
+    if (by_client) kLog.ForRequest(id_).Info("cancelled by the client");
     Pump();
   }
 
@@ -200,7 +200,7 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
     RequestEvent e;
     while (!final_sent_ && !failure_.has_value() && stream_->TryPop(&e)) {
       if (!e.status.ok()) {
-        Log(absl::StrFormat("request %s failed: %s", id_, e.status.ToString()));
+        kLog.ForRequest(id_).Warning("failed: %s", e.status.ToString());
         failure_ = e.status;
         break;
       }
@@ -359,10 +359,10 @@ absl::StatusOr<std::shared_ptr<RequestStream>> InferenceService::Admit(
   const size_t prompt_tokens = spec.prompt.size();
   absl::StatusOr<std::shared_ptr<RequestStream>> stream = scheduler_->Submit(std::move(spec));
   if (!stream.ok()) {
-    Log(absl::StrFormat("request %s refused: %s", *id, stream.status().ToString()));
+    kLog.ForRequest(*id).Info("refused: %s", stream.status().ToString());
     return stream.status();
   }
-  Log(absl::StrFormat("request %s: %d prompt tokens", *id, prompt_tokens));
+  kLog.ForRequest(*id).Info("%d prompt tokens", prompt_tokens);
   return stream;
 }
 

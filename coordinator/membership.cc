@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "common/log.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -13,7 +14,7 @@ namespace {
 
 namespace v1 = ::tessera::v1;
 
-void Log(const std::string& line) { absl::FPrintF(stderr, "tessera-coordinator: %s\n", line); }
+const Logger kLog("membership");
 
 }  // namespace
 
@@ -137,14 +138,14 @@ void Membership::MaybePlan() {
   if (!plan.ok()) {
     not_ready_reason_ = absl::StrFormat("cannot plan the pipeline over %d workers: %s",
                                         workers_.size(), plan.status().message());
-    Log(not_ready_reason_);
+    kLog.Info("%s", not_ready_reason_);
     return;
   }
-  Log("plan:\n" + FormatPlan(*footprint_, caps, options_.plan, *plan));
+  kLog.Info("%s", "plan:\n" + FormatPlan(*footprint_, caps, options_.plan, *plan));
   int64_t blocks = plan->num_blocks;
   if (options_.max_kv_blocks > 0 && options_.max_kv_blocks < blocks) {
     blocks = options_.max_kv_blocks;
-    Log(absl::StrFormat("KV pool capped at %d blocks per stage (--kv-blocks)", blocks));
+    kLog.Info("KV pool capped at %d blocks per stage (--kv-blocks)", blocks);
   }
   std::vector<std::shared_ptr<Worker>> stages;
   for (const StagePlan& sp : plan->stages) stages.push_back(workers_[sp.worker]);
@@ -154,7 +155,7 @@ void Membership::MaybePlan() {
         RangeIdentity(*file_, sp.layer_begin, sp.layer_end, footprint_->config.n_layer);
     if (!expected.ok()) {
       not_ready_reason_ = std::string(expected.status().message());
-      Log(not_ready_reason_);
+      kLog.Info("%s", not_ready_reason_);
       return;
     }
     v1::StageAssignment a;
@@ -203,7 +204,7 @@ void Membership::Remove(Worker* w, const std::string& why) {
       MaybePlan();
     }
   }
-  Log(why);
+  kLog.Info("%s", why);
   if (was_ready && options_.on_lost) options_.on_lost(why);
 }
 
@@ -215,7 +216,7 @@ grpc::Status Membership::Session(grpc::ServerContext* context, Stream* stream) {
                         "the first Session message must be a JoinRequest");
   }
   if (grpc::Status s = CheckJoin(msg.join()); !s.ok()) {
-    Log("refused a join: " + s.error_message());
+    kLog.Info("%s", "refused a join: " + s.error_message());
     return s;
   }
   auto w = std::make_shared<Worker>();
@@ -235,10 +236,7 @@ grpc::Status Membership::Session(grpc::ServerContext* context, Stream* stream) {
     accepted.mutable_accepted()->set_protocol_version(v1::PROTOCOL_VERSION_CURRENT);
     w->Send(accepted);
     workers_.push_back(w);
-    Log(absl::StrFormat("%s joined from %s: %s ×%d (%s), %.2f GiB free, %.1f GB/s", w->id,
-                        w->address, w->devices.type(), w->devices.count(), w->devices.isa(),
-                        w->devices.free_memory_bytes() / 1073741824.0,
-                        w->devices.read_bandwidth_bytes_per_s() / 1e9));
+    kLog.Info("%s joined from %s: %s ×%d (%s), %.2f GiB free, %.1f GB/s", w->id, w->address, w->devices.type(), w->devices.count(), w->devices.isa(), w->devices.free_memory_bytes() / 1073741824.0, w->devices.read_bandwidth_bytes_per_s() / 1e9);
     MaybePlan();
   }
 
@@ -250,8 +248,7 @@ grpc::Status Membership::Session(grpc::ServerContext* context, Stream* stream) {
       w->last_seen = absl::Now();
     }
     if (msg.has_progress()) {
-      Log(absl::StrFormat("%s loading: %d / %d MiB", w->id, msg.progress().bytes_done() >> 20,
-                          msg.progress().bytes_total() >> 20));
+      kLog.Info("%s loading: %d / %d MiB", w->id, msg.progress().bytes_done() >> 20, msg.progress().bytes_total() >> 20);
     } else if (msg.has_failed()) {
       why = absl::StrFormat("%s (%s) could not load its stage: %s", w->id, w->address,
                             msg.failed().message());
@@ -277,11 +274,8 @@ grpc::Status Membership::Session(grpc::ServerContext* context, Stream* stream) {
         }
         w->ready = true;
         w->weight_bytes = msg.ready().weight_bytes();
-        Log(absl::StrFormat("%s ready: stage %d, layers [%d, %d), %.1f MiB of weights, %.1f "
-                            "MiB of the file resident",
-                            w->id, w->stage, w->assignment.layer_begin(),
-                            w->assignment.layer_end(), w->weight_bytes / 1048576.0,
-                            msg.ready().resident_file_bytes() / 1048576.0));
+        kLog.Info("%s ready: stage %d, layers [%d, %d), %.1f MiB of weights, %.1f "
+                            "MiB of the file resident", w->id, w->stage, w->assignment.layer_begin(), w->assignment.layer_end(), w->weight_bytes / 1048576.0, msg.ready().resident_file_bytes() / 1048576.0);
         bool all = !stages_.empty();
         for (const auto& s : stages_) all = all && s->ready;
         if (all && !ready_) {
@@ -294,8 +288,7 @@ grpc::Status Membership::Session(grpc::ServerContext* context, Stream* stream) {
       }
       if (!stage0.empty()) {
         if (options_.on_ready) options_.on_ready(stage0, blocks, num_stages);
-        Log(absl::StrFormat("pipeline ready: %d KV blocks per stage, stage 0 at %s", blocks,
-                            stage0));
+        kLog.Info("pipeline ready: %d KV blocks per stage, stage 0 at %s", blocks, stage0);
       }
     }
   }
@@ -320,8 +313,7 @@ void Membership::Monitor() {
       absl::MutexLock lock(&w->write_mu);
       if (w->gone) continue;
       if (absl::Now() - w->last_seen > options_.heartbeat_timeout) {
-        Log(absl::StrFormat("%s (%s) missed heartbeats for %s; dropping it", w->id, w->address,
-                            absl::FormatDuration(options_.heartbeat_timeout)));
+        kLog.Warning("%s (%s) missed heartbeats for %s; dropping it", w->id, w->address, absl::FormatDuration(options_.heartbeat_timeout));
         w->context->TryCancel();
         continue;
       }

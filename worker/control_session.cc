@@ -8,6 +8,7 @@
 #include <thread>
 #include <utility>
 
+#include "common/log.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
@@ -22,7 +23,7 @@ namespace {
 
 namespace v1 = ::tessera::v1;
 
-void Log(const std::string& line) { absl::FPrintF(stderr, "tessera-worker: %s\n", line); }
+const Logger kLog("control");
 
 bool SameStage(const v1::StageAssignment& a, const v1::StageAssignment& b) {
   return a.layer_begin() == b.layer_begin() && a.layer_end() == b.layer_end() &&
@@ -91,9 +92,7 @@ absl::Status ControlSession::Run() {
                                           options_.coordinator_address,
                                           status.error_message()));
     }
-    Log(absl::StrFormat("lost the coordinator at %s (%s); rejoining in 1 s",
-                        options_.coordinator_address,
-                        status.ok() ? "session ended" : status.error_message()));
+    kLog.Warning("lost the coordinator at %s (%s); rejoining in 1 s", options_.coordinator_address, status.ok() ? "session ended" : status.error_message());
     absl::SleepFor(absl::Seconds(1));
   }
 }
@@ -145,7 +144,7 @@ grpc::Status ControlSession::RunOnce() {
       send(hb);
       absl::MutexLock lock(&seen_mu);
       if (absl::Now() - last_seen > options_.heartbeat_timeout) {
-        Log("no heartbeat from the coordinator; reconnecting");
+        kLog.Info("%s", "no heartbeat from the coordinator; reconnecting");
         context.TryCancel();
         return;
       }
@@ -162,8 +161,7 @@ grpc::Status ControlSession::RunOnce() {
       case v1::CoordinatorMessage::kAccepted: {
         absl::MutexLock lock(&state_->mu);
         state_->worker_id = msg.accepted().worker_id();
-        Log(absl::StrFormat("joined %s as %s", options_.coordinator_address,
-                            msg.accepted().worker_id()));
+        kLog.Info("joined %s as %s", options_.coordinator_address, msg.accepted().worker_id());
         break;
       }
       case v1::CoordinatorMessage::kAssignment: {
@@ -190,11 +188,9 @@ grpc::Status ControlSession::RunOnce() {
 void ControlSession::Load(const v1::StageAssignment& a,
                           const std::function<void(const v1::WorkerMessage&)>& send) {
   const int begin = a.layer_begin(), end = a.layer_end(), n_layer = a.n_layer();
-  Log(absl::StrFormat("assigned stage %d of %d: layers [%d, %d), %d KV blocks of %d, tp %d",
-                      a.stage_index(), a.num_stages(), begin, end, a.kv_blocks(),
-                      a.kv_block_size(), options_.tp));
+  kLog.Info("assigned stage %d of %d: layers [%d, %d), %d KV blocks of %d, tp %d", a.stage_index(), a.num_stages(), begin, end, a.kv_blocks(), a.kv_block_size(), options_.tp);
   auto fail = [&](const absl::Status& s) {
-    Log(absl::StrFormat("cannot load stage %d: %s", a.stage_index(), s.ToString()));
+    kLog.Error("cannot load stage %d: %s", a.stage_index(), s.ToString());
     v1::WorkerMessage f;
     f.mutable_failed()->set_code(static_cast<int>(s.code()));
     f.mutable_failed()->set_message(std::string(s.message()));
@@ -263,7 +259,7 @@ void ControlSession::Load(const v1::StageAssignment& a,
         pm.mutable_progress()->set_bytes_done(done);
         pm.mutable_progress()->set_bytes_total(total);
         send(pm);
-        Log(absl::StrFormat("loading: %d / %d MiB", done >> 20, total >> 20));
+        kLog.Info("loading: %d / %d MiB", done >> 20, total >> 20);
       }
     }
     absl::MutexLock lock(&state_->mu);
@@ -293,14 +289,10 @@ void ControlSession::Load(const v1::StageAssignment& a,
   r->set_resident_file_bytes(ResidentBytesOfFile(file_->path()));
   send(rm);
   if (*identity != a.expected_range_identity()) {
-    Log(absl::StrFormat("this file's layers [%d, %d) hash to %s; the coordinator expects %s",
-                        begin, end, IdentityHex(*identity),
-                        IdentityHex(a.expected_range_identity())));
+    kLog.Warning("this file's layers [%d, %d) hash to %s; the coordinator expects %s", begin, end, IdentityHex(*identity), IdentityHex(a.expected_range_identity()));
   }
   if (options_.on_serving) options_.on_serving(true);
-  Log(absl::StrFormat("stage %d ready: %.1f MiB of weights, %.1f MiB of KV, next stage %s",
-                      a.stage_index(), weight_bytes / 1048576.0, kv_bytes / 1048576.0,
-                      a.next_stage_address().empty() ? "(last)" : a.next_stage_address()));
+  kLog.Info("stage %d ready: %.1f MiB of weights, %.1f MiB of KV, next stage %s", a.stage_index(), weight_bytes / 1048576.0, kv_bytes / 1048576.0, a.next_stage_address().empty() ? "(last)" : a.next_stage_address());
 }
 
 }  // namespace tessera

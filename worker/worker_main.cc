@@ -18,6 +18,7 @@
 #include "common/byte_size.h"
 #include "common/safetensors/model_source.h"
 #include "common/dashed_flags.h"
+#include "common/log.h"
 #include "common/gguf/gguf_file.h"
 #include "common/host_probe.h"
 #include "common/model_config.h"
@@ -43,6 +44,8 @@ ABSL_FLAG(std::string, memory_limit, "",
           "Memory this worker offers for weights + KV cache + activations, e.g. 2GiB; "
           "default: the host's available memory.");
 ABSL_FLAG(std::string, join_secret, "", "Shared secret the coordinator requires, if any.");
+ABSL_FLAG(std::string, log_level, "info",
+          "Least severe log lines written to stderr: debug, info, warning or error.");
 ABSL_FLAG(int32_t, tp, 1,
           "Tensor-parallel degree: split the assigned layers over this many ranks (threads of "
           "this process, each with its shard of the weights and its share of the KV heads and "
@@ -51,12 +54,17 @@ ABSL_FLAG(int32_t, tp, 1,
 namespace tessera {
 namespace {
 
+const Logger kLog("main");
+
 int Fail(const absl::Status& s) {
-  absl::FPrintF(stderr, "tessera-worker: %s\n", s.ToString());
+  kLog.Error("%s", s.ToString());
   return 1;
 }
 
 int Main() {
+  absl::StatusOr<LogLevel> level = ParseLogLevel(absl::GetFlag(FLAGS_log_level));
+  if (!level.ok()) return Fail(level.status());
+  InitLogging("tessera-worker", *level);
   const std::string model_path = absl::GetFlag(FLAGS_model);
   const std::string coordinator = absl::GetFlag(FLAGS_coordinator);
   if (model_path.empty() || coordinator.empty()) {
@@ -108,16 +116,16 @@ int Main() {
     }
     advertise = absl::StrFormat("%s:%d", host, port);
   }
-  absl::FPrintF(stderr, "tessera-worker: listening on %s (advertised as %s)\n",
-                listen.substr(0, listen.rfind(':')) + ":" + std::to_string(port), advertise);
+  kLog.Info("listening on %s (advertised as %s)",
+            listen.substr(0, listen.rfind(':')) + ":" + std::to_string(port), advertise);
 
   absl::StatusOr<HostDevices> devices = ProbeHost();
   if (!devices.ok()) return Fail(devices.status());
   devices->read_bandwidth_bytes_per_s = MeasureReadBandwidth(threads);
   devices->cpu_isa = kernels::IsaName(kernels::ActiveIsa());
-  absl::FPrintF(stderr,
-                "tessera-worker: %s, %d threads, tp %d, %.2f GiB available, read bandwidth "
-                "%.1f GB/s\n",
+  kLog.Info(
+                "%s, %d threads, tp %d, %.2f GiB available, read bandwidth "
+                "%.1f GB/s",
                 devices->cpu_isa, threads, tp, devices->free_memory_bytes / 1073741824.0,
                 devices->read_bandwidth_bytes_per_s / 1e9);
 
@@ -142,7 +150,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Serves one pipeline stage for a tessera-coordinator.\n"
       "  tessera-worker --coordinator HOST:PORT --model PATH [--listen HOST:PORT] "
-      "[--threads N] [--tp N] [--memory-limit BYTES]");
+      "[--threads N] [--tp N] [--memory-limit BYTES] [--log-level debug|info|warning|error]");
   std::vector<std::string> storage;
   std::vector<char*> args = tessera::NormaliseDashedFlags(argc, argv, &storage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());

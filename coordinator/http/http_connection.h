@@ -12,9 +12,11 @@
 #include <memory>
 #include <string>
 
+#include "common/log.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/log.h"
 #include "coordinator/http/http_server.h"
 
 namespace tessera {
@@ -43,7 +45,7 @@ inline std::chrono::steady_clock::duration ToClock(absl::Duration d) {
       absl::ToChronoNanoseconds(d));
 }
 
-inline void Log(const std::string& line) { absl::FPrintF(stderr, "http server: %s\n", line); }
+inline const Logger kHttpLog("http-server");
 
 }  // namespace http_internal
 

@@ -22,7 +22,7 @@ namespace tessera {
 using http_internal::kListenTag;
 using http_internal::kAcceptPause;
 using http_internal::ToClock;
-using http_internal::Log;
+using http_internal::kHttpLog;
 
 int HttpServer::EpollTimeoutMs() const {
   Clock::time_point next = Clock::time_point::max();
@@ -74,8 +74,7 @@ void HttpServer::Expire(Connection* c) {
     Close(c);
   } else if (c->Unsent() > 0) {
     ++counters_.closed_for_stall;
-    Log(absl::StrFormat("closing a connection whose client read none of %d buffered bytes in %s",
-                        c->Unsent(), absl::FormatDuration(options_.write_stall_timeout)));
+    kHttpLog.Info("closing a connection whose client read none of %d buffered bytes in %s", c->Unsent(), absl::FormatDuration(options_.write_stall_timeout));
     Close(c);  // aborts the pending response, if any
   } else if (c->pending != nullptr) {
     // Not reachable: a pending response without unsent bytes has no deadline.
@@ -134,7 +133,7 @@ void HttpServer::Accept() {
 
 void HttpServer::ShedWithoutFds(int error) {
   if (!fd_exhaustion_logged_) {
-    Log(absl::StrFormat("accept: %s; answering 503 until descriptors free up", strerror(error)));
+    kHttpLog.Warning("accept: %s; answering 503 until descriptors free up", strerror(error));
     fd_exhaustion_logged_ = true;
   }
   const std::string reply =

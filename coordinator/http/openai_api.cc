@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/log.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -16,7 +17,7 @@ namespace {
 
 using nlohmann::json;
 
-void Log(const std::string& line) { absl::FPrintF(stderr, "tessera-coordinator: %s\n", line); }
+const Logger kLog("http");
 
 // Token pieces may be partial UTF-8; never throw on them.
 std::string Dump(const json& j) {
@@ -119,7 +120,7 @@ class CompletionResponse final : public PendingResponse {
 
   void Abort() override {
     stream_->Cancel();
-    Log(absl::StrFormat("request %s cancelled: the HTTP client went away", id_));
+    kLog.ForRequest(id_).Info("cancelled: the HTTP client went away");
   }
 
  private:
@@ -202,7 +203,7 @@ class CompletionResponse final : public PendingResponse {
   void Finish(const RequestEvent& e, std::string* out) {
     finished_ = true;
     const char* reason = e.finish_reason == "length" ? "length" : "stop";
-    Log(absl::StrFormat("request %s done: %s, %d tokens", id_, reason, e.completion_tokens));
+    kLog.ForRequest(id_).Info("done: %s, %d tokens", reason, e.completion_tokens);
     if (streaming_) {
       json last = Chunk(chat_ ? json::object() : json(""), reason);
       last["usage"] = Usage(e);
@@ -231,7 +232,7 @@ class CompletionResponse final : public PendingResponse {
 
   void Fail(const absl::Status& status, std::string* out) {
     finished_ = true;
-    Log(absl::StrFormat("request %s failed: %s", id_, status.ToString()));
+    kLog.ForRequest(id_).Warning("failed: %s", status.ToString());
     const int code = OpenAiApi::HttpStatusOf(status);
     if (streaming_) {
       // The 200 head is gone; OpenAI's clients read an error event instead.
@@ -345,16 +346,15 @@ HandlerResult OpenAiApi::Complete(const HttpRequest& request, const Waker& waker
   const size_t prompt_tokens = parsed->spec.prompt.size();
   absl::StatusOr<std::shared_ptr<RequestStream>> stream = scheduler_->Submit(parsed->spec);
   if (!stream.ok()) {
-    Log(absl::StrFormat("request %s refused: %s", id, stream.status().ToString()));
+    kLog.ForRequest(id).Info("refused: %s", stream.status().ToString());
     result.response = Error(HttpStatusOf(stream.status()), std::string(stream.status().message()),
                             FieldOf(stream.status()));
     return result;
   }
-  Log(absl::StrFormat("request %s (http): %d prompt tokens%s", id, prompt_tokens,
-                      parsed->ignored_fields.empty()
+  kLog.ForRequest(id).Info("(http): %d prompt tokens%s", prompt_tokens, parsed->ignored_fields.empty()
                           ? ""
                           : absl::StrCat("; ignored unknown fields: ",
-                                         absl::StrJoin(parsed->ignored_fields, ", "))));
+                                         absl::StrJoin(parsed->ignored_fields, ", ")));
   std::string model = parsed->model;
   // Events pushed before this are collected by the server's first Poll.
   (*stream)->SetNotifier(waker);
