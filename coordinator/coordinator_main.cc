@@ -25,6 +25,7 @@
 #include "coordinator/inference_service.h"
 #include "coordinator/membership.h"
 #include "coordinator/model_footprint.h"
+#include "coordinator/pipeline_client.h"
 #include "coordinator/planner.h"
 #include "coordinator/scheduler.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"

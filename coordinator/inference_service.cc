@@ -409,7 +409,17 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(
   response->set_max_context(max_context_);
   response->set_model_identity(model_identity_);
   membership_->DescribeStages(response);
-  *response->mutable_stats() = scheduler_->pipeline_stats();
+  const PipelineTiming timing = scheduler_->pipeline_timing();
+  v1::PipelineStats* ps = response->mutable_stats();
+  ps->set_steps(timing.steps);
+  ps->set_tokens(timing.tokens);
+  ps->set_round_trip_micros(static_cast<uint64_t>(timing.round_trip_micros));
+  for (const PipelineTiming::Stage& t : timing.stages) {
+    v1::StageTiming* st = ps->add_stages();
+    st->set_stage_index(t.stage_index);
+    st->set_compute_micros(static_cast<uint64_t>(t.compute_micros));
+    st->set_bytes_in(t.bytes_in);
+  }
   const SchedulerStats st = scheduler_->stats();
   v1::ServingStats* sv = response->mutable_serving();
   sv->set_running(st.running);

@@ -1,8 +1,10 @@
 #include "coordinator/pipeline_client.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_format.h"
+#include "proto/sampling_wire.h"
 
 namespace tessera {
 
@@ -35,25 +37,83 @@ uint64_t PipelineClient::bytes_sent() const {
   return bytes_sent_;
 }
 
-v1::PipelineStats PipelineClient::stats() const {
+PipelineTiming PipelineClient::timing() const {
   absl::MutexLock lock(&mu_);
-  return stats_;
+  return timing_;
 }
 
 void PipelineClient::Record(const v1::StepResult& result, const Pending& p) {
-  stats_.set_steps(stats_.steps() + 1);
-  stats_.set_tokens(stats_.tokens() + p.tokens);
-  stats_.set_round_trip_micros(stats_.round_trip_micros() +
-                               absl::ToInt64Microseconds(absl::Now() - p.sent));
+  ++timing_.steps;
+  timing_.tokens += p.tokens;
+  timing_.round_trip_micros += absl::ToInt64Microseconds(absl::Now() - p.sent);
   for (const v1::StageTrace& t : result.traces()) {
     if (t.stage_index() < 0 || t.stage_index() >= 1024) continue;  // not a stage we planned
-    while (stats_.stages_size() <= t.stage_index()) {
-      stats_.add_stages()->set_stage_index(stats_.stages_size() - 1);
+    while (static_cast<int>(timing_.stages.size()) <= t.stage_index()) {
+      timing_.stages.push_back({static_cast<int32_t>(timing_.stages.size()), 0, 0});
     }
-    v1::StageTiming* s = stats_.mutable_stages(t.stage_index());
-    s->set_compute_micros(s->compute_micros() + t.compute_micros());
-    s->set_bytes_in(s->bytes_in() + t.bytes_in());
+    PipelineTiming::Stage& s = timing_.stages[t.stage_index()];
+    s.compute_micros += t.compute_micros();
+    s.bytes_in += t.bytes_in();
   }
+}
+
+namespace {
+
+// The plan as the stage API carries it.
+v1::StepRequest ToWire(const StepPlan& plan) {
+  v1::StepRequest request;
+  for (const PlannedSequence& p : plan.seqs) {
+    v1::SequenceWork* w = request.add_seqs();
+    w->set_seq_id(p.seq_id);
+    w->set_request_id(p.request_id);
+    w->set_start_pos(p.start_pos);
+    w->set_num_tokens(static_cast<int32_t>(p.tokens.size()));
+    w->mutable_token_ids()->Add(p.tokens.begin(), p.tokens.end());
+    w->mutable_block_table()->Add(p.block_table.begin(), p.block_table.end());
+    w->set_prefix_cached(p.prefix_cached);
+    w->set_sample(p.sample);
+    if (!p.sample) continue;
+    SamplingToWire(p.sampling, w->mutable_sampling());
+    w->set_rng_counter(p.rng_counter);
+    w->set_want_logprob(p.want_logprob);
+    w->set_top_logprobs(p.top_logprobs);
+    w->mutable_recent_tokens()->Add(p.recent_tokens.begin(), p.recent_tokens.end());
+  }
+  return request;
+}
+
+StepOutcome FromWire(const v1::StepResult& result) {
+  StepOutcome outcome;
+  for (const v1::SampledToken& t : result.tokens()) {
+    SampleOutcome& o = outcome.samples.emplace_back();
+    o.seq_id = t.seq_id();
+    if (t.code() != 0) {
+      o.status = absl::Status(static_cast<absl::StatusCode>(t.code()), t.message());
+      continue;
+    }
+    o.token_id = t.token_id();
+    o.logprob = t.logprob();
+    // Lists of unequal length are passed on as the shorter; the scheduler
+    // checks the count against what was asked for.
+    const int n = std::min(t.top_token_ids_size(), t.top_logprobs_size());
+    for (int i = 0; i < n; ++i) o.top.emplace_back(t.top_token_ids(i), t.top_logprobs(i));
+    if (t.top_token_ids_size() != t.top_logprobs_size()) {
+      o.top.emplace_back(-1, 0.0f);  // makes the count wrong: refused as a broken worker
+    }
+  }
+  return outcome;
+}
+
+}  // namespace
+
+void PipelineClient::Send(StepPlan plan, Done done) {
+  SendStep(ToWire(plan), [done = std::move(done)](absl::StatusOr<v1::StepResult> r) {
+    if (!r.ok()) {
+      done(r.status());
+      return;
+    }
+    done(FromWire(*r));
+  });
 }
 
 void PipelineClient::ReadLoop() {

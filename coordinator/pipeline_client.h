@@ -1,8 +1,12 @@
-// The coordinator's end of a pipeline: one long-lived Stage stream to stage
-// 0. Steps go down it; their results (token ids and logprobs from the last
-// stage, relayed back through every stage) come back on the same stream and
-// are matched to their step by id. Several steps may be in flight at once:
-// that is what keeps every stage of a pipeline busy.
+// The coordinator's end of a pipeline, and the StepSink the scheduler sends
+// its steps to: one long-lived Stage stream to stage 0. Steps go down it;
+// their results (token ids and logprobs from the last stage, relayed back
+// through every stage) come back on the same stream and are matched to their
+// step by id. Several steps may be in flight at once: that is what keeps
+// every stage of a pipeline busy.
+//
+// This is the one place where the scheduler's plain StepPlan / StepOutcome
+// meet the tessera.v1 wire messages.
 //
 // Each step's completion callback runs exactly once: with its result, with
 // the step's own error (a result carrying a non-OK code), or with
@@ -27,13 +31,14 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "coordinator/step_sink.h"
 #include "grpcpp/grpcpp.h"
 #include "tessera/v1/inference.pb.h"
 #include "tessera/v1/stage.grpc.pb.h"
 
 namespace tessera {
 
-class PipelineClient {
+class PipelineClient final : public StepSink {
  public:
   using StepCallback = std::function<void(absl::StatusOr<tessera::v1::StepResult>)>;
 
@@ -41,20 +46,23 @@ class PipelineClient {
   // lazily by gRPC, so failures show up in the first step.
   explicit PipelineClient(std::string stage0_address);
   // Fails every step still in flight with UNAVAILABLE.
-  ~PipelineClient();
+  ~PipelineClient() override;
   PipelineClient(const PipelineClient&) = delete;
   PipelineClient& operator=(const PipelineClient&) = delete;
+
+  // StepSink: converts the plan, sends it, converts the result.
+  void Send(StepPlan plan, Done done) override;
+  // Fire-and-forget release of finished sequences on every stage.
+  void Release(const std::vector<int64_t>& seq_ids) override;
+  // Timing of the steps answered so far.
+  PipelineTiming timing() const override;
 
   // Sends `request` (its step_id is assigned here and returned) and arranges
   // for `done` to be called once with its outcome.
   uint64_t SendStep(tessera::v1::StepRequest request, StepCallback done);
-  // Fire-and-forget release of finished sequences on every stage.
-  void Release(const std::vector<int64_t>& seq_ids);
 
   const std::string& address() const { return address_; }
   uint64_t bytes_sent() const;
-  // Timing of the steps answered so far (see PipelineStats in inference.proto).
-  tessera::v1::PipelineStats stats() const;
 
  private:
   struct Pending {
@@ -83,7 +91,7 @@ class PipelineClient {
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
   std::string broken_message_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);
-  tessera::v1::PipelineStats stats_ ABSL_GUARDED_BY(mu_);
+  PipelineTiming timing_ ABSL_GUARDED_BY(mu_);
   // Serialises writes: gRPC allows one outstanding Write per stream.
   absl::Mutex write_mu_;
 };

@@ -1,12 +1,19 @@
-// What one client request sees of the scheduler: a queue of events (new
-// tokens and text, then a final event with the finish reason or an error)
-// that the gRPC handler drains, and a cancel flag the handler sets when the
+// What one client request sees of the scheduler: the scheduler pushes
+// generated tokens and then the end; the front end takes RequestEvents
+// (text, ids, logprobs, the final event) and sets a cancel flag when the
 // client goes away.
 //
-// Thread-safety: all members are safe to call from any thread; the scheduler
-// pushes, one handler thread pops. A consumer that multiplexes many streams
-// on one thread (the HTTP server) installs a notifier instead of blocking in
-// Pop, and drains with TryPop when it fires.
+// Turning tokens into text and matching stop strings (output_processor.h)
+// happens when the front end takes events, on its thread, not under the
+// scheduler's lock. A stop string that completes ends the request there:
+// the final event says "stop", later tokens are dropped, and the stream is
+// marked cancelled so the scheduler frees the sequence at once.
+//
+// Thread-safety: Push*, Cancel, cancelled and SetNotifier may be called from
+// any thread; TryPop/Pop from one consumer thread at a time. A consumer that
+// multiplexes many streams on one thread (the HTTP server, the gRPC pump)
+// installs a notifier instead of blocking in Pop, and drains with TryPop when
+// it fires.
 #ifndef TESSERA_COORDINATOR_REQUEST_STREAM_H_
 #define TESSERA_COORDINATOR_REQUEST_STREAM_H_
 
@@ -14,91 +21,74 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "coordinator/output_processor.h"
 
 namespace tessera {
 
-// One entry of a generated position's top-N list.
-struct TopLogprob {
-  int32_t id = 0;
-  float logprob = 0.0f;
-  // The token's raw bytes (possibly part of a UTF-8 character); control
-  // tokens are rendered ("<|im_end|>") so that a list never shows blanks.
-  std::string piece;
-};
-
-struct RequestEvent {
-  std::vector<int32_t> token_ids;
-  std::vector<float> logprobs;
-  // When the request asked for top_logprobs: one list per token id, in order.
-  std::vector<std::vector<TopLogprob>> top_logprobs;
-  std::string text;
-  bool final = false;
-  absl::Status status;          // non-OK: the request failed
-  std::string finish_reason;    // "length" or "stop" on the final event
-  int64_t prompt_tokens = 0;    // on the final event
-  int64_t completion_tokens = 0;
-};
-
 class RequestStream {
  public:
-  explicit RequestStream(std::string request_id) : request_id_(std::move(request_id)) {}
+  // `processor` turns tokens into events; without one (tests of the
+  // scheduler alone), each token becomes an event with its id and no text.
+  explicit RequestStream(std::string request_id,
+                         std::unique_ptr<OutputProcessor> processor = nullptr)
+      : request_id_(std::move(request_id)), processor_(std::move(processor)) {}
 
   const std::string& request_id() const { return request_id_; }
 
-  void Push(RequestEvent event) {
-    std::function<void()> notify;
-    {
-      absl::MutexLock lock(&mu_);
-      events_.push_back(std::move(event));
-      notify = notifier_;
-    }
-    // Outside the lock: the notifier may take the consumer's locks.
-    if (notify) notify();
-  }
+  // Scheduler side.
+  void PushToken(GeneratedToken token) { Push(std::move(token)); }
+  void PushEnd(GenerationEnd end) { Push(std::move(end)); }
 
   // Called (on the pushing thread, without this stream's lock) after every
-  // Push from now on. It must be cheap and must not call back into Push.
+  // push from now on. It must be cheap and must not call back into Push.
   // Events pushed before it was set do not fire it; the caller polls once.
   void SetNotifier(std::function<void()> notifier) {
     absl::MutexLock lock(&mu_);
     notifier_ = std::move(notifier);
   }
 
-  // Takes the oldest event without waiting; false if there is none.
-  bool TryPop(RequestEvent* event) {
-    absl::MutexLock lock(&mu_);
-    if (events_.empty()) return false;
-    *event = std::move(events_.front());
-    events_.pop_front();
-    return true;
-  }
-
+  // Consumer side: takes the next event without waiting; false if none.
+  bool TryPop(RequestEvent* event);
   // Waits up to `timeout` for an event; false if none arrived.
-  bool Pop(RequestEvent* event, absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !events_.empty(); };
-    if (!mu_.AwaitWithTimeout(absl::Condition(&ready), timeout)) return false;
-    *event = std::move(events_.front());
-    events_.pop_front();
-    return true;
-  }
+  bool Pop(RequestEvent* event, absl::Duration timeout);
 
   void Cancel() { cancelled_ = true; }
   bool cancelled() const { return cancelled_; }
 
  private:
+  using Raw = std::variant<GeneratedToken, GenerationEnd>;
+
+  void Push(Raw raw) {
+    std::function<void()> notify;
+    {
+      absl::MutexLock lock(&mu_);
+      raw_.push_back(std::move(raw));
+      notify = notifier_;
+    }
+    // Outside the lock: the notifier may take the consumer's locks.
+    if (notify) notify();
+  }
+  // Turns one raw entry into ready_ events (consumer thread only).
+  void Process(Raw raw);
+
   const std::string request_id_;
   std::atomic<bool> cancelled_{false};
   absl::Mutex mu_;
-  std::deque<RequestEvent> events_ ABSL_GUARDED_BY(mu_);
+  std::deque<Raw> raw_ ABSL_GUARDED_BY(mu_);
   std::function<void()> notifier_ ABSL_GUARDED_BY(mu_);
+  // Consumer thread only.
+  std::unique_ptr<OutputProcessor> processor_;
+  std::deque<RequestEvent> ready_;
+  bool ended_ = false;
 };
 
 }  // namespace tessera

@@ -6,25 +6,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
-#include "common/tokenizer/incremental_detokenizer.h"
-#include "coordinator/stop_matcher.h"
 
 namespace tessera {
-namespace {
-
-namespace v1 = ::tessera::v1;
-
-void ToWire(const SamplingParams& p, v1::StageSampling* w) {
-  w->set_temperature(p.temperature);
-  w->set_top_k(p.top_k);
-  w->set_top_p(p.top_p);
-  w->set_min_p(p.min_p);
-  w->set_repetition_penalty(p.repetition_penalty);
-  w->set_repeat_last_n(p.repeat_last_n);
-  w->set_seed(p.seed);
-}
-
-}  // namespace
 
 Scheduler::Scheduler(const Tokenizer* tokenizer, const ModelConfig& config,
                      SchedulerOptions options)
@@ -39,7 +22,7 @@ Scheduler::~Scheduler() {
   }
   thread_.join();
   // Close the pipeline while every member its callbacks touch still exists.
-  std::shared_ptr<PipelineClient> pipeline;
+  std::shared_ptr<StepSink> pipeline;
   {
     absl::MutexLock lock(&mu_);
     pipeline = std::move(pipeline_);
@@ -63,16 +46,17 @@ SchedulerStats Scheduler::stats() const {
   st.prefill_chunks = prefill_chunks_;
   st.max_step_tokens = max_step_tokens_;
   st.max_steps_in_flight = max_steps_in_flight_;
+  st.deadline_failures = deadline_failures_;
   return st;
 }
 
-v1::PipelineStats Scheduler::pipeline_stats() const {
-  std::shared_ptr<PipelineClient> pipeline;
+PipelineTiming Scheduler::pipeline_timing() const {
+  std::shared_ptr<StepSink> pipeline;
   {
     absl::MutexLock lock(&mu_);
     pipeline = pipeline_;
   }
-  return pipeline == nullptr ? v1::PipelineStats() : pipeline->stats();
+  return pipeline == nullptr ? PipelineTiming() : pipeline->timing();
 }
 
 absl::StatusOr<std::shared_ptr<RequestStream>> Scheduler::Submit(RequestSpec spec) {
@@ -81,13 +65,14 @@ absl::StatusOr<std::shared_ptr<RequestStream>> Scheduler::Submit(RequestSpec spe
       spec, RequestLimits{static_cast<int32_t>(config_.vocab_size), options_.max_context}));
   if (spec.top_logprobs > 0) spec.logprobs = true;
 
-  auto stream = std::make_shared<RequestStream>(id);
+  auto stream = std::make_shared<RequestStream>(
+      id, std::make_unique<OutputProcessor>(tokenizer_, spec.stop, spec.logprobs,
+                                            static_cast<int64_t>(spec.prompt.size())));
   if (spec.max_tokens == 0) {
-    RequestEvent e;
-    e.final = true;
-    e.finish_reason = "length";
-    e.prompt_tokens = static_cast<int64_t>(spec.prompt.size());
-    stream->Push(std::move(e));
+    GenerationEnd end;
+    end.finish_reason = "length";
+    end.prompt_tokens = static_cast<int64_t>(spec.prompt.size());
+    stream->PushEnd(std::move(end));
     return stream;
   }
   absl::MutexLock lock(&mu_);
@@ -106,16 +91,14 @@ absl::StatusOr<std::shared_ptr<RequestStream>> Scheduler::Submit(RequestSpec spe
   seq->stream = stream;
   seq->arrival = next_arrival_++;
   seq->history = seq->spec.prompt;
-  seq->detok = std::make_unique<IncrementalDetokenizer>(*tokenizer_);
-  seq->stops = std::make_unique<StopMatcher>(seq->spec.stop);
   queued_.push_back(std::move(seq));
   ++events_;
   return stream;
 }
 
-void Scheduler::SetPipeline(std::unique_ptr<PipelineClient> client, int64_t kv_blocks,
-                            int stages, const std::string& reason) {
-  std::shared_ptr<PipelineClient> old;
+void Scheduler::SetPipeline(std::unique_ptr<StepSink> client, int64_t kv_blocks, int stages,
+                            const std::string& reason) {
+  std::shared_ptr<StepSink> old;
   {
     absl::MutexLock lock(&mu_);
     const std::string why = client == nullptr ? reason : "the pipeline was replaced";
@@ -133,6 +116,7 @@ void Scheduler::SetPipeline(std::unique_ptr<PipelineClient> client, int64_t kv_b
     releases_.clear();
     ++generation_;
     ++events_;
+    blocked_arrival_ = 0;
     old = std::move(pipeline_);
     pipeline_ = std::move(client);
     micro_batches_ = std::max(1, options_.micro_batches > 0 ? options_.micro_batches : stages);
@@ -177,19 +161,13 @@ void Scheduler::Admit() {
 void Scheduler::Finish(Sequence* s, const absl::Status& status, const std::string& reason) {
   if (s->done) return;
   s->done = true;
-  RequestEvent e;
-  e.final = true;
-  e.status = status;
-  e.finish_reason = reason;
-  e.prompt_tokens = static_cast<int64_t>(s->spec.prompt.size());
-  e.completion_tokens = s->generated;
-  if (status.ok() && s->detok != nullptr) {
-    // Whatever the detokenizer and the stop matcher still hold is output.
-    bool stopped = false;
-    e.text = s->stops->Push(s->detok->Flush(), &stopped);
-    if (!stopped) e.text += s->stops->Flush();
-  }
-  s->stream->Push(std::move(e));
+  if (blocked_arrival_ == s->arrival) blocked_arrival_ = 0;
+  GenerationEnd end;
+  end.status = status;
+  end.finish_reason = reason;
+  end.prompt_tokens = static_cast<int64_t>(s->spec.prompt.size());
+  end.completion_tokens = s->generated;
+  s->stream->PushEnd(std::move(end));
   if (!s->blocks.empty()) {
     blocks_.Release(s->blocks);
     s->blocks.clear();
@@ -197,40 +175,43 @@ void Scheduler::Finish(Sequence* s, const absl::Status& status, const std::strin
   if (s->seq_id != 0) releases_.push_back(s->seq_id);
 }
 
-bool Scheduler::Accept(Sequence* s, const v1::SampledToken& t) {
+bool Scheduler::Accept(Sequence* s, const SampleOutcome& t) {
   const RequestSpec& spec = s->spec;
-  if (t.code() != 0) {
-    // The last stage refused to sample this sequence (non-finite logits).
-    Finish(s, absl::Status(static_cast<absl::StatusCode>(t.code()),
+  if (!t.status.ok()) {
+    // The last stage refused to sample this sequence (non-finite values).
+    Finish(s, absl::Status(t.status.code(),
                            absl::StrFormat("request %s: the last stage: %s", spec.request_id,
-                                           t.message())),
+                                           t.status.message())),
            "");
     return true;
   }
-  const int32_t token = t.token_id();
+  const int32_t token = t.token_id;
   // The list must be exactly what was asked for: a worker that sends another
   // length or ids outside the vocabulary is broken, and its numbers are not
   // passed on to the client.
   const int32_t want = std::min<int32_t>(spec.top_logprobs, config_.vocab_size);
-  if (t.top_token_ids_size() != want || t.top_logprobs_size() != want) {
+  if (static_cast<int32_t>(t.top.size()) != want) {
     Finish(s, absl::DataLossError(absl::StrFormat(
-                  "request %s: the last stage returned %d top_token_ids and %d top_logprobs "
-                  "for sequence %d; %d were asked for",
-                  spec.request_id, t.top_token_ids_size(), t.top_logprobs_size(), s->seq_id,
-                  want)),
+                  "request %s: the last stage returned %d top logprobs for sequence %d; %d were "
+                  "asked for",
+                  spec.request_id, t.top.size(), s->seq_id, want)),
            "");
     return true;
   }
-  for (int32_t id : t.top_token_ids()) {
-    if (id < 0 || id >= config_.vocab_size) {
-      Finish(s, absl::DataLossError(absl::StrFormat(
-                    "request %s: the last stage returned top token id %d for sequence %d, "
-                    "outside the vocabulary [0, %d)",
-                    spec.request_id, id, s->seq_id, config_.vocab_size)),
-             "");
-      return true;
-    }
+  // A token id outside the vocabulary, sampled or among the top ones.
+  auto outside = [&](int32_t id, const char* what) {
+    if (id >= 0 && id < config_.vocab_size) return false;
+    Finish(s, absl::DataLossError(absl::StrFormat(
+                  "request %s: the last stage returned %s %d for sequence %d, outside the "
+                  "vocabulary [0, %d)",
+                  spec.request_id, what, id, s->seq_id, config_.vocab_size)),
+           "");
+    return true;
+  };
+  for (const auto& [id, logprob] : t.top) {
+    if (outside(id, "top token id")) return true;
   }
+  if (outside(token, "token id")) return true;
   if ((!spec.ignore_eos && tokenizer_->IsEndOfGeneration(token)) ||
       std::find(spec.stop_token_ids.begin(), spec.stop_token_ids.end(), token) !=
           spec.stop_token_ids.end()) {
@@ -239,27 +220,11 @@ bool Scheduler::Accept(Sequence* s, const v1::SampledToken& t) {
   }
   ++s->generated;
   s->history.push_back(token);
-  RequestEvent e;
-  e.token_ids.push_back(token);
-  if (spec.logprobs) e.logprobs.push_back(t.logprob());
-  if (want > 0) {
-    std::vector<TopLogprob>& top = e.top_logprobs.emplace_back();
-    top.reserve(want);
-    for (int i = 0; i < want; ++i) {
-      const int32_t id = t.top_token_ids(i);
-      top.push_back(
-          {id, t.top_logprobs(i), tokenizer_->TokenToPiece(id, /*render_special=*/true)});
-    }
-  }
-  bool stopped = false;
-  e.text = s->stops->Push(s->detok->Push(token), &stopped);
-  if (stopped) {
-    s->stream->Push(std::move(e));
-    s->detok = nullptr;  // what it holds is past the stop string
-    Finish(s, absl::OkStatus(), "stop");
-    return true;
-  }
-  s->stream->Push(std::move(e));
+  GeneratedToken g;
+  g.id = token;
+  g.logprob = t.logprob;
+  if (want > 0) g.top = t.top;
+  s->stream->PushToken(std::move(g));
   if (s->generated >= spec.max_tokens) {
     Finish(s, absl::OkStatus(), "length");
     return true;
@@ -274,6 +239,9 @@ void Scheduler::Sweep() {
 }
 
 void Scheduler::Preempt(Sequence* s) {
+  // The waiting rule is for running sequences; a queued one is admitted in
+  // order.
+  if (blocked_arrival_ == s->arrival) blocked_arrival_ = 0;
   blocks_.Release(s->blocks);
   s->blocks.clear();
   s->registered = 0;
@@ -310,7 +278,7 @@ bool Scheduler::EnsureBlocks(Sequence* s, int64_t positions) {
   return blocks_.Allocate(need, &s->blocks);
 }
 
-bool Scheduler::BuildStep(v1::StepRequest* request, InFlight* step) {
+bool Scheduler::BuildStep(StepPlan* plan, InFlight* step) {
   // Spread the running sequences over the micro-batches.
   int64_t active = 0;
   for (const auto& s : running_) active += s->done ? 0 : 1;
@@ -336,31 +304,39 @@ bool Scheduler::BuildStep(v1::StepRequest* request, InFlight* step) {
     if (s->seq_id == 0) continue;  // preempted while this step was built
     const int32_t left = static_cast<int32_t>(s->history.size()) - s->computed;
     const int32_t n = std::min(left, budget);
-    if (!EnsureBlocks(s, s->computed + n)) continue;  // waits for blocks
+    const int64_t positions = s->computed + n;
+    const bool needs_blocks =
+        (positions + options_.block_size - 1) / options_.block_size >
+        static_cast<int64_t>(s->blocks.size());
+    // An older sequence is waiting for blocks: younger ones take none.
+    if (needs_blocks && blocked_arrival_ != 0 && s->arrival > blocked_arrival_) continue;
+    if (!EnsureBlocks(s, positions)) {
+      if (blocked_arrival_ == 0 || s->arrival < blocked_arrival_) blocked_arrival_ = s->arrival;
+      continue;  // waits for blocks
+    }
+    if (blocked_arrival_ == s->arrival) blocked_arrival_ = 0;
     s->in_step = true;
-    v1::SequenceWork* w = request->add_seqs();
-    w->set_seq_id(s->seq_id);
-    w->set_request_id(s->spec.request_id);
-    w->set_start_pos(s->computed);
-    w->set_num_tokens(n);
+    PlannedSequence& w = plan->seqs.emplace_back();
+    w.seq_id = s->seq_id;
+    w.request_id = s->spec.request_id;
+    w.start_pos = s->computed;
     // The first step of a sequence that reuses cached blocks tells the
     // workers that positions [0, start_pos) are already in them.
-    w->set_prefix_cached(s->prefix_cached);
+    w.prefix_cached = s->prefix_cached;
     s->prefix_cached = false;
-    w->mutable_token_ids()->Add(s->history.begin() + s->computed,
-                                s->history.begin() + s->computed + n);
-    w->set_sample(s->computed + n == static_cast<int32_t>(s->history.size()));
-    const int64_t nb = (s->computed + n + options_.block_size - 1) / options_.block_size;
-    w->mutable_block_table()->Add(s->blocks.begin(), s->blocks.begin() + nb);
-    if (w->sample()) {
-      ToWire(s->spec.sampling, w->mutable_sampling());
-      w->set_rng_counter(static_cast<uint64_t>(s->generated));
-      w->set_want_logprob(s->spec.logprobs);
-      w->set_top_logprobs(s->spec.top_logprobs);
+    w.tokens.assign(s->history.begin() + s->computed, s->history.begin() + positions);
+    w.sample = positions == static_cast<int64_t>(s->history.size());
+    const int64_t nb = (positions + options_.block_size - 1) / options_.block_size;
+    w.block_table.assign(s->blocks.begin(), s->blocks.begin() + nb);
+    if (w.sample) {
+      w.sampling = s->spec.sampling;
+      w.rng_counter = static_cast<uint64_t>(s->generated);
+      w.want_logprob = s->spec.logprobs;
+      w.top_logprobs = s->spec.top_logprobs;
       const SamplingParams& p = s->spec.sampling;
       if (p.repetition_penalty != 1.0f && p.repeat_last_n > 0) {
         const size_t k = std::min<size_t>(s->history.size(), p.repeat_last_n);
-        w->mutable_recent_tokens()->Add(s->history.end() - k, s->history.end());
+        w.recent_tokens.assign(s->history.end() - k, s->history.end());
       }
     }
     if (left > 1) prefill_tokens_ += n;
@@ -384,9 +360,9 @@ void Scheduler::Complete(Completion c) {
   InFlight step = std::move(it->second);
   in_flight_.erase(it);
   ++steps_;
-  absl::flat_hash_map<int64_t, const v1::SampledToken*> sampled;
+  absl::flat_hash_map<int64_t, const SampleOutcome*> sampled;
   if (c.result.ok()) {
-    for (const v1::SampledToken& t : c.result->tokens()) sampled[t.seq_id()] = &t;
+    for (const SampleOutcome& t : c.result->samples) sampled[t.seq_id] = &t;
   }
   for (auto& [s, n] : step.work) {
     s->in_flight = false;
@@ -419,8 +395,8 @@ void Scheduler::Complete(Completion c) {
 
 void Scheduler::Loop() {
   for (;;) {
-    std::shared_ptr<PipelineClient> pipeline;
-    std::vector<std::pair<uint64_t, v1::StepRequest>> to_send;
+    std::shared_ptr<StepSink> pipeline;
+    std::vector<std::pair<uint64_t, StepPlan>> to_send;
     std::vector<int64_t> releases;
     uint64_t generation = 0;
     {
@@ -457,6 +433,7 @@ void Scheduler::Loop() {
                         s->spec.request_id, absl::FormatDuration(options_.step_timeout))),
                  "");
         }
+        ++deadline_failures_;
         in_flight_.erase(it++);
       }
       Sweep();
@@ -464,7 +441,7 @@ void Scheduler::Loop() {
       Admit();
       stalled_at_ = ~uint64_t{0};
       while (static_cast<int>(in_flight_.size()) < micro_batches_) {
-        v1::StepRequest request;
+        StepPlan request;
         InFlight step;
         if (!BuildStep(&request, &step)) {
           // Nothing can go now (all in flight, or waiting for blocks): sleep
@@ -488,12 +465,12 @@ void Scheduler::Loop() {
     // Outside the lock: a send that fails calls its callback at once.
     pipeline->Release(releases);
     for (auto& [ticket, request] : to_send) {
-      pipeline->SendStep(std::move(request), [this, generation, t = ticket](
-                                                 absl::StatusOr<v1::StepResult> r) {
-        absl::MutexLock lock(&mu_);
-        completions_.push_back(Completion{generation, t, std::move(r)});
-        ++events_;
-      });
+      pipeline->Send(std::move(request),
+                     [this, generation, t = ticket](absl::StatusOr<StepOutcome> r) {
+                       absl::MutexLock lock(&mu_);
+                       completions_.push_back(Completion{generation, t, std::move(r)});
+                       ++events_;
+                     });
     }
   }
 }

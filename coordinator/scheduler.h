@@ -18,13 +18,21 @@
 // advance. When a sequence needs a block and none is free, the youngest idle
 // sequence is preempted: its blocks are freed, the workers told to forget
 // it, and it goes back to the front of the queue to be recomputed (prompt
-// plus the tokens it already produced) when blocks free up. A request is
-// delayed, never failed, for lack of blocks. A finished or cancelled
-// sequence frees its blocks as soon as no step of it is in flight.
+// plus the tokens it already produced) when blocks free up. While an older
+// sequence waits for blocks, younger ones may not take new blocks, so the
+// blocks that free up go to it (without this, young decodes could take each
+// freed block first and starve an old prefill). A request is delayed, never
+// failed, for lack of blocks. A finished or cancelled sequence frees its
+// blocks as soon as no step of it is in flight.
+//
+// The scheduler works in plain types (step_plan.h) and sends steps to a
+// StepSink (the gRPC pipeline client, or a fake in tests). It decides only
+// what affects scheduling: end-of-generation and stop ids, max_tokens,
+// errors. Detokenizing, stop strings and logprob text happen on the front
+// end's thread when it takes events (request_stream.h), not under this lock.
 //
 // Thread-safety: public methods may be called from any thread; one internal
-// thread builds and sends the steps, and the pipeline's reader thread posts
-// results back to it.
+// thread builds and sends the steps, and the sink posts results back to it.
 #ifndef TESSERA_COORDINATOR_SCHEDULER_H_
 #define TESSERA_COORDINATOR_SCHEDULER_H_
 
@@ -44,9 +52,10 @@
 #include "common/sampling_params.h"
 #include "common/tokenizer/tokenizer.h"
 #include "coordinator/kv_block_pool.h"
-#include "coordinator/pipeline_client.h"
 #include "coordinator/request_spec.h"
 #include "coordinator/request_stream.h"
+#include "coordinator/step_plan.h"
+#include "coordinator/step_sink.h"
 
 namespace tessera {
 
@@ -76,6 +85,7 @@ struct SchedulerStats {
   int64_t prefill_chunks = 0;    // sequence chunks of more than one token sent
   int64_t max_step_tokens = 0;   // the most tokens one step has carried
   int64_t max_steps_in_flight = 0;  // the most steps in flight at once
+  int64_t deadline_failures = 0;    // steps failed for taking longer than step_timeout
 };
 
 class Scheduler {
@@ -90,14 +100,14 @@ class Scheduler {
   absl::StatusOr<std::shared_ptr<RequestStream>> Submit(RequestSpec spec);
 
   // Installs a ready pipeline of `stages` stages with `kv_blocks` blocks per
-  // stage, or removes it (client == nullptr): running requests then fail
+  // stage, or removes it (sink == nullptr): running requests then fail
   // UNAVAILABLE with `reason`.
-  void SetPipeline(std::unique_ptr<PipelineClient> client, int64_t kv_blocks, int stages,
+  void SetPipeline(std::unique_ptr<StepSink> sink, int64_t kv_blocks, int stages,
                    const std::string& reason);
 
   SchedulerStats stats() const;
   // Step timing of the current pipeline; empty when there is none.
-  tessera::v1::PipelineStats pipeline_stats() const;
+  PipelineTiming pipeline_timing() const;
 
  private:
   struct Sequence {
@@ -114,8 +124,6 @@ class Scheduler {
     bool in_flight = false;
     bool in_step = false;          // taken by the step being built
     bool done = false;             // finished; dropped once not in flight
-    std::unique_ptr<class IncrementalDetokenizer> detok;
-    std::unique_ptr<class StopMatcher> stops;
   };
   struct InFlight {
     uint64_t generation = 0;
@@ -125,15 +133,14 @@ class Scheduler {
   struct Completion {
     uint64_t generation = 0;
     uint64_t ticket = 0;
-    absl::StatusOr<tessera::v1::StepResult> result;
+    absl::StatusOr<StepOutcome> result;
   };
 
   void Loop();
   // Moves queued requests into running while slots and blocks allow.
   void Admit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Builds the next step from idle sequences; false when there is none.
-  bool BuildStep(tessera::v1::StepRequest* request, InFlight* step)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool BuildStep(StepPlan* plan, InFlight* step) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Gives `s` blocks for its first `positions` positions, preempting younger
   // idle sequences if needed; false if that is not possible now.
   bool EnsureBlocks(Sequence* s, int64_t positions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -145,8 +152,7 @@ class Scheduler {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Applies one sampled token from the last stage; true if the sequence is
   // done. A top-N list that is not what was asked for fails the request.
-  bool Accept(Sequence* s, const tessera::v1::SampledToken& token)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool Accept(Sequence* s, const SampleOutcome& token) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops finished sequences from running_.
   void Sweep() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -155,7 +161,7 @@ class Scheduler {
   const SchedulerOptions options_;
 
   mutable absl::Mutex mu_;
-  std::shared_ptr<PipelineClient> pipeline_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<StepSink> pipeline_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // bumped by SetPipeline
   int micro_batches_ ABSL_GUARDED_BY(mu_) = 1;
   std::string unavailable_reason_ ABSL_GUARDED_BY(mu_) = "no pipeline is ready yet";
@@ -174,6 +180,11 @@ class Scheduler {
   int64_t prefill_chunks_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t max_step_tokens_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t max_steps_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t deadline_failures_ ABSL_GUARDED_BY(mu_) = 0;
+  // The arrival of the oldest running sequence that could not get blocks
+  // for its next chunk (0: none is waiting). Younger sequences take no new
+  // blocks until it has them.
+  uint64_t blocked_arrival_ ABSL_GUARDED_BY(mu_) = 0;
   // Bumped by everything that can make a stalled scheduler productive
   // (a submission, a result, a new pipeline); the loop sleeps while it
   // equals stalled_at_, the value when it last found nothing to send.

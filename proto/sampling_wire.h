@@ -6,6 +6,7 @@
 
 #include "common/sampling_params.h"
 #include "tessera/v1/inference.pb.h"
+#include "tessera/v1/stage.pb.h"
 
 namespace tessera {
 
@@ -30,6 +31,29 @@ inline void GivenSamplingToRequest(const SamplingDefaults& given, uint64_t seed,
   if (given.min_p) s->set_min_p(*given.min_p);
   if (given.repetition_penalty) s->set_repetition_penalty(*given.repetition_penalty);
   s->set_seed(seed);
+}
+
+// The same values as the coordinator hands them to the last stage, and back.
+inline void SamplingToWire(const SamplingParams& p, tessera::v1::StageSampling* w) {
+  w->set_temperature(p.temperature);
+  w->set_top_k(p.top_k);
+  w->set_top_p(p.top_p);
+  w->set_min_p(p.min_p);
+  w->set_repetition_penalty(p.repetition_penalty);
+  w->set_repeat_last_n(p.repeat_last_n);
+  w->set_seed(p.seed);
+}
+
+inline SamplingParams SamplingFromWire(const tessera::v1::StageSampling& w) {
+  SamplingParams p;
+  p.temperature = w.temperature();
+  p.top_k = w.top_k();
+  p.top_p = w.top_p();
+  p.min_p = w.min_p();
+  p.repetition_penalty = w.repetition_penalty();
+  p.repeat_last_n = w.repeat_last_n();
+  p.seed = w.seed();
+  return p;
 }
 
 }  // namespace tessera

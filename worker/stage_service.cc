@@ -13,24 +13,13 @@
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
 #include "grpcpp/grpcpp.h"
+#include "proto/sampling_wire.h"
 
 namespace tessera {
 namespace {
 
 namespace v1 = ::tessera::v1;
 using Clock = std::chrono::steady_clock;
-
-SamplingParams FromWire(const v1::StageSampling& w) {
-  SamplingParams p;
-  p.temperature = w.temperature();
-  p.top_k = w.top_k();
-  p.top_p = w.top_p();
-  p.min_p = w.min_p();
-  p.repetition_penalty = w.repetition_penalty();
-  p.repeat_last_n = w.repeat_last_n();
-  p.seed = w.seed();
-  return p;
-}
 
 v1::StepResult ErrorResult(uint64_t step_id, const absl::Status& status) {
   v1::StepResult r;
@@ -178,7 +167,7 @@ absl::Status DecodeStep(const v1::StepRequest& request, bool first_stage, int n_
     }
     s.step.block_table.assign(w.block_table().begin(), w.block_table().end());
     s.sample = w.sample();
-    s.sampling = FromWire(w.sampling());
+    s.sampling = SamplingFromWire(w.sampling());
     s.rng_counter = w.rng_counter();
     s.recent_tokens.assign(w.recent_tokens().begin(), w.recent_tokens().end());
     s.want_logprob = w.want_logprob();

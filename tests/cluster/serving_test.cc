@@ -426,9 +426,9 @@ TEST(ServingTest, TwoHundredOpenStreamsHoldNoThreadEach) {
       << "free " << Serving(cluster).kv_blocks_free() << " of " << total_blocks;
   for (int i = 0; i < kLong; ++i) {
     EXPECT_TRUE(cluster.coordinator().WaitFor(
-        absl::StrCat("request long-", i, " cancelled by the client"), absl::Seconds(5)));
+        absl::StrCat("request long-", i, ": cancelled by the client"), absl::Seconds(5)));
   }
-  EXPECT_TRUE(cluster.coordinator().WaitFor("request short-199 done: length, 3 tokens",
+  EXPECT_TRUE(cluster.coordinator().WaitFor("request short-199: done: length, 3 tokens",
                                             absl::Seconds(5)));
 }
 
