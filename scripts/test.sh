@@ -22,8 +22,8 @@ python3 "$ROOT/scripts/check_thread_safety.py" "$ROOT/build"
 # without privileges) so no skip goes unexplained.
 grep -h "SKIPPED" "$ROOT/build/Testing/Temporary/LastTest.log" | sort -u || true
 
-echo "[test] sanitizer build (clang, AddressSanitizer + UBSan): the parsers' fuzz tests and"
-echo "[test] the libFuzzer target over the OpenAI request parser"
+echo "[test] sanitizer build (clang, AddressSanitizer + UBSan): the parsers' fuzz tests, the"
+echo "[test] libFuzzer target over the OpenAI request parser, and the scheduler's unit tests"
 SAN_BUILD="$ROOT/build-sanitize"
 GEN=()
 if command -v ninja >/dev/null; then GEN=(-G Ninja); fi
@@ -31,5 +31,5 @@ if command -v ninja >/dev/null; then GEN=(-G Ninja); fi
   CC=clang CXX=clang++ cmake -S "$ROOT" -B "$SAN_BUILD" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Debug \
     -DTESSERA_ASAN=ON -DTESSERA_FUZZ=ON -DTESSERA_WITH_GRPC=OFF -DTESSERA_WITH_CUDA=OFF
 cmake --build "$SAN_BUILD" -j "$(nproc)" --target gguf_fuzz_test tokenizer_fuzz_test \
-  safetensors_fuzz_test openai_request_fuzzer
-(cd "$SAN_BUILD" && ctest --output-on-failure -R 'fuzz')
+  safetensors_fuzz_test openai_request_fuzzer scheduler_test
+(cd "$SAN_BUILD" && ctest --output-on-failure -R 'fuzz|scheduler_test')
