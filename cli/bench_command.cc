@@ -10,7 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
-#include "proto/sampling_wire.h"
+#include "proto/convert.h"
 #include "tessera/v1/inference.grpc.pb.h"
 
 namespace tessera {
@@ -40,7 +40,7 @@ absl::Status OneRequest(v1::Inference::Stub* stub, const BenchCommandOptions& o,
   r.set_ignore_eos(true);
   SamplingParams sampling = o.sampling;
   sampling.seed = seed;
-  SamplingToRequest(sampling, r.mutable_sampling());
+  SamplingToProto(sampling, r.mutable_sampling());
   grpc::ClientContext ctx;
   const Clock::time_point start = Clock::now();
   Clock::time_point first, last;

@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_format.h"
 #include "grpcpp/grpcpp.h"
-#include "proto/sampling_wire.h"
+#include "proto/convert.h"
 #include "tessera/v1/inference.grpc.pb.h"
 
 namespace tessera {
@@ -28,7 +28,7 @@ absl::Status GenerateCommand(const GenerateCommandOptions& options) {
     request.set_text(options.prompt);
   }
   request.set_max_tokens(options.max_tokens);
-  GivenSamplingToRequest(options.sampling, options.seed, request.mutable_sampling());
+  GivenSamplingToProto(options.sampling, options.seed, request.mutable_sampling());
   for (const std::string& stop : options.stop) request.add_stop(stop);
 
   grpc::ClientContext context;

@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "base/status_macros.h"
+#include "proto/convert.h"
 
 namespace tessera {
 namespace {
@@ -20,20 +21,6 @@ const Logger kLog("grpc");
 
 constexpr size_t kMaxRequestIdBytes = 128;
 constexpr int32_t kDefaultMaxTokens = 128;
-
-// Fields the request sets, else the model's recommended values, else
-// Tessera's defaults (SamplingParams{}).
-SamplingParams FromRequest(const v1::SamplingParameters& w, const SamplingDefaults& model) {
-  SamplingParams p = model.Apply(SamplingParams{});
-  if (w.has_temperature()) p.temperature = w.temperature();
-  if (w.has_top_k()) p.top_k = w.top_k();
-  if (w.has_top_p()) p.top_p = w.top_p();
-  if (w.has_min_p()) p.min_p = w.min_p();
-  if (w.has_repetition_penalty()) p.repetition_penalty = w.repetition_penalty();
-  if (w.has_repeat_last_n()) p.repeat_last_n = w.repeat_last_n();
-  if (w.has_seed()) p.seed = w.seed();
-  return p;
-}
 
 v1::FinishReason FinishReasonOf(const std::string& reason) {
   if (reason == "length") return v1::FINISH_REASON_LENGTH;
@@ -350,7 +337,10 @@ absl::StatusOr<std::shared_ptr<RequestStream>> InferenceService::Admit(
   spec.request_id = *id;
   spec.prompt = std::move(prompt);
   spec.max_tokens = request.has_max_tokens() ? request.max_tokens() : kDefaultMaxTokens;
-  spec.sampling = FromRequest(request.sampling(), sampling_defaults_);
+  // Fields the request sets, else the model's recommended values, else
+  // Tessera's defaults.
+  spec.sampling =
+      SamplingFromProto(request.sampling(), sampling_defaults_.Apply(SamplingParams{}));
   spec.stop.assign(request.stop().begin(), request.stop().end());
   spec.stop_token_ids.assign(request.stop_token_ids().begin(), request.stop_token_ids().end());
   spec.logprobs = request.logprobs();

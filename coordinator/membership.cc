@@ -168,7 +168,7 @@ void Membership::MaybePlan() {
     a.set_kv_block_size(plan->block_size);
     a.set_max_batch_tokens(static_cast<int32_t>(options_.plan.max_batch_tokens));
     a.set_max_context(static_cast<int32_t>(options_.plan.max_context));
-    a.set_kv_dtype(options_.plan.kv_dtype_bytes == 2 ? v1::KV_DTYPE_F16 : v1::KV_DTYPE_F32);
+    a.set_kv_dtype(options_.plan.kv_dtype_bytes == 2 ? v1::DTYPE_F16 : v1::DTYPE_F32);
     if (i + 1 < stages.size()) a.set_next_stage_address(stages[i + 1]->address);
     a.set_expected_range_identity(*expected);
     stages[i]->stage = static_cast<int>(i);

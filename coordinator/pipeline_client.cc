@@ -4,7 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
-#include "proto/sampling_wire.h"
+#include "proto/convert.h"
 
 namespace tessera {
 
@@ -73,7 +73,7 @@ v1::StepRequest ToWire(const StepPlan& plan) {
     w->set_prefix_cached(p.prefix_cached);
     w->set_sample(p.sample);
     if (!p.sample) continue;
-    SamplingToWire(p.sampling, w->mutable_sampling());
+    SamplingToProto(p.sampling, w->mutable_sampling());
     w->set_rng_counter(p.rng_counter);
     w->set_want_logprob(p.want_logprob);
     w->set_top_logprobs(p.top_logprobs);

@@ -13,7 +13,7 @@
 #include "absl/time/time.h"
 #include "common/sampling_params.h"
 #include "grpcpp/grpcpp.h"
-#include "proto/sampling_wire.h"
+#include "proto/convert.h"
 #include "tessera/v1/inference.grpc.pb.h"
 #include "tessera/v1/stage.grpc.pb.h"
 #include "testing/process.h"
@@ -126,7 +126,7 @@ inline tessera::v1::GenerateRequest TextRequest(const std::string& prompt, int32
   tessera::v1::GenerateRequest r;
   r.set_text(prompt);
   r.set_max_tokens(max_tokens);
-  SamplingToRequest(p, r.mutable_sampling());
+  SamplingToProto(p, r.mutable_sampling());
   return r;
 }
 

@@ -17,6 +17,7 @@
 #include "common/model_identity.h"
 #include "base/status_macros.h"
 #include "grpcpp/grpcpp.h"
+#include "worker/dtype_wire.h"
 
 namespace tessera {
 namespace {
@@ -203,18 +204,16 @@ void ControlSession::Load(const v1::StageAssignment& a,
     return;
   }
 
-  kernels::DType kv_dtype = kernels::DType::kF32;
-  switch (a.kv_dtype()) {
-    case v1::KV_DTYPE_UNSPECIFIED:
-    case v1::KV_DTYPE_F32:
-      break;
-    case v1::KV_DTYPE_F16:
-      kv_dtype = kernels::DType::kF16;
-      break;
-    default:
-      fail(absl::InvalidArgumentError(
-          absl::StrFormat("assignment kv_dtype = %d is not f32 (1) or f16 (2)", a.kv_dtype())));
-      return;
+  absl::StatusOr<kernels::DType> kv_dtype =
+      DTypeFromProto(a.kv_dtype(), kernels::DType::kF32, "assignment kv_dtype");
+  if (kv_dtype.ok() && *kv_dtype != kernels::DType::kF32 && *kv_dtype != kernels::DType::kF16) {
+    kv_dtype = absl::InvalidArgumentError(
+        absl::StrFormat("assignment kv_dtype = %s; a KV cache is F32 or F16",
+                        v1::DType_Name(a.kv_dtype())));
+  }
+  if (!kv_dtype.ok()) {
+    fail(kv_dtype.status());
+    return;
   }
 
   const bool same = loaded_.stage_index() >= 0 && SameStage(loaded_, a);
@@ -228,7 +227,7 @@ void ControlSession::Load(const v1::StageAssignment& a,
     so.layers = LayerRange{begin, end};
     so.kv_blocks = a.kv_blocks();
     so.kv_block_size = a.kv_block_size();
-    so.kv_dtype = kv_dtype;
+    so.kv_dtype = *kv_dtype;
     so.threads = options_.threads;
     so.tp = options_.tp;
     so.max_batch_tokens = a.max_batch_tokens();

@@ -13,7 +13,8 @@
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
 #include "grpcpp/grpcpp.h"
-#include "proto/sampling_wire.h"
+#include "proto/convert.h"
+#include "worker/dtype_wire.h"
 
 namespace tessera {
 namespace {
@@ -167,7 +168,7 @@ absl::Status DecodeStep(const v1::StepRequest& request, bool first_stage, int n_
     }
     s.step.block_table.assign(w.block_table().begin(), w.block_table().end());
     s.sample = w.sample();
-    s.sampling = SamplingFromWire(w.sampling());
+    s.sampling = SamplingFromProto(w.sampling());
     s.rng_counter = w.rng_counter();
     s.recent_tokens.assign(w.recent_tokens().begin(), w.recent_tokens().end());
     s.want_logprob = w.want_logprob();
@@ -383,9 +384,7 @@ grpc::Status StageService::GetWorkerStatus(grpc::ServerContext* /*context*/,
     response->set_live_sequences(state_->executor->live_sequences());
     response->set_kv_blocks(state_->executor->kv_blocks());
     response->set_kv_bytes(state_->executor->kv_bytes());
-    response->set_kv_dtype(state_->executor->kv_dtype() == kernels::DType::kF16
-                               ? v1::DTYPE_F16
-                               : v1::DTYPE_F32);
+    response->set_kv_dtype(DTypeToProto(state_->executor->kv_dtype()));
     response->set_ready(true);
   }
   response->set_steps(state_->steps);
