@@ -167,8 +167,10 @@ int Main() {
   mo.join_secret = absl::GetFlag(FLAGS_join_secret);
   mo.heartbeat_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_heartbeat_timeout_ms));
   mo.max_kv_blocks = kv_blocks_cap;
-  mo.on_ready = [&](const std::string& stage0, int64_t blocks, int stages) {
-    scheduler.SetPipeline(std::make_unique<PipelineClient>(stage0), blocks, stages, "");
+  mo.on_ready = [&](const std::string& stage0, const std::string& last_stage, int64_t blocks,
+                    int stages) {
+    scheduler.SetPipeline(std::make_unique<PipelineClient>(stage0, last_stage), blocks, stages,
+                          "");
     if (auto* h = health.load(); h != nullptr) h->SetServingStatus(true);
   };
   mo.on_lost = [&](const std::string& reason) {

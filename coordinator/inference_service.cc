@@ -404,6 +404,7 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(
   ps->set_steps(timing.steps);
   ps->set_tokens(timing.tokens);
   ps->set_round_trip_micros(static_cast<uint64_t>(timing.round_trip_micros));
+  ps->set_overlapped_steps(timing.overlapped_steps);
   for (const PipelineTiming::Stage& t : timing.stages) {
     v1::StageTiming* st = ps->add_stages();
     st->set_stage_index(t.stage_index);

@@ -255,7 +255,7 @@ grpc::Status Membership::Session(grpc::ServerContext* context, Stream* stream) {
       result = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, why);
       break;
     } else if (msg.has_ready()) {
-      std::string stage0;
+      std::string stage0, last_stage;
       int64_t blocks = 0;
       int num_stages = 0;
       {
@@ -274,20 +274,23 @@ grpc::Status Membership::Session(grpc::ServerContext* context, Stream* stream) {
         }
         w->ready = true;
         w->weight_bytes = msg.ready().weight_bytes();
-        kLog.Info("%s ready: stage %d, layers [%d, %d), %.1f MiB of weights, %.1f "
-                            "MiB of the file resident", w->id, w->stage, w->assignment.layer_begin(), w->assignment.layer_end(), w->weight_bytes / 1048576.0, msg.ready().resident_file_bytes() / 1048576.0);
+        kLog.Info("%s ready: stage %d, layers [%d, %d), %.1f MiB of weights, %.1f MiB of the "
+                  "file resident",
+                  w->id, w->stage, w->assignment.layer_begin(), w->assignment.layer_end(),
+                  w->weight_bytes / 1048576.0, msg.ready().resident_file_bytes() / 1048576.0);
         bool all = !stages_.empty();
         for (const auto& s : stages_) all = all && s->ready;
         if (all && !ready_) {
           ready_ = true;
           stage0 = stages_[0]->address;
+          last_stage = stages_.back()->address;
           blocks = kv_blocks_;
           num_stages = static_cast<int>(stages_.size());
           not_ready_reason_.clear();
         }
       }
       if (!stage0.empty()) {
-        if (options_.on_ready) options_.on_ready(stage0, blocks, num_stages);
+        if (options_.on_ready) options_.on_ready(stage0, last_stage, blocks, num_stages);
         kLog.Info("pipeline ready: %d KV blocks per stage, stage 0 at %s", blocks, stage0);
       }
     }

@@ -8,8 +8,8 @@
 // order) and each is sent its StageAssignment, including the range identity
 // the coordinator computed from its own copy of the file. A worker whose
 // loaded range hashes differently is refused. When every stage reports
-// ready, on_ready is called with the stage-0 address; when a stage's worker
-// is lost (stream error or missed heartbeats), on_lost is called and the
+// ready, on_ready is called with the stage-0 and last-stage addresses; when a
+// stage's worker is lost (stream error or missed heartbeats), on_lost is called and the
 // cluster re-plans once enough workers are present again.
 //
 // Thread-safety: Session runs on gRPC threads (one per worker); a monitor
@@ -47,7 +47,9 @@ struct MembershipOptions {
   absl::Duration heartbeat_timeout = absl::Seconds(5);
   // Called with the stage-0 address and the KV blocks per stage once every
   // stage is loaded and verified.
-  std::function<void(const std::string& stage0, int64_t kv_blocks, int stages)> on_ready;
+  std::function<void(const std::string& stage0, const std::string& last_stage,
+                     int64_t kv_blocks, int stages)>
+      on_ready;
   // Caps the planned KV pool per stage (0 = as planned), e.g. to test
   // preemption with a deliberately small pool.
   int64_t max_kv_blocks = 0;

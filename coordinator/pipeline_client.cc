@@ -1,6 +1,7 @@
 #include "coordinator/pipeline_client.h"
 
 #include <algorithm>
+#include <random>
 #include <utility>
 
 #include "absl/strings/str_format.h"
@@ -12,14 +13,36 @@ namespace {
 namespace v1 = ::tessera::v1;
 }  // namespace
 
-PipelineClient::PipelineClient(std::string stage0_address) : address_(std::move(stage0_address)) {
+namespace {
+
+constexpr absl::Duration kResultsOpenTimeout = absl::Seconds(10);
+
+uint64_t NewSession() {
+  std::random_device rd;
+  uint64_t s = 0;
+  while (s == 0) s = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  return s;
+}
+
+std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
-  channel_ = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args);
-  stub_ = v1::Stage::NewStub(channel_);
-  stream_ = stub_->Steps(&context_);
-  reader_ = std::thread([this] { ReadLoop(); });
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+}  // namespace
+
+PipelineClient::PipelineClient(std::string stage0_address, std::string last_stage_address)
+    : address_(std::move(stage0_address)),
+      last_address_(std::move(last_stage_address)),
+      session_(NewSession()) {
+  stream_ = v1::Stage::NewStub(Channel(address_))->Steps(&context_);
+  v1::ResultsRequest open;
+  open.set_session(session_);
+  results_ = v1::Stage::NewStub(Channel(last_address_))->Results(&results_context_, open);
+  steps_reader_ = std::thread([this] { ReadSteps(); });
+  results_reader_ = std::thread([this] { ReadResults(); });
 }
 
 PipelineClient::~PipelineClient() {
@@ -28,13 +51,10 @@ PipelineClient::~PipelineClient() {
     stream_->WritesDone();
   }
   context_.TryCancel();
-  reader_.join();
+  results_context_.TryCancel();
+  steps_reader_.join();
+  results_reader_.join();
   Break("the pipeline was closed");
-}
-
-uint64_t PipelineClient::bytes_sent() const {
-  absl::MutexLock lock(&mu_);
-  return bytes_sent_;
 }
 
 PipelineTiming PipelineClient::timing() const {
@@ -55,6 +75,25 @@ void PipelineClient::Record(const v1::StepResult& result, const Pending& p) {
     s.compute_micros += t.compute_micros();
     s.bytes_in += t.bytes_in();
   }
+  // Did any stage of this step compute while another stage computed an
+  // earlier step? Only recent steps can have overlapped it.
+  bool overlapped = false;
+  for (const v1::StageTrace& t : result.traces()) {
+    const int64_t begin = t.start_unix_micros();
+    const int64_t end = begin + t.compute_micros();
+    for (const Busy& b : recent_) {
+      if (b.step_id != result.step_id() && b.stage_index != t.stage_index() && b.begin < end &&
+          begin < b.end) {
+        overlapped = true;
+      }
+    }
+  }
+  if (overlapped) ++timing_.overlapped_steps;
+  for (const v1::StageTrace& t : result.traces()) {
+    recent_.push_back({result.step_id(), t.stage_index(), t.start_unix_micros(),
+                       t.start_unix_micros() + t.compute_micros()});
+  }
+  while (recent_.size() > 64) recent_.pop_front();
 }
 
 namespace {
@@ -116,28 +155,53 @@ void PipelineClient::Send(StepPlan plan, Done done) {
   });
 }
 
-void PipelineClient::ReadLoop() {
+void PipelineClient::Complete(v1::StepResult result) {
+  StepCallback done;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = pending_.find(result.step_id());
+    if (it == pending_.end()) return;  // a step we did not send, or already failed
+    if (result.code() == 0) Record(result, it->second);
+    done = std::move(it->second.done);
+    pending_.erase(it);
+  }
+  if (result.code() != 0) {
+    done(absl::Status(static_cast<absl::StatusCode>(result.code()),
+                      absl::StrFormat("step %d: %s", result.step_id(), result.message())));
+  } else {
+    done(std::move(result));
+  }
+}
+
+void PipelineClient::ReadSteps() {
   v1::StepResult result;
   while (stream_->Read(&result)) {
-    StepCallback done;
-    {
-      absl::MutexLock lock(&mu_);
-      auto it = pending_.find(result.step_id());
-      if (it == pending_.end()) continue;  // a step we did not send, or already failed
-      if (result.code() == 0) Record(result, it->second);
-      done = std::move(it->second.done);
-      pending_.erase(it);
+    if (result.step_id() == 0) {
+      // A stage below lost its link: every step in flight is lost with it.
+      if (result.code() != 0) Break(result.message());
+      continue;
     }
-    if (result.code() != 0) {
-      done(absl::Status(static_cast<absl::StatusCode>(result.code()),
-                        absl::StrFormat("step %d: %s", result.step_id(), result.message())));
-    } else {
-      done(std::move(result));
-    }
+    Complete(std::move(result));
     result = v1::StepResult();
   }
   const grpc::Status status = stream_->Finish();
   Break(absl::StrFormat("pipeline stream to stage 0 at %s ended: %s", address_,
+                        status.ok() ? "closed" : status.error_message()));
+}
+
+void PipelineClient::ReadResults() {
+  v1::StepResult result;
+  while (results_->Read(&result)) {
+    if (result.step_id() == 0) {
+      absl::MutexLock lock(&mu_);
+      results_open_ = true;
+      continue;
+    }
+    Complete(std::move(result));
+    result = v1::StepResult();
+  }
+  const grpc::Status status = results_->Finish();
+  Break(absl::StrFormat("results stream from the last stage at %s ended: %s", last_address_,
                         status.ok() ? "closed" : status.error_message()));
 }
 
@@ -158,16 +222,26 @@ void PipelineClient::Break(const std::string& why) {
   }
 }
 
-uint64_t PipelineClient::SendStep(v1::StepRequest request, StepCallback done) {
+void PipelineClient::SendStep(v1::StepRequest request, StepCallback done) {
   uint64_t id = 0;
   std::string broken;
   {
     absl::MutexLock lock(&mu_);
+    // The first steps wait for the last stage to open our Results stream:
+    // a result it cannot route would come back as an error.
+    auto settled = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return results_open_ || broken_;
+    };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&settled), kResultsOpenTimeout)) {
+      broken_ = true;
+      broken_message_ = absl::StrFormat("the last stage at %s did not open a results stream "
+                                        "within %s",
+                                        last_address_, absl::FormatDuration(kResultsOpenTimeout));
+    }
     if (broken_) {
       broken = broken_message_;
     } else {
       id = next_step_id_++;
-      bytes_sent_ += request.ByteSizeLong();
       Pending p;
       p.done = std::move(done);
       p.sent = absl::Now();
@@ -177,16 +251,16 @@ uint64_t PipelineClient::SendStep(v1::StepRequest request, StepCallback done) {
   }
   if (id == 0) {
     done(absl::UnavailableError(broken));
-    return 0;
+    return;
   }
   request.set_step_id(id);
+  request.set_results_session(session_);
   bool written;
   {
     absl::MutexLock lock(&write_mu_);
     written = stream_->Write(request);
   }
   if (!written) Break(absl::StrFormat("cannot send step %d to stage 0 at %s", id, address_));
-  return id;
 }
 
 void PipelineClient::Release(const std::vector<int64_t>& seq_ids) {

@@ -1,25 +1,28 @@
 // The coordinator's end of a pipeline, and the StepSink the scheduler sends
-// its steps to: one long-lived Stage stream to stage 0. Steps go down it;
-// their results (token ids and logprobs from the last stage, relayed back
-// through every stage) come back on the same stream and are matched to their
-// step by id. Several steps may be in flight at once: that is what keeps
-// every stage of a pipeline busy.
+// its steps to: one long-lived Stage.Steps stream to stage 0, which steps go
+// down, and one Stage.Results stream from the last stage, which their
+// results come back on, matched to their step by id: S + 1 messages per step
+// on S stages. Errors (a stage refusing a step, a link breaking) come back
+// up the Steps stream. Several steps may be in flight at once: that is what
+// keeps every stage of a pipeline busy.
 //
 // This is the one place where the scheduler's plain StepPlan / StepOutcome
 // meet the tessera.v1 wire messages.
 //
 // Each step's completion callback runs exactly once: with its result, with
 // the step's own error (a result carrying a non-OK code), or with
-// UNAVAILABLE when the stream breaks. Deadlines are the caller's business
-// (the scheduler fails a step that takes too long).
+// UNAVAILABLE when either stream breaks (or the Results stream does not open
+// within 10 s). Deadlines are the caller's business (the scheduler fails a
+// step that takes too long).
 //
 // Thread-safety: every method may be called from any thread. Callbacks run on
-// the reader thread (or on the caller's thread when sending fails) with no
+// a reader thread (or on the caller's thread when sending fails) with no
 // lock of this class held.
 #ifndef TESSERA_COORDINATOR_PIPELINE_CLIENT_H_
 #define TESSERA_COORDINATOR_PIPELINE_CLIENT_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -44,7 +47,7 @@ class PipelineClient final : public StepSink {
 
   // Opens the stream to `stage0_address`; the connection itself is made
   // lazily by gRPC, so failures show up in the first step.
-  explicit PipelineClient(std::string stage0_address);
+  PipelineClient(std::string stage0_address, std::string last_stage_address);
   // Fails every step still in flight with UNAVAILABLE.
   ~PipelineClient() override;
   PipelineClient(const PipelineClient&) = delete;
@@ -57,41 +60,52 @@ class PipelineClient final : public StepSink {
   // Timing of the steps answered so far.
   PipelineTiming timing() const override;
 
-  // Sends `request` (its step_id is assigned here and returned) and arranges
-  // for `done` to be called once with its outcome.
-  uint64_t SendStep(tessera::v1::StepRequest request, StepCallback done);
-
-  const std::string& address() const { return address_; }
-  uint64_t bytes_sent() const;
-
  private:
+  // Sends `request` (its step_id and results session are set here) and
+  // arranges for `done` to be called once with its outcome.
+  void SendStep(tessera::v1::StepRequest request, StepCallback done);
   struct Pending {
     StepCallback done;
     absl::Time sent;
     uint64_t tokens = 0;
   };
 
-  void ReadLoop();
+  // Reader threads: errors from stage 0; results from the last stage.
+  void ReadSteps();
+  void ReadResults();
+  // Completes the step `result` answers, if it is still pending.
+  void Complete(tessera::v1::StepResult result) ABSL_LOCKS_EXCLUDED(mu_);
   void Record(const tessera::v1::StepResult& result, const Pending& p)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Marks the stream broken and fails every pending step.
   void Break(const std::string& why) ABSL_LOCKS_EXCLUDED(mu_);
 
-  const std::string address_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<tessera::v1::Stage::Stub> stub_;
+  const std::string address_;       // stage 0
+  const std::string last_address_;  // the last stage
+  const uint64_t session_;          // names our Results stream on the last stage
   grpc::ClientContext context_;
   std::unique_ptr<grpc::ClientReaderWriter<tessera::v1::StepRequest, tessera::v1::StepResult>>
       stream_;
-  std::thread reader_;
+  grpc::ClientContext results_context_;
+  std::unique_ptr<grpc::ClientReader<tessera::v1::StepResult>> results_;
+  std::thread steps_reader_;
+  std::thread results_reader_;
 
   mutable absl::Mutex mu_;
   uint64_t next_step_id_ ABSL_GUARDED_BY(mu_) = 1;
-  uint64_t bytes_sent_ ABSL_GUARDED_BY(mu_) = 0;
+  bool results_open_ ABSL_GUARDED_BY(mu_) = false;  // the last stage acknowledged
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
   std::string broken_message_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);
   PipelineTiming timing_ ABSL_GUARDED_BY(mu_);
+  // The stages' compute intervals of the last steps answered, to count
+  // steps that overlapped another on a different stage.
+  struct Busy {
+    uint64_t step_id;
+    int32_t stage_index;
+    int64_t begin, end;  // unix micros
+  };
+  std::deque<Busy> recent_ ABSL_GUARDED_BY(mu_);
   // Serialises writes: gRPC allows one outstanding Write per stream.
   absl::Mutex write_mu_;
 };

@@ -70,6 +70,9 @@ struct PipelineTiming {
   uint64_t tokens = 0;
   int64_t round_trip_micros = 0;
   std::vector<Stage> stages;
+  // Steps that computed on one stage while another step computed on
+  // another (PipelineStats.overlapped_steps).
+  uint64_t overlapped_steps = 0;
 };
 
 }  // namespace tessera

@@ -35,12 +35,15 @@ struct ClusterOptions {
   std::vector<std::string> worker_host;
   // Kernel threads per worker.
   int worker_threads = 1;
+  // The binaries to run (benchmarks point these at another build to compare).
+  std::string coordinator_binary = TESSERA_COORDINATOR_BINARY;
+  std::string worker_binary = TESSERA_WORKER_BINARY;
 };
 
 class Cluster {
  public:
   explicit Cluster(const ClusterOptions& o) {
-    std::vector<std::string> args = {TESSERA_COORDINATOR_BINARY, "--model", o.model,
+    std::vector<std::string> args = {o.coordinator_binary, "--model", o.model,
                                      "--listen", o.coordinator_host + ":0",
                                      absl::StrCat("--min-workers=", o.workers)};
     args.insert(args.end(), o.coordinator_flags.begin(), o.coordinator_flags.end());
@@ -59,7 +62,7 @@ class Cluster {
       const std::string host =
           i < static_cast<int>(o.worker_host.size()) ? o.worker_host[i] : "127.0.0.1";
       const std::vector<std::string> flags = {
-          TESSERA_WORKER_BINARY, "--coordinator", address_,   "--model", o.model, "--listen",
+          o.worker_binary, "--coordinator", address_,   "--model", o.model, "--listen",
           host + ":0",           "--threads",     absl::StrCat(o.worker_threads)};
       w.insert(w.end(), flags.begin(), flags.end());
       if (i < static_cast<int>(o.worker_flags.size())) {

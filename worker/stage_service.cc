@@ -11,6 +11,8 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "base/status_macros.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/convert.h"
@@ -31,7 +33,9 @@ v1::StepResult ErrorResult(uint64_t step_id, const absl::Status& status) {
 }
 
 // The stream to the next stage, opened on the first forwarded step, and the
-// thread that relays its results upstream.
+// thread that relays what comes back on it upstream unchanged: errors, the
+// answers to steps without a results session, and, when the stream ends,
+// one notice (step_id 0, UNAVAILABLE) that the pipeline below is broken.
 class DownstreamLink {
  public:
   using Upstream = grpc::ServerReaderWriter<v1::StepResult, v1::StepRequest>;
@@ -54,27 +58,17 @@ class DownstreamLink {
   ~DownstreamLink() {
     {
       absl::MutexLock lock(&mu_);
+      closing_ = true;
       if (!broken_) stream_->WritesDone();
     }
     relay_.join();
   }
 
-  // Steps forwarded and not yet answered by the next stage.
-  size_t pending() {
-    absl::MutexLock lock(&mu_);
-    return pending_.size();
-  }
-
-  // Forwards `request`; remembers this stage's trace, and the sequences it
-  // refused itself, to add to the answer.
-  absl::Status Forward(const v1::StepRequest& request, const v1::StageTrace& trace,
-                       std::vector<v1::SampledToken> refused = {}) {
+  absl::Status Forward(const v1::StepRequest& request) {
     absl::MutexLock lock(&mu_);
     if (broken_) return absl::UnavailableError(broken_message_);
-    if (request.step_id() != 0) pending_[request.step_id()] = {trace, std::move(refused)};
     const uint64_t bytes = request.ByteSizeLong();
     if (!stream_->Write(request)) {
-      pending_.erase(request.step_id());
       broken_ = true;
       broken_message_ = absl::StrFormat("next stage %s closed the step stream", address_);
       return absl::UnavailableError(broken_message_);
@@ -87,36 +81,26 @@ class DownstreamLink {
   void Relay() {
     v1::StepResult result;
     while (stream_->Read(&result)) {
-      if (result.step_id() == 0) continue;  // answer to a release-only message
-      {
-        absl::MutexLock lock(&mu_);
-        auto it = pending_.find(result.step_id());
-        if (it != pending_.end()) {
-          *result.add_traces() = it->second.trace;
-          for (v1::SampledToken& t : it->second.refused) *result.add_tokens() = std::move(t);
-          pending_.erase(it);
-        }
-      }
+      if (result.step_id() == 0 && result.code() == 0) continue;  // nothing to tell
+      if (result.step_id() != 0) ++state_->results_relayed;
       absl::MutexLock lock(upstream_mu_);
       upstream_->Write(result);
     }
     const grpc::Status status = stream_->Finish();
-    absl::flat_hash_map<uint64_t, Pending> orphaned;
     std::string why;
     {
       absl::MutexLock lock(&mu_);
+      if (closing_) return;  // we closed it: the upstream stream is ending too
       broken_ = true;
       broken_message_ = absl::StrFormat("next stage %s (after stage %d) failed: %s", address_,
                                         stage_index_,
                                         status.ok() ? "stream ended" : status.error_message());
       why = broken_message_;
-      orphaned.swap(pending_);
     }
-    // Steps that were forwarded but never answered must not hang upstream.
+    // Steps forwarded and not yet answered are lost; whoever waits for them
+    // learns it now rather than at their deadline.
     absl::MutexLock lock(upstream_mu_);
-    for (const auto& [step_id, pending] : orphaned) {
-      upstream_->Write(ErrorResult(step_id, absl::UnavailableError(why)));
-    }
+    upstream_->Write(ErrorResult(0, absl::UnavailableError(why)));
   }
 
   const std::string address_;
@@ -129,12 +113,8 @@ class DownstreamLink {
   std::unique_ptr<grpc::ClientReaderWriter<v1::StepRequest, v1::StepResult>> stream_;
   absl::Mutex mu_;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
   std::string broken_message_ ABSL_GUARDED_BY(mu_);
-  struct Pending {
-    v1::StageTrace trace;
-    std::vector<v1::SampledToken> refused;
-  };
-  absl::flat_hash_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);
   std::thread relay_;
 };
 
@@ -229,13 +209,10 @@ grpc::Status StageService::Steps(
   std::vector<StageSample> samples;
   while (stream->Read(&request)) {
     const Clock::time_point start = Clock::now();
+    const int64_t start_unix_micros = absl::ToUnixMicros(absl::Now());
     const uint64_t bytes_in = request.ByteSizeLong();
     state_->bytes_received += bytes_in;
     const uint64_t step_id = request.step_id();
-    if (step_id != 0 && request.seqs_size() > 0 && downstream != nullptr &&
-        downstream->pending() > 0) {
-      ++state_->steps_overlapped;
-    }
 
     absl::Status status;
     bool last = false;
@@ -283,6 +260,7 @@ grpc::Status StageService::Steps(
     trace.set_compute_micros(
         std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
     trace.set_bytes_in(bytes_in);
+    trace.set_start_unix_micros(start_unix_micros);
 
     if (!last && !next_address.empty() && downstream == nullptr) {
       downstream = std::make_unique<DownstreamLink>(next_address, stage_index, stream,
@@ -293,7 +271,7 @@ grpc::Status StageService::Steps(
       if (downstream != nullptr && request.release_seq_ids_size() > 0) {
         v1::StepRequest release;
         *release.mutable_release_seq_ids() = request.release_seq_ids();
-        downstream->Forward(release, trace).IgnoreError();
+        downstream->Forward(release).IgnoreError();
       }
       continue;
     }
@@ -319,8 +297,20 @@ grpc::Status StageService::Steps(
           t->add_top_logprobs(c.logprob);
         }
       }
+      for (const v1::SampledToken& t : request.refused()) *result.add_tokens() = t;
+      *result.mutable_traces() = request.traces();
       *result.add_traces() = trace;
-      answer(result);
+      const uint64_t session = request.results_session();
+      if (session == 0) {
+        answer(result);
+      } else if (state_->routes.Deliver(session, result)) {
+        ++state_->results_direct;
+      } else {
+        answer(ErrorResult(
+            step_id, absl::UnavailableError(absl::StrFormat(
+                         "no Results stream is open (or it broke) for session %d on stage %d",
+                         session, stage_index))));
+      }
       continue;
     }
     if (downstream == nullptr) {
@@ -328,7 +318,8 @@ grpc::Status StageService::Steps(
                                       "this stage is not last but has no next stage address")));
       continue;
     }
-    // Refused sequences go no further; their errors join the step's answer.
+    // Refused sequences go no further; the last stage reports their errors
+    // with the step's result.
     if (!refused.empty()) {
       auto* work = request.mutable_seqs();
       work->erase(std::remove_if(work->begin(), work->end(),
@@ -336,19 +327,7 @@ grpc::Status StageService::Steps(
                                    return refused.contains(w.seq_id());
                                  }),
                   work->end());
-      if (work->empty()) {
-        v1::StepResult result;
-        result.set_step_id(step_id);
-        for (v1::SampledToken& t : refused_tokens) *result.add_tokens() = std::move(t);
-        *result.add_traces() = trace;
-        if (step_id != 0) answer(result);
-        if (request.release_seq_ids_size() > 0) {
-          v1::StepRequest release;
-          *release.mutable_release_seq_ids() = request.release_seq_ids();
-          downstream->Forward(release, trace).IgnoreError();
-        }
-        continue;
-      }
+      for (v1::SampledToken& t : refused_tokens) *request.add_refused() = std::move(t);
     }
     // Token ids are only needed by stage 0; the hidden states replace them.
     for (v1::SequenceWork& w : *request.mutable_seqs()) w.clear_token_ids();
@@ -360,13 +339,34 @@ grpc::Status StageService::Steps(
       t->add_shape(static_cast<int64_t>(hidden_out.size()) / std::max<int64_t>(step_tokens, 1));
       t->set_data(reinterpret_cast<const char*>(hidden_out.data()),
                   hidden_out.size() * sizeof(float));
+    } else {
+      request.clear_hidden();
     }
-    absl::Status sent = downstream->Forward(request, trace, std::move(refused_tokens));
+    if (step_id != 0) *request.add_traces() = trace;
+    absl::Status sent = downstream->Forward(request);
     if (!sent.ok() && step_id != 0) answer(ErrorResult(step_id, sent));
   }
   downstream.reset();  // half-closes the next stage's stream and drains its answers
   return context->IsCancelled() ? grpc::Status(grpc::StatusCode::CANCELLED, "upstream cancelled")
                                 : grpc::Status::OK;
+}
+
+grpc::Status StageService::Results(grpc::ServerContext* context,
+                                   const v1::ResultsRequest* request,
+                                   grpc::ServerWriter<v1::StepResult>* writer) {
+  if (request->session() == 0) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "session: must not be 0");
+  }
+  v1::StepResult opened;  // step_id 0, code 0: the session is open
+  if (!writer->Write(opened)) return grpc::Status::OK;
+  // From here on the Steps handlers write this stream's results (through the
+  // route, one at a time); this thread only keeps the call open until the
+  // coordinator goes away or the server shuts down (which cancels every
+  // call).
+  std::unique_ptr<ResultRoutes::Route> route = state_->routes.Open(
+      request->session(), [writer](const v1::StepResult& r) { return writer->Write(r); });
+  while (!context->IsCancelled()) absl::SleepFor(absl::Milliseconds(100));
+  return grpc::Status::OK;
 }
 
 grpc::Status StageService::GetWorkerStatus(grpc::ServerContext* /*context*/,
@@ -391,7 +391,8 @@ grpc::Status StageService::GetWorkerStatus(grpc::ServerContext* /*context*/,
   response->set_tokens(state_->tokens);
   response->set_bytes_received(state_->bytes_received);
   response->set_bytes_sent(state_->bytes_sent);
-  response->set_steps_overlapped(state_->steps_overlapped);
+  response->set_results_relayed(state_->results_relayed);
+  response->set_results_direct(state_->results_direct);
   return grpc::Status::OK;
 }
 

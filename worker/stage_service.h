@@ -4,14 +4,16 @@
 // Each upstream stream (from the coordinator for stage 0, from the previous
 // stage otherwise) is served by one handler thread that decodes and checks
 // every StepRequest against this stage's shapes, runs it on the
-// StageExecutor, and either answers (last stage: sampled tokens) or forwards
-// the request with this stage's hidden states to the next stage over a
-// stream of its own. A relay thread per stream carries the next stage's
-// results back upstream, adding this stage's trace. Because forwarding does
-// not wait for the answer, several micro-batches can be in flight along the
-// pipeline at once.
+// StageExecutor, and either answers (last stage: sampled tokens, sent on the
+// coordinator's Results stream for the step's session) or forwards the
+// request with this stage's hidden states and trace to the next stage over a
+// stream of its own. A relay thread per stream carries what comes back from
+// the next stage (errors, and a notice when it breaks) upstream. Because
+// forwarding does not wait for the answer, several micro-batches can be in
+// flight along the pipeline at once.
 //
-// A bad step is answered with its own error result; the stream stays open.
+// A bad step is answered with its own error result on the Steps stream,
+// relayed to the coordinator; the stream stays open.
 //
 // Thread-safety: the service is shared by gRPC's threads; the executor is
 // guarded by WorkerState's mutex, and each stream's upstream writes by a
@@ -27,6 +29,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "tessera/v1/stage.grpc.pb.h"
+#include "worker/result_routes.h"
 #include "worker/stage_executor.h"
 
 namespace tessera {
@@ -45,10 +48,10 @@ struct WorkerState {
   std::atomic<uint64_t> tokens{0};
   std::atomic<uint64_t> bytes_received{0};
   std::atomic<uint64_t> bytes_sent{0};
-  // Steps this stage began while a step it had forwarded was still
-  // unanswered downstream: two stages of the pipeline busy at once, which
-  // is what micro-batches are for.
-  std::atomic<uint64_t> steps_overlapped{0};
+  std::atomic<uint64_t> results_relayed{0};  // WorkerStatus.results_relayed
+  std::atomic<uint64_t> results_direct{0};   // WorkerStatus.results_direct
+  // The coordinators' Results streams (used when this stage is last).
+  ResultRoutes routes;
 };
 
 class StageService final : public tessera::v1::Stage::Service {
@@ -59,6 +62,9 @@ class StageService final : public tessera::v1::Stage::Service {
   grpc::Status Steps(
       grpc::ServerContext* context,
       grpc::ServerReaderWriter<tessera::v1::StepResult, tessera::v1::StepRequest>* stream) override;
+  grpc::Status Results(grpc::ServerContext* context,
+                       const tessera::v1::ResultsRequest* request,
+                       grpc::ServerWriter<tessera::v1::StepResult>* writer) override;
   grpc::Status GetWorkerStatus(grpc::ServerContext* context,
                                const tessera::v1::WorkerStatusRequest* request,
                                tessera::v1::WorkerStatus* response) override;

@@ -112,7 +112,9 @@ TEST(ClusterFailureTest, RefusesOtherProtocolVersionsAndModelFiles) {
   join.mutable_devices()->set_free_memory_bytes(1 << 30);
   grpc::Status s = FakeJoin(cluster.address(), join);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_THAT(s.error_message(), AllOf(HasSubstr("protocol version 99"), HasSubstr("version 1")));
+  EXPECT_THAT(s.error_message(), AllOf(HasSubstr("protocol version 99"),
+                                       HasSubstr(absl::StrCat("version ", static_cast<int>(
+                                                                 v1::PROTOCOL_VERSION_CURRENT)))));
 
   join.set_protocol_version(v1::PROTOCOL_VERSION_CURRENT);
   join.mutable_model()->set_file_name("other.gguf");
@@ -128,8 +130,10 @@ TEST(ClusterFailureTest, RefusesOtherProtocolVersionsAndModelFiles) {
 // A model whose token 7 computes NaN (its embedding row is NaN): a request
 // whose prompt holds it fails, while a request in the same steps without it
 // gets exactly its lone output. On one stage the last stage refuses to
-// sample its non-finite logits (INTERNAL); on two, stage 1 refuses its
-// non-finite hidden states (DATA_LOSS naming stage 0).
+// sample its non-finite logits (INTERNAL); on two or three, stage 1 refuses
+// its non-finite hidden states (DATA_LOSS naming stage 0). On three, stage 1
+// is a middle stage: its refusal travels down with the step and reaches the
+// coordinator in the last stage's result.
 TEST(ClusterNumericFaultTest, NonFiniteValuesFailOnlyTheirRequest) {
   testing::TinyModelSpec spec;
   spec.n_layer = 4;
@@ -148,7 +152,7 @@ TEST(ClusterNumericFaultTest, NonFiniteValuesFailOnlyTheirRequest) {
     r.mutable_sampling()->set_temperature(0);
     return r;
   };
-  for (int workers : {1, 2}) {
+  for (int workers : {1, 2, 3}) {
     ClusterOptions o;
     o.model = model;
     o.workers = workers;

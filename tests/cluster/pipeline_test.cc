@@ -147,6 +147,14 @@ TEST_P(PipelineTest, ReproducesTesseraRunBitwise) {
     next_layer = st.layer_end();
     weights += st.weight_bytes();
     EXPECT_GT(st.bytes_received(), 0u) << "stage " << i << " received nothing";
+    // S + 1 messages per step: results go from the last stage straight to
+    // the coordinator; no stage relays any.
+    EXPECT_EQ(st.results_relayed(), 0u) << "stage " << i;
+    if (i + 1 == stages) {
+      EXPECT_EQ(st.results_direct(), info.stats().steps()) << "every step answered directly";
+    } else {
+      EXPECT_EQ(st.results_direct(), 0u) << "stage " << i;
+    }
     if (i + 1 < stages) {
       EXPECT_GT(st.bytes_sent(), 0u) << "stage " << i << " sent nothing";
     }
