@@ -31,6 +31,8 @@ SamplingParams SamplingDefaults::Apply(SamplingParams base) const {
   if (top_p) base.top_p = *top_p;
   if (min_p) base.min_p = *min_p;
   if (repetition_penalty) base.repetition_penalty = *repetition_penalty;
+  if (repeat_last_n) base.repeat_last_n = *repeat_last_n;
+  if (seed) base.seed = *seed;
   return base;
 }
 
@@ -44,6 +46,8 @@ std::string SamplingDefaults::ToString() const {
   if (top_p) add("top_p", absl::StrFormat("%g", *top_p));
   if (min_p) add("min_p", absl::StrFormat("%g", *min_p));
   if (repetition_penalty) add("repetition_penalty", absl::StrFormat("%g", *repetition_penalty));
+  if (repeat_last_n) add("repeat_last_n", absl::StrFormat("%d", *repeat_last_n));
+  if (seed) add("seed", absl::StrFormat("%d", *seed));
   return out.empty() ? "none" : out;
 }
 

@@ -40,17 +40,21 @@ inline constexpr int32_t kMaxTopLogprobs = 20;
 absl::Status ValidateSamplingParams(const SamplingParams& params, std::string* field = nullptr);
 
 // Some sampling fields, each set or not: the values a model recommends (a
-// Hugging Face generation_config.json), or the flags a user actually gave.
-// Applied over a base, the set fields replace the base's.
+// Hugging Face generation_config.json, which never sets repeat_last_n or
+// seed), or the fields a client or user actually gave. Applied over a base,
+// the set fields replace the base's.
 struct SamplingDefaults {
   std::optional<float> temperature;
   std::optional<int32_t> top_k;
   std::optional<float> top_p;
   std::optional<float> min_p;
   std::optional<float> repetition_penalty;
+  std::optional<int32_t> repeat_last_n;
+  std::optional<uint64_t> seed;
 
   bool empty() const {
-    return !temperature && !top_k && !top_p && !min_p && !repetition_penalty;
+    return !temperature && !top_k && !top_p && !min_p && !repetition_penalty &&
+           !repeat_last_n && !seed;
   }
   SamplingParams Apply(SamplingParams base) const;
   // "temperature=0.6 top_p=0.9", or "none".

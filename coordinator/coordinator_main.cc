@@ -20,6 +20,7 @@
 #include "common/model_config.h"
 #include "common/model_identity.h"
 #include "common/tokenizer/tokenizer.h"
+#include "coordinator/admission.h"
 #include "coordinator/http/http_server.h"
 #include "coordinator/http/openai_api.h"
 #include "coordinator/inference_service.h"
@@ -184,8 +185,17 @@ int Main() {
     kLog.Info("model sampling defaults (generation_config.json): %s",
               sampling_defaults->ToString());
   }
-  InferenceService inference(&config, tokenizer->get(), &scheduler, &membership, max_context,
-                             IdentityHex(GgufHeaderHash(**file)), *sampling_defaults);
+  // The one way into the scheduler, for gRPC and HTTP alike.
+  Admission::Options ao;
+  ao.model_defaults = *sampling_defaults;
+  ao.not_ready_reason = [&membership]() -> std::string {
+    if (membership.ready()) return "";
+    const std::string why = membership.not_ready_reason();
+    return why.empty() ? "waiting for workers" : why;
+  };
+  Admission admission(tokenizer->get(), &scheduler, ao);
+  InferenceService inference(&config, tokenizer->get(), &scheduler, &admission, &membership,
+                             max_context, IdentityHex(GgufHeaderHash(**file)));
 
   grpc::ServerBuilder builder;
   int port = 0;
@@ -222,8 +232,7 @@ int Main() {
       }
     }
     oo.max_streams = absl::GetFlag(FLAGS_http_max_streams);
-    oo.sampling_defaults = *sampling_defaults;
-    openai = std::make_unique<OpenAiApi>(tokenizer->get(), &scheduler, oo);
+    openai = std::make_unique<OpenAiApi>(tokenizer->get(), &admission, oo);
     HttpServerOptions ho;
     const double idle_s = absl::GetFlag(FLAGS_http_idle_timeout_s);
     const double header_s = absl::GetFlag(FLAGS_http_header_timeout_s);

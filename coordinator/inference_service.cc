@@ -19,7 +19,6 @@ namespace v1 = ::tessera::v1;
 
 const Logger kLog("grpc");
 
-constexpr size_t kMaxRequestIdBytes = 128;
 constexpr int32_t kDefaultMaxTokens = 128;
 
 v1::FinishReason FinishReasonOf(const std::string& reason) {
@@ -264,16 +263,16 @@ grpc::Status ToGrpc(const absl::Status& status) {
 }
 
 InferenceService::InferenceService(const ModelConfig* config, const Tokenizer* tokenizer,
-                                   Scheduler* scheduler, const Membership* membership,
-                                   int64_t max_context, std::string model_identity,
-                                   SamplingDefaults sampling_defaults)
+                                   Scheduler* scheduler, Admission* admission,
+                                   const Membership* membership, int64_t max_context,
+                                   std::string model_identity)
     : config_(config),
       tokenizer_(tokenizer),
       scheduler_(scheduler),
+      admission_(admission),
       membership_(membership),
       max_context_(max_context),
       model_identity_(std::move(model_identity)),
-      sampling_defaults_(sampling_defaults),
       pump_(std::make_shared<StreamPump>()),
       pump_thread_([pump = pump_] { pump->Run(); }) {}
 
@@ -282,94 +281,62 @@ InferenceService::~InferenceService() {
   pump_thread_.join();
 }
 
-absl::StatusOr<std::vector<int32_t>> InferenceService::ChatTokens(
-    const v1::ChatPrompt& chat, const std::string& request_id) const {
-  std::vector<ChatMessage> messages;
-  for (const v1::ChatMessage& m : chat.messages()) messages.push_back({m.role(), m.content()});
-  absl::StatusOr<std::vector<int32_t>> ids =
-      ChatPromptIds(*tokenizer_, std::move(messages), "chat.messages");
-  if (!ids.ok()) {
-    return absl::Status(ids.status().code(),
-                        absl::StrFormat("request %s: %s", request_id, ids.status().message()));
-  }
-  return ids;
+namespace {
+
+ChatPromptMessages ChatOf(const v1::ChatPrompt& chat) {
+  ChatPromptMessages out{{}, "chat.messages"};
+  for (const v1::ChatMessage& m : chat.messages()) out.messages.push_back({m.role(), m.content()});
+  return out;
 }
 
-absl::StatusOr<std::vector<int32_t>> InferenceService::PromptTokens(
-    const v1::GenerateRequest& request, const std::string& request_id) const {
-  switch (request.prompt_case()) {
+// A Generate request as admission takes it.
+AdmissionRequest ToAdmission(const v1::GenerateRequest& r) {
+  AdmissionRequest a;
+  a.request_id = r.request_id();
+  switch (r.prompt_case()) {
     case v1::GenerateRequest::kText:
-      if (request.text().empty()) {
-        return absl::InvalidArgumentError(
-            absl::StrFormat("request %s: text is empty", request_id));
-      }
-      // As in `tessera run`, special-token text in a raw prompt is honoured.
-      return tokenizer_->Encode(request.text(), /*add_special=*/true, /*parse_special=*/true);
+      a.prompt = TextPrompt{r.text(), "text"};
+      break;
     case v1::GenerateRequest::kTokenIds:
-      return std::vector<int32_t>(request.token_ids().ids().begin(),
-                                  request.token_ids().ids().end());
+      a.prompt = IdsPrompt{{r.token_ids().ids().begin(), r.token_ids().ids().end()}};
+      break;
     case v1::GenerateRequest::kChat:
-      return ChatTokens(request.chat(), request_id);
+      a.prompt = ChatOf(r.chat());
+      break;
     default:
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "request %s: prompt: one of text, token_ids or chat is required", request_id));
+      break;  // admission refuses it
   }
+  a.sampling = SamplingGivenFromProto(r.sampling());
+  a.api_defaults = SamplingParams{};  // those of `tessera run`
+  a.max_tokens = r.has_max_tokens() ? r.max_tokens() : kDefaultMaxTokens;
+  a.stop.assign(r.stop().begin(), r.stop().end());
+  a.stop_token_ids.assign(r.stop_token_ids().begin(), r.stop_token_ids().end());
+  a.logprobs = r.logprobs();
+  a.top_logprobs = r.top_logprobs();
+  a.ignore_eos = r.ignore_eos();
+  return a;
 }
 
-absl::StatusOr<std::shared_ptr<RequestStream>> InferenceService::Admit(
-    const v1::GenerateRequest& request, std::string* id) {
-  *id = request.request_id();
-  if (id->size() > kMaxRequestIdBytes) {
-    return absl::InvalidArgumentError(absl::StrFormat("request_id is %d bytes; at most %d",
-                                                      id->size(), kMaxRequestIdBytes));
-  }
-  if (id->empty()) {
-    static thread_local std::mt19937_64 rng(std::random_device{}());
-    *id = absl::StrFormat("req-%d-%04x", next_request_++, rng() & 0xffff);
-  }
-  ASSIGN_OR_RETURN(std::vector<int32_t> prompt, PromptTokens(request, *id));
-  if (!membership_->ready()) {
-    // Say why: still joining, loading, or the planner's numbers.
-    return absl::UnavailableError(absl::StrFormat("request %s: no pipeline is ready: %s", *id,
-                                                  membership_->not_ready_reason()));
-  }
-  RequestSpec spec;
-  spec.request_id = *id;
-  spec.prompt = std::move(prompt);
-  spec.max_tokens = request.has_max_tokens() ? request.max_tokens() : kDefaultMaxTokens;
-  // Fields the request sets, else the model's recommended values, else
-  // Tessera's defaults.
-  spec.sampling =
-      SamplingFromProto(request.sampling(), sampling_defaults_.Apply(SamplingParams{}));
-  spec.stop.assign(request.stop().begin(), request.stop().end());
-  spec.stop_token_ids.assign(request.stop_token_ids().begin(), request.stop_token_ids().end());
-  spec.logprobs = request.logprobs();
-  spec.top_logprobs = request.top_logprobs();  // range-checked by Submit
-  spec.ignore_eos = request.ignore_eos();
-  const size_t prompt_tokens = spec.prompt.size();
-  absl::StatusOr<std::shared_ptr<RequestStream>> stream = scheduler_->Submit(std::move(spec));
-  if (!stream.ok()) {
-    kLog.ForRequest(*id).Info("refused: %s", stream.status().ToString());
-    return stream.status();
-  }
-  kLog.ForRequest(*id).Info("%d prompt tokens", prompt_tokens);
-  return stream;
-}
+}  // namespace
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(
     grpc::CallbackServerContext* /*context*/, const v1::GenerateRequest* request) {
-  std::string id;
-  absl::StatusOr<std::shared_ptr<RequestStream>> stream = Admit(*request, &id);
+  absl::StatusOr<Admitted> admitted = admission_->Admit(ToAdmission(*request));
   // Reactors own themselves: each deletes itself in OnDone.
-  if (!stream.ok()) return new RefusedGenerate(ToGrpc(stream.status()));
-  return new GenerateReactor(std::move(id), *std::move(stream), pump_);
+  if (!admitted.ok()) return new RefusedGenerate(ToGrpc(admitted.status()));
+  return new GenerateReactor(std::move(admitted->request_id), std::move(admitted->stream), pump_);
 }
 
 absl::Status InferenceService::TokenizeInto(const v1::TokenizeRequest& request,
                                             v1::TokenizeResponse* response) const {
   std::vector<int32_t> ids;
   if (request.has_chat()) {
-    ASSIGN_OR_RETURN(ids, ChatTokens(request.chat(), "tokenize"));
+    absl::StatusOr<std::vector<int32_t>> chat = PromptIds(*tokenizer_, ChatOf(request.chat()));
+    if (!chat.ok()) {
+      return absl::Status(chat.status().code(),
+                          absl::StrCat("request tokenize: ", chat.status().message()));
+    }
+    ids = *std::move(chat);
   } else {
     ids = tokenizer_->Encode(request.text(), request.add_special(), /*parse_special=*/true);
   }

@@ -31,6 +31,7 @@
 #include "common/model_config.h"
 #include "common/sampling_params.h"
 #include "common/tokenizer/tokenizer.h"
+#include "coordinator/admission.h"
 #include "coordinator/membership.h"
 #include "coordinator/scheduler.h"
 #include "tessera/v1/inference.grpc.pb.h"
@@ -41,12 +42,12 @@ class StreamPump;
 
 class InferenceService final : public tessera::v1::Inference::CallbackService {
  public:
-  // Everything passed in must outlive the service.
-  // `sampling_defaults` (the model's generation_config.json values) replace
-  // Tessera's defaults for the sampling fields a request leaves unset.
+  // Everything passed in must outlive the service. Generate maps each
+  // request onto `admission` (admission.h); the sampling fields a request
+  // leaves unset take the model's values there, then Tessera's defaults.
   InferenceService(const ModelConfig* config, const Tokenizer* tokenizer, Scheduler* scheduler,
-                   const Membership* membership, int64_t max_context, std::string model_identity,
-                   SamplingDefaults sampling_defaults = {});
+                   Admission* admission, const Membership* membership, int64_t max_context,
+                   std::string model_identity);
 
   ~InferenceService() override;
   InferenceService(const InferenceService&) = delete;
@@ -62,26 +63,16 @@ class InferenceService final : public tessera::v1::Inference::CallbackService {
                                          tessera::v1::ModelInfo* response) override;
 
  private:
-  // The prompt's token ids, or INVALID_ARGUMENT naming the field.
-  absl::StatusOr<std::vector<int32_t>> PromptTokens(const tessera::v1::GenerateRequest& request,
-                                                    const std::string& request_id) const;
-  absl::StatusOr<std::vector<int32_t>> ChatTokens(const tessera::v1::ChatPrompt& chat,
-                                                  const std::string& request_id) const;
-  // Validates and submits a Generate request: its stream, or the status the
-  // call ends with. `id` receives the request id (generated if unset).
-  absl::StatusOr<std::shared_ptr<RequestStream>> Admit(const tessera::v1::GenerateRequest& request,
-                                                       std::string* id);
   absl::Status TokenizeInto(const tessera::v1::TokenizeRequest& request,
                             tessera::v1::TokenizeResponse* response) const;
 
   const ModelConfig* config_;
   const Tokenizer* tokenizer_;
   Scheduler* scheduler_;
+  Admission* admission_;
   const Membership* membership_;
   const int64_t max_context_;
   const std::string model_identity_;
-  const SamplingDefaults sampling_defaults_;
-  std::atomic<uint64_t> next_request_{1};
   // Shared with every waker handed to the scheduler, which may outlive us.
   const std::shared_ptr<StreamPump> pump_;
   std::thread pump_thread_;

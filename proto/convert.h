@@ -22,10 +22,12 @@ namespace tessera {
 // Every field of `p`, set.
 void SamplingToProto(const SamplingParams& p, tessera::v1::SamplingParameters* w);
 
-// `base` with each field `w` sets replacing its value: a client request over
-// the model's defaults, or (base = {}) the full set a coordinator sends.
-SamplingParams SamplingFromProto(const tessera::v1::SamplingParameters& w,
-                                 const SamplingParams& base = SamplingParams{});
+// The full set a coordinator sends a stage (unset fields: SamplingParams{}).
+SamplingParams SamplingFromProto(const tessera::v1::SamplingParameters& w);
+
+// Only the fields `w` sets: what a client asked for, applied by admission
+// over the model's and the API's defaults.
+SamplingDefaults SamplingGivenFromProto(const tessera::v1::SamplingParameters& w);
 
 // Only the fields a user gave (`given`) plus the seed: the coordinator fills
 // the rest from the model's recommended values, then Tessera's defaults, so

@@ -260,9 +260,9 @@ class CompletionResponse final : public PendingResponse {
 
 }  // namespace
 
-OpenAiApi::OpenAiApi(const Tokenizer* tokenizer, Scheduler* scheduler, OpenAiOptions options)
+OpenAiApi::OpenAiApi(const Tokenizer* tokenizer, Admission* admission, OpenAiOptions options)
     : tokenizer_(tokenizer),
-      scheduler_(scheduler),
+      admission_(admission),
       options_(std::move(options)),
       open_(std::make_shared<std::atomic<int64_t>>(0)) {}
 
@@ -320,10 +320,8 @@ HandlerResult OpenAiApi::Complete(const HttpRequest& request, const Waker& waker
   OpenAiParseOptions po;
   po.default_max_tokens =
       chat ? options_.default_chat_max_tokens : options_.default_completion_max_tokens;
-  po.sampling_defaults = options_.sampling_defaults;
   po.model_ids = options_.model_ids;
-  absl::StatusOr<OpenAiRequest> parsed =
-      ParseOpenAiRequest(request.body, chat, *tokenizer_, po, &param);
+  absl::StatusOr<OpenAiRequest> parsed = ParseOpenAiRequest(request.body, chat, po, &param);
   if (!parsed.ok()) {
     const bool no_model = parsed.status().code() == absl::StatusCode::kNotFound;
     result.response = Error(HttpStatusOf(parsed.status()), std::string(parsed.status().message()),
@@ -339,26 +337,23 @@ HandlerResult OpenAiApi::Complete(const HttpRequest& request, const Waker& waker
     return result;
   }
   Slot slot(open_);
-  static thread_local std::mt19937_64 rng(std::random_device{}());
-  const std::string id = absl::StrFormat("%s-%d-%04x", chat ? "chatcmpl" : "cmpl",
-                                         next_request_++, rng() & 0xffff);
-  parsed->spec.request_id = id;
-  const size_t prompt_tokens = parsed->spec.prompt.size();
-  absl::StatusOr<std::shared_ptr<RequestStream>> stream = scheduler_->Submit(parsed->spec);
-  if (!stream.ok()) {
-    kLog.ForRequest(id).Info("refused: %s", stream.status().ToString());
-    result.response = Error(HttpStatusOf(stream.status()), std::string(stream.status().message()),
-                            FieldOf(stream.status()));
+  parsed->admission.log_note =
+      parsed->ignored_fields.empty()
+          ? " (http)"
+          : absl::StrCat(" (http); ignored unknown fields: ",
+                         absl::StrJoin(parsed->ignored_fields, ", "));
+  absl::StatusOr<Admitted> admitted = admission_->Admit(parsed->admission);
+  if (!admitted.ok()) {
+    result.response = Error(HttpStatusOf(admitted.status()),
+                            std::string(admitted.status().message()), FieldOf(admitted.status()));
     return result;
   }
-  kLog.ForRequest(id).Info("(http): %d prompt tokens%s", prompt_tokens, parsed->ignored_fields.empty()
-                          ? ""
-                          : absl::StrCat("; ignored unknown fields: ",
-                                         absl::StrJoin(parsed->ignored_fields, ", ")));
+  const std::string id = admitted->request_id;
+  std::shared_ptr<RequestStream> stream = std::move(admitted->stream);
   std::string model = parsed->model;
   // Events pushed before this are collected by the server's first Poll.
-  (*stream)->SetNotifier(waker);
-  result.pending = std::make_unique<CompletionResponse>(*stream, std::move(slot), tokenizer_,
+  stream->SetNotifier(waker);
+  result.pending = std::make_unique<CompletionResponse>(stream, std::move(slot), tokenizer_,
                                                         *std::move(parsed), id, std::move(model),
                                                         request.keep_alive);
   return result;

@@ -24,10 +24,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "common/sampling_params.h"
 #include "common/tokenizer/tokenizer.h"
 #include "coordinator/http/http_server.h"
-#include "coordinator/scheduler.h"
+#include "coordinator/admission.h"
 
 namespace tessera {
 
@@ -40,16 +39,15 @@ struct OpenAiOptions {
   int64_t max_streams = 512;          // open requests; beyond: 429
   int32_t default_chat_max_tokens = 128;
   int32_t default_completion_max_tokens = 16;  // OpenAI's default
-  // The model's generation_config.json values: they replace OpenAI's
-  // defaults for the sampling fields a request leaves out.
-  SamplingDefaults sampling_defaults;
 };
 
 class OpenAiApi {
  public:
-  // `tokenizer` and `scheduler` must outlive the server the API is
-  // registered on.
-  OpenAiApi(const Tokenizer* tokenizer, Scheduler* scheduler, OpenAiOptions options);
+  // `tokenizer` and `admission` must outlive the server the API is
+  // registered on. Requests go through `admission` (admission.h), as gRPC
+  // Generate's do; the sampling fields a request leaves out take the model's
+  // values there, then OpenAI's defaults.
+  OpenAiApi(const Tokenizer* tokenizer, Admission* admission, OpenAiOptions options);
 
   void Register(HttpServer* server);
 
@@ -66,12 +64,11 @@ class OpenAiApi {
   HandlerResult Complete(const HttpRequest& request, const Waker& waker, bool chat);
 
   const Tokenizer* tokenizer_;
-  Scheduler* scheduler_;
+  Admission* admission_;
   const OpenAiOptions options_;
   // Shared with the pending responses, which give their slot back when they
   // end, however they end.
   std::shared_ptr<std::atomic<int64_t>> open_;
-  std::atomic<uint64_t> next_request_{1};
 };
 
 }  // namespace tessera

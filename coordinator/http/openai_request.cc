@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -169,8 +170,7 @@ absl::StatusOr<std::string> ContentOf(const json& content, size_t index) {
       absl::StrFormat("messages[%d].content must be a string or an array of text parts", index));
 }
 
-absl::StatusOr<std::vector<int32_t>> ChatPrompt(const json& messages, const Tokenizer& tokenizer,
-                                                std::string* param) {
+absl::StatusOr<ChatPromptMessages> ChatPrompt(const json& messages, std::string* param) {
   *param = "messages";
   if (!messages.is_array() || messages.empty()) {
     return absl::InvalidArgumentError("messages must be a non-empty array");
@@ -194,25 +194,22 @@ absl::StatusOr<std::vector<int32_t>> ChatPrompt(const json& messages, const Toke
     }
     chat.push_back({role->get<std::string>(), std::move(content)});
   }
-  ASSIGN_OR_RETURN(std::vector<int32_t> ids, ChatPromptIds(tokenizer, std::move(chat), "messages"));
   *param = "";
-  return ids;
+  // Roles and the template are admission's to check (ChatPromptIds).
+  return ChatPromptMessages{std::move(chat), "messages"};
 }
 
-absl::StatusOr<std::vector<int32_t>> CompletionPrompt(const json* prompt,
-                                                      const Tokenizer& tokenizer,
-                                                      std::string* param) {
+absl::StatusOr<Prompt> CompletionPrompt(const json* prompt, std::string* param) {
   *param = "prompt";
   const json* text = prompt;
   if (prompt != nullptr && prompt->is_array() && prompt->size() == 1 && (*prompt)[0].is_string()) {
     text = &(*prompt)[0];
   }
   if (text != nullptr && text->is_string()) {
-    const std::string& s = text->get_ref<const std::string&>();
-    if (s.empty()) return absl::InvalidArgumentError("prompt is empty");
     *param = "";
-    // As in `tessera run` and gRPC Generate, special-token text is honoured.
-    return tokenizer.Encode(s, /*add_special=*/true, /*parse_special=*/true);
+    // Admission refuses an empty one and encodes the rest with special-token
+    // text honoured, as gRPC Generate and `tessera run` do.
+    return Prompt(TextPrompt{text->get<std::string>(), "prompt"});
   }
   if (prompt != nullptr && prompt->is_array() && !prompt->empty()) {
     std::vector<int32_t> ids;
@@ -230,7 +227,7 @@ absl::StatusOr<std::vector<int32_t>> CompletionPrompt(const json* prompt,
       ids.push_back(static_cast<int32_t>(id));
     }
     *param = "";
-    return ids;  // ValidateRequestSpec checks them against the vocabulary
+    return Prompt(IdsPrompt{std::move(ids)});  // the scheduler checks them against the vocabulary
   }
   return absl::InvalidArgumentError(
       "prompt is required: a string, a one-string array or an array of token ids");
@@ -254,8 +251,17 @@ absl::StatusOr<std::vector<std::string>> StopStrings(const Fields& f) {
   return f.Bad("stop", "must be a string or an array of strings");
 }
 
-absl::StatusOr<OpenAiRequest> Parse(const json& j, bool chat, const Tokenizer& tokenizer,
-                                    const OpenAiParseOptions& options, std::string* param) {
+// A float field, kept only when the body sets it.
+absl::Status OptionalNumber(const Fields& f, const char* key, std::optional<float>* out) {
+  if (f.Get(key) == nullptr) return absl::OkStatus();
+  float v = 0;
+  RETURN_IF_ERROR(f.Number(key, &v));
+  *out = v;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<OpenAiRequest> Parse(const json& j, bool chat, const OpenAiParseOptions& options,
+                                    std::string* param) {
   if (!j.is_object()) return absl::InvalidArgumentError("the body must be a JSON object");
   Fields f(j, param);
 
@@ -280,26 +286,31 @@ absl::StatusOr<OpenAiRequest> Parse(const json& j, bool chat, const Tokenizer& t
     if (!KnownFields().contains(key)) r.ignored_fields.push_back(key);
   }
 
-  RequestSpec& spec = r.spec;
-  SamplingParams& p = spec.sampling;
-  p.temperature = 1.0f;
-  p.top_p = 1.0f;
-  p.top_k = 0;
-  p.min_p = 0.0f;
-  p.repetition_penalty = 1.0f;
-  p = options.sampling_defaults.Apply(p);
+  AdmissionRequest& spec = r.admission;
+  spec.id_prefix = chat ? "chatcmpl" : "cmpl";
+  // OpenAI's documented defaults, for what neither the body nor the model
+  // sets.
+  SamplingParams& api = spec.api_defaults;
+  api.temperature = 1.0f;
+  api.top_p = 1.0f;
+  api.top_k = 0;
+  api.min_p = 0.0f;
+  api.repetition_penalty = 1.0f;
+  SamplingDefaults& p = spec.sampling;
 
   int64_t n = 1;
   RETURN_IF_ERROR(f.Integer("n", 1, 1000, &n));
   if (n != 1) return f.Bad("n", "only n = 1 is supported");
   RETURN_IF_ERROR(f.Bool("stream", &r.stream));
-  RETURN_IF_ERROR(f.Number("temperature", &p.temperature));
-  RETURN_IF_ERROR(f.Number("top_p", &p.top_p));
-  RETURN_IF_ERROR(f.Number("min_p", &p.min_p));
-  RETURN_IF_ERROR(f.Number("repetition_penalty", &p.repetition_penalty));
-  int64_t top_k = p.top_k;
-  RETURN_IF_ERROR(f.Integer("top_k", INT32_MIN, INT32_MAX, &top_k));
-  p.top_k = static_cast<int32_t>(top_k);
+  RETURN_IF_ERROR(OptionalNumber(f, "temperature", &p.temperature));
+  RETURN_IF_ERROR(OptionalNumber(f, "top_p", &p.top_p));
+  RETURN_IF_ERROR(OptionalNumber(f, "min_p", &p.min_p));
+  RETURN_IF_ERROR(OptionalNumber(f, "repetition_penalty", &p.repetition_penalty));
+  if (f.Get("top_k") != nullptr) {
+    int64_t top_k = 0;
+    RETURN_IF_ERROR(f.Integer("top_k", INT32_MIN, INT32_MAX, &top_k));
+    p.top_k = static_cast<int32_t>(top_k);
+  }
   if (const json* seed = f.Get("seed"); seed != nullptr) {
     if (!seed->is_number_integer()) return f.Bad("seed", "must be an integer");
     // Negative seeds are accepted (OpenAI takes any int64); reinterpret.
@@ -338,14 +349,15 @@ absl::StatusOr<OpenAiRequest> Parse(const json& j, bool chat, const Tokenizer& t
     spec.top_logprobs = static_cast<int32_t>(top);
     const json* messages = f.Get("messages");
     if (messages == nullptr) return f.Bad("messages", "is required");
-    ASSIGN_OR_RETURN(spec.prompt, ChatPrompt(*messages, tokenizer, param));
+    ASSIGN_OR_RETURN(ChatPromptMessages messages_prompt, ChatPrompt(*messages, param));
+    spec.prompt = std::move(messages_prompt);
   } else {
     // The legacy API's "logprobs" is the count of alternatives per token.
     int64_t logprobs = -1;
     RETURN_IF_ERROR(f.Integer("logprobs", 0, kMaxTopLogprobs, &logprobs));
     r.logprobs = logprobs >= 0;
     spec.top_logprobs = static_cast<int32_t>(std::max<int64_t>(logprobs, 0));
-    ASSIGN_OR_RETURN(spec.prompt, CompletionPrompt(f.Get("prompt"), tokenizer, param));
+    ASSIGN_OR_RETURN(spec.prompt, CompletionPrompt(f.Get("prompt"), param));
   }
   spec.logprobs = r.logprobs;
   return r;
@@ -354,7 +366,6 @@ absl::StatusOr<OpenAiRequest> Parse(const json& j, bool chat, const Tokenizer& t
 }  // namespace
 
 absl::StatusOr<OpenAiRequest> ParseOpenAiRequest(const std::string& body, bool chat,
-                                                 const Tokenizer& tokenizer,
                                                  const OpenAiParseOptions& options,
                                                  std::string* param) {
   param->clear();
@@ -364,7 +375,7 @@ absl::StatusOr<OpenAiRequest> ParseOpenAiRequest(const std::string& body, bool c
   // a case they miss is a 400 for this request, never an abort of the
   // process and every stream in it.
   try {
-    return Parse(j, chat, tokenizer, options, param);
+    return Parse(j, chat, options, param);
   } catch (const json::exception& e) {
     return absl::InvalidArgumentError(
         absl::StrCat(param->empty() ? "the request" : *param, ": malformed: ", e.what()));

@@ -1,5 +1,7 @@
 // Turns the JSON body of an OpenAI completions or chat completions request
-// into a RequestSpec. This file checks what only the HTTP API has: JSON types
+// into an AdmissionRequest (admission_request.h), which admission then
+// tokenizes, defaults and submits exactly as it does gRPC's. This file
+// checks what only the HTTP API has: JSON types
 // (a wrong type is INVALID_ARGUMENT naming the field), OpenAI-only fields
 // (`n`, chat's `logprobs`/`top_logprobs` pairing, completions' `logprobs`
 // count, `max_tokens` >= 1), the `model` name (NOT_FOUND for one this server
@@ -9,10 +11,11 @@
 // lists them). Value ranges shared with gRPC are left to
 // ValidateRequestSpec, which the scheduler applies to both front ends.
 //
-// Chat message contents are encoded with special-token parsing off, so a
-// client cannot inject control tokens; the chat template's own text keeps
-// its special tokens. Sampling follows OpenAI's defaults (temperature 1,
-// top_p 1, no top-k or min-p cut) rather than the engine's; `top_k`,
+// Chat messages go to admission as they are (roles and the template are
+// checked there; contents are encoded with special-token parsing off, so a
+// client cannot inject control tokens). Sampling fields the body leaves out
+// take the model's values, then OpenAI's defaults (temperature 1, top_p 1,
+// no top-k or min-p cut) rather than the engine's; `top_k`,
 // `min_p`, `repetition_penalty` and `ignore_eos` are accepted as
 // extensions, as vLLM does. Unknown fields are ignored and listed in
 // OpenAiRequest::ignored_fields.
@@ -29,25 +32,20 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/sampling_params.h"
-#include "common/tokenizer/tokenizer.h"
-#include "coordinator/request_spec.h"
+#include "coordinator/admission_request.h"
 
 namespace tessera {
 
 struct OpenAiParseOptions {
   // max_tokens when the body has none.
   int32_t default_max_tokens = 16;
-  // Sampling fields the body leaves out take these where set, else OpenAI's
-  // documented defaults.
-  SamplingDefaults sampling_defaults;
   // The names a request's "model" may use; the first is the canonical id.
   // Empty: any name is accepted.
   std::vector<std::string> model_ids;
 };
 
 struct OpenAiRequest {
-  RequestSpec spec;     // request_id left empty
+  AdmissionRequest admission;  // request_id left empty: admission assigns one
   bool chat = false;
   bool stream = false;
   // completions: "logprobs" >= 0; chat: "logprobs": true. The count of
@@ -63,7 +61,6 @@ struct OpenAiRequest {
 
 // `param` receives the offending field's name on error ("" if none).
 absl::StatusOr<OpenAiRequest> ParseOpenAiRequest(const std::string& body, bool chat,
-                                                 const Tokenizer& tokenizer,
                                                  const OpenAiParseOptions& options,
                                                  std::string* param);
 

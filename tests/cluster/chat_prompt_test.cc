@@ -8,6 +8,7 @@
 
 #include "testing/status_matchers.h"
 #include "common/tokenizer/tokenizer.h"
+#include "coordinator/admission_request.h"
 #include "coordinator/http/openai_request.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -37,52 +38,51 @@ std::unique_ptr<Tokenizer> Vocab(const std::string& chat_template) {
   return tok.ok() ? std::move(*tok) : nullptr;
 }
 
-OpenAiParseOptions Options(SamplingDefaults model = SamplingDefaults()) {
+OpenAiParseOptions Options() {
   OpenAiParseOptions o;
   o.default_max_tokens = 16;
-  o.sampling_defaults = model;
   return o;
 }
 
+// The ids admission gives the messages, as the HTTP API sends them.
 absl::StatusOr<std::vector<int32_t>> ChatIds(const Tokenizer& tok, const json& messages) {
   std::string param;
   const json body = {{"messages", messages}};
-  absl::StatusOr<OpenAiRequest> r =
-      ParseOpenAiRequest(body.dump(), /*chat=*/true, tok, Options(), &param);
+  absl::StatusOr<OpenAiRequest> r = ParseOpenAiRequest(body.dump(), /*chat=*/true, Options(), &param);
   if (!r.ok()) return r.status();
-  return r->spec.prompt;
+  return PromptIds(tok, r->admission.prompt);
 }
 
 // Sampling fields a body leaves out take the model's generation_config.json
 // values, then OpenAI's defaults; fields the body sets always win.
 TEST(OpenAiSamplingTest, OmittedFieldsTakeModelThenOpenAiDefaults) {
-  auto tok = Vocab("<|im_start|>");
   SamplingDefaults model;
   model.temperature = 0.6f;
   model.top_p = 0.9f;
   std::string param;
+  // What admission resolves for the request, under the model's defaults.
+  auto sampling = [](const OpenAiRequest& r, const SamplingDefaults& m) {
+    return ResolveSampling(r.admission.sampling, m, r.admission.api_defaults);
+  };
   ASSERT_OK_AND_ASSIGN(OpenAiRequest plain,
-                       ParseOpenAiRequest(R"({"prompt": "hello"})", false, *tok, Options(), &param));
-  EXPECT_EQ(plain.spec.sampling.temperature, 1.0f);  // OpenAI's default
-  EXPECT_EQ(plain.spec.sampling.top_p, 1.0f);
-  ASSERT_OK_AND_ASSIGN(OpenAiRequest with_model, ParseOpenAiRequest(R"({"prompt": "hello"})", false,
-                                                                    *tok, Options(model), &param));
-  EXPECT_EQ(with_model.spec.sampling.temperature, 0.6f);
-  EXPECT_EQ(with_model.spec.sampling.top_p, 0.9f);
-  EXPECT_EQ(with_model.spec.sampling.top_k, 0);  // neither sets it: OpenAI's (off)
+                       ParseOpenAiRequest(R"({"prompt": "hello"})", false, Options(), &param));
+  EXPECT_EQ(sampling(plain, {}).temperature, 1.0f);  // OpenAI's default
+  EXPECT_EQ(sampling(plain, {}).top_p, 1.0f);
+  EXPECT_EQ(sampling(plain, model).temperature, 0.6f);
+  EXPECT_EQ(sampling(plain, model).top_p, 0.9f);
+  EXPECT_EQ(sampling(plain, model).top_k, 0);  // neither sets it: OpenAI's (off)
   ASSERT_OK_AND_ASSIGN(OpenAiRequest explicit_zero,
-                       ParseOpenAiRequest(R"({"prompt": "hello", "temperature": 0})", false, *tok,
-                                          Options(model), &param));
-  EXPECT_EQ(explicit_zero.spec.sampling.temperature, 0.0f);
-  EXPECT_EQ(explicit_zero.spec.sampling.top_p, 0.9f);
+                       ParseOpenAiRequest(R"({"prompt": "hello", "temperature": 0})", false,
+                                          Options(), &param));
+  EXPECT_EQ(sampling(explicit_zero, model).temperature, 0.0f);
+  EXPECT_EQ(sampling(explicit_zero, model).top_p, 0.9f);
 }
 
 // Chat's top_logprobs is a count that needs "logprobs": true (as OpenAI's);
 // completions' "logprobs" is itself the count.
 TEST(OpenAiLogprobsTest, TopLogprobsCountsAndTheirPreconditions) {
-  auto tok = Vocab("<|im_start|>");
   auto parse = [&](const std::string& body, bool chat, std::string* param) {
-    return ParseOpenAiRequest(body, chat, *tok, Options(), param);
+    return ParseOpenAiRequest(body, chat, Options(), param);
   };
   const std::string msgs = R"("messages": [{"role": "user", "content": "hello"}])";
   std::string param;
@@ -90,14 +90,14 @@ TEST(OpenAiLogprobsTest, TopLogprobsCountsAndTheirPreconditions) {
                        parse("{" + msgs + R"(, "logprobs": true, "top_logprobs": 5})", true,
                              &param));
   EXPECT_TRUE(chat.logprobs);
-  EXPECT_TRUE(chat.spec.logprobs);
-  EXPECT_EQ(chat.spec.top_logprobs, 5);
+  EXPECT_TRUE(chat.admission.logprobs);
+  EXPECT_EQ(chat.admission.top_logprobs, 5);
   ASSERT_OK_AND_ASSIGN(OpenAiRequest only, parse("{" + msgs + R"(, "logprobs": true})", true,
                                                  &param));
-  EXPECT_EQ(only.spec.top_logprobs, 0);
+  EXPECT_EQ(only.admission.top_logprobs, 0);
   ASSERT_OK_AND_ASSIGN(OpenAiRequest zero, parse("{" + msgs + R"(, "top_logprobs": 0})", true,
                                                  &param));
-  EXPECT_FALSE(zero.spec.logprobs);
+  EXPECT_FALSE(zero.admission.logprobs);
 
   const std::vector<std::string> bad_tails = {
       R"(, "top_logprobs": 3})", R"(, "logprobs": false, "top_logprobs": 1})",
@@ -114,12 +114,12 @@ TEST(OpenAiLogprobsTest, TopLogprobsCountsAndTheirPreconditions) {
 
   ASSERT_OK_AND_ASSIGN(OpenAiRequest legacy,
                        parse(R"({"prompt": "hello", "logprobs": 20})", false, &param));
-  EXPECT_TRUE(legacy.spec.logprobs);
-  EXPECT_EQ(legacy.spec.top_logprobs, 20);
+  EXPECT_TRUE(legacy.admission.logprobs);
+  EXPECT_EQ(legacy.admission.top_logprobs, 20);
   ASSERT_OK_AND_ASSIGN(OpenAiRequest legacy0,
                        parse(R"({"prompt": "hello", "logprobs": 0})", false, &param));
-  EXPECT_TRUE(legacy0.spec.logprobs);
-  EXPECT_EQ(legacy0.spec.top_logprobs, 0);
+  EXPECT_TRUE(legacy0.admission.logprobs);
+  EXPECT_EQ(legacy0.admission.top_logprobs, 0);
   param.clear();
   EXPECT_THAT(parse(R"({"prompt": "hello", "logprobs": 21})", false, &param).status(),
               testing::StatusIs(absl::StatusCode::kInvalidArgument,

@@ -1,6 +1,7 @@
-// libFuzzer target: the OpenAI request parser (completions and chat bodies)
-// and the shared request validation behind it, with SmolLM2's real tokenizer
-// and chat template. Whatever the bytes, ParseOpenAiRequest must return a
+// libFuzzer target: the OpenAI request parser (completions and chat bodies),
+// then what admission does with a parsed request (prompt through SmolLM2's
+// real tokenizer and chat template, ToRequestSpec) and the shared request
+// validation. Whatever the bytes, ParseOpenAiRequest must return a
 // value or a status: no exception, crash, leak or undefined behaviour
 // (built with AddressSanitizer and UBSan), and every refusal must be a
 // client error with a message.
@@ -20,6 +21,7 @@
 
 #include "common/gguf/gguf_file.h"
 #include "common/tokenizer/tokenizer.h"
+#include "coordinator/admission_request.h"
 #include "coordinator/http/openai_request.h"
 #include "coordinator/request_spec.h"
 
@@ -60,7 +62,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.model_ids = {"SmolLM2-135M-Instruct.Q4_1", "smol"};
   std::string param;
   absl::StatusOr<tessera::OpenAiRequest> r =
-      tessera::ParseOpenAiRequest(body, chat, *g_tokenizer, options, &param);
+      tessera::ParseOpenAiRequest(body, chat, options, &param);
   if (!r.ok()) {
     const absl::StatusCode code = r.status().code();
     // A bad body is the client's error: 400, 404 (model) or a template
@@ -73,9 +75,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     return 0;
   }
-  r->spec.request_id = "fuzz";
+  // What admission does next: the prompt through the tokenizer and chat
+  // template, then the scheduler's checks. Refusals stay client errors.
+  absl::StatusOr<tessera::RequestSpec> spec =
+      tessera::ToRequestSpec(*g_tokenizer, r->admission, tessera::SamplingDefaults(), "fuzz");
+  if (!spec.ok()) {
+    const absl::StatusCode code = spec.status().code();
+    if ((code != absl::StatusCode::kInvalidArgument &&
+         code != absl::StatusCode::kFailedPrecondition) ||
+        spec.status().message().empty()) {
+      std::fprintf(stderr, "unexpected prompt refusal: %s\n", spec.status().ToString().c_str());
+      std::abort();
+    }
+    return 0;
+  }
   const absl::Status valid = tessera::ValidateRequestSpec(
-      r->spec, tessera::RequestLimits{static_cast<int32_t>(g_tokenizer->vocab_size()), 2048});
+      *spec, tessera::RequestLimits{static_cast<int32_t>(g_tokenizer->vocab_size()), 2048});
   if (!valid.ok() && (valid.code() != absl::StatusCode::kInvalidArgument ||
                       tessera::FieldOf(valid).empty())) {
     std::fprintf(stderr, "validation without a field: %s\n", valid.ToString().c_str());

@@ -48,7 +48,7 @@ TEST(ConvertTest, SamplingSurvivesTheWireExactly) {
     SamplingToProto(p, &w);
     v1::SamplingParameters parsed;
     ASSERT_TRUE(parsed.ParseFromString(w.SerializeAsString()));
-    ExpectSame(SamplingFromProto(parsed, Random(rng)), p);
+    ExpectSame(SamplingGivenFromProto(parsed).Apply(Random(rng)), p);
   }
 }
 
@@ -66,7 +66,7 @@ TEST(ConvertTest, SamplingToProtoSetsEveryFieldTheMessageHas) {
 TEST(ConvertTest, EachFieldAClientSetsOverridesOnlyItself) {
   std::mt19937_64 rng(7);
   const SamplingParams base = Random(rng);
-  ExpectSame(SamplingFromProto(v1::SamplingParameters(), base), base);
+  ExpectSame(SamplingGivenFromProto(v1::SamplingParameters()).Apply(base), base);
   v1::SamplingParameters full;
   SamplingToProto(Random(rng), &full);
   const auto* d = v1::SamplingParameters::descriptor();
@@ -88,7 +88,7 @@ TEST(ConvertTest, EachFieldAClientSetsOverridesOnlyItself) {
       default:
         ADD_FAILURE() << f->name() << ": a field type this test does not know";
     }
-    const SamplingParams got = SamplingFromProto(one, base);
+    const SamplingParams got = SamplingGivenFromProto(one).Apply(base);
     v1::SamplingParameters back;
     SamplingToProto(got, &back);
     // The field came through, and nothing else moved.

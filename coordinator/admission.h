@@ -1,0 +1,64 @@
+// The one way a request enters the scheduler. Both front ends (gRPC
+// Generate, inference_service.h; the OpenAI HTTP API, http/openai_api.h)
+// map their wire shape onto an AdmissionRequest and call Admit, which
+// assigns the request id, turns the prompt (text, token ids or chat
+// messages) into ids, applies sampling defaults (what the client set, else
+// the model's recommended values, else the API's own defaults), checks
+// that a pipeline is ready, submits to the scheduler (which validates every
+// field, request_spec.h) and logs the outcome. So the same request is
+// refused, defaulted and logged the same way whichever API carries it.
+//
+// Every error names the request id; INVALID_ARGUMENT ones also carry the
+// offending field as a payload (FieldOf in request_spec.h), which the HTTP
+// API returns as OpenAI's `param`.
+//
+// Thread-safety: Admit may be called from any thread.
+#ifndef TESSERA_COORDINATOR_ADMISSION_H_
+#define TESSERA_COORDINATOR_ADMISSION_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/sampling_params.h"
+#include "common/tokenizer/tokenizer.h"
+#include "coordinator/admission_request.h"
+#include "coordinator/request_stream.h"
+#include "coordinator/scheduler.h"
+
+namespace tessera {
+
+struct Admitted {
+  std::string request_id;
+  std::shared_ptr<RequestStream> stream;
+};
+
+class Admission {
+ public:
+  struct Options {
+    SamplingDefaults model_defaults;  // the model's generation_config.json values
+    // Why no pipeline is ready, or "" when one is.
+    std::function<std::string()> not_ready_reason;
+  };
+
+  // `tokenizer` and `scheduler` must outlive this.
+  Admission(const Tokenizer* tokenizer, Scheduler* scheduler, Options options);
+
+  absl::StatusOr<Admitted> Admit(AdmissionRequest request);
+
+  const SamplingDefaults& model_defaults() const { return options_.model_defaults; }
+
+ private:
+  const Tokenizer* tokenizer_;
+  Scheduler* scheduler_;
+  const Options options_;
+  std::atomic<uint64_t> next_request_{1};
+};
+
+}  // namespace tessera
+
+#endif  // TESSERA_COORDINATOR_ADMISSION_H_
