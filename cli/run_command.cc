@@ -19,6 +19,8 @@ absl::Status RunCommand(const RunOptions& options) {
   eo.threads = options.threads;
   eo.max_context = options.max_context;
   eo.kv_dtype = options.kv_f16 ? kernels::DType::kF16 : kernels::DType::kF32;
+  eo.device = options.device;
+  eo.tp = options.tp;
   ASSIGN_OR_RETURN(std::unique_ptr<LocalEngine> engine, LocalEngine::Open(eo));
   const Tokenizer& tok = engine->tokenizer();
 

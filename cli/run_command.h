@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "engine/sampler.h"
+#include "engine/step_runner_factory.h"
 
 namespace tessera {
 
@@ -20,6 +21,9 @@ struct RunOptions {
   int64_t max_context = 0;
   // Store the KV cache as IEEE half instead of f32.
   bool kv_f16 = false;
+  // Where the model runs, and CPU tensor-parallel ranks.
+  Device device;
+  int tp = 1;
   SamplingParams sampling;
 };
 

@@ -50,6 +50,9 @@ ABSL_FLAG(std::string, concurrency, "",
 ABSL_FLAG(int64_t, max_batch_tokens, 512, "plan: tokens in the largest step (activation scratch).");
 ABSL_FLAG(std::string, kv_dtype, "f32",
           "run, plan: KV cache element type, f32 or f16 (half the memory, values rounded).");
+ABSL_FLAG(std::string, device, "cpu", "run: where the model runs: cpu, cuda or cuda:N.");
+ABSL_FLAG(int32_t, tp, 1,
+          "run: CPU tensor-parallel ranks (threads of this process, each with a shard).");
 
 ABSL_FLAG(std::string, coordinator, "127.0.0.1:50051", "generate: host:port of the coordinator.");
 ABSL_FLAG(std::vector<std::string>, stop, {}, "generate: stop strings, comma-separated.");
@@ -108,7 +111,7 @@ Usage:
   tessera run --model PATH --prompt TEXT [--chat] [--max-tokens N]
               [--temperature T] [--top-k K] [--top-p P] [--min-p P]
               [--repeat-penalty R] [--seed S] [--threads N] [--max-context N]
-              [--kv-dtype f32|f16]
+              [--kv-dtype f32|f16] [--device cpu|cuda[:N]] [--tp N]
       Generate from a local model in this process: a GGUF file or a Hugging
       Face directory (config.json + *.safetensors + tokenizer.json; Llama,
       Mistral, Qwen2 and GLM-4 architectures). Sampling flags not given take
@@ -117,7 +120,9 @@ Usage:
       the generated text; one statistics line (prompt tokens, prefill and
       decode tok/s) goes to stderr. --temperature 0 is greedy decoding.
       --kv-dtype f16 stores the KV cache as IEEE half (as llama.cpp does by
-      default); the default f32 keeps it exact.
+      default); the default f32 keeps it exact. --device cuda runs the model on
+      a GPU (F32/F16/BF16 weights; a build with CUDA and a device, else it
+      says which is missing); --tp N splits it over N CPU ranks.
 
   tessera plan --model PATH --workers 24GiB,16GiB,... [--context N]
                [--concurrency M] [--max-batch-tokens N] [--kv-dtype f32|f16]
@@ -186,6 +191,13 @@ int main(int argc, char** argv) {
       return 2;
     }
     o.kv_f16 = kv_dtype == "f16";
+    absl::StatusOr<tessera::Device> device = tessera::ParseDevice(absl::GetFlag(FLAGS_device));
+    if (!device.ok()) {
+      std::fprintf(stderr, "tessera run: %s\n", device.status().ToString().c_str());
+      return 2;
+    }
+    o.device = *device;
+    o.tp = absl::GetFlag(FLAGS_tp);
     absl::Status s = tessera::RunCommand(o);
     if (!s.ok()) {
       std::fprintf(stderr, "tessera run: %s\n", s.ToString().c_str());

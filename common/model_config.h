@@ -23,6 +23,13 @@
 
 namespace tessera {
 
+// Layers [begin, end) of a model: what a pipeline stage runs.
+struct LayerRange {
+  int begin = 0;
+  int end = 0;
+  int size() const { return end - begin; }
+};
+
 struct ModelConfig {
   std::string architecture;  // general.architecture: llama, qwen2 or glm4
   std::string name;          // general.name, or "" if absent

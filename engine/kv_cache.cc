@@ -1,6 +1,7 @@
 #include "engine/kv_cache.h"
 
 #include "absl/strings/str_format.h"
+#include "engine/step_validation.h"
 
 namespace tessera {
 
@@ -47,22 +48,16 @@ kernels::KvLayer KvCache::layer(int layer) {
   return kv;
 }
 
+uint64_t KvCache::bytes() const {
+  uint64_t total = 0;
+  for (const auto& k : k_) total += k.size() * sizeof(float);
+  for (const auto& v : v_) total += v.size() * sizeof(float);
+  return total;
+}
+
 absl::Status KvCache::ValidateBlockTable(absl::Span<const int32_t> block_table,
                                          int64_t end_position) const {
-  const int64_t needed = (end_position + block_size_ - 1) / block_size_;
-  if (static_cast<int64_t>(block_table.size()) < needed) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "block table has %d blocks but position %d needs %d (block size %d)",
-        block_table.size(), end_position - 1, needed, block_size_));
-  }
-  for (size_t i = 0; i < block_table.size(); ++i) {
-    if (block_table[i] < 0 || block_table[i] >= num_blocks_) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "block table entry %d is block %d, outside the pool of %d blocks", i, block_table[i],
-          num_blocks_));
-    }
-  }
-  return absl::OkStatus();
+  return tessera::ValidateBlockTable(block_table, end_position, num_blocks_, block_size_);
 }
 
 BlockAllocator::BlockAllocator(int64_t num_blocks) {

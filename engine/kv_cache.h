@@ -35,6 +35,8 @@ class KvCache {
   int64_t num_blocks() const { return num_blocks_; }
   int block_size() const { return block_size_; }
   kernels::DType dtype() const { return dtype_; }
+  // Bytes the pool holds (K and V of every layer of the range).
+  uint64_t bytes() const;
   // `layer` is a global layer index inside the range given at construction.
   kernels::KvLayer layer(int layer);
 

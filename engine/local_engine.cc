@@ -1,11 +1,12 @@
 #include "engine/local_engine.h"
 
-#include "common/safetensors/model_source.h"
 #include <algorithm>
 #include <chrono>
 
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
+#include "common/safetensors/model_source.h"
+#include "engine/kv_cache.h"
 
 namespace tessera {
 namespace {
@@ -26,26 +27,27 @@ absl::StatusOr<std::unique_ptr<LocalEngine>> LocalEngine::Open(
   ASSIGN_OR_RETURN(e->file_, OpenModelFile(options.model_path));
   ASSIGN_OR_RETURN(e->config_, ModelConfigFromGguf(*e->file_));
   ASSIGN_OR_RETURN(e->tokenizer_, OpenModelTokenizer(options.model_path, *e->file_));
-  const LayerRange all{0, e->config_.n_layer};
-  ASSIGN_OR_RETURN(e->weights_, ModelWeights::Load(*e->file_, e->config_, all));
   e->max_context_ = options.max_context > 0
                         ? std::min<int64_t>(options.max_context, e->config_.context_length)
                         : std::min<int64_t>(e->config_.context_length, 4096);
-  const int64_t blocks =
-      (e->max_context_ + KvCache::kDefaultBlockSize - 1) / KvCache::kDefaultBlockSize;
-  e->pool_ = std::make_unique<kernels::ThreadPool>(options.threads);
   if (options.kv_dtype != kernels::DType::kF32 && options.kv_dtype != kernels::DType::kF16) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "kv_dtype = %s; the KV cache holds f32 or f16", kernels::DTypeName(options.kv_dtype)));
   }
-  e->kv_ = std::make_unique<KvCache>(e->config_, all, blocks, KvCache::kDefaultBlockSize,
-                                     options.kv_dtype);
-  e->runner_ = std::make_unique<ModelRunner>(e->weights_.get(), e->kv_.get(), e->pool_.get());
+  RunnerOptions ro;
+  ro.device = options.device;
+  ro.tp = options.tp;
+  ro.kv_blocks = (e->max_context_ + KvCache::kDefaultBlockSize - 1) / KvCache::kDefaultBlockSize;
+  ro.kv_block_size = KvCache::kDefaultBlockSize;
+  ro.kv_dtype = options.kv_dtype;
+  ro.threads = options.threads;
+  ASSIGN_OR_RETURN(e->runner_,
+                   CreateStepRunner(*e->file_, e->config_, LayerRange{0, e->config_.n_layer}, ro));
   return e;
 }
 
 std::vector<int32_t> LocalEngine::WholePoolTable() const {
-  std::vector<int32_t> table(kv_->num_blocks());
+  std::vector<int32_t> table(runner_->kv_blocks());
   for (size_t i = 0; i < table.size(); ++i) table[i] = static_cast<int32_t>(i);
   return table;
 }

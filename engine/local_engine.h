@@ -16,11 +16,9 @@
 #include "common/gguf/gguf_file.h"
 #include "common/model_config.h"
 #include "common/tokenizer/tokenizer.h"
-#include "engine/kv_cache.h"
-#include "engine/model_runner.h"
-#include "engine/model_weights.h"
 #include "engine/sampler.h"
-#include "kernels/cpu/thread_pool.h"
+#include "engine/step_runner.h"
+#include "engine/step_runner_factory.h"
 #include "kernels/kernels.h"
 
 namespace tessera {
@@ -35,6 +33,10 @@ struct LocalEngineOptions {
   int64_t max_context = 0;
   // KV cache element type: kF32, or kF16 for half the memory (see KvCache).
   kernels::DType kv_dtype = kernels::DType::kF32;
+  // Where the forward pass runs, and over how many CPU ranks
+  // (step_runner_factory.h).
+  Device device;
+  int tp = 1;
 };
 
 struct GenerateOptions {
@@ -94,10 +96,7 @@ class LocalEngine {
   std::unique_ptr<GgufFile> file_;
   ModelConfig config_;
   std::unique_ptr<Tokenizer> tokenizer_;
-  std::unique_ptr<ModelWeights> weights_;
-  std::unique_ptr<kernels::ThreadPool> pool_;
-  std::unique_ptr<KvCache> kv_;
-  std::unique_ptr<ModelRunner> runner_;
+  std::unique_ptr<StepRunner> runner_;
   int64_t max_context_ = 0;
 };
 

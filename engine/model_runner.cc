@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
+#include "engine/step_validation.h"
 
 namespace tessera {
 
@@ -44,47 +45,14 @@ absl::Status ModelRunner::Validate(absl::Span<const SequenceStep> seqs,
             ? std::string("missing")
             : absl::StrFormat("rank %d of %d", collective_->rank(), collective_->size())));
   }
-  int64_t total = 0;
-  for (const SequenceStep& s : seqs) {
-    if (s.num_tokens <= 0) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("sequence %d: num_tokens is %d, must be positive", s.seq_id,
-                          s.num_tokens));
-    }
-    if (s.start_pos < 0 ||
-        static_cast<int64_t>(s.start_pos) + s.num_tokens > c.context_length) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "sequence %d: positions %d..%d are outside the model context of %d", s.seq_id,
-          s.start_pos, static_cast<int64_t>(s.start_pos) + s.num_tokens - 1, c.context_length));
-    }
-    if (weights_->has_embedding()) {
-      if (static_cast<int64_t>(s.tokens.size()) != s.num_tokens) {
-        return absl::InvalidArgumentError(
-            absl::StrFormat("sequence %d: %d token ids for num_tokens %d", s.seq_id,
-                            s.tokens.size(), s.num_tokens));
-      }
-      for (int32_t t : s.tokens) {
-        if (t < 0 || t >= c.vocab_size) {
-          return absl::InvalidArgumentError(absl::StrFormat(
-              "sequence %d: token id %d outside the vocabulary of %d", s.seq_id, t,
-              c.vocab_size));
-        }
-      }
-    }
-    absl::Status bt = kv_->ValidateBlockTable(s.block_table, s.start_pos + s.num_tokens);
-    if (!bt.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("sequence %d: %s", s.seq_id, bt.message()));
-    }
-    total += s.num_tokens;
-  }
-  if (!weights_->has_embedding() &&
-      static_cast<int64_t>(hidden_in.size()) != total * c.n_embd) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "hidden states hold %d floats; %d tokens x %d dims expected", hidden_in.size(), total,
-        c.n_embd));
-  }
-  return absl::OkStatus();
+  StepShapeLimits limits;
+  limits.context_length = c.context_length;
+  limits.vocab_size = c.vocab_size;
+  limits.n_embd = c.n_embd;
+  limits.first_stage = weights_->has_embedding();
+  limits.kv_blocks = kv_->num_blocks();
+  limits.block_size = kv_->block_size();
+  return ValidateStep(limits, seqs, hidden_in);
 }
 
 absl::Status ModelRunner::Forward(absl::Span<const SequenceStep> seqs,

@@ -26,11 +26,13 @@
 #define TESSERA_ENGINE_MODEL_RUNNER_H_
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "engine/collective.h"
+#include "engine/step_runner.h"
 #include "engine/kv_cache.h"
 #include "engine/model_weights.h"
 #include "kernels/cpu/thread_pool.h"
@@ -38,29 +40,7 @@
 
 namespace tessera {
 
-// Which of a sequence's tokens need logits on the last stage.
-enum class LogitsMode { kNone, kLast, kAll };
-
-struct SequenceStep {
-  int64_t seq_id = 0;
-  // Token ids at positions start_pos .. start_pos + num_tokens - 1. Needed on
-  // the first stage; later stages only use num_tokens.
-  std::vector<int32_t> tokens;
-  int32_t num_tokens = 0;
-  int32_t start_pos = 0;
-  std::vector<int32_t> block_table;
-  LogitsMode logits = LogitsMode::kLast;
-};
-
-struct StepOutput {
-  // Hidden states [total tokens][n_embd] (stages that are not last).
-  std::vector<float> hidden;
-  // Logit rows [rows][vocab], in sequence order, then token order (last stage).
-  std::vector<float> logits;
-  int64_t logit_rows = 0;
-};
-
-class ModelRunner {
+class ModelRunner final : public StepRunner {
  public:
   // `weights`, `kv`, `pool` and `collective` must outlive the runner.
   // `collective` joins the ranks when `weights` is a shard of a group of
@@ -74,7 +54,14 @@ class ModelRunner {
   // wrong size) before touching any memory, then runs it. `hidden_in` is
   // required (total tokens × n_embd floats) unless this is the first stage.
   absl::Status Forward(absl::Span<const SequenceStep> seqs, absl::Span<const float> hidden_in,
-                       StepOutput* out);
+                       StepOutput* out) override;
+
+  const ModelConfig& model_config() const override { return weights_->model_config(); }
+  LayerRange range() const override { return weights_->range(); }
+  int64_t kv_blocks() const override { return kv_->num_blocks(); }
+  uint64_t weight_bytes() const override { return weights_->weight_bytes(); }
+  uint64_t kv_bytes() const override { return kv_->bytes(); }
+  std::string device() const override { return "cpu"; }
 
   const ModelWeights& weights() const { return *weights_; }
 

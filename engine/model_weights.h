@@ -28,13 +28,6 @@
 
 namespace tessera {
 
-// Layers [begin, end) of a model.
-struct LayerRange {
-  int begin = 0;
-  int end = 0;
-  int size() const { return end - begin; }
-};
-
 // Fused tensors (glm4's attn_qkv and [gate; up] ffn_up) are presented as
 // separate zero-copy row views, so the runner sees one layout for every
 // architecture. The optional vectors are nullptr when the model lacks them

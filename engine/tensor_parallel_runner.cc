@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "base/status_macros.h"
 
 namespace tessera {
@@ -94,6 +95,22 @@ absl::Status TensorParallelRunner::Forward(absl::Span<const SequenceStep> seqs,
   }
   *out = std::move(ranks_[0]->out);
   return absl::OkStatus();
+}
+
+uint64_t TensorParallelRunner::weight_bytes() const {
+  uint64_t total = 0;
+  for (const auto& r : ranks_) total += r->weights->weight_bytes();
+  return total;
+}
+
+uint64_t TensorParallelRunner::kv_bytes() const {
+  uint64_t total = 0;
+  for (const auto& r : ranks_) total += r->kv->bytes();
+  return total;
+}
+
+std::string TensorParallelRunner::device() const {
+  return absl::StrFormat("cpu, tp %d", tp());
 }
 
 }  // namespace tessera

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -33,6 +34,7 @@
 #include "engine/kv_cache.h"
 #include "engine/model_runner.h"
 #include "engine/model_weights.h"
+#include "engine/step_runner.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/kernels.h"
 
@@ -49,7 +51,7 @@ struct TensorParallelOptions {
   int threads_per_rank = 1;
 };
 
-class TensorParallelRunner {
+class TensorParallelRunner final : public StepRunner {
  public:
   // Loads every rank's shard of `range` from `file` (which must outlive the
   // runner) and starts the rank threads. INVALID_ARGUMENT (naming the
@@ -57,20 +59,25 @@ class TensorParallelRunner {
   static absl::StatusOr<std::unique_ptr<TensorParallelRunner>> Create(
       const GgufFile& file, const ModelConfig& config, LayerRange range,
       const TensorParallelOptions& options);
-  ~TensorParallelRunner();
+  ~TensorParallelRunner() override;
   TensorParallelRunner(const TensorParallelRunner&) = delete;
   TensorParallelRunner& operator=(const TensorParallelRunner&) = delete;
 
   // As ModelRunner::Forward, run by all ranks together.
   absl::Status Forward(absl::Span<const SequenceStep> seqs, absl::Span<const float> hidden_in,
-                       StepOutput* out);
+                       StepOutput* out) override;
 
   int tp() const { return static_cast<int>(ranks_.size()); }
   // The shard rank r holds; 0 <= r < tp().
   const ModelWeights& shard(int r) const { return *ranks_[r]->weights; }
-  const ModelConfig& model_config() const { return ranks_[0]->weights->model_config(); }
-  LayerRange range() const { return ranks_[0]->weights->range(); }
-  int64_t kv_blocks() const { return ranks_[0]->kv->num_blocks(); }
+  const ModelConfig& model_config() const override {
+    return ranks_[0]->weights->model_config();
+  }
+  LayerRange range() const override { return ranks_[0]->weights->range(); }
+  int64_t kv_blocks() const override { return ranks_[0]->kv->num_blocks(); }
+  uint64_t weight_bytes() const override;
+  uint64_t kv_bytes() const override;
+  std::string device() const override;
 
  private:
   struct Rank {

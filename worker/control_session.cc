@@ -189,7 +189,9 @@ grpc::Status ControlSession::RunOnce() {
 void ControlSession::Load(const v1::StageAssignment& a,
                           const std::function<void(const v1::WorkerMessage&)>& send) {
   const int begin = a.layer_begin(), end = a.layer_end(), n_layer = a.n_layer();
-  kLog.Info("assigned stage %d of %d: layers [%d, %d), %d KV blocks of %d, tp %d", a.stage_index(), a.num_stages(), begin, end, a.kv_blocks(), a.kv_block_size(), options_.tp);
+  kLog.Info("assigned stage %d of %d: layers [%d, %d), %d KV blocks of %d, tp %d, device %s",
+            a.stage_index(), a.num_stages(), begin, end, a.kv_blocks(), a.kv_block_size(),
+            options_.tp, options_.device.ToString());
   auto fail = [&](const absl::Status& s) {
     kLog.Error("cannot load stage %d: %s", a.stage_index(), s.ToString());
     v1::WorkerMessage f;
@@ -230,6 +232,7 @@ void ControlSession::Load(const v1::StageAssignment& a,
     so.kv_dtype = *kv_dtype;
     so.threads = options_.threads;
     so.tp = options_.tp;
+    so.device = options_.device;
     so.max_batch_tokens = a.max_batch_tokens();
     absl::StatusOr<std::unique_ptr<StageExecutor>> exec =
         StageExecutor::Create(*file_, *config_, so);
@@ -271,6 +274,7 @@ void ControlSession::Load(const v1::StageAssignment& a,
     return;
   }
   uint64_t weight_bytes = 0, kv_bytes = 0;
+  std::string device;
   {
     absl::MutexLock lock(&state_->mu);
     state_->stage_index = a.stage_index();
@@ -278,6 +282,7 @@ void ControlSession::Load(const v1::StageAssignment& a,
     state_->resident_file_bytes = ResidentBytesOfFile(file_->path());
     weight_bytes = state_->executor->weight_bytes();
     kv_bytes = state_->executor->kv_bytes();
+    device = state_->executor->device();
   }
   loaded_ = a;
   v1::WorkerMessage rm;
@@ -288,10 +293,13 @@ void ControlSession::Load(const v1::StageAssignment& a,
   r->set_resident_file_bytes(ResidentBytesOfFile(file_->path()));
   send(rm);
   if (*identity != a.expected_range_identity()) {
-    kLog.Warning("this file's layers [%d, %d) hash to %s; the coordinator expects %s", begin, end, IdentityHex(*identity), IdentityHex(a.expected_range_identity()));
+    kLog.Warning("this file's layers [%d, %d) hash to %s; the coordinator expects %s", begin,
+                 end, IdentityHex(*identity), IdentityHex(a.expected_range_identity()));
   }
   if (options_.on_serving) options_.on_serving(true);
-  kLog.Info("stage %d ready: %.1f MiB of weights, %.1f MiB of KV, next stage %s", a.stage_index(), weight_bytes / 1048576.0, kv_bytes / 1048576.0, a.next_stage_address().empty() ? "(last)" : a.next_stage_address());
+  kLog.Info("stage %d ready on %s: %.1f MiB of weights, %.1f MiB of KV, next stage %s",
+            a.stage_index(), device, weight_bytes / 1048576.0, kv_bytes / 1048576.0,
+            a.next_stage_address().empty() ? "(last)" : a.next_stage_address());
 }
 
 }  // namespace tessera

@@ -23,6 +23,7 @@
 #include "common/gguf/gguf_file.h"
 #include "common/host_probe.h"
 #include "common/model_config.h"
+#include "engine/step_runner_factory.h"
 #include "tessera/v1/control.grpc.pb.h"
 #include "worker/stage_service.h"
 
@@ -38,6 +39,8 @@ struct WorkerOptions {
   // Tensor-parallel degree of every stage this worker loads; its threads are
   // shared out among the ranks. >= 1.
   int tp = 1;
+  // Where every stage this worker loads runs (checked at start).
+  Device device;
   // Memory the worker offers for weights + KV + activations; 0 = what the
   // host reports free.
   uint64_t memory_limit_bytes = 0;

@@ -36,35 +36,14 @@ absl::StatusOr<std::unique_ptr<StageExecutor>> StageExecutor::Create(
   std::unique_ptr<StageExecutor> e(new StageExecutor());
   e->config_ = config;
   e->options_ = options;
-  if (options.tp > 1) {
-    TensorParallelOptions tpo;
-    tpo.tp = options.tp;
-    tpo.kv_blocks = options.kv_blocks;
-    tpo.kv_block_size = options.kv_block_size;
-    tpo.kv_dtype = options.kv_dtype;
-    tpo.threads_per_rank = std::max(1, options.threads / options.tp);
-    // Create checks the degree against the model (CheckTensorParallel) before
-    // loading anything.
-    ASSIGN_OR_RETURN(e->tp_runner_,
-                     TensorParallelRunner::Create(file, config, options.layers, tpo));
-    for (int r = 0; r < options.tp; ++r) {
-      const ModelWeights& shard = e->tp_runner_->shard(r);
-      e->weight_bytes_ += shard.weight_bytes();
-      e->kv_bytes_ += KvCache::BytesPerBlock(shard.config(), options.layers.size(),
-                                             options.kv_block_size, options.kv_dtype) *
-                      static_cast<uint64_t>(options.kv_blocks);
-    }
-    return e;
-  }
-  ASSIGN_OR_RETURN(e->weights_, ModelWeights::Load(file, config, options.layers));
-  e->weight_bytes_ = e->weights_->weight_bytes();
-  e->pool_ = std::make_unique<kernels::ThreadPool>(options.threads);
-  e->kv_ = std::make_unique<KvCache>(config, options.layers, options.kv_blocks,
-                                     options.kv_block_size, options.kv_dtype);
-  e->kv_bytes_ = KvCache::BytesPerBlock(config, options.layers.size(), options.kv_block_size,
-                                        options.kv_dtype) *
-                 static_cast<uint64_t>(options.kv_blocks);
-  e->runner_ = std::make_unique<ModelRunner>(e->weights_.get(), e->kv_.get(), e->pool_.get());
+  RunnerOptions ro;
+  ro.device = options.device;
+  ro.tp = options.tp;
+  ro.kv_blocks = options.kv_blocks;
+  ro.kv_block_size = options.kv_block_size;
+  ro.kv_dtype = options.kv_dtype;
+  ro.threads = options.threads;
+  ASSIGN_OR_RETURN(e->runner_, CreateStepRunner(file, config, options.layers, ro));
   return e;
 }
 
@@ -183,8 +162,7 @@ absl::Status StageExecutor::Run(absl::Span<const StageSequence> seqs,
   }
   // ModelRunner::Forward checks token ids, positions against the context,
   // block tables against the pool and the hidden-state size.
-  RETURN_IF_ERROR(tp_runner_ != nullptr ? tp_runner_->Forward(steps_, hidden_in, &out_)
-                                        : runner_->Forward(steps_, hidden_in, &out_));
+  RETURN_IF_ERROR(runner_->Forward(steps_, hidden_in, &out_));
   for (const StageSequence& s : seqs) held_[s.step.seq_id] = s.step.start_pos + s.step.num_tokens;
 
   if (!is_last()) {

@@ -33,11 +33,9 @@
 #include "common/gguf/gguf_file.h"
 #include "common/model_config.h"
 #include "engine/kv_cache.h"
-#include "engine/model_runner.h"
-#include "engine/model_weights.h"
 #include "engine/sampler.h"
-#include "engine/tensor_parallel_runner.h"
-#include "kernels/cpu/thread_pool.h"
+#include "engine/step_runner.h"
+#include "engine/step_runner_factory.h"
 #include "kernels/kernels.h"
 
 namespace tessera {
@@ -57,6 +55,8 @@ struct StageOptions {
   // with max(1, threads / tp) kernel threads. 1 = one ModelRunner (the
   // single-process engine's arithmetic, bit for bit).
   int tp = 1;
+  // Where the layers run (step_runner_factory.h): the CPU, or a CUDA device.
+  Device device;
 };
 
 // One sequence's share of a step, as the stage service decoded it.
@@ -102,10 +102,12 @@ class StageExecutor {
   LayerRange range() const { return options_.layers; }
   int tp() const { return options_.tp; }
   // Tensor bytes the stage holds, summed over its ranks (a shard counts the
-  // norms it replicates).
-  uint64_t weight_bytes() const { return weight_bytes_; }
+  // norms it replicates); on the device for CUDA.
+  uint64_t weight_bytes() const { return runner_->weight_bytes(); }
   // KV pool bytes, summed over its ranks.
-  uint64_t kv_bytes() const { return kv_bytes_; }
+  uint64_t kv_bytes() const { return runner_->kv_bytes(); }
+  // What runs the layers: "cpu", "cpu, tp 2", "cuda:0".
+  std::string device() const { return runner_->device(); }
   int64_t kv_blocks() const { return options_.kv_blocks; }
   kernels::DType kv_dtype() const { return options_.kv_dtype; }
   int64_t live_sequences() const { return static_cast<int64_t>(held_.size()); }
@@ -132,14 +134,7 @@ class StageExecutor {
 
   ModelConfig config_;
   StageOptions options_;
-  std::unique_ptr<ModelWeights> weights_;
-  std::unique_ptr<kernels::ThreadPool> pool_;
-  std::unique_ptr<KvCache> kv_;
-  std::unique_ptr<ModelRunner> runner_;
-  // Set instead of weights_/pool_/kv_/runner_ when tp > 1.
-  std::unique_ptr<TensorParallelRunner> tp_runner_;
-  uint64_t weight_bytes_ = 0;
-  uint64_t kv_bytes_ = 0;
+  std::unique_ptr<StepRunner> runner_;
   // seq id -> positions of KV this stage holds for it.
   absl::flat_hash_map<int64_t, int32_t> held_;
   std::vector<SequenceStep> steps_;  // scratch

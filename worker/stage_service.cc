@@ -385,6 +385,7 @@ grpc::Status StageService::GetWorkerStatus(grpc::ServerContext* /*context*/,
     response->set_kv_blocks(state_->executor->kv_blocks());
     response->set_kv_bytes(state_->executor->kv_bytes());
     response->set_kv_dtype(DTypeToProto(state_->executor->kv_dtype()));
+    response->set_device(state_->executor->device());
     response->set_ready(true);
   }
   response->set_steps(state_->steps);

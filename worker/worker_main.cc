@@ -22,6 +22,7 @@
 #include "common/gguf/gguf_file.h"
 #include "common/host_probe.h"
 #include "common/model_config.h"
+#include "engine/step_runner_factory.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/grpc_listen.h"
@@ -50,6 +51,9 @@ ABSL_FLAG(int32_t, tp, 1,
           "Tensor-parallel degree: split the assigned layers over this many ranks (threads of "
           "this process, each with its shard of the weights and its share of the KV heads and "
           "max(1, threads / tp) kernel threads). Must divide the model's KV heads and n_ff.");
+ABSL_FLAG(std::string, device, "cpu",
+          "Where the assigned layers run: cpu, cuda (= cuda:0) or cuda:N. A CUDA stage takes "
+          "F32, F16 or BF16 weights and --tp 1; without that device the worker exits at start.");
 
 namespace tessera {
 namespace {
@@ -77,6 +81,11 @@ int Main() {
   if (tp < 1) {
     return Fail(absl::InvalidArgumentError(absl::StrFormat("--tp = %d must be at least 1", tp)));
   }
+  // Refused here, before listening or joining: a worker that cannot run
+  // its stage must not be planned into a pipeline.
+  absl::StatusOr<Device> device = ParseDevice(absl::GetFlag(FLAGS_device));
+  if (!device.ok()) return Fail(device.status());
+  if (absl::Status usable = CheckDevice(*device, tp); !usable.ok()) return Fail(usable);
   uint64_t memory_limit = 0;
   if (!absl::GetFlag(FLAGS_memory_limit).empty()) {
     absl::StatusOr<uint64_t> m = ParseByteSize(absl::GetFlag(FLAGS_memory_limit));
@@ -123,17 +132,16 @@ int Main() {
   if (!devices.ok()) return Fail(devices.status());
   devices->read_bandwidth_bytes_per_s = MeasureReadBandwidth(threads);
   devices->cpu_isa = kernels::IsaName(kernels::ActiveIsa());
-  kLog.Info(
-                "%s, %d threads, tp %d, %.2f GiB available, read bandwidth "
-                "%.1f GB/s",
-                devices->cpu_isa, threads, tp, devices->free_memory_bytes / 1073741824.0,
-                devices->read_bandwidth_bytes_per_s / 1e9);
+  kLog.Info("device %s, %s, %d threads, tp %d, %.2f GiB available, read bandwidth %.1f GB/s",
+            device->ToString(), devices->cpu_isa, threads, tp,
+            devices->free_memory_bytes / 1073741824.0, devices->read_bandwidth_bytes_per_s / 1e9);
 
   WorkerOptions options;
   options.coordinator_address = coordinator;
   options.advertise_address = advertise;
   options.threads = threads;
   options.tp = tp;
+  options.device = *device;
   options.memory_limit_bytes = memory_limit;
   options.join_secret = absl::GetFlag(FLAGS_join_secret);
   options.on_serving = [health](bool serving) { health->SetServingStatus(serving); };
@@ -150,7 +158,8 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Serves one pipeline stage for a tessera-coordinator.\n"
       "  tessera-worker --coordinator HOST:PORT --model PATH [--listen HOST:PORT] "
-      "[--threads N] [--tp N] [--memory-limit BYTES] [--log-level debug|info|warning|error]");
+      "[--threads N] [--tp N] [--device cpu|cuda[:N]] [--memory-limit BYTES]\n"
+      "      [--log-level debug|info|warning|error]");
   std::vector<std::string> storage;
   std::vector<char*> args = tessera::NormaliseDashedFlags(argc, argv, &storage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());

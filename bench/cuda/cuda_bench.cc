@@ -199,7 +199,7 @@ absl::Status DecodeTable(const std::string& path, double copy_bw) {
   // Prefill every sequence (one at a time; prefill speed is reported too).
   StepOutput out;
   const auto prefill_start = std::chrono::steady_clock::now();
-  for (int b = 0; b < batch; ++b) RETURN_IF_ERROR(runner->Forward({seqs[b]}, &out));
+  for (int b = 0; b < batch; ++b) RETURN_IF_ERROR(runner->Forward({seqs[b]}, {}, &out));
   const double prefill_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - prefill_start).count();
 
@@ -213,7 +213,7 @@ absl::Status DecodeTable(const std::string& path, double copy_bw) {
   one.tokens = {1};
   auto decode_one = [&](int step) -> absl::Status {
     int64_t rows = 0;
-    ASSIGN_OR_RETURN(const float* logits, runner->ForwardDevice({one}, &rows));
+    ASSIGN_OR_RETURN(const float* logits, runner->ForwardDevice({one}, {}, &rows));
     ASSIGN_OR_RETURN(SampledToken t, SampleOnDevice(ws, logits, config.vocab_size, greedy, {},
                                                     step, false, runner->stream()));
     one.tokens = {t.id};
@@ -235,7 +235,7 @@ absl::Status DecodeTable(const std::string& path, double copy_bw) {
   }
   auto decode_batch = [&]() -> absl::Status {
     int64_t rows = 0;
-    ASSIGN_OR_RETURN(const float* logits, runner->ForwardDevice(step, &rows));
+    ASSIGN_OR_RETURN(const float* logits, runner->ForwardDevice(step, {}, &rows));
     static_cast<void>(logits);
     CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(runner->stream()));
     for (SequenceStep& s : step) s.start_pos = std::min(s.start_pos + 1, prompt + steps + 7);

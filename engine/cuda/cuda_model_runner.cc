@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
+#include "engine/step_validation.h"
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/cuda_status.h"
 
@@ -44,11 +45,6 @@ absl::StatusOr<std::unique_ptr<CudaModelRunner>> CudaModelRunner::Create(
         "CUDA runner: tensor-parallel shard %d of %d (only TP 1 is implemented)",
         weights.shard().rank, weights.shard().size));
   }
-  if (!weights.has_embedding() || !weights.has_head()) {
-    return absl::UnimplementedError(absl::StrFormat(
-        "CUDA runner: layer range [%d, %d) of %d (only the whole model is implemented)",
-        weights.range().begin, weights.range().end, c.n_layer));
-  }
   if (c.head_dim > kMaxHeadDim || c.rope_dim > c.head_dim || c.n_kv_head <= 0 ||
       c.n_head % c.n_kv_head != 0) {
     return absl::UnimplementedError(absl::StrFormat(
@@ -63,9 +59,16 @@ absl::StatusOr<std::unique_ptr<CudaModelRunner>> CudaModelRunner::Create(
     return absl::InvalidArgumentError(absl::StrFormat(
         "CUDA runner: %d KV blocks of %d positions", options.kv_blocks, options.block_size));
   }
+  if (options.device < 0) {
+    return absl::InvalidArgumentError(absl::StrFormat("CUDA runner: device %d", options.device));
+  }
+  CUDA_RETURN_IF_ERROR(cudaSetDevice(options.device));
   std::unique_ptr<CudaModelRunner> r(new CudaModelRunner());
-  r->config_ = c;
+  r->config_ = weights.model_config();
   r->options_ = options;
+  r->range_ = weights.range();
+  r->first_ = weights.has_embedding();
+  r->last_ = weights.has_head();
   ASSIGN_OR_RETURN(r->stream_, kernels::cuda::Stream::Create());
   for (kernels::cuda::Event& e : r->staged_) {
     ASSIGN_OR_RETURN(e, kernels::cuda::Event::Create());
@@ -76,7 +79,8 @@ absl::StatusOr<std::unique_ptr<CudaModelRunner>> CudaModelRunner::Create(
   const size_t elem = options.kv_dtype == DType::kF16 ? 2 : 4;
   const size_t kv_bytes = static_cast<size_t>(options.kv_blocks) * options.block_size *
                           c.n_kv_head * c.head_dim * elem;
-  for (int l = 0; l < c.n_layer; ++l) {
+  r->kv_bytes_ = 2 * kv_bytes * static_cast<uint64_t>(r->range_.size());
+  for (int l = r->range_.begin; l < r->range_.end; ++l) {
     ASSIGN_OR_RETURN(DeviceBuffer k, DeviceBuffer::Allocate(kv_bytes));
     ASSIGN_OR_RETURN(DeviceBuffer v, DeviceBuffer::Allocate(kv_bytes));
     // Zeroed like the CPU cache, so an unwritten slot can never hold NaN.
@@ -157,13 +161,20 @@ absl::StatusOr<CudaModelRunner::DeviceLayer> CudaModelRunner::UploadLayer(const 
 
 absl::Status CudaModelRunner::Upload(const ModelWeights& weights) {
   const ModelConfig& c = config_;
-  ASSIGN_OR_RETURN(token_embd_, UploadMatrix(weights.token_embedding(), "token_embd.weight"));
-  if (weights.output().data == weights.token_embedding().data) {
-    output_ = token_embd_;  // tied: one copy on the device too
-  } else {
-    ASSIGN_OR_RETURN(output_, UploadMatrix(weights.output(), "output.weight"));
+  if (first_) {
+    ASSIGN_OR_RETURN(token_embd_, UploadMatrix(weights.token_embedding(), "token_embd.weight"));
+    bytes_read_per_token_ += token_embd_.row_bytes;
   }
-  ASSIGN_OR_RETURN(output_norm_, UploadVector(weights.output_norm(), c.n_embd));
+  if (last_) {
+    if (first_ && weights.output().data == weights.token_embedding().data) {
+      output_ = token_embd_;  // tied: one copy on the device too
+    } else {
+      ASSIGN_OR_RETURN(output_, UploadMatrix(weights.output(), "output.weight"));
+    }
+    ASSIGN_OR_RETURN(output_norm_, UploadVector(weights.output_norm(), c.n_embd));
+    bytes_read_per_token_ += output_.row_bytes * static_cast<uint64_t>(output_.rows) +
+                             sizeof(float) * c.n_embd;
+  }
   rope_.head_dim = c.head_dim;
   rope_.rot_dim = c.rope_dim;
   rope_.freq_base = c.rope_freq_base;
@@ -171,56 +182,24 @@ absl::Status CudaModelRunner::Upload(const ModelWeights& weights) {
   if (weights.rope_freq_factors() != nullptr) {
     ASSIGN_OR_RETURN(rope_.freq_factors, UploadVector(weights.rope_freq_factors(), c.rope_dim / 2));
   }
-  for (int l = 0; l < c.n_layer; ++l) {
+  for (int l = range_.begin; l < range_.end; ++l) {
     ASSIGN_OR_RETURN(DeviceLayer dl, UploadLayer(weights.layer(l), l));
     layers_.push_back(dl);
   }
-  bytes_read_per_token_ += output_.row_bytes * static_cast<uint64_t>(output_.rows) +
-                           token_embd_.row_bytes + sizeof(float) * c.n_embd;
   return absl::OkStatus();
 }
 
-absl::Status CudaModelRunner::Validate(absl::Span<const SequenceStep> seqs) const {
-  const ModelConfig& c = config_;
+absl::Status CudaModelRunner::Validate(absl::Span<const SequenceStep> seqs,
+                                       absl::Span<const float> hidden_in) const {
   if (seqs.empty()) return absl::InvalidArgumentError("CUDA runner: empty step");
-  for (const SequenceStep& s : seqs) {
-    if (s.num_tokens <= 0) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "sequence %d: num_tokens is %d, must be positive", s.seq_id, s.num_tokens));
-    }
-    if (s.start_pos < 0 ||
-        static_cast<int64_t>(s.start_pos) + s.num_tokens > c.context_length) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "sequence %d: positions %d..%d are outside the model context of %d", s.seq_id,
-          s.start_pos, static_cast<int64_t>(s.start_pos) + s.num_tokens - 1, c.context_length));
-    }
-    if (static_cast<int64_t>(s.tokens.size()) != s.num_tokens) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "sequence %d: %d token ids for num_tokens %d", s.seq_id, s.tokens.size(),
-          s.num_tokens));
-    }
-    for (int32_t t : s.tokens) {
-      if (t < 0 || t >= c.vocab_size) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "sequence %d: token id %d outside the vocabulary of %d", s.seq_id, t, c.vocab_size));
-      }
-    }
-    const int64_t end = static_cast<int64_t>(s.start_pos) + s.num_tokens;
-    const int64_t needed = (end + options_.block_size - 1) / options_.block_size;
-    if (static_cast<int64_t>(s.block_table.size()) < needed) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "sequence %d: block table has %d blocks but position %d needs %d (block size %d)",
-          s.seq_id, s.block_table.size(), end - 1, needed, options_.block_size));
-    }
-    for (size_t i = 0; i < s.block_table.size(); ++i) {
-      if (s.block_table[i] < 0 || s.block_table[i] >= options_.kv_blocks) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "sequence %d: block table entry %d is block %d, outside the pool of %d blocks",
-            s.seq_id, i, s.block_table[i], options_.kv_blocks));
-      }
-    }
-  }
-  return absl::OkStatus();
+  StepShapeLimits limits;
+  limits.context_length = config_.context_length;
+  limits.vocab_size = config_.vocab_size;
+  limits.n_embd = config_.n_embd;
+  limits.first_stage = first_;
+  limits.kv_blocks = options_.kv_blocks;
+  limits.block_size = options_.block_size;
+  return ValidateStep(limits, seqs, hidden_in);
 }
 
 absl::StatusOr<CudaModelRunner::StepShape> CudaModelRunner::StageStep(
@@ -228,9 +207,12 @@ absl::StatusOr<CudaModelRunner::StepShape> CudaModelRunner::StageStep(
   StepShape shape;
   for (const SequenceStep& s : seqs) {
     shape.tokens += s.num_tokens;
-    shape.rows += s.logits == LogitsMode::kAll ? s.num_tokens
-                  : s.logits == LogitsMode::kLast ? 1
-                                                  : 0;
+    // Only the last stage makes logits (as ModelRunner).
+    if (last_) {
+      shape.rows += s.logits == LogitsMode::kAll    ? s.num_tokens
+                    : s.logits == LogitsMode::kLast ? 1
+                                                    : 0;
+    }
     shape.tables += static_cast<int64_t>(s.block_table.size());
   }
   const int64_t T = shape.tokens;
@@ -250,11 +232,11 @@ absl::StatusOr<CudaModelRunner::StepShape> CudaModelRunner::StageStep(
   int64_t t = 0, r = 0, table_at = 0;
   for (const SequenceStep& s : seqs) {
     for (int32_t i = 0; i < s.num_tokens; ++i, ++t) {
-      ids[t] = s.tokens[i];
+      ids[t] = first_ ? s.tokens[i] : 0;  // later stages take hidden states
       positions[t] = s.start_pos + i;
       offsets[t] = static_cast<int32_t>(table_at);
-      if (s.logits == LogitsMode::kAll ||
-          (s.logits == LogitsMode::kLast && i == s.num_tokens - 1)) {
+      if (last_ && (s.logits == LogitsMode::kAll ||
+                    (s.logits == LogitsMode::kLast && i == s.num_tokens - 1))) {
         rows[r++] = static_cast<int32_t>(t);
       }
     }
@@ -328,7 +310,7 @@ StepGraphCache<CudaModelRunner::Graph>::Addresses CudaModelRunner::CapturedAddre
 absl::Status CudaModelRunner::RunLayer(int layer, const StepShape& shape) {
   namespace kc = kernels::cuda;
   const ModelConfig& c = config_;
-  const DeviceLayer& w = layers_[layer];
+  const DeviceLayer& w = layers_[layer - range_.begin];
   cudaStream_t s = stream_.get();
   const int64_t T = shape.tokens;
   const int64_t d = c.n_embd;
@@ -344,8 +326,8 @@ absl::Status CudaModelRunner::RunLayer(int layer, const StepShape& shape) {
     RETURN_IF_ERROR(kc::MatMulShared(*blas_, qkv, 3, h_.as<float>(), T, out, s));
   }
   kernels::KvLayer kv;
-  kv.k = kv_k_[layer].data();
-  kv.v = kv_v_[layer].data();
+  kv.k = kv_k_[layer - range_.begin].data();
+  kv.v = kv_v_[layer - range_.begin].data();
   kv.dtype = options_.kv_dtype;
   kv.num_blocks = options_.kv_blocks;
   kv.block_size = options_.block_size;
@@ -388,8 +370,11 @@ absl::Status CudaModelRunner::RunLayer(int layer, const StepShape& shape) {
                                 ffn_.as<float>(), s));
   }
   // x += FFN; h = RmsNorm(x, the next layer's attn_norm, or the final norm).
+  // The range's last layer on a stage that is not last only adds: its x is
+  // the stage's output.
+  if (layer + 1 == range_.end && !last_) return kc::Add(ffn_.as<float>(), T * d, x_.as<float>(), s);
   const float* next_norm =
-      layer + 1 < c.n_layer ? layers_[layer + 1].attn_norm : output_norm_;
+      layer + 1 < range_.end ? layers_[layer + 1 - range_.begin].attn_norm : output_norm_;
   return kc::AddRmsNorm(ffn_.as<float>(), x_.as<float>(), next_norm, T, d, c.rms_eps,
                         h_.as<float>(), s);
 }
@@ -401,10 +386,12 @@ absl::Status CudaModelRunner::Enqueue(const StepShape& shape) {
   const int64_t T = shape.tokens;
   const int32_t* ids = ints_.as<int32_t>();
   const int32_t* rows = ids + 3 * T;
-  RETURN_IF_ERROR(kc::DequantizeRows(token_embd_, ids, T, x_.as<float>(), s));
+  // The first stage embeds its tokens; a later one's x_ already holds the
+  // previous stage's hidden states (ForwardDevice copies them in before).
+  if (first_) RETURN_IF_ERROR(kc::DequantizeRows(token_embd_, ids, T, x_.as<float>(), s));
   RETURN_IF_ERROR(
       kc::RmsNorm(x_.as<float>(), layers_[0].attn_norm, T, c.n_embd, c.rms_eps, h_.as<float>(), s));
-  for (int l = 0; l < c.n_layer; ++l) RETURN_IF_ERROR(RunLayer(l, shape));
+  for (int l = range_.begin; l < range_.end; ++l) RETURN_IF_ERROR(RunLayer(l, shape));
   if (shape.rows == 0) return absl::OkStatus();
   // The last layer left RmsNorm(x, output_norm) of every token in h_;
   // gather the rows that need logits (h_ viewed as an F32 matrix of T rows)
@@ -420,10 +407,20 @@ absl::Status CudaModelRunner::Enqueue(const StepShape& shape) {
 }
 
 absl::StatusOr<const float*> CudaModelRunner::ForwardDevice(absl::Span<const SequenceStep> seqs,
+                                                            absl::Span<const float> hidden_in,
                                                             int64_t* rows) {
-  RETURN_IF_ERROR(Validate(seqs));
+  RETURN_IF_ERROR(Validate(seqs, hidden_in));
+  // The calling thread may not be the one that created the runner.
+  CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
   ASSIGN_OR_RETURN(const StepShape shape, StageStep(seqs));
   *rows = shape.rows;
+  if (!first_) {
+    // Into x_, outside any graph: a captured step reads x_, never this host
+    // buffer. Stream-ordered after the previous step.
+    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(x_.data(), hidden_in.data(),
+                                         hidden_in.size() * sizeof(float),
+                                         cudaMemcpyHostToDevice, stream_.get()));
+  }
   const std::pair<int64_t, int64_t> key{shape.tokens, shape.rows};
   const bool graph_shape = shape.tokens <= options_.graph_max_tokens && graph_status_.ok();
   if (graph_shape) {
@@ -431,7 +428,7 @@ absl::StatusOr<const float*> CudaModelRunner::ForwardDevice(absl::Span<const Seq
     if (Graph* g = graphs_.Find(key, now)) {
       CUDA_RETURN_IF_ERROR(cudaGraphLaunch(g->exec, stream_.get()));
       ++graph_replays_;
-      return logits_.as<float>();
+      return last_ ? logits_.as<float>() : nullptr;
     }
     // Capture on the second eager run of a shape with these addresses: the
     // first has grown every buffer and built every cuBLASLt plan, so
@@ -454,7 +451,7 @@ absl::StatusOr<const float*> CudaModelRunner::ForwardDevice(absl::Span<const Seq
         CUDA_RETURN_IF_ERROR(cudaGraphLaunch(g->exec, stream_.get()));
         graphs_.Insert(key, now, std::move(g));
         ++graph_replays_;
-        return logits_.as<float>();
+        return last_ ? logits_.as<float>() : nullptr;
       }
       // Give up on graphs for good and run eagerly; graph_status() says why.
       static_cast<void>(cudaGetLastError());
@@ -469,13 +466,25 @@ absl::StatusOr<const float*> CudaModelRunner::ForwardDevice(absl::Span<const Seq
     }
   }
   RETURN_IF_ERROR(Enqueue(shape));
-  return logits_.as<float>();
+  return last_ ? logits_.as<float>() : nullptr;
 }
 
-absl::Status CudaModelRunner::Forward(absl::Span<const SequenceStep> seqs, StepOutput* out) {
+absl::Status CudaModelRunner::Forward(absl::Span<const SequenceStep> seqs,
+                                      absl::Span<const float> hidden_in, StepOutput* out) {
   int64_t rows = 0;
-  ASSIGN_OR_RETURN(const float* logits, ForwardDevice(seqs, &rows));
+  ASSIGN_OR_RETURN(const float* logits, ForwardDevice(seqs, hidden_in, &rows));
   out->hidden.clear();
+  out->logits.clear();
+  out->logit_rows = 0;
+  if (!last_) {
+    int64_t tokens = 0;
+    for (const SequenceStep& s : seqs) tokens += s.num_tokens;
+    out->hidden.resize(static_cast<size_t>(tokens) * config_.n_embd);
+    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(out->hidden.data(), x_.data(),
+                                         out->hidden.size() * sizeof(float),
+                                         cudaMemcpyDeviceToHost, stream_.get()));
+    return stream_.Synchronize();
+  }
   out->logits.resize(static_cast<size_t>(rows) * config_.vocab_size);
   out->logit_rows = rows;
   if (rows > 0) {
@@ -485,5 +494,7 @@ absl::Status CudaModelRunner::Forward(absl::Span<const SequenceStep> seqs, StepO
   }
   return stream_.Synchronize();
 }
+
+std::string CudaModelRunner::device() const { return absl::StrFormat("cuda:%d", options_.device); }
 
 }  // namespace tessera

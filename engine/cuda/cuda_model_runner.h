@@ -1,21 +1,25 @@
-// The forward pass of a whole model on one GPU (llama, qwen2, glm4): the
-// device twin of ModelRunner for the single-process case (TP 1, every layer,
-// embedding and LM head in this process).
+// The forward pass of a layer range on one GPU (llama, qwen2, glm4): the
+// device twin of ModelRunner, a StepRunner (step_runner.h) for TP 1. A range
+// that starts at layer 0 embeds token ids; a later one takes the previous
+// stage's hidden states; a range that ends at the last layer makes logits,
+// an earlier one returns hidden states. So `tessera-worker --device cuda`
+// is a pipeline stage and `tessera run --device cuda` runs a whole model.
 //
 // Create() uploads the F32/F16/BF16 weights of a ModelWeights to device
 // memory and allocates a paged KV cache there with the layout of
 // kernels::KvLayer (blocks of `block_size` positions; block tables as for the
 // CPU KvCache, so the same BlockAllocator drives both). It refuses with
 // UNIMPLEMENTED, naming the thing, what it does not implement: quantised
-// tensors, a layer range or a tensor-parallel shard, and head_dim above 256.
+// tensors, a tensor-parallel shard (NCCL TP is issue 20), and head_dim above
+// 256.
 // Every graph departure of ModelConfig is computed where ModelRunner computes
 // it (Q/K/V biases after the projections, rotate-half and partial RoPE,
 // post-norms before the residual adds), so llama (and Mistral), qwen2 and
 // glm4 all run.
 //
-// Forward() has ModelRunner::Forward's contract for the whole model (token
-// ids in, logits of the rows each sequence asks for out) and validates the
-// step the same way before touching device memory. All tokens of a step go
+// Forward() has the StepRunner contract and validates the step with the
+// same function as the CPU runners (ValidateStep) before touching device
+// memory. All tokens of a step go
 // through every matrix multiply together; KV writes and attention run in one
 // launch per layer over all sequences (kernels::cuda::*Batch). Decode-shaped
 // steps are replayed from CUDA graphs captured per (tokens, logit rows) once
@@ -35,12 +39,14 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "engine/model_runner.h"
+#include "engine/step_runner.h"
 #include "engine/model_weights.h"
 #include "engine/step_graph_cache.h"
 #include "kernels/cuda/blas_lt.h"
@@ -51,6 +57,8 @@
 namespace tessera {
 
 struct CudaRunnerOptions {
+  // The CUDA device (cudaSetDevice) this runner lives on.
+  int device = 0;
   // KV blocks in the device pool (all sequences together).
   int64_t kv_blocks = 256;
   int block_size = 16;
@@ -61,30 +69,39 @@ struct CudaRunnerOptions {
   int64_t graph_max_tokens = 64;
 };
 
-class CudaModelRunner {
+class CudaModelRunner final : public StepRunner {
  public:
   // `weights` must outlive the runner only during Create (everything is
   // copied to the device).
   static absl::StatusOr<std::unique_ptr<CudaModelRunner>> Create(
       const ModelWeights& weights, const CudaRunnerOptions& options);
-  ~CudaModelRunner();
+  ~CudaModelRunner() override;
   CudaModelRunner(const CudaModelRunner&) = delete;
   CudaModelRunner& operator=(const CudaModelRunner&) = delete;
 
-  // As ModelRunner::Forward on a whole model: out->logits gets the rows of
-  // every sequence's LogitsMode, in sequence then token order.
-  absl::Status Forward(absl::Span<const SequenceStep> seqs, StepOutput* out);
+  // StepRunner: hidden states in (later stages) and out (earlier stages),
+  // or logits of every sequence's LogitsMode rows (the last stage).
+  absl::Status Forward(absl::Span<const SequenceStep> seqs, absl::Span<const float> hidden_in,
+                       StepOutput* out) override;
+  const ModelConfig& model_config() const override { return config_; }
+  LayerRange range() const override { return range_; }
+  int64_t kv_blocks() const override { return options_.kv_blocks; }
+  uint64_t weight_bytes() const override { return device_weight_bytes_; }
+  uint64_t kv_bytes() const override { return kv_bytes_; }
+  std::string device() const override;
 
-  // As Forward, but the logits [rows][vocab] stay on the device (valid until
-  // the next step); returns the device pointer and sets *rows. Work is
-  // enqueued on stream(); the caller synchronises (device sampling does).
-  absl::StatusOr<const float*> ForwardDevice(absl::Span<const SequenceStep> seqs, int64_t* rows);
+  // As Forward on the last stage, but the logits [rows][vocab] stay on the
+  // device (valid until the next step); returns the device pointer (nullptr
+  // when not last) and sets *rows. Work is enqueued on stream(); the caller
+  // synchronises (device sampling does).
+  absl::StatusOr<const float*> ForwardDevice(absl::Span<const SequenceStep> seqs,
+                                             absl::Span<const float> hidden_in, int64_t* rows);
 
   const ModelConfig& config() const { return config_; }
   cudaStream_t stream() const { return stream_.get(); }
-  int64_t kv_blocks() const { return options_.kv_blocks; }
   // Bytes of weights on the device, and of weights read per token (every
-  // matrix plus one embedding row): the numerator of the decode roofline.
+  // matrix plus one embedding row on the first stage): the numerator of the
+  // decode roofline.
   uint64_t device_weight_bytes() const { return device_weight_bytes_; }
   uint64_t weight_bytes_read_per_token() const { return bytes_read_per_token_; }
   // Graph steps replayed so far, times every graph was dropped because a
@@ -123,7 +140,8 @@ class CudaModelRunner {
   absl::StatusOr<kernels::WeightMatrix> UploadMatrix(const kernels::WeightMatrix& m,
                                                      const std::string& name);
   absl::StatusOr<const float*> UploadVector(const float* v, int64_t n);
-  absl::Status Validate(absl::Span<const SequenceStep> seqs) const;
+  absl::Status Validate(absl::Span<const SequenceStep> seqs,
+                        absl::Span<const float> hidden_in) const;
   // Packs the step's integers into pinned memory and enqueues one copy.
   absl::StatusOr<StepShape> StageStep(absl::Span<const SequenceStep> seqs);
   absl::Status Reserve(const StepShape& shape);
@@ -133,8 +151,12 @@ class CudaModelRunner {
   absl::Status Enqueue(const StepShape& shape);
   absl::Status RunLayer(int layer, const StepShape& shape);
 
-  ModelConfig config_;
+  ModelConfig config_;  // the whole model's
   CudaRunnerOptions options_;
+  LayerRange range_;
+  bool first_ = true;  // embeds token ids
+  bool last_ = true;   // makes logits
+  uint64_t kv_bytes_ = 0;
   kernels::cuda::Stream stream_;
   std::unique_ptr<kernels::cuda::BlasLt> blas_;
   kernels::RopeParams rope_;

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/gguf/gguf_file.h"
+#include "engine/step_runner_factory.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
@@ -440,6 +441,25 @@ TEST_F(ServingClusterTest, ListenersRefuseAnAddressInUse) {
     const Generation g = Generate(fresh.get(), Greedy("Hi", 1));
     EXPECT_TRUE(g.status.ok()) << "client " << i << ": " << g.status.error_message();
   }
+}
+
+// A worker whose --device it cannot use exits at start, naming the device,
+// before it listens or joins: the coordinator never plans it into a
+// pipeline. (cuda:64: no machine has that many, so the expectation is the
+// same with or without a GPU.)
+TEST_F(ServingClusterTest, AWorkerThatCannotUseItsDeviceExitsBeforeJoining) {
+  ASSERT_TRUE(cluster_->ready()) << cluster_->coordinator().output();
+  ::tessera::testing::ChildProcess p({TESSERA_WORKER_BINARY, "--model", DefaultModelPath(),
+                                      "--coordinator", cluster_->address(), "--device",
+                                      "cuda:64"});
+  EXPECT_EQ(p.WaitExit(absl::Seconds(30)), 1) << p.output();
+  if (CudaBackendBuilt()) {
+    EXPECT_THAT(p.output(), HasSubstr("FAILED_PRECONDITION: --device cuda:64"));
+  } else {
+    EXPECT_THAT(p.output(), HasSubstr("UNIMPLEMENTED: --device cuda:64: this build has no CUDA"));
+  }
+  EXPECT_THAT(p.output(), Not(HasSubstr("listening")));
+  EXPECT_THAT(p.output(), Not(HasSubstr("joined")));
 }
 
 TEST_F(ServingClusterTest, MalformedClientRequestsNameTheField) {

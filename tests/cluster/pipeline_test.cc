@@ -147,6 +147,7 @@ TEST_P(PipelineTest, ReproducesTesseraRunBitwise) {
     next_layer = st.layer_end();
     weights += st.weight_bytes();
     EXPECT_GT(st.bytes_received(), 0u) << "stage " << i << " received nothing";
+    EXPECT_EQ(st.device(), "cpu") << "stage " << i;
     // S + 1 messages per step: results go from the last stage straight to
     // the coordinator; no stage relays any.
     EXPECT_EQ(st.results_relayed(), 0u) << "stage " << i;

@@ -26,7 +26,13 @@
 //   - decode steps are replayed from CUDA graphs without changing results,
 //     also after a longer prefill regrows the buffers a graph baked in
 //     (bitwise equal to an eager runner at every step);
-//   - a Q8_0 model is refused with UNIMPLEMENTED naming the tensor.
+//   - a Q8_0 model is refused with UNIMPLEMENTED naming the tensor;
+//   - two pipeline stages made by CreateStepRunner(--device cuda) on layers
+//     [0, k) and [k, L), the first's hidden states fed to the second, give
+//     bitwise the whole model's logits at every prefill and decode step, the
+//     first stage's hidden states match the CPU runner's within the model's
+//     bound, and a CPU stage feeding a CUDA stage gives the CPU model's
+//     logits within it (the mixed pipeline, without gRPC).
 // The qwen2 and glm4 models use the llama bounds (a first estimate too).
 #include <unistd.h>
 
@@ -50,6 +56,7 @@
 #include "engine/kv_cache.h"
 #include "engine/model_runner.h"
 #include "engine/model_weights.h"
+#include "engine/step_runner_factory.h"
 #include "tests/cuda/cuda_test_util.h"
 #include "tests/cuda/random_model.h"
 
@@ -168,7 +175,7 @@ void CheckModel(const LoadedModel& m, const E2eCase& c) {
     s.logits = LogitsMode::kAll;
     StepOutput cpu_out, gpu_out;
     CUDA_TEST_ASSERT_OK(cpu.Forward({s}, {}, &cpu_out));
-    CUDA_TEST_ASSERT_OK(gpu->Forward({s}, &gpu_out));
+    CUDA_TEST_ASSERT_OK(gpu->Forward({s}, {}, &gpu_out));
     CUDA_TEST_CHECK(gpu_out.logit_rows == cpu_out.logit_rows, "rows %ld vs %ld",
                     long(gpu_out.logit_rows), long(cpu_out.logit_rows));
     for (int64_t r = 0; r < cpu_out.logit_rows; ++r) {
@@ -199,7 +206,7 @@ void CheckModel(const LoadedModel& m, const E2eCase& c) {
     s.block_table = table;
     CUDA_TEST_ASSERT_OK(cpu.Forward({s}, {}, &cpu_out));
     int64_t rows = 0;
-    CUDA_TEST_ASSIGN_OR_FAIL(const float* dlogits, gpu->ForwardDevice({s}, &rows));
+    CUDA_TEST_ASSIGN_OR_FAIL(const float* dlogits, gpu->ForwardDevice({s}, {}, &rows));
     CUDA_TEST_ASSIGN_OR_FAIL(SampledToken g, SampleOnDevice(ws, dlogits, vocab, greedy, {}, step,
                                                             false, gpu->stream()));
     std::vector<float> gpu_row(vocab);
@@ -274,14 +281,14 @@ void CheckBatchIndependence(const LoadedModel& m) {
   }
   StepOutput ignored, together;
   for (const SequenceStep& h : prefix) {
-    CUDA_TEST_ASSERT_OK(alone->Forward({h}, &ignored));
-    CUDA_TEST_ASSERT_OK(batched->Forward({h}, &ignored));
+    CUDA_TEST_ASSERT_OK(alone->Forward({h}, {}, &ignored));
+    CUDA_TEST_ASSERT_OK(batched->Forward({h}, {}, &ignored));
   }
-  CUDA_TEST_ASSERT_OK(batched->Forward(step, &together));
+  CUDA_TEST_ASSERT_OK(batched->Forward(step, {}, &together));
   CUDA_TEST_CHECK(together.logit_rows == 3, "%ld rows", long(together.logit_rows));
   for (int i = 0; i < 3; ++i) {
     StepOutput one;
-    CUDA_TEST_ASSERT_OK(alone->Forward({step[i]}, &one));
+    CUDA_TEST_ASSERT_OK(alone->Forward({step[i]}, {}, &one));
     const std::vector<float> a = Row(together.logits, i, vocab), b = Row(one.logits, 0, vocab);
     CUDA_TEST_CHECK(BitwiseMismatches(a, b) == 0,
                     "sequence %d: batched vs alone differ in %ld logits (relative %.3e)", i,
@@ -329,8 +336,8 @@ void GraphReplaySurvivesScratchRegrowth(const LoadedModel& m) {
   int n = 0;
   auto run_both = [&](const SequenceStep& s, const char* what) {
     StepOutput a, b;
-    CUDA_TEST_ASSERT_OK(eager->Forward({s}, &a));
-    CUDA_TEST_ASSERT_OK(graphed->Forward({s}, &b));
+    CUDA_TEST_ASSERT_OK(eager->Forward({s}, {}, &a));
+    CUDA_TEST_ASSERT_OK(graphed->Forward({s}, {}, &b));
     CUDA_TEST_CHECK(a.logits.size() == b.logits.size() &&
                         std::memcmp(a.logits.data(), b.logits.data(),
                                     a.logits.size() * sizeof(float)) == 0,
@@ -359,6 +366,84 @@ void GraphReplaySurvivesScratchRegrowth(const LoadedModel& m) {
               long(graphed->graph_replays()), long(graphed->graph_invalidations()), n);
 }
 
+// A model split in two CUDA pipeline stages through the factory, as
+// `tessera-worker --device cuda` builds them, against the whole model on one
+// runner (bitwise: the hidden states cross in f32, and the kernels are the
+// same), and the first stage's hidden states against the CPU runner's.
+void LayerRangeStagesMatchWholeModel(const LoadedModel& m, double bound) {
+  const ModelConfig& cfg = m.config;
+  const int64_t vocab = cfg.vocab_size;
+  const int k = cfg.n_layer / 2;
+  RunnerOptions ro;
+  ro.device.kind = Device::Kind::kCuda;
+  ro.kv_blocks = 32;
+  ro.kv_block_size = 16;
+  CUDA_TEST_ASSIGN_OR_FAIL(auto whole,
+                           CreateStepRunner(*m.file, cfg, LayerRange{0, cfg.n_layer}, ro));
+  CUDA_TEST_ASSIGN_OR_FAIL(auto first, CreateStepRunner(*m.file, cfg, LayerRange{0, k}, ro));
+  CUDA_TEST_ASSIGN_OR_FAIL(auto second,
+                           CreateStepRunner(*m.file, cfg, LayerRange{k, cfg.n_layer}, ro));
+  CUDA_TEST_CHECK(first->device() == "cuda:0", "device %s", first->device().c_str());
+  kernels::ThreadPool pool(4);
+  CUDA_TEST_ASSIGN_OR_FAIL(auto cpu_weights, ModelWeights::Load(*m.file, cfg, LayerRange{0, k}));
+  KvCache cpu_kv(cfg, LayerRange{0, k}, 32, 16);
+  ModelRunner cpu(cpu_weights.get(), &cpu_kv, &pool);
+  // A mixed pipeline, CPU stage 0 into a CUDA stage 1 (what a CPU worker
+  // and a --device cuda worker do), against the CPU whole model.
+  RunnerOptions gpu_second = ro;
+  CUDA_TEST_ASSIGN_OR_FAIL(auto mixed_second,
+                           CreateStepRunner(*m.file, cfg, LayerRange{k, cfg.n_layer}, gpu_second));
+  RunnerOptions cpu_ro = ro;
+  cpu_ro.device = Device{};
+  cpu_ro.threads = 4;
+  CUDA_TEST_ASSIGN_OR_FAIL(auto cpu_whole,
+                           CreateStepRunner(*m.file, cfg, LayerRange{0, cfg.n_layer}, cpu_ro));
+  std::mt19937_64 rng(CaseSeed(11));
+  SequenceStep s;
+  s.seq_id = 1;
+  s.block_table.resize(8);
+  std::iota(s.block_table.begin(), s.block_table.end(), 0);
+  for (int step = 0; step < 4; ++step) {
+    s.num_tokens = step == 0 ? 20 : 1;
+    s.tokens.clear();
+    for (int t = 0; t < s.num_tokens; ++t) s.tokens.push_back(static_cast<int32_t>(rng() % vocab));
+    s.logits = step == 0 ? LogitsMode::kAll : LogitsMode::kLast;
+    StepOutput a, h, b, c;
+    CUDA_TEST_ASSERT_OK(whole->Forward({s}, {}, &a));
+    CUDA_TEST_ASSERT_OK(first->Forward({s}, {}, &h));
+    CUDA_TEST_CHECK(h.logit_rows == 0 &&
+                        h.hidden.size() == static_cast<size_t>(s.num_tokens) * cfg.n_embd,
+                    "step %d: the first stage returned %ld logit rows, %zu hidden floats", step,
+                    long(h.logit_rows), h.hidden.size());
+    SequenceStep later = s;
+    later.tokens.clear();  // later stages take hidden states
+    CUDA_TEST_ASSERT_OK(second->Forward({later}, h.hidden, &b));
+    CUDA_TEST_CHECK(a.logits.size() == b.logits.size() && BitwiseMismatches(a.logits, b.logits) == 0,
+                    "step %d: two CUDA stages differ from the whole model in %ld logits (max "
+                    "|d| %.3e)",
+                    step, long(BitwiseMismatches(a.logits, b.logits)),
+                    MaxAbsDiff(a.logits, b.logits));
+    CUDA_TEST_ASSERT_OK(cpu.Forward({s}, {}, &c));
+    CUDA_TEST_CHECK(RelativeError(h.hidden, c.hidden) < bound,
+                    "step %d: stage 0's hidden states vs the CPU's: relative error %.3e (bound "
+                    "%.1e)",
+                    step, RelativeError(h.hidden, c.hidden), bound);
+    StepOutput mixed, reference;
+    CUDA_TEST_ASSERT_OK(mixed_second->Forward({later}, c.hidden, &mixed));
+    CUDA_TEST_ASSERT_OK(cpu_whole->Forward({s}, {}, &reference));
+    for (int64_t r = 0; r < reference.logit_rows; ++r) {
+      const std::vector<float> g = Row(mixed.logits, r, vocab), w = Row(reference.logits, r, vocab);
+      CUDA_TEST_CHECK(RelativeError(g, w) < bound,
+                      "step %d row %ld: CPU stage + CUDA stage vs the CPU model: relative error "
+                      "%.3e (bound %.1e)",
+                      step, long(r), RelativeError(g, w), bound);
+    }
+    s.start_pos += s.num_tokens;
+  }
+  std::printf("  two CUDA stages [0, %d) + [%d, %d): bitwise the whole model over 4 steps\n", k,
+              k, cfg.n_layer);
+}
+
 std::string& ModelDir() {
   static std::string dir = TempDir();
   return dir;
@@ -369,6 +454,7 @@ void F32ModelMatchesCpu() {
                                                        ModelDir() + "/smollm2_f32.gguf"));
   CheckModel(m, {GgmlType::kF32, DType::kF32, 1e-3});
   CheckBatchIndependence(m);
+  LayerRangeStagesMatchWholeModel(m, 1e-3);
 }
 
 void Bf16ModelMatchesCpu() {
@@ -403,6 +489,7 @@ void Glm4ModelMatchesCpu() {
                              WriteAndLoad(shape, GgmlType::kF32, ModelDir() + "/glm4_f32.gguf"));
     CheckModel(m, {GgmlType::kF32, DType::kF32, 1e-3});
     CheckBatchIndependence(m);
+    LayerRangeStagesMatchWholeModel(m, 1e-3);
   }
   shape.fused_qkv = true;
   CUDA_TEST_ASSIGN_OR_FAIL(LoadedModel m, WriteAndLoad(shape, GgmlType::kBF16,

@@ -26,6 +26,7 @@
 #include "absl/strings/str_format.h"
 #include "common/model_config.h"
 #include "common/safetensors/model_source.h"
+#include "engine/model_weights.h"
 #include "testing/status_matchers.h"
 #include "engine/local_engine.h"
 #include "gmock/gmock.h"

@@ -1,5 +1,6 @@
 // `tessera run` as a real process: stdout carries exactly the generated text,
 // statistics go to stderr, and bad input is a clear error with exit code 1.
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <array>
@@ -11,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/gguf/gguf_file.h"
 #include "common/tokenizer/tokenizer.h"
+#include "engine/step_runner_factory.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -171,6 +173,30 @@ TEST(CliTest, BadInputIsAClearError) {
   r = RunTessera({"frobnicate"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("unknown command"));
+
+  r = RunTessera({"run", "--model", DefaultModelPath(), "--prompt", "hi", "--device", "gpu"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--device gpu: must be cpu, cuda or cuda:N"));
+}
+
+// --device cuda where it cannot run says what is missing: the backend (a
+// build without CUDA), the device (a CUDA build on a machine without a GPU;
+// /dev/nvidia0 tells), or, with both, support for the default model's
+// quantised weights. Nothing is printed on stdout.
+TEST(CliTest, CudaWithoutAGpuOrABackendSaysWhichIsMissing) {
+  struct stat st;
+  const bool gpu_here = stat("/dev/nvidia0", &st) == 0;
+  const Result r =
+      RunTessera({"run", "--model", DefaultModelPath(), "--prompt", "hi", "--device", "cuda"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(r.out.empty());
+  if (CudaBackendBuilt() && gpu_here) {
+    EXPECT_THAT(r.err, HasSubstr("quantised weights are not implemented on the GPU"));
+  } else if (CudaBackendBuilt()) {
+    EXPECT_THAT(r.err, HasSubstr("FAILED_PRECONDITION: --device cuda:0"));
+  } else {
+    EXPECT_THAT(r.err, HasSubstr("UNIMPLEMENTED: --device cuda:0: this build has no CUDA backend"));
+  }
 }
 
 }  // namespace
