@@ -199,7 +199,7 @@ bool Scheduler::Accept(Sequence* s, const SampleOutcome& t) {
     return true;
   }
   // A token id outside the vocabulary, sampled or among the top ones.
-  auto outside = [&](int32_t id, const char* what) {
+  auto outside = [&](int32_t id, const char* what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (id >= 0 && id < config_.vocab_size) return false;
     Finish(s, absl::DataLossError(absl::StrFormat(
                   "request %s: the last stage returned %s %d for sequence %d, outside the "

@@ -100,7 +100,7 @@ StepOutcome FakePipeline::Compute(const StepPlan& plan) {
       Violation(who + "block table with an id out of range or repeated");
       continue;
     }
-    auto slot = [&](int64_t p) -> Position& {
+    auto slot = [&](int64_t p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> Position& {
       return kv_[static_cast<size_t>(w.block_table[p / bs]) * bs + p % bs];
     };
     if (!known && w.prefix_cached) {
