@@ -9,6 +9,7 @@ APT_PACKAGES=(
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   nlohmann-json3-dev libspdlog-dev
+  libboost-dev  # Boost.Beast and Asio (header-only): the OpenAI HTTP server
   libicu-dev  # NFC for tokenizer.json files that ask for it (Qwen2)
   iproute2  # ip and tc: the network-namespace variant of the pipeline test
   clang libclang-rt-14-dev  # the sanitizer build and its libFuzzer targets

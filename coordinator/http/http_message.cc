@@ -15,8 +15,10 @@ const char* StatusText(int status) {
     case 411: return "Length Required";
     case 413: return "Payload Too Large";
     case 429: return "Too Many Requests";
+    case 417: return "Expectation Failed";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
     case 505: return "HTTP Version Not Supported";
     default: return "Status";
@@ -32,14 +34,17 @@ std::string FormatResponse(const HttpResponse& r, bool keep_alive) {
   return out;
 }
 
-std::string FormatChunkedHead(int status, const std::string& content_type, bool keep_alive) {
+std::string FormatChunkedHead(int status, const std::string& content_type, bool keep_alive,
+                              bool chunked) {
   return absl::StrFormat(
-      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nCache-Control: no-cache\r\n"
-      "Transfer-Encoding: chunked\r\nConnection: %s\r\n\r\n",
-      status, StatusText(status), content_type, keep_alive ? "keep-alive" : "close");
+      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nCache-Control: no-cache\r\n%s"
+      "Connection: %s\r\n\r\n",
+      status, StatusText(status), content_type, chunked ? "Transfer-Encoding: chunked\r\n" : "",
+      keep_alive ? "keep-alive" : "close");
 }
 
-std::string FormatChunk(const std::string& data) {
+std::string FormatChunk(const std::string& data, bool chunked) {
+  if (!chunked) return data;
   if (data.empty()) return "";  // an empty chunk would end the body
   return absl::StrFormat("%x\r\n%s\r\n", data.size(), data);
 }

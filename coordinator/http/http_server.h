@@ -1,15 +1,21 @@
-// A small HTTP/1.1 server over POSIX sockets: one epoll event-loop thread
-// serves every connection, so hundreds of long-lived responses (server-sent
-// event streams) cost a buffer each, not a thread each.
+// The OpenAI API's HTTP/1.1 server, on Boost.Asio (sockets, timers, one
+// io_context run by one thread) and Boost.Beast (request parsing), so that
+// hundreds of long-lived responses (server-sent event streams) cost a
+// buffer each, not a thread each.
 //
-// It parses requests (Content-Length bodies only; a chunked body gets 411),
-// keeps connections alive, caps header and body sizes (431, 413) and routes
-// by method and path. A handler runs on the loop thread and must not block:
-// it returns either a complete response or a PendingResponse whose bytes are
-// produced later. Producers on other threads call the Waker they were given;
-// the loop then calls the pending response's Poll to collect what is ready.
-// A client that disconnects before its pending response is complete gets
-// Abort called, so the work behind it can be cancelled.
+// Beast parses requests: Content-Length and chunked bodies, `Expect:
+// 100-continue` (answered before the body is read), HTTP/1.0 (closed after
+// the response unless it asks for keep-alive) and pipelined requests
+// (answered in order). Ambiguous body lengths (RFC 9112 section 6.3:
+// differing Content-Length values, one beside Transfer-Encoding) get 400 and
+// the connection is closed. Header and body sizes are capped (431, 413);
+// requests are routed by method and path (404, 405). A handler runs on the
+// server's thread and must not block: it returns either a complete response
+// or a PendingResponse whose bytes are produced later. Producers on other
+// threads call the Waker they were given; the server then calls the pending
+// response's Poll to collect what is ready. A client that disconnects
+// before its pending response is complete gets Abort called, so the work
+// behind it can be cancelled.
 //
 // Slow and idle clients are bounded (see HttpServerOptions): a response's
 // unsent bytes are capped (past the cap its Poll waits until the socket
@@ -20,29 +26,22 @@
 // spinning. Every timer uses the monotonic clock.
 //
 // Thread-safety: Start/Stop/port from the owning thread; handlers and
-// PendingResponse methods run only on the loop thread; Waker may be called
-// from any thread at any time, even after the server is gone; stats() from
-// any thread.
+// PendingResponse methods run only on the server's thread; Waker may be
+// called from any thread at any time, even after the server is gone;
+// stats() from any thread.
 #ifndef TESSERA_COORDINATOR_HTTP_HTTP_SERVER_H_
 #define TESSERA_COORDINATOR_HTTP_HTTP_SERVER_H_
 
-#include <atomic>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
-#include <queue>
 #include <utility>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace tessera {
@@ -83,7 +82,10 @@ struct HttpRequest {
   std::string query;   // after '?', undecoded
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
-  bool keep_alive = true;  // HTTP/1.1 unless "Connection: close"
+  // HTTP/1.1 unless "Connection: close"; HTTP/1.0 only with
+  // "Connection: keep-alive".
+  bool keep_alive = true;
+  int http_minor = 1;  // 0 for an HTTP/1.0 request: no chunked responses
 };
 
 struct HttpResponse {
@@ -112,6 +114,9 @@ using Waker = std::function<void()>;
 struct HandlerResult {
   HttpResponse response;                     // used when `pending` is null
   std::unique_ptr<PendingResponse> pending;
+  // Close the connection after this response even if the request asked to
+  // keep it (a stream to an HTTP/1.0 client ends at close).
+  bool close = false;
 };
 
 using HttpHandler = std::function<HandlerResult(const HttpRequest&, const Waker&)>;
@@ -147,10 +152,13 @@ struct HttpServerOptions {
 
 // Serialises a complete response.
 std::string FormatResponse(const HttpResponse& response, bool keep_alive);
-// The head of a chunked response, then its chunks and the terminator.
-std::string FormatChunkedHead(int status, const std::string& content_type, bool keep_alive);
-std::string FormatChunk(const std::string& data);
-inline std::string LastChunk() { return "0\r\n\r\n"; }
+// The head of a streamed response, then its pieces and its end. Chunked for
+// HTTP/1.1 clients; for HTTP/1.0 ones (chunked = false) the body is sent as
+// it is and ends when the connection closes (keep_alive must be false).
+std::string FormatChunkedHead(int status, const std::string& content_type, bool keep_alive,
+                              bool chunked = true);
+std::string FormatChunk(const std::string& data, bool chunked = true);
+inline std::string LastChunk(bool chunked = true) { return chunked ? "0\r\n\r\n" : ""; }
 const char* StatusText(int status);
 
 // Counters since Start; a snapshot, read from any thread.
@@ -171,91 +179,25 @@ struct HttpServerStats {
 class HttpServer {
  public:
   explicit HttpServer(HttpServerOptions options);
-  ~HttpServer();  // stops the loop and closes every connection
+  ~HttpServer();  // stops the server and closes every connection
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
   // Before Start. `path` matches exactly.
   void Route(const std::string& method, const std::string& path, HttpHandler handler);
 
-  // Binds `host:port` (port 0 = any free one) and starts the loop thread.
+  // Binds `host:port` (port 0 = any free one) and starts the server's thread.
   absl::Status Start(const std::string& listen);
   void Stop();
   int port() const { return port_; }
   HttpServerStats stats() const;
 
+  // Internal (http_server_impl.h): the Asio state, kept out of this header.
+  struct Impl;
+
  private:
-  using Clock = std::chrono::steady_clock;
-  struct Connection;
-  // A time at which one connection's deadline must be checked. Entries go
-  // stale when the deadline moves; they are re-checked, not removed.
-  struct Timer {
-    Clock::time_point at;
-    uint64_t connection;
-    bool operator>(const Timer& o) const { return at > o.at; }
-  };
-  struct Counters {
-    std::atomic<int64_t> connections{0}, buffered_bytes{0}, peak_buffered_bytes{0},
-        polls_deferred{0}, closed_for_stall{0}, closed_idle{0}, request_timeouts{0},
-        rejected_over_limit{0}, accept_calls{0}, accept_fd_exhausted{0}, shed_no_fds{0};
-  };
-  // What producer threads share with the loop; outlives the server through
-  // the Wakers that point at it.
-  struct WakeQueue {
-    absl::Mutex mu;
-    std::vector<uint64_t> ready ABSL_GUARDED_BY(mu);
-    bool stopping ABSL_GUARDED_BY(mu) = false;
-    bool closed ABSL_GUARDED_BY(mu) = false;  // the eventfd is gone
-    UniqueFd event_fd;
-    void Wake(uint64_t connection);
-  };
-
-  void Loop();
-  void Accept();
-  // Out of descriptors: answers pending connections 503 through the reserve
-  // descriptor, or stops watching the listening socket for a while.
-  void ShedWithoutFds(int error);
-  void ResumeAccepting();
-  // When `c` next needs attention from a timer; max() when none.
-  Clock::time_point Deadline(const Connection& c) const;
-  void Arm(Connection* c);
-  void RunTimers(Clock::time_point now);
-  void Expire(Connection* c);
-  int EpollTimeoutMs() const;
-  void OnReadable(Connection* c);
-  void OnWritable(Connection* c);
-  // Handles every complete request buffered in `c` while none is pending.
-  void Process(Connection* c);
-  void Dispatch(Connection* c, const HttpRequest& request);
-  void PollPending(Connection* c);
-  void Flush(Connection* c);
-  void UpdateInterest(Connection* c);
-  void Close(Connection* c);
-  // Shuts down the sending side and discards input for a moment before
-  // closing, so a final error reply is not destroyed by a reset.
-  void Linger(Connection* c);
-  void Account(Connection* c);
-  void SendError(Connection* c, int status, const std::string& message, bool close);
-  HttpResponse ErrorReply(int status, const std::string& message) const;
-
-  const HttpServerOptions options_;
-  std::map<std::pair<std::string, std::string>, HttpHandler> routes_;
-  UniqueFd listen_fd_;
-  UniqueFd epoll_fd_;
-  std::shared_ptr<WakeQueue> wake_;
+  std::unique_ptr<Impl> impl_;
   int port_ = 0;
-  std::thread thread_;
-  // Loop thread only.
-  absl::flat_hash_map<uint64_t, std::unique_ptr<Connection>> connections_;
-  uint64_t next_id_ = 1;
-  size_t lingering_ = 0;
-  std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
-  // Kept open to be given up when accept() runs out of descriptors.
-  UniqueFd reserve_fd_;
-  bool accept_paused_ = false;
-  Clock::time_point accept_resume_at_;
-  bool fd_exhaustion_logged_ = false;
-  Counters counters_;
 };
 
 }  // namespace tessera

@@ -24,7 +24,11 @@ std::string Dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-std::string SseEvent(const json& j) { return FormatChunk("data: " + Dump(j) + "\n\n"); }
+// One server-sent event, framed as a chunk for HTTP/1.1 clients (an
+// HTTP/1.0 one reads the stream up to the connection's close).
+std::string SseEvent(const json& j, bool chunked) {
+  return FormatChunk("data: " + Dump(j) + "\n\n", chunked);
+}
 
 const char* ErrorType(int status) {
   switch (status) {
@@ -65,7 +69,8 @@ class Slot {
 class CompletionResponse final : public PendingResponse {
  public:
   CompletionResponse(std::shared_ptr<RequestStream> stream, Slot slot, const Tokenizer* tokenizer,
-                     OpenAiRequest request, std::string id, std::string model, bool keep_alive)
+                     OpenAiRequest request, std::string id, std::string model, bool keep_alive,
+                     bool chunked)
       : stream_(std::move(stream)),
         slot_(std::move(slot)),
         tokenizer_(tokenizer),
@@ -75,7 +80,8 @@ class CompletionResponse final : public PendingResponse {
         id_(std::move(id)),
         model_(std::move(model)),
         created_(absl::ToUnixSeconds(absl::Now())),
-        keep_alive_(keep_alive) {}
+        keep_alive_(keep_alive),
+        chunked_(chunked) {}
 
   ~CompletionResponse() override {
     // Gone before its end (server stopping): let the scheduler free it.
@@ -85,9 +91,11 @@ class CompletionResponse final : public PendingResponse {
 
   bool Poll(std::string* out) override {
     if (streaming_ && !head_sent_) {
-      *out += FormatChunkedHead(200, "text/event-stream", keep_alive_);
+      *out += FormatChunkedHead(200, "text/event-stream", keep_alive_, chunked_);
       head_sent_ = true;
-      if (chat_) *out += SseEvent(Chunk(json{{"role", "assistant"}, {"content", ""}}, nullptr));
+      if (chat_) {
+        *out += SseEvent(Chunk(json{{"role", "assistant"}, {"content", ""}}, nullptr), chunked_);
+      }
     }
     RequestEvent e;
     while (stream_->TryPop(&e)) {
@@ -102,7 +110,7 @@ class CompletionResponse final : public PendingResponse {
           c["choices"][0]["logprobs"] =
               Logprobs(e.token_ids, e.logprobs, e.top_logprobs, text_.size());
         }
-        *out += SseEvent(c);
+        *out += SseEvent(c, chunked_);
       }
       if (!streaming_) {
         for (int32_t t : e.token_ids) token_ids_.push_back(t);
@@ -207,8 +215,8 @@ class CompletionResponse final : public PendingResponse {
     if (streaming_) {
       json last = Chunk(chat_ ? json::object() : json(""), reason);
       last["usage"] = Usage(e);
-      *out += SseEvent(last);
-      *out += FormatChunk("data: [DONE]\n\n") + LastChunk();
+      *out += SseEvent(last, chunked_);
+      *out += FormatChunk("data: [DONE]\n\n", chunked_) + LastChunk(chunked_);
       return;
     }
     json choice = {{"index", 0}, {"finish_reason", reason},
@@ -236,8 +244,8 @@ class CompletionResponse final : public PendingResponse {
     const int code = OpenAiApi::HttpStatusOf(status);
     if (streaming_) {
       // The 200 head is gone; OpenAI's clients read an error event instead.
-      *out += SseEvent(ErrorJson(code, std::string(status.message()), ""));
-      *out += FormatChunk("data: [DONE]\n\n") + LastChunk();
+      *out += SseEvent(ErrorJson(code, std::string(status.message()), ""), chunked_);
+      *out += FormatChunk("data: [DONE]\n\n", chunked_) + LastChunk(chunked_);
       return;
     }
     *out += FormatResponse(OpenAiApi::Error(code, std::string(status.message())), keep_alive_);
@@ -250,6 +258,7 @@ class CompletionResponse final : public PendingResponse {
   const std::string id_, model_;
   const int64_t created_;
   const bool keep_alive_;
+  const bool chunked_;  // HTTP/1.1: chunked SSE; HTTP/1.0: ends at close
   bool head_sent_ = false;
   bool finished_ = false;
   std::string text_;
@@ -351,11 +360,15 @@ HandlerResult OpenAiApi::Complete(const HttpRequest& request, const Waker& waker
   const std::string id = admitted->request_id;
   std::shared_ptr<RequestStream> stream = std::move(admitted->stream);
   std::string model = parsed->model;
+  // An HTTP/1.0 client has no chunked framing: its stream ends at close.
+  const bool chunked = request.http_minor >= 1;
+  const bool keep_alive = request.keep_alive && (chunked || !parsed->stream);
+  result.close = !keep_alive;
   // Events pushed before this are collected by the server's first Poll.
   stream->SetNotifier(waker);
   result.pending = std::make_unique<CompletionResponse>(stream, std::move(slot), tokenizer_,
                                                         *std::move(parsed), id, std::move(model),
-                                                        request.keep_alive);
+                                                        keep_alive, chunked);
   return result;
 }
 

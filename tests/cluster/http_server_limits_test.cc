@@ -29,6 +29,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "testing/raw_socket.h"
 #include "testing/status_matchers.h"
 #include "coordinator/http/http_server.h"
 #include "gmock/gmock.h"
@@ -38,12 +39,19 @@
 namespace tessera {
 namespace {
 
+using ::tessera::testing::Connect;
+using ::tessera::testing::ConnectTo;
 using ::tessera::testing::IsOk;
+using ::tessera::testing::NewSocket;
+using ::tessera::testing::ReadResult;
+using ::tessera::testing::ReadToEof;
+using ::tessera::testing::ReadUntil;
+using ::tessera::testing::SendAll;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 using Clock = std::chrono::steady_clock;
 
-constexpr auto kGenerous = std::chrono::seconds(20);
+constexpr auto kGenerous = ::tessera::testing::kGenerousWait;
 
 // Polls `done` every few milliseconds until it holds or `limit` passes.
 bool WaitFor(const std::function<bool()>& done, Clock::duration limit = kGenerous) {
@@ -55,67 +63,8 @@ bool WaitFor(const std::function<bool()>& done, Clock::duration limit = kGenerou
   return done();
 }
 
-// A TCP socket, optionally with a small receive buffer set before it
-// connects (so the window it advertises stays small).
-UniqueFd NewSocket(int receive_buffer = 0) {
-  UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (receive_buffer > 0) {
-    setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof(receive_buffer));
-  }
-  return fd;
-}
-
-bool ConnectTo(const UniqueFd& fd, int port) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-}
-
-UniqueFd Connect(int port, int receive_buffer = 0) {
-  UniqueFd fd = NewSocket(receive_buffer);
-  if (!ConnectTo(fd, port)) return UniqueFd();
-  return fd;
-}
-
-bool SendAll(const UniqueFd& fd, const std::string& data) {
-  return send(fd.get(), data.data(), data.size(), MSG_NOSIGNAL) ==
-         static_cast<ssize_t>(data.size());
-}
-
 std::string Get(const std::string& path) {
   return absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: test\r\n\r\n");
-}
-
-// Reads until `enough` says so, the peer closes, or the limit passes.
-struct ReadResult {
-  std::string data;
-  bool eof = false;
-};
-ReadResult ReadUntil(const UniqueFd& fd, const std::function<bool(const std::string&)>& enough,
-                     Clock::duration limit = kGenerous) {
-  ReadResult r;
-  const Clock::time_point end = Clock::now() + limit;
-  while (!enough(r.data)) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()).count();
-    if (left <= 0) break;
-    pollfd p{fd.get(), POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left)) <= 0) continue;
-    char buf[65536];
-    const ssize_t n = read(fd.get(), buf, sizeof(buf));
-    if (n <= 0) {
-      r.eof = true;
-      break;
-    }
-    r.data.append(buf, n);
-  }
-  return r;
-}
-
-ReadResult ReadToEof(const UniqueFd& fd) {
-  return ReadUntil(fd, [](const std::string&) { return false; });
 }
 
 // True once `data` holds one whole Content-Length response.

@@ -42,12 +42,14 @@ using ::tessera::testing::DefaultModelPath;
 using ::tessera::testing::Generate;
 using ::tessera::testing::Generation;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kPrompt[] = "The capital of France is";
 
-// A connected socket with the request sent; -1 on failure.
+// A connected socket with the request sent; -1 on failure. HTTP/1.1 with
+// "Connection: close" unless `http10`.
 int SendRequest(int port, const std::string& method, const std::string& path,
-                const std::string& body) {
+                const std::string& body, bool http10 = false) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -58,7 +60,9 @@ int SendRequest(int port, const std::string& method, const std::string& path,
     return -1;
   }
   const std::string request =
-      absl::StrCat(method, " ", path, " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n",
+      absl::StrCat(method, " ", path,
+                   http10 ? " HTTP/1.0\r\nHost: localhost\r\n"
+                          : " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n",
                    "Content-Type: application/json\r\nContent-Length: ", body.size(), "\r\n\r\n",
                    body);
   if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
@@ -437,6 +441,31 @@ TEST_F(HttpTest, ChatCompletionStreamedAndNot) {
   }
   EXPECT_EQ(streamed, text);
   EXPECT_EQ(data.back(), "[DONE]");
+}
+
+// An HTTP/1.0 client has no chunked encoding: its stream comes unframed
+// and ends when the server closes the connection, with the same events an
+// HTTP/1.1 client gets.
+TEST_F(HttpTest, AnHttp10ClientGetsItsStreamUnchunkedUntilClose) {
+  json request = {{"messages", {{{"role", "user"}, {"content", "Say hello."}}}},
+                  {"max_tokens", 6}, {"temperature", 0}, {"stream", true}};
+  const Reply v11 = Request(port_, "POST", "/v1/chat/completions", request.dump());
+  ASSERT_EQ(v11.status, 200) << v11.body;
+  const int fd = SendRequest(port_, "POST", "/v1/chat/completions", request.dump(),
+                             /*http10=*/true);
+  ASSERT_GE(fd, 0);
+  const Reply v10 = ReadReply(fd);  // returns at the server's close
+  ASSERT_EQ(v10.status, 200) << v10.head;
+  EXPECT_THAT(v10.head, Not(HasSubstr("Transfer-Encoding")));
+  EXPECT_THAT(v10.head, HasSubstr("Connection: close"));
+  std::vector<std::string> a = SseData(v11.body), b = SseData(v10.body);
+  ASSERT_EQ(a.size(), b.size()) << v10.body;
+  ASSERT_FALSE(b.empty());
+  EXPECT_EQ(b.back(), "[DONE]");
+  for (size_t i = 0; i + 1 < a.size(); ++i) {
+    json x = json::parse(a[i]), y = json::parse(b[i]);
+    EXPECT_EQ(x["choices"], y["choices"]) << i;
+  }
 }
 
 TEST_F(HttpTest, BadRequestsGet400InOpenAiShape) {
