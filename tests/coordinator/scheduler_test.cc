@@ -6,6 +6,7 @@
 // sanitizer build too.
 #include "coordinator/scheduler.h"
 
+#include <algorithm>
 #include <memory>
 #include <random>
 #include <string>
@@ -268,7 +269,11 @@ TEST_F(SchedulerTest, APromptThatStartsWithCachedBlocksReusesThem) {
   EXPECT_THAT(pipe_->violations(), IsEmpty());
 }
 
-// Cancels the request after each possible number of answered steps.
+// Cancels the request after each possible number of answered steps, with
+// the next step already in flight (the scheduler sends it as soon as the
+// previous one is answered, so that is the state a cancel meets). The step
+// in flight is still answered: when it is the last one, its token ends the
+// request with "length" before the cancel is seen.
 TEST_F(SchedulerTest, CancellingAtAnyStepFreesEverything) {
   fake_.manual = true;
   options_.max_batch_tokens = 4;
@@ -284,12 +289,14 @@ TEST_F(SchedulerTest, CancellingAtAnyStepFreesEverything) {
         ASSERT_TRUE(pipe_->DeliverNext());
       }
     }
+    if (k < total_steps) ASSERT_TRUE(pipe_->WaitHeld(1, absl::Seconds(10)));
     stream->Cancel();
-    // A step in flight at the cancel is still answered; nothing new is sent.
+    // The step in flight at the cancel is still answered; nothing new is sent.
     while (pipe_->WaitHeld(1, absl::Milliseconds(200))) pipe_->DeliverNext();
     const Outcome o = Drain(*stream, absl::Seconds(10));
     ASSERT_TRUE(o.ended);
-    if (k < total_steps) {
+    EXPECT_EQ(static_cast<int>(pipe_->sent().size()), std::min(k + 1, total_steps));
+    if (k + 1 < total_steps) {
       EXPECT_EQ(o.status.code(), absl::StatusCode::kCancelled) << o.status;
     } else {
       EXPECT_EQ(o.finish_reason, "length");
