@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 
 namespace tessera {
 namespace {
@@ -53,40 +54,21 @@ absl::StatusOr<uint64_t> ParseByteSize(std::string_view text) {
   }
   if (whole_digits + frac_digits == 0) return bad("expected a number such as 24GiB");
   const std::string unit = absl::AsciiStrToLower(absl::StripLeadingAsciiWhitespace(t.substr(i)));
-  struct Unit {
-    const char* name;
-    uint64_t multiplier;
-  };
-  static constexpr Unit kUnits[] = {
-      {"", 1},
-      {"b", 1},
-      {"k", 1000ull},
-      {"kb", 1000ull},
-      {"ki", 1ull << 10},
-      {"kib", 1ull << 10},
-      {"m", 1000000ull},
-      {"mb", 1000000ull},
-      {"mi", 1ull << 20},
-      {"mib", 1ull << 20},
-      {"g", 1000000000ull},
-      {"gb", 1000000000ull},
-      {"gi", 1ull << 30},
-      {"gib", 1ull << 30},
-      {"t", 1000000000000ull},
-      {"tb", 1000000000000ull},
-      {"ti", 1ull << 40},
-      {"tib", 1ull << 40},
-  };
-  const Unit* u = nullptr;
-  for (const Unit& candidate : kUnits) {
-    if (unit == candidate.name) u = &candidate;
-  }
-  if (u == nullptr)
+  // [k|m|g|t] powers of 1000, [ki|mi|gi|ti] powers of 1024, each with an
+  // optional trailing "b"; "" and "b" are bytes.
+  absl::string_view prefix = unit;
+  absl::ConsumeSuffix(&prefix, "b");
+  const bool binary = absl::ConsumeSuffix(&prefix, "i");
+  const size_t power = prefix.size() == 1 ? absl::string_view("kmgt").find(prefix[0]) + 1 : 0;
+  if (prefix.size() > 1 || (!prefix.empty() && power == 0) || (binary && power == 0)) {
     return bad(
         absl::StrCat("unknown unit '", unit, "' (use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)"));
-  if (u->multiplier == 1 && frac != 0) return bad("a count of bytes must be whole");
+  }
+  uint64_t multiplier = 1;
+  for (size_t p = 0; p < power; ++p) multiplier *= binary ? 1024 : 1000;
+  if (multiplier == 1 && frac != 0) return bad("a count of bytes must be whole");
   const unsigned __int128 bytes =
-      whole * u->multiplier + (frac * u->multiplier + frac_scale / 2) / frac_scale;
+      whole * multiplier + (frac * multiplier + frac_scale / 2) / frac_scale;
   if (bytes > std::numeric_limits<uint64_t>::max()) return bad("too large");
   return static_cast<uint64_t>(bytes);
 }

@@ -56,6 +56,18 @@ void InitLogging(const std::string& program, LogLevel level) {
   g_level = static_cast<int>(level);
 }
 
+absl::Status InitLogging(const std::string& program, absl::string_view level_name) {
+  absl::StatusOr<LogLevel> level = ParseLogLevel(level_name);
+  if (!level.ok()) return level.status();
+  InitLogging(program, *level);
+  return absl::OkStatus();
+}
+
+int ExitWithError(const absl::Status& status) {
+  Logger("main").Error("%s", status.ToString());
+  return 1;
+}
+
 bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= g_level.load(); }
 
 void Logger::Write(LogLevel level, const std::string& message) const {

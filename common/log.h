@@ -34,6 +34,14 @@ absl::StatusOr<LogLevel> ParseLogLevel(absl::string_view name);
 // Names the program in every line and drops lines below `level`.
 void InitLogging(const std::string& program, LogLevel level);
 
+// What a binary's main does with its --log-level flag: ParseLogLevel, then
+// InitLogging. INVALID_ARGUMENT naming the value, and nothing changed.
+absl::Status InitLogging(const std::string& program, absl::string_view level_name);
+
+// Logs `status` as an error of the component "main" and returns 1: how a
+// binary's main reports that it cannot start or go on.
+int ExitWithError(const absl::Status& status);
+
 // Whether a line at `level` would be written.
 bool LogEnabled(LogLevel level);
 

@@ -22,22 +22,22 @@ constexpr uint64_t kP4 = 0xFF51AFD7ED558CCDull;
 inline uint64_t Rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
 
 // Little-endian loads on every host, so the hash does not depend on byte order.
-inline uint64_t Load64(const uint8_t* p) {
-  uint64_t v;
+template <typename T>
+inline T LoadLittle(const uint8_t* p) {
+  static_assert(sizeof(T) == 4 || sizeof(T) == 8);
+  T v;
   std::memcpy(&v, p, sizeof(v));
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-  v = __builtin_bswap64(v);
+  if constexpr (sizeof(T) == 8) {
+    v = __builtin_bswap64(v);
+  } else {
+    v = __builtin_bswap32(v);
+  }
 #endif
   return v;
 }
-inline uint32_t Load32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, sizeof(v));
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-  v = __builtin_bswap32(v);
-#endif
-  return v;
-}
+inline uint64_t Load64(const uint8_t* p) { return LoadLittle<uint64_t>(p); }
+inline uint32_t Load32(const uint8_t* p) { return LoadLittle<uint32_t>(p); }
 
 inline uint64_t LaneRound(uint64_t v, uint64_t word) { return Rotl(v ^ (word * kP2), 29) * kP1; }
 

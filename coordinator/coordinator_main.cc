@@ -89,10 +89,6 @@ namespace {
 
 const Logger kLog("main");
 
-int Fail(const absl::Status& s) {
-  kLog.Error("%s", s.ToString());
-  return 1;
-}
 
 // The model's id in the HTTP API: the file name without directory or .gguf.
 std::string ModelId(std::string path) {
@@ -106,29 +102,29 @@ std::string ModelId(std::string path) {
 }
 
 int Main() {
-  absl::StatusOr<LogLevel> level = ParseLogLevel(absl::GetFlag(FLAGS_log_level));
-  if (!level.ok()) return Fail(level.status());
-  InitLogging("tessera-coordinator", *level);
+  if (absl::Status s = InitLogging("tessera-coordinator", absl::GetFlag(FLAGS_log_level)); !s.ok()) {
+    return ExitWithError(s);
+  }
   const std::string model_path = absl::GetFlag(FLAGS_model);
-  if (model_path.empty()) return Fail(absl::InvalidArgumentError("--model is required"));
+  if (model_path.empty()) return ExitWithError(absl::InvalidArgumentError("--model is required"));
   const std::string kv_dtype = absl::GetFlag(FLAGS_kv_dtype);
   if (kv_dtype != "f32" && kv_dtype != "f16") {
-    return Fail(absl::InvalidArgumentError(
+    return ExitWithError(absl::InvalidArgumentError(
         absl::StrFormat("--kv-dtype=%s: must be f32 or f16", kv_dtype)));
   }
   absl::StatusOr<std::unique_ptr<GgufFile>> file = OpenModelFile(model_path);
-  if (!file.ok()) return Fail(file.status());
+  if (!file.ok()) return ExitWithError(file.status());
   absl::StatusOr<ModelFootprint> footprint = ModelFootprint::FromGguf(**file);
-  if (!footprint.ok()) return Fail(footprint.status());
+  if (!footprint.ok()) return ExitWithError(footprint.status());
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = OpenModelTokenizer(model_path, **file);
-  if (!tokenizer.ok()) return Fail(tokenizer.status());
+  if (!tokenizer.ok()) return ExitWithError(tokenizer.status());
   const ModelConfig& config = footprint->config;
 
   const int64_t max_context =
       std::min<int64_t>(absl::GetFlag(FLAGS_max_context), config.context_length);
   if (max_context < 1 || absl::GetFlag(FLAGS_max_seqs) < 1 ||
       absl::GetFlag(FLAGS_max_batch_tokens) < 1 || absl::GetFlag(FLAGS_min_workers) < 1) {
-    return Fail(absl::InvalidArgumentError(
+    return ExitWithError(absl::InvalidArgumentError(
         "--max-context, --max-seqs, --max-batch-tokens and --min-workers must be at least 1"));
   }
   PlanOptions plan;
@@ -148,12 +144,12 @@ int Main() {
   const int64_t kv_blocks_cap = absl::GetFlag(FLAGS_kv_blocks);
   const int64_t one_sequence = (max_context + plan.block_size - 1) / plan.block_size;
   if (kv_blocks_cap != 0 && kv_blocks_cap < one_sequence) {
-    return Fail(absl::InvalidArgumentError(absl::StrFormat(
+    return ExitWithError(absl::InvalidArgumentError(absl::StrFormat(
         "--kv-blocks=%d cannot hold one --max-context=%d sequence (%d blocks of %d)",
         kv_blocks_cap, max_context, one_sequence, plan.block_size)));
   }
   if (so.micro_batches < 0) {
-    return Fail(absl::InvalidArgumentError(
+    return ExitWithError(absl::InvalidArgumentError(
         absl::StrFormat("--micro-batches=%d must be >= 0", so.micro_batches)));
   }
   Scheduler scheduler(tokenizer->get(), config, so);
@@ -180,7 +176,7 @@ int Main() {
   };
   Membership membership(file->get(), &*footprint, mo);
   absl::StatusOr<SamplingDefaults> sampling_defaults = ModelSamplingDefaults(model_path);
-  if (!sampling_defaults.ok()) return Fail(sampling_defaults.status());
+  if (!sampling_defaults.ok()) return ExitWithError(sampling_defaults.status());
   if (!sampling_defaults->empty()) {
     kLog.Info("model sampling defaults (generation_config.json): %s",
               sampling_defaults->ToString());
@@ -204,7 +200,7 @@ int Main() {
   builder.RegisterService(&membership);
   absl::StatusOr<std::unique_ptr<grpc::Server>> started =
       StartExclusiveServer(&builder, listen, "--listen", &port);
-  if (!started.ok()) return Fail(started.status());
+  if (!started.ok()) return ExitWithError(started.status());
   std::unique_ptr<grpc::Server> server = *std::move(started);
   health = server->GetHealthCheckService();
   health.load()->SetServingStatus(membership.ready());
@@ -219,13 +215,13 @@ int Main() {
   const std::string http_listen = absl::GetFlag(FLAGS_http_listen);
   if (!http_listen.empty()) {
     if (absl::GetFlag(FLAGS_http_max_streams) < 1) {
-      return Fail(absl::InvalidArgumentError("--http-max-streams must be at least 1"));
+      return ExitWithError(absl::InvalidArgumentError("--http-max-streams must be at least 1"));
     }
     OpenAiOptions oo;
     oo.model_ids = {ModelId(model_path)};
     for (const std::string& name : absl::GetFlag(FLAGS_served_model_name)) {
       if (name.empty()) {
-        return Fail(absl::InvalidArgumentError("--served-model-name: names must not be empty"));
+        return ExitWithError(absl::InvalidArgumentError("--served-model-name: names must not be empty"));
       }
       if (std::find(oo.model_ids.begin(), oo.model_ids.end(), name) == oo.model_ids.end()) {
         oo.model_ids.push_back(name);
@@ -240,7 +236,7 @@ int Main() {
     if (absl::GetFlag(FLAGS_http_max_connections) < 1 ||
         absl::GetFlag(FLAGS_http_write_buffer_bytes) < 1 || !(idle_s > 0) || !(header_s > 0) ||
         !(stall_s > 0)) {
-      return Fail(absl::InvalidArgumentError(
+      return ExitWithError(absl::InvalidArgumentError(
           "--http-max-connections, --http-write-buffer-bytes and the --http-*-timeout-s flags "
           "must be positive"));
     }
@@ -254,7 +250,7 @@ int Main() {
     };
     http = std::make_unique<HttpServer>(ho);
     openai->Register(http.get());
-    if (absl::Status s = http->Start(http_listen); !s.ok()) return Fail(s);
+    if (absl::Status s = http->Start(http_listen); !s.ok()) return ExitWithError(s);
     kLog.Info("http listening on %s:%d (model ids: %s)",
               http_listen.substr(0, http_listen.rfind(':')), http->port(),
               absl::StrJoin(oo.model_ids, ", "));

@@ -1,7 +1,9 @@
 #include "coordinator/pipeline_client.h"
 
 #include <algorithm>
+#include <functional>
 #include <random>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_format.h"
@@ -173,36 +175,49 @@ void PipelineClient::Complete(v1::StepResult result) {
   }
 }
 
-void PipelineClient::ReadSteps() {
+namespace {
+
+// Reads `stream` to its end: a message with step_id 0 goes to `control`
+// (the link's own news), every other to `complete`. Returns how it ended.
+template <typename Stream>
+std::string ReadToEnd(Stream& stream, const std::function<void(const v1::StepResult&)>& control,
+                      const std::function<void(v1::StepResult)>& complete) {
   v1::StepResult result;
-  while (stream_->Read(&result)) {
+  while (stream.Read(&result)) {
     if (result.step_id() == 0) {
-      // A stage below lost its link: every step in flight is lost with it.
-      if (result.code() != 0) Break(result.message());
-      continue;
+      control(result);
+    } else {
+      complete(std::move(result));
     }
-    Complete(std::move(result));
     result = v1::StepResult();
   }
-  const grpc::Status status = stream_->Finish();
-  Break(absl::StrFormat("pipeline stream to stage 0 at %s ended: %s", address_,
-                        status.ok() ? "closed" : status.error_message()));
+  const grpc::Status status = stream.Finish();
+  return status.ok() ? "closed" : status.error_message();
+}
+
+}  // namespace
+
+void PipelineClient::ReadSteps() {
+  const std::string how = ReadToEnd(
+      *stream_,
+      [this](const v1::StepResult& r) {
+        // A stage below lost its link: every step in flight is lost with it.
+        if (r.code() != 0) Break(r.message());
+      },
+      [this](v1::StepResult r) { Complete(std::move(r)); });
+  Break(absl::StrFormat("pipeline stream to stage 0 at %s ended: %s", address_, how));
 }
 
 void PipelineClient::ReadResults() {
-  v1::StepResult result;
-  while (results_->Read(&result)) {
-    if (result.step_id() == 0) {
-      absl::MutexLock lock(&mu_);
-      results_open_ = true;
-      continue;
-    }
-    Complete(std::move(result));
-    result = v1::StepResult();
-  }
-  const grpc::Status status = results_->Finish();
+  const std::string how = ReadToEnd(
+      *results_,
+      [this](const v1::StepResult&) {
+        absl::MutexLock lock(&mu_);
+        results_open_ = true;
+      },
+      [this](v1::StepResult r) { Complete(std::move(r)); });
   Break(absl::StrFormat("results stream from the last stage at %s ended: %s", last_address_,
-                        status.ok() ? "closed" : status.error_message()));
+                        how));
 }
 
 void PipelineClient::Break(const std::string& why) {

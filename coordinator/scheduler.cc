@@ -32,7 +32,7 @@ Scheduler::~Scheduler() {
 
 SchedulerStats Scheduler::stats() const {
   absl::MutexLock lock(&mu_);
-  SchedulerStats st;
+  SchedulerStats st = counted_;
   for (const auto& sp : running_) st.running += sp->done ? 0 : 1;
   st.queued = static_cast<int64_t>(queued_.size());
   st.steps_in_flight = static_cast<int64_t>(in_flight_.size());
@@ -40,13 +40,6 @@ SchedulerStats Scheduler::stats() const {
   st.free_blocks = blocks_.free_blocks();
   st.cached_blocks = blocks_.cached_blocks();
   st.prefix_hit_blocks = blocks_.hit_blocks();
-  st.preemptions = preemptions_;
-  st.steps = steps_;
-  st.prefill_tokens = prefill_tokens_;
-  st.prefill_chunks = prefill_chunks_;
-  st.max_step_tokens = max_step_tokens_;
-  st.max_steps_in_flight = max_steps_in_flight_;
-  st.deadline_failures = deadline_failures_;
   return st;
 }
 
@@ -248,7 +241,7 @@ void Scheduler::Preempt(Sequence* s) {
   releases_.push_back(s->seq_id);
   s->seq_id = 0;
   s->computed = 0;
-  ++preemptions_;
+  ++counted_.preemptions;
   for (auto it = running_.begin(); it != running_.end(); ++it) {
     if (it->get() == s) {
       queued_.push_front(std::move(*it));
@@ -339,12 +332,13 @@ bool Scheduler::BuildStep(StepPlan* plan, InFlight* step) {
         w.recent_tokens.assign(s->history.end() - k, s->history.end());
       }
     }
-    if (left > 1) prefill_tokens_ += n;
-    if (n > 1) ++prefill_chunks_;
+    if (left > 1) counted_.prefill_tokens += n;
+    if (n > 1) ++counted_.prefill_chunks;
     budget -= n;
     step->work.emplace_back(s, n);
   }
-  max_step_tokens_ = std::max<int64_t>(max_step_tokens_, options_.max_batch_tokens - budget);
+  counted_.max_step_tokens =
+      std::max<int64_t>(counted_.max_step_tokens, options_.max_batch_tokens - budget);
   // A preemption above may have taken a sequence already placed in this
   // step's `order` but never one in `work` (in_step protects those).
   for (auto& [s, n] : step->work) {
@@ -359,7 +353,7 @@ void Scheduler::Complete(Completion c) {
   if (c.generation != generation_ || it == in_flight_.end()) return;  // abandoned
   InFlight step = std::move(it->second);
   in_flight_.erase(it);
-  ++steps_;
+  ++counted_.steps;
   absl::flat_hash_map<int64_t, const SampleOutcome*> sampled;
   if (c.result.ok()) {
     for (const SampleOutcome& t : c.result->samples) sampled[t.seq_id] = &t;
@@ -433,7 +427,7 @@ void Scheduler::Loop() {
                         s->spec.request_id, absl::FormatDuration(options_.step_timeout))),
                  "");
         }
-        ++deadline_failures_;
+        ++counted_.deadline_failures;
         in_flight_.erase(it++);
       }
       Sweep();
@@ -453,8 +447,8 @@ void Scheduler::Loop() {
         step.deadline = now + options_.step_timeout;
         const uint64_t ticket = next_ticket_++;
         in_flight_[ticket] = std::move(step);
-        max_steps_in_flight_ =
-            std::max<int64_t>(max_steps_in_flight_, static_cast<int64_t>(in_flight_.size()));
+        counted_.max_steps_in_flight = std::max<int64_t>(
+            counted_.max_steps_in_flight, static_cast<int64_t>(in_flight_.size()));
         to_send.emplace_back(ticket, std::move(request));
       }
       Sweep();

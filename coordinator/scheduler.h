@@ -174,13 +174,10 @@ class Scheduler {
   int64_t next_seq_id_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t next_arrival_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 1;
-  int64_t preemptions_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t steps_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t prefill_tokens_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t prefill_chunks_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t max_step_tokens_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t max_steps_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t deadline_failures_ ABSL_GUARDED_BY(mu_) = 0;
+  // The counters of SchedulerStats (preemptions, steps, prefill tokens and
+  // chunks, the maxima, deadline failures), counted in place; stats() adds
+  // the live fields.
+  SchedulerStats counted_ ABSL_GUARDED_BY(mu_);
   // The arrival of the oldest running sequence that could not get blocks
   // for its next chunk (0: none is waiting). Younger sequences take no new
   // blocks until it has them.

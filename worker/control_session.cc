@@ -227,12 +227,12 @@ void ControlSession::Load(const v1::StageAssignment& a,
     if (options_.on_serving) options_.on_serving(false);
     StageOptions so;
     so.layers = LayerRange{begin, end};
-    so.kv_blocks = a.kv_blocks();
-    so.kv_block_size = a.kv_block_size();
-    so.kv_dtype = *kv_dtype;
-    so.threads = options_.threads;
-    so.tp = options_.tp;
-    so.device = options_.device;
+    so.runner.kv_blocks = a.kv_blocks();
+    so.runner.kv_block_size = a.kv_block_size();
+    so.runner.kv_dtype = *kv_dtype;
+    so.runner.threads = options_.threads;
+    so.runner.tp = options_.tp;
+    so.runner.device = options_.device;
     so.max_batch_tokens = a.max_batch_tokens();
     absl::StatusOr<std::unique_ptr<StageExecutor>> exec =
         StageExecutor::Create(*file_, *config_, so);

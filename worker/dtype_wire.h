@@ -16,37 +16,35 @@
 
 namespace tessera {
 
+// The element types with a wire name.
+struct WireDType {
+  kernels::DType type;
+  tessera::v1::DType wire;
+};
+inline constexpr WireDType kWireDTypes[] = {
+    {kernels::DType::kF32, tessera::v1::DTYPE_F32},
+    {kernels::DType::kF16, tessera::v1::DTYPE_F16},
+    {kernels::DType::kBF16, tessera::v1::DTYPE_BF16},
+};
+
 // F32, F16 and BF16 have wire names; any other type is UNSPECIFIED.
 inline tessera::v1::DType DTypeToProto(kernels::DType t) {
-  switch (t) {
-    case kernels::DType::kF32:
-      return tessera::v1::DTYPE_F32;
-    case kernels::DType::kF16:
-      return tessera::v1::DTYPE_F16;
-    case kernels::DType::kBF16:
-      return tessera::v1::DTYPE_BF16;
-    default:
-      return tessera::v1::DTYPE_UNSPECIFIED;
+  for (const WireDType& d : kWireDTypes) {
+    if (d.type == t) return d.wire;
   }
+  return tessera::v1::DTYPE_UNSPECIFIED;
 }
 
 // UNSPECIFIED reads as `unspecified`; a value outside the enum is
 // INVALID_ARGUMENT naming `field` and the number.
 inline absl::StatusOr<kernels::DType> DTypeFromProto(int value, kernels::DType unspecified,
                                                      const std::string& field) {
-  switch (value) {
-    case tessera::v1::DTYPE_UNSPECIFIED:
-      return unspecified;
-    case tessera::v1::DTYPE_F32:
-      return kernels::DType::kF32;
-    case tessera::v1::DTYPE_F16:
-      return kernels::DType::kF16;
-    case tessera::v1::DTYPE_BF16:
-      return kernels::DType::kBF16;
-    default:
-      return absl::InvalidArgumentError(
-          absl::StrFormat("%s = %d is not a tessera.v1.DType", field, value));
+  if (value == tessera::v1::DTYPE_UNSPECIFIED) return unspecified;
+  for (const WireDType& d : kWireDTypes) {
+    if (d.wire == value) return d.type;
   }
+  return absl::InvalidArgumentError(
+      absl::StrFormat("%s = %d is not a tessera.v1.DType", field, value));
 }
 
 }  // namespace tessera

@@ -9,41 +9,45 @@
 #include "engine/finite_check.h"
 
 namespace tessera {
+namespace {
+
+// The sample of a sequence that could not be sampled, with why.
+StageSample Refused(int64_t seq_id, absl::Status why) {
+  StageSample refused;
+  refused.seq_id = seq_id;
+  refused.status = std::move(why);
+  return refused;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<StageExecutor>> StageExecutor::Create(
     const GgufFile& file, const ModelConfig& config, const StageOptions& options) {
-  if (options.threads < 1) {
+  if (options.runner.threads < 1) {
     return absl::InvalidArgumentError(
-        absl::StrFormat("threads = %d; must be at least 1", options.threads));
+        absl::StrFormat("threads = %d; must be at least 1", options.runner.threads));
   }
-  if (options.kv_blocks < 1 || options.kv_block_size < 1) {
+  if (options.runner.kv_blocks < 1 || options.runner.kv_block_size < 1) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "kv_blocks = %d, kv_block_size = %d; both must be at least 1", options.kv_blocks,
-        options.kv_block_size));
+        "kv_blocks = %d, kv_block_size = %d; both must be at least 1", options.runner.kv_blocks,
+        options.runner.kv_block_size));
   }
   if (options.max_batch_tokens < 1) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "max_batch_tokens = %d; must be at least 1", options.max_batch_tokens));
   }
-  if (options.kv_dtype != kernels::DType::kF32 && options.kv_dtype != kernels::DType::kF16) {
+  if (options.runner.kv_dtype != kernels::DType::kF32 && options.runner.kv_dtype != kernels::DType::kF16) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "kv_dtype = %s; the KV cache holds f32 or f16", kernels::DTypeName(options.kv_dtype)));
+        "kv_dtype = %s; the KV cache holds f32 or f16", kernels::DTypeName(options.runner.kv_dtype)));
   }
-  if (options.tp < 1) {
+  if (options.runner.tp < 1) {
     return absl::InvalidArgumentError(
-        absl::StrFormat("tensor-parallel degree %d must be at least 1", options.tp));
+        absl::StrFormat("tensor-parallel degree %d must be at least 1", options.runner.tp));
   }
   std::unique_ptr<StageExecutor> e(new StageExecutor());
   e->config_ = config;
   e->options_ = options;
-  RunnerOptions ro;
-  ro.device = options.device;
-  ro.tp = options.tp;
-  ro.kv_blocks = options.kv_blocks;
-  ro.kv_block_size = options.kv_block_size;
-  ro.kv_dtype = options.kv_dtype;
-  ro.threads = options.threads;
-  ASSIGN_OR_RETURN(e->runner_, CreateStepRunner(file, config, options.layers, ro));
+  ASSIGN_OR_RETURN(e->runner_, CreateStepRunner(file, config, options.layers, options.runner));
   return e;
 }
 
@@ -137,13 +141,13 @@ absl::Status StageExecutor::Run(absl::Span<const StageSequence> seqs,
         const size_t n = static_cast<size_t>(s.step.num_tokens) * config_.n_embd;
         const absl::Span<const float> mine = hidden_in.subspan(row * config_.n_embd, n);
         if (const int64_t bad = FirstNonFinite(mine); bad >= 0) {
-          StageSample refused;
-          refused.seq_id = s.step.seq_id;
-          refused.status = absl::DataLossError(absl::StrFormat(
-              "sequence %d (request %s): its hidden state for position %d holds %f; refusing "
-              "non-finite activations from the previous stage",
-              s.step.seq_id, s.request_id, s.step.start_pos + bad / config_.n_embd, mine[bad]));
-          samples->push_back(std::move(refused));
+          samples->push_back(Refused(
+              s.step.seq_id,
+              absl::DataLossError(absl::StrFormat(
+                  "sequence %d (request %s): its hidden state for position %d holds %f; "
+                  "refusing non-finite activations from the previous stage",
+                  s.step.seq_id, s.request_id, s.step.start_pos + bad / config_.n_embd,
+                  mine[bad]))));
         } else {
           kept.push_back(s);
           kept_hidden.insert(kept_hidden.end(), mine.begin(), mine.end());
@@ -178,14 +182,13 @@ absl::Status StageExecutor::Run(absl::Span<const StageSequence> seqs,
         absl::MakeConstSpan(out_.logits.data() + row * vocab, vocab);
     ++row;
     if (const int64_t bad = FirstNonFinite(logits); bad >= 0) {
-      StageSample refused;
-      refused.seq_id = s.step.seq_id;
-      refused.status = absl::InternalError(absl::StrFormat(
-          "sequence %d (request %s): the logits for position %d hold %f (token id %d); a "
-          "numerical fault, not sampled",
-          s.step.seq_id, s.request_id, s.step.start_pos + s.step.num_tokens - 1, logits[bad],
-          bad));
-      samples->push_back(std::move(refused));
+      samples->push_back(Refused(
+          s.step.seq_id,
+          absl::InternalError(absl::StrFormat(
+              "sequence %d (request %s): the logits for position %d hold %f (token id %d); a "
+              "numerical fault, not sampled",
+              s.step.seq_id, s.request_id, s.step.start_pos + s.step.num_tokens - 1,
+              logits[bad], bad))));
       continue;
     }
     SampledToken tok = Sample(logits, s.sampling, s.recent_tokens, s.rng_counter,

@@ -42,21 +42,15 @@ namespace tessera {
 
 struct StageOptions {
   LayerRange layers;
-  // KV blocks in this stage's pool (the same on every stage) and their size.
-  int64_t kv_blocks = 0;
-  int kv_block_size = KvCache::kDefaultBlockSize;
-  // KV element type, kF32 or kF16; the same on every stage.
-  kernels::DType kv_dtype = kernels::DType::kF32;
-  // Kernel threads, including the caller's. >= 1.
-  int threads = 1;
+  // Where and how the layers run: the device, the tensor-parallel degree
+  // (ranks the layers are split over, each with max(1, threads / tp) kernel
+  // threads; 1 = one ModelRunner, the single-process engine's arithmetic bit
+  // for bit), kernel threads including the caller's, and the KV pool: its
+  // blocks, their size and element type (kF32 or kF16), the same on every
+  // stage.
+  RunnerOptions runner;
   // Largest number of tokens one step may carry.
   int32_t max_batch_tokens = 512;
-  // Tensor-parallel degree: ranks the stage's layers are split over, each
-  // with max(1, threads / tp) kernel threads. 1 = one ModelRunner (the
-  // single-process engine's arithmetic, bit for bit).
-  int tp = 1;
-  // Where the layers run (step_runner_factory.h): the CPU, or a CUDA device.
-  Device device;
 };
 
 // One sequence's share of a step, as the stage service decoded it.
@@ -100,7 +94,7 @@ class StageExecutor {
   bool is_last() const { return options_.layers.end == config_.n_layer; }
   int n_embd() const { return config_.n_embd; }
   LayerRange range() const { return options_.layers; }
-  int tp() const { return options_.tp; }
+  int tp() const { return options_.runner.tp; }
   // Tensor bytes the stage holds, summed over its ranks (a shard counts the
   // norms it replicates); on the device for CUDA.
   uint64_t weight_bytes() const { return runner_->weight_bytes(); }
@@ -108,8 +102,8 @@ class StageExecutor {
   uint64_t kv_bytes() const { return runner_->kv_bytes(); }
   // What runs the layers: "cpu", "cpu, tp 2", "cuda:0".
   std::string device() const { return runner_->device(); }
-  int64_t kv_blocks() const { return options_.kv_blocks; }
-  kernels::DType kv_dtype() const { return options_.kv_dtype; }
+  int64_t kv_blocks() const { return options_.runner.kv_blocks; }
+  kernels::DType kv_dtype() const { return options_.runner.kv_dtype; }
   int64_t live_sequences() const { return static_cast<int64_t>(held_.size()); }
 
   // Validates and runs one step. `hidden_in` is [tokens][n_embd] unless this

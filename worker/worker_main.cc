@@ -60,43 +60,39 @@ namespace {
 
 const Logger kLog("main");
 
-int Fail(const absl::Status& s) {
-  kLog.Error("%s", s.ToString());
-  return 1;
-}
 
 int Main() {
-  absl::StatusOr<LogLevel> level = ParseLogLevel(absl::GetFlag(FLAGS_log_level));
-  if (!level.ok()) return Fail(level.status());
-  InitLogging("tessera-worker", *level);
+  if (absl::Status s = InitLogging("tessera-worker", absl::GetFlag(FLAGS_log_level)); !s.ok()) {
+    return ExitWithError(s);
+  }
   const std::string model_path = absl::GetFlag(FLAGS_model);
   const std::string coordinator = absl::GetFlag(FLAGS_coordinator);
   if (model_path.empty() || coordinator.empty()) {
-    return Fail(absl::InvalidArgumentError("--model and --coordinator are required"));
+    return ExitWithError(absl::InvalidArgumentError("--model and --coordinator are required"));
   }
   int threads = absl::GetFlag(FLAGS_threads);
-  if (threads < 0) return Fail(absl::InvalidArgumentError("--threads must be >= 0"));
+  if (threads < 0) return ExitWithError(absl::InvalidArgumentError("--threads must be >= 0"));
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   const int tp = absl::GetFlag(FLAGS_tp);
   if (tp < 1) {
-    return Fail(absl::InvalidArgumentError(absl::StrFormat("--tp = %d must be at least 1", tp)));
+    return ExitWithError(absl::InvalidArgumentError(absl::StrFormat("--tp = %d must be at least 1", tp)));
   }
   // Refused here, before listening or joining: a worker that cannot run
   // its stage must not be planned into a pipeline.
   absl::StatusOr<Device> device = ParseDevice(absl::GetFlag(FLAGS_device));
-  if (!device.ok()) return Fail(device.status());
-  if (absl::Status usable = CheckDevice(*device, tp); !usable.ok()) return Fail(usable);
+  if (!device.ok()) return ExitWithError(device.status());
+  if (absl::Status usable = CheckDevice(*device, tp); !usable.ok()) return ExitWithError(usable);
   uint64_t memory_limit = 0;
   if (!absl::GetFlag(FLAGS_memory_limit).empty()) {
     absl::StatusOr<uint64_t> m = ParseByteSize(absl::GetFlag(FLAGS_memory_limit));
-    if (!m.ok()) return Fail(m.status());
+    if (!m.ok()) return ExitWithError(m.status());
     memory_limit = *m;
   }
 
   absl::StatusOr<std::unique_ptr<GgufFile>> file = OpenModelFile(model_path);
-  if (!file.ok()) return Fail(file.status());
+  if (!file.ok()) return ExitWithError(file.status());
   absl::StatusOr<ModelConfig> config = ModelConfigFromGguf(**file);
-  if (!config.ok()) return Fail(config.status());
+  if (!config.ok()) return ExitWithError(config.status());
 
   WorkerState state;
   StageService stage(&state);
@@ -110,7 +106,7 @@ int Main() {
   builder.RegisterService(&stage);
   absl::StatusOr<std::unique_ptr<grpc::Server>> started =
       StartExclusiveServer(&builder, listen, "--listen", &port);
-  if (!started.ok()) return Fail(started.status());
+  if (!started.ok()) return ExitWithError(started.status());
   std::unique_ptr<grpc::Server> server = *std::move(started);
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(false);
@@ -129,7 +125,7 @@ int Main() {
             listen.substr(0, listen.rfind(':')) + ":" + std::to_string(port), advertise);
 
   absl::StatusOr<HostDevices> devices = ProbeHost();
-  if (!devices.ok()) return Fail(devices.status());
+  if (!devices.ok()) return ExitWithError(devices.status());
   devices->read_bandwidth_bytes_per_s = MeasureReadBandwidth(threads);
   devices->cpu_isa = kernels::IsaName(kernels::ActiveIsa());
   kLog.Info("device %s, %s, %d threads, tp %d, %.2f GiB available, read bandwidth %.1f GB/s",
@@ -148,7 +144,7 @@ int Main() {
   ControlSession session(file->get(), &*config, *devices, options, &state);
   const absl::Status result = session.Run();
   server->Shutdown();
-  return Fail(result);
+  return ExitWithError(result);
 }
 
 }  // namespace

@@ -476,11 +476,16 @@ TEST(ParseByteSizeTest, ParsesUnits) {
   EXPECT_EQ(*ParseByteSize("3Gi"), 3ull << 30);
   EXPECT_EQ(*ParseByteSize("0.1KiB"), 102u);  // 102.4 rounds to 102
   EXPECT_EQ(*ParseByteSize("  7B "), 7u);
+  EXPECT_EQ(*ParseByteSize("3k"), 3000u);
+  EXPECT_EQ(*ParseByteSize("3Ki"), 3072u);
+  EXPECT_EQ(*ParseByteSize("2MB"), 2000000u);
+  EXPECT_EQ(*ParseByteSize("1TiB"), 1ull << 40);
 }
 
 TEST(ParseByteSizeTest, RejectsMalformedTextNamingIt) {
   for (const char* bad : {"", "GiB", "abc", "-1GiB", "1e9", "12XB", "1.2.3", "0.5B", "1.5",
-                          "99999999999TiB", "123456789012345678901"}) {
+                          "99999999999TiB", "123456789012345678901", "1i", "1iB", "1bb",
+                          "1kk", "1KiBB", "1PiB", "1bk"}) {
     EXPECT_THAT(ParseByteSize(bad), StatusIs(absl::StatusCode::kInvalidArgument,
                                              HasSubstr(std::string("'") + bad + "'")))
         << bad;

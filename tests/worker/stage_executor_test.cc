@@ -60,7 +60,7 @@ Stage Open(const std::string& path, int begin, int end) {
   s.config = *config;
   StageOptions o;
   o.layers = {begin, end};
-  o.kv_blocks = 8;
+  o.runner.kv_blocks = 8;
   auto exec = StageExecutor::Create(*s.file, s.config, o);
   EXPECT_TRUE(exec.ok()) << exec.status();
   s.exec = *std::move(exec);
