@@ -1,6 +1,7 @@
 #include "coordinator/scheduler.h"
 
 #include <algorithm>
+#include <atomic>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -8,6 +9,23 @@
 #include "base/status_macros.h"
 
 namespace tessera {
+namespace {
+
+// Arrival numbers are unique across every scheduler of the process, so a
+// sequence moved to another replica keeps its place among the ones there.
+std::atomic<uint64_t> g_next_arrival{1};
+
+// The end of a sequence's stream.
+void PushEnd(Sequence* s, const absl::Status& status, const std::string& reason) {
+  GenerationEnd end;
+  end.status = status;
+  end.finish_reason = reason;
+  end.prompt_tokens = static_cast<int64_t>(s->spec.prompt.size());
+  end.completion_tokens = s->generated;
+  s->stream->PushEnd(std::move(end));
+}
+
+}  // namespace
 
 Scheduler::Scheduler(const Tokenizer* tokenizer, const ModelConfig& config,
                      SchedulerOptions options)
@@ -69,7 +87,7 @@ absl::StatusOr<std::shared_ptr<RequestStream>> Scheduler::Submit(RequestSpec spe
     return stream;
   }
   absl::MutexLock lock(&mu_);
-  if (pipeline_ == nullptr) {
+  if (pipeline_ == nullptr || faulted_) {
     return absl::UnavailableError(
         absl::StrFormat("request %s: %s", id, unavailable_reason_));
   }
@@ -82,7 +100,7 @@ absl::StatusOr<std::shared_ptr<RequestStream>> Scheduler::Submit(RequestSpec spe
   auto seq = std::make_unique<Sequence>();
   seq->spec = std::move(spec);
   seq->stream = stream;
-  seq->arrival = next_arrival_++;
+  seq->arrival = g_next_arrival.fetch_add(1);
   seq->history = seq->spec.prompt;
   queued_.push_back(std::move(seq));
   ++events_;
@@ -104,13 +122,7 @@ void Scheduler::SetPipeline(std::unique_ptr<StepSink> client, int64_t kv_blocks,
     running_.clear();
     for (auto& s : queued_) Finish(s.get(), absl::UnavailableError(why), "");
     queued_.clear();
-    in_flight_.clear();
-    completions_.clear();
-    releases_.clear();
-    ++generation_;
-    ++events_;
-    blocked_arrival_ = 0;
-    old = std::move(pipeline_);
+    old = DropPipeline();
     pipeline_ = std::move(client);
     micro_batches_ = std::max(1, options_.micro_batches > 0 ? options_.micro_batches : stages);
     unavailable_reason_ = reason;
@@ -119,6 +131,87 @@ void Scheduler::SetPipeline(std::unique_ptr<StepSink> client, int64_t kv_blocks,
   // Destroyed outside the lock: its destructor fails its pending steps,
   // whose callbacks take mu_.
   old.reset();
+}
+
+std::shared_ptr<StepSink> Scheduler::DropPipeline() {
+  in_flight_.clear();
+  completions_.clear();
+  releases_.clear();
+  ++generation_;
+  ++events_;
+  blocked_arrival_ = 0;
+  faulted_ = false;
+  fault_to_report_.clear();
+  return std::move(pipeline_);
+}
+
+bool Scheduler::serving() const {
+  absl::MutexLock lock(&mu_);
+  return pipeline_ != nullptr && !faulted_;
+}
+
+std::vector<std::unique_ptr<Sequence>> Scheduler::Evacuate(const std::string& reason) {
+  std::vector<std::unique_ptr<Sequence>> out;
+  std::shared_ptr<StepSink> old;
+  {
+    absl::MutexLock lock(&mu_);
+    // Finished sequences still in flight are dropped with their steps.
+    for (auto& s : running_) {
+      if (!s->done) out.push_back(std::move(s));
+    }
+    running_.clear();
+    for (auto& s : queued_) {
+      if (!s->done) out.push_back(std::move(s));
+    }
+    queued_.clear();
+    for (auto& s : out) s->ForgetReplicaState();
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return a->arrival < b->arrival; });
+    old = DropPipeline();
+    unavailable_reason_ = reason;
+    blocks_.Reset(0, options_.block_size);
+  }
+  // Outside the lock, as in SetPipeline.
+  old.reset();
+  return out;
+}
+
+void Scheduler::Adopt(std::vector<std::unique_ptr<Sequence>> seqs) {
+  absl::MutexLock lock(&mu_);
+  // Oldest at the very front: push the youngest first.
+  std::sort(seqs.begin(), seqs.end(),
+            [](const auto& a, const auto& b) { return a->arrival > b->arrival; });
+  for (auto& s : seqs) {
+    if (++s->migrations > options_.max_migrations) {
+      Abandon(s.get(), absl::UnavailableError(absl::StrFormat(
+                           "request %s: its replica failed again after %d moves to another "
+                           "replica (--max-migrations)",
+                           s->spec.request_id, options_.max_migrations)));
+      continue;
+    }
+    queued_.push_front(std::move(s));
+  }
+  ++events_;
+}
+
+void Scheduler::Abandon(Sequence* s, const absl::Status& status) {
+  if (s->done) return;
+  s->done = true;
+  PushEnd(s, status, "");
+}
+
+bool Scheduler::IsReplicaFault(const absl::Status& status) const {
+  if (!options_.on_fault) return false;
+  const absl::StatusCode c = status.code();
+  return c == absl::StatusCode::kUnavailable || c == absl::StatusCode::kAborted ||
+         c == absl::StatusCode::kDeadlineExceeded;
+}
+
+void Scheduler::Fault(const std::string& reason) {
+  if (faulted_) return;
+  faulted_ = true;
+  fault_to_report_ = reason;
+  ++events_;
 }
 
 void Scheduler::Admit() {
@@ -155,12 +248,7 @@ void Scheduler::Finish(Sequence* s, const absl::Status& status, const std::strin
   if (s->done) return;
   s->done = true;
   if (blocked_arrival_ == s->arrival) blocked_arrival_ = 0;
-  GenerationEnd end;
-  end.status = status;
-  end.finish_reason = reason;
-  end.prompt_tokens = static_cast<int64_t>(s->spec.prompt.size());
-  end.completion_tokens = s->generated;
-  s->stream->PushEnd(std::move(end));
+  PushEnd(s, status, reason);
   if (!s->blocks.empty()) {
     blocks_.Release(s->blocks);
     s->blocks.clear();
@@ -361,6 +449,10 @@ void Scheduler::Complete(Completion c) {
   for (auto& [s, n] : step.work) {
     s->in_flight = false;
     if (s->done) continue;
+    if (!c.result.ok() && IsReplicaFault(c.result.status())) {
+      Fault(std::string(c.result.status().message()));
+      continue;  // kept for Evacuate
+    }
     if (!c.result.ok()) {
       Finish(s, absl::Status(c.result.status().code(),
                              absl::StrFormat("request %s: %s", s->spec.request_id,
@@ -393,11 +485,12 @@ void Scheduler::Loop() {
     std::vector<std::pair<uint64_t, StepPlan>> to_send;
     std::vector<int64_t> releases;
     uint64_t generation = 0;
+    std::string fault;
     {
       absl::MutexLock lock(&mu_);
       auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        if (stopping_ || !completions_.empty()) return true;
-        if (pipeline_ == nullptr || events_ == stalled_at_) return false;
+        if (stopping_ || !completions_.empty() || !fault_to_report_.empty()) return true;
+        if (pipeline_ == nullptr || faulted_ || events_ == stalled_at_) return false;
         if (static_cast<int>(in_flight_.size()) >= micro_batches_) return false;
         if (!queued_.empty()) return true;
         for (const auto& s : running_) {
@@ -412,50 +505,62 @@ void Scheduler::Loop() {
         completions_.pop_front();
         Complete(std::move(c));
       }
-      // A step past its deadline ends its sequences; the pipeline is
-      // presumably stuck, and membership will notice a dead worker.
+      // A step past its deadline: the pipeline is presumably stuck. Alone,
+      // its sequences end here (membership will notice a dead worker); as a
+      // replica, the replica has failed and they move.
       const absl::Time now = absl::Now();
       for (auto it = in_flight_.begin(); it != in_flight_.end();) {
         if (it->second.deadline > now) {
           ++it;
           continue;
         }
+        const absl::Status late = absl::DeadlineExceededError(absl::StrFormat(
+            "a pipeline step got no answer within %s", absl::FormatDuration(options_.step_timeout)));
+        const bool replica_fault = IsReplicaFault(late);
         for (auto& [s, n] : it->second.work) {
           s->in_flight = false;
-          Finish(s, absl::DeadlineExceededError(absl::StrFormat(
-                        "request %s: a pipeline step got no answer within %s",
-                        s->spec.request_id, absl::FormatDuration(options_.step_timeout))),
+          if (replica_fault) continue;  // kept for Evacuate
+          Finish(s, absl::Status(late.code(),
+                                 absl::StrFormat("request %s: %s", s->spec.request_id,
+                                                 late.message())),
                  "");
         }
+        if (replica_fault) Fault(std::string(late.message()));
         ++counted_.deadline_failures;
         in_flight_.erase(it++);
       }
       Sweep();
-      if (pipeline_ == nullptr) continue;
-      Admit();
-      stalled_at_ = ~uint64_t{0};
-      while (static_cast<int>(in_flight_.size()) < micro_batches_) {
-        StepPlan request;
-        InFlight step;
-        if (!BuildStep(&request, &step)) {
-          // Nothing can go now (all in flight, or waiting for blocks): sleep
-          // until something changes, or the 50 ms poll for cancellations.
-          stalled_at_ = events_;
-          break;
+      fault.swap(fault_to_report_);
+      if (pipeline_ != nullptr && !faulted_) {
+        Admit();
+        stalled_at_ = ~uint64_t{0};
+        while (static_cast<int>(in_flight_.size()) < micro_batches_) {
+          StepPlan request;
+          InFlight step;
+          if (!BuildStep(&request, &step)) {
+            // Nothing can go now (all in flight, or waiting for blocks):
+            // sleep until something changes, or the 50 ms poll for
+            // cancellations.
+            stalled_at_ = events_;
+            break;
+          }
+          step.generation = generation_;
+          step.deadline = now + options_.step_timeout;
+          const uint64_t ticket = next_ticket_++;
+          in_flight_[ticket] = std::move(step);
+          counted_.max_steps_in_flight = std::max<int64_t>(
+              counted_.max_steps_in_flight, static_cast<int64_t>(in_flight_.size()));
+          to_send.emplace_back(ticket, std::move(request));
         }
-        step.generation = generation_;
-        step.deadline = now + options_.step_timeout;
-        const uint64_t ticket = next_ticket_++;
-        in_flight_[ticket] = std::move(step);
-        counted_.max_steps_in_flight = std::max<int64_t>(
-            counted_.max_steps_in_flight, static_cast<int64_t>(in_flight_.size()));
-        to_send.emplace_back(ticket, std::move(request));
+        Sweep();
+        releases.swap(releases_);
+        pipeline = pipeline_;
+        generation = generation_;
       }
-      Sweep();
-      releases.swap(releases_);
-      pipeline = pipeline_;
-      generation = generation_;
     }
+    // Outside the lock: the router's handler evacuates this scheduler.
+    if (!fault.empty()) options_.on_fault(fault);
+    if (pipeline == nullptr) continue;
     // Outside the lock: a send that fails calls its callback at once.
     pipeline->Release(releases);
     for (auto& [ticket, request] : to_send) {

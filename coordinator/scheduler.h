@@ -38,6 +38,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -54,6 +55,7 @@
 #include "coordinator/kv_block_pool.h"
 #include "coordinator/request_spec.h"
 #include "coordinator/request_stream.h"
+#include "coordinator/sequence.h"
 #include "coordinator/step_plan.h"
 #include "coordinator/step_sink.h"
 
@@ -68,6 +70,16 @@ struct SchedulerOptions {
   // Steps in flight at once; 0 = one per pipeline stage.
   int32_t micro_batches = 0;
   absl::Duration step_timeout = absl::Seconds(60);
+  // Set when the scheduler runs one replica of several (router.h): a step
+  // that fails as a whole for a reason of the pipeline's (UNAVAILABLE,
+  // ABORTED, or no answer within step_timeout) ends no request. The
+  // scheduler stops sending, keeps its sequences, and calls on_fault once
+  // with the reason (from its own thread, no lock held); the router then
+  // takes the sequences away with Evacuate. Unset: those requests fail with
+  // the step's error.
+  std::function<void(const std::string& reason)> on_fault;
+  // How many times a request may be moved to another replica.
+  int32_t max_migrations = 3;
 };
 
 // What the scheduler is doing, for GetModelInfo and tests.
@@ -105,26 +117,32 @@ class Scheduler {
   void SetPipeline(std::unique_ptr<StepSink> sink, int64_t kv_blocks, int stages,
                    const std::string& reason);
 
+  // A replica's scheduler (SchedulerOptions::on_fault set) ---------------
+
+  // True while a pipeline is installed and has not failed: new requests and
+  // moved sequences may come here.
+  bool serving() const;
+
+  // Removes the pipeline (destroyed outside the lock, its late results
+  // ignored) and hands over every unfinished sequence, queued or running,
+  // stripped of what the replica held for it, oldest first. New requests
+  // are refused UNAVAILABLE with `reason` until SetPipeline installs a new
+  // pipeline.
+  std::vector<std::unique_ptr<Sequence>> Evacuate(const std::string& reason);
+
+  // Takes over sequences evacuated from another replica: they go to the
+  // front of the queue in arrival order and are computed again from
+  // position 0. One moved more than max_migrations times ends UNAVAILABLE.
+  void Adopt(std::vector<std::unique_ptr<Sequence>> seqs);
+
+  // Ends a sequence no scheduler will run (no replica left to take it).
+  static void Abandon(Sequence* s, const absl::Status& status);
+
   SchedulerStats stats() const;
   // Step timing of the current pipeline; empty when there is none.
   PipelineTiming pipeline_timing() const;
 
  private:
-  struct Sequence {
-    int64_t seq_id = 0;        // as the workers know it; new after a preemption
-    uint64_t arrival = 0;      // order of Submit: older sequences win blocks
-    RequestSpec spec;
-    std::shared_ptr<RequestStream> stream;
-    std::vector<int32_t> blocks;
-    std::vector<int32_t> history;  // prompt + generated
-    int32_t computed = 0;          // leading history positions whose KV exists
-    int64_t registered = 0;        // leading blocks offered to the prefix cache
-    bool prefix_cached = false;    // next step starts past reused cached blocks
-    int32_t generated = 0;
-    bool in_flight = false;
-    bool in_step = false;          // taken by the step being built
-    bool done = false;             // finished; dropped once not in flight
-  };
   struct InFlight {
     uint64_t generation = 0;
     absl::Time deadline;
@@ -155,6 +173,14 @@ class Scheduler {
   bool Accept(Sequence* s, const SampleOutcome& token) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops finished sequences from running_.
   void Sweep() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets the steps in flight on the pipeline (their late results are
+  // ignored by generation) and returns it, to be destroyed outside the lock.
+  std::shared_ptr<StepSink> DropPipeline() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether a step failing with `status` is the replica's fault (handed to
+  // on_fault) rather than its requests'.
+  bool IsReplicaFault(const absl::Status& status) const;
+  // Records the first fault; the loop reports it.
+  void Fault(const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Tokenizer* tokenizer_;
   const ModelConfig config_;
@@ -162,7 +188,11 @@ class Scheduler {
 
   mutable absl::Mutex mu_;
   std::shared_ptr<StepSink> pipeline_ ABSL_GUARDED_BY(mu_);
-  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // bumped by SetPipeline
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // bumped by SetPipeline and Evacuate
+  // The pipeline failed (on_fault set): nothing is sent until Evacuate or
+  // SetPipeline. `fault_to_report_` is handed to on_fault by the loop.
+  bool faulted_ ABSL_GUARDED_BY(mu_) = false;
+  std::string fault_to_report_ ABSL_GUARDED_BY(mu_);
   int micro_batches_ ABSL_GUARDED_BY(mu_) = 1;
   std::string unavailable_reason_ ABSL_GUARDED_BY(mu_) = "no pipeline is ready yet";
   KvBlockPool blocks_ ABSL_GUARDED_BY(mu_);
@@ -172,7 +202,6 @@ class Scheduler {
   std::deque<Completion> completions_ ABSL_GUARDED_BY(mu_);
   std::vector<int64_t> releases_ ABSL_GUARDED_BY(mu_);
   int64_t next_seq_id_ ABSL_GUARDED_BY(mu_) = 1;
-  uint64_t next_arrival_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 1;
   // The counters of SchedulerStats (preemptions, steps, prefill tokens and
   // chunks, the maxima, deadline failures), counted in place; stats() adds

@@ -194,19 +194,35 @@ PipelineTiming FakePipeline::timing() const {
 }
 
 void FakePipeline::DeliverLoop() {
+  auto failed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> bool {
+    return options_.fail_after_steps > 0 && answered_ >= options_.fail_after_steps;
+  };
+  bool broken = false;
   for (;;) {
     Held h;
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || (!held_.empty() && held_.front().due <= absl::Now());
+      auto ready = [this, &failed]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || (!held_.empty() && held_.front().due <= absl::Now() &&
+                             !(failed() && options_.hang));
       };
       mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(1));
       if (stopping_) return;
       if (held_.empty() || held_.front().due > absl::Now()) continue;
+      if (failed() && options_.hang) continue;  // held forever
       h = std::move(held_.front());
       held_.pop_front();
       for (const PlannedSequence& w : h.plan.seqs) in_flight_.erase(w.seq_id);
+      if (!failed()) {
+        ++answered_;
+      } else {
+        broken = true;
+      }
+    }
+    if (broken) {
+      h.done(absl::UnavailableError("the fake pipeline broke"));
+      broken = false;
+      continue;
     }
     h.done(std::move(h.outcome));
   }

@@ -44,6 +44,11 @@ struct FakePipelineOptions {
   int32_t max_batch_tokens = 0;  // > 0: a step carrying more is a violation
   absl::Duration latency = absl::Milliseconds(1);
   bool manual = false;
+  // > 0: after this many answered steps the pipeline fails, as a replica
+  // whose worker died (every later step is answered UNAVAILABLE) or, with
+  // `hang`, as one whose worker froze (no later step is answered).
+  int64_t fail_after_steps = 0;
+  bool hang = false;
 };
 
 // The tokens a request with this prompt gets from the fake alone: what the
@@ -108,6 +113,7 @@ class FakePipeline final : public StepSink {
   std::deque<Held> held_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> violations_ ABSL_GUARDED_BY(mu_);
   std::vector<StepPlan> sent_ ABSL_GUARDED_BY(mu_);
+  int64_t answered_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<std::function<void(SampleOutcome*)>> overrides_ ABSL_GUARDED_BY(mu_);
   PipelineTiming timing_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -17,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/coordinator/fake_pipeline.h"
+#include "tests/coordinator/stream_outcome.h"
 #include "tests/coordinator/test_vocab.h"
 
 namespace tessera::testing {
@@ -28,29 +29,6 @@ using ::testing::IsEmpty;
 constexpr int kVocab = 300;
 constexpr int kEos = kVocab - 1;
 
-struct Outcome {
-  std::vector<int32_t> ids;
-  absl::Status status;
-  std::string finish_reason;
-  bool ended = false;
-};
-
-// Takes every event until the final one (or `timeout` without one).
-Outcome Drain(RequestStream& stream, absl::Duration timeout = absl::Seconds(30)) {
-  Outcome o;
-  const absl::Time deadline = absl::Now() + timeout;
-  RequestEvent e;
-  while (absl::Now() < deadline && stream.Pop(&e, deadline - absl::Now())) {
-    o.ids.insert(o.ids.end(), e.token_ids.begin(), e.token_ids.end());
-    if (e.final) {
-      o.status = e.status;
-      o.finish_reason = e.finish_reason;
-      o.ended = true;
-      break;
-    }
-  }
-  return o;
-}
 
 class SchedulerTest : public ::testing::Test {
  protected:

@@ -1,0 +1,186 @@
+#include "coordinator/router.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+#include "common/log.h"
+
+namespace tessera {
+namespace {
+
+const Logger kLog("router");
+
+int64_t Outstanding(const SchedulerStats& s) { return s.running + s.queued; }
+
+}  // namespace
+
+Router::Router(const Tokenizer* tokenizer, const ModelConfig& config, SchedulerOptions options)
+    : tokenizer_(tokenizer), config_(config), options_(std::move(options)) {
+  At(0);  // refuses requests with the reason until a replica is ready
+}
+
+Router::~Router() = default;
+
+void Router::set_on_fault(std::function<void(int, const std::string&)> on_fault) {
+  absl::MutexLock lock(&mu_);
+  on_fault_ = std::move(on_fault);
+}
+
+Scheduler* Router::At(int slot) {
+  absl::MutexLock lock(&mu_);
+  while (static_cast<int>(schedulers_.size()) <= slot) {
+    const int s = static_cast<int>(schedulers_.size());
+    SchedulerOptions o = options_;
+    o.on_fault = [this, s](const std::string& reason) {
+      FailOver(s, reason);
+      std::function<void(int, const std::string&)> rebuild;
+      {
+        absl::MutexLock lock(&mu_);
+        rebuild = on_fault_;
+      }
+      if (rebuild) rebuild(s, reason);
+    };
+    schedulers_.push_back(std::make_unique<Scheduler>(tokenizer_, config_, std::move(o)));
+  }
+  return schedulers_[slot].get();
+}
+
+std::vector<Scheduler*> Router::All() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<Scheduler*> all;
+  for (const auto& s : schedulers_) all.push_back(s.get());
+  return all;
+}
+
+absl::StatusOr<std::shared_ptr<RequestStream>> Router::Submit(RequestSpec spec) {
+  // Two tries: a replica can stop serving between the choice and the submit.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    Scheduler* best = nullptr;
+    int64_t best_load = 0;
+    for (Scheduler* s : All()) {
+      if (!s->serving()) continue;
+      const int64_t load = Outstanding(s->stats());
+      if (best == nullptr || load < best_load) {
+        best = s;
+        best_load = load;
+      }
+    }
+    // None serves: slot 0 validates the request and says why it cannot run.
+    if (best == nullptr) return At(0)->Submit(std::move(spec));
+    if (attempt == 1) return best->Submit(std::move(spec));
+    absl::StatusOr<std::shared_ptr<RequestStream>> r = best->Submit(spec);
+    if (r.ok() || r.status().code() != absl::StatusCode::kUnavailable) return r;
+  }
+  return absl::InternalError("unreachable");
+}
+
+void Router::ReplicaReady(int slot, std::unique_ptr<StepSink> sink, int64_t kv_blocks,
+                          int stages) {
+  At(slot)->SetPipeline(std::move(sink), kv_blocks, stages, "");
+}
+
+void Router::ReplicaLost(int slot, const std::string& reason) { FailOver(slot, reason); }
+
+void Router::FailOver(int slot, const std::string& reason) {
+  absl::MutexLock failover(&failover_mu_);
+  std::vector<std::unique_ptr<Sequence>> moving = At(slot)->Evacuate(reason);
+  {
+    absl::MutexLock lock(&mu_);
+    last_failure_ = reason;
+  }
+  if (moving.empty()) return;
+  // Least loaded first, counting what this failover already gave each.
+  std::vector<std::pair<Scheduler*, int64_t>> targets;
+  for (Scheduler* s : All()) {
+    if (s->serving()) targets.emplace_back(s, Outstanding(s->stats()));
+  }
+  const size_t total = moving.size();
+  if (targets.empty()) {
+    for (auto& s : moving) {
+      Scheduler::Abandon(s.get(), absl::UnavailableError(absl::StrFormat(
+                                      "request %s: replica %d failed (%s) and no other replica "
+                                      "is serving",
+                                      s->spec.request_id, slot, reason)));
+    }
+    absl::MutexLock lock(&mu_);
+    stranded_ += static_cast<int64_t>(total);
+    kLog.Warning("replica %d failed (%s): %d request(s) ended, no replica left to take them",
+                 slot, reason, total);
+    return;
+  }
+  std::vector<std::vector<std::unique_ptr<Sequence>>> share(targets.size());
+  for (auto& s : moving) {
+    size_t pick = 0;
+    for (size_t i = 1; i < targets.size(); ++i) {
+      if (targets[i].second < targets[pick].second) pick = i;
+    }
+    ++targets[pick].second;
+    share[pick].push_back(std::move(s));
+  }
+  for (size_t i = 0; i < targets.size(); ++i) {
+    if (!share[i].empty()) targets[i].first->Adopt(std::move(share[i]));
+  }
+  absl::MutexLock lock(&mu_);
+  migrations_ += static_cast<int64_t>(total);
+  kLog.Warning("replica %d failed (%s): %d request(s) moved to %d other replica(s)", slot,
+               reason, total, targets.size());
+}
+
+bool Router::serving() const {
+  for (Scheduler* s : All()) {
+    if (s->serving()) return true;
+  }
+  return false;
+}
+
+int Router::slots() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(schedulers_.size());
+}
+
+bool Router::replica_serving(int slot) const {
+  const std::vector<Scheduler*> all = All();
+  return slot >= 0 && slot < static_cast<int>(all.size()) && all[slot]->serving();
+}
+
+SchedulerStats Router::stats() const {
+  SchedulerStats sum;
+  for (Scheduler* s : All()) {
+    const SchedulerStats st = s->stats();
+    sum.running += st.running;
+    sum.queued += st.queued;
+    sum.steps_in_flight += st.steps_in_flight;
+    sum.total_blocks += st.total_blocks;
+    sum.free_blocks += st.free_blocks;
+    sum.preemptions += st.preemptions;
+    sum.steps += st.steps;
+    sum.prefill_tokens += st.prefill_tokens;
+    sum.cached_blocks += st.cached_blocks;
+    sum.prefix_hit_blocks += st.prefix_hit_blocks;
+    sum.prefill_chunks += st.prefill_chunks;
+    sum.max_step_tokens = std::max(sum.max_step_tokens, st.max_step_tokens);
+    sum.max_steps_in_flight = std::max(sum.max_steps_in_flight, st.max_steps_in_flight);
+    sum.deadline_failures += st.deadline_failures;
+  }
+  return sum;
+}
+
+PipelineTiming Router::pipeline_timing() const {
+  for (Scheduler* s : All()) {
+    if (s->serving()) return s->pipeline_timing();
+  }
+  return PipelineTiming();
+}
+
+int64_t Router::migrations() const {
+  absl::MutexLock lock(&mu_);
+  return migrations_;
+}
+
+int64_t Router::stranded() const {
+  absl::MutexLock lock(&mu_);
+  return stranded_;
+}
+
+}  // namespace tessera

@@ -1,0 +1,99 @@
+// Requests over the replicas of one model: one Scheduler per replica (a
+// pipeline with its own KV pool), a place chosen for each new request, and
+// the sequences of a failed replica moved to the others.
+//
+// Placement: the serving replica with the least outstanding work (running
+// plus queued sequences); ties go to the lower slot.
+//
+// Failover: a replica fails when membership loses one of its workers
+// (ReplicaLost) or when its scheduler sees a whole step fail for a reason of
+// the pipeline's: the pipeline broke, or a step got no answer within the
+// step timeout (a hung worker). Either way its unfinished sequences are
+// evacuated and adopted by the other serving replicas, least loaded first:
+// each is computed again there from its prompt and the tokens it already
+// produced, and samples its next token from the same rng counter, so the
+// client's stream goes on with no token lost, repeated or changed
+// (replicas of one coordinator share the model, the plan's shape and the
+// kernel path). With no serving replica left they end UNAVAILABLE naming the
+// failure. A fault the scheduler found is also handed to `on_fault` so
+// membership rebuilds the replica with a new epoch.
+//
+// Thread-safety: every method may be called from any thread. Failover runs
+// on the thread that reports the failure, one at a time (failover_mu_).
+#ifndef TESSERA_COORDINATOR_ROUTER_H_
+#define TESSERA_COORDINATOR_ROUTER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/model_config.h"
+#include "common/tokenizer/tokenizer.h"
+#include "coordinator/scheduler.h"
+
+namespace tessera {
+
+class Router {
+ public:
+  // `tokenizer` must outlive the router. `options` is every replica's
+  // scheduler's (on_fault is the router's own).
+  Router(const Tokenizer* tokenizer, const ModelConfig& config, SchedulerOptions options);
+  ~Router();
+  Router(const Router&) = delete;
+  Router& operator=(const Router&) = delete;
+
+  // Called with the replica slot and the reason when a replica's scheduler
+  // found it failed; set before any replica is ready.
+  void set_on_fault(std::function<void(int slot, const std::string& reason)> on_fault);
+
+  // Checks and queues the request on the least loaded serving replica.
+  // UNAVAILABLE naming why when none serves (`not_serving` says why).
+  absl::StatusOr<std::shared_ptr<RequestStream>> Submit(RequestSpec spec);
+
+  // Replica `slot` has a ready pipeline (slots are small integers from 0).
+  void ReplicaReady(int slot, std::unique_ptr<StepSink> sink, int64_t kv_blocks, int stages);
+  // Replica `slot` lost a worker: its sequences move (or end) now.
+  void ReplicaLost(int slot, const std::string& reason);
+
+  bool serving() const;
+  int slots() const;
+  // Whether replica `slot` serves.
+  bool replica_serving(int slot) const;
+  // Summed over the replicas.
+  SchedulerStats stats() const;
+  // Of the first serving replica; empty when none serves.
+  PipelineTiming pipeline_timing() const;
+  // Sequences moved to another replica, and ended for want of one.
+  int64_t migrations() const;
+  int64_t stranded() const;
+
+ private:
+  // The scheduler of `slot`, created on first use.
+  Scheduler* At(int slot) ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<Scheduler*> All() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Moves the unfinished sequences of `slot` to the other serving replicas.
+  void FailOver(int slot, const std::string& reason) ABSL_LOCKS_EXCLUDED(failover_mu_);
+
+  const Tokenizer* tokenizer_;
+  const ModelConfig config_;
+  const SchedulerOptions options_;
+
+  mutable absl::Mutex mu_;
+  // Never shrinks, so a Scheduler* stays valid while the router lives.
+  std::vector<std::unique_ptr<Scheduler>> schedulers_ ABSL_GUARDED_BY(mu_);
+  std::function<void(int, const std::string&)> on_fault_ ABSL_GUARDED_BY(mu_);
+  int64_t migrations_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t stranded_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string last_failure_ ABSL_GUARDED_BY(mu_);
+
+  absl::Mutex failover_mu_;
+};
+
+}  // namespace tessera
+
+#endif  // TESSERA_COORDINATOR_ROUTER_H_

@@ -1,0 +1,254 @@
+// Replicas and failover against fake pipelines (fake_pipeline.h): a replica
+// whose pipeline breaks or freezes mid-stream hands its sequences to another
+// replica, and every client stream still ends with exactly the tokens the
+// request gets alone (the fake's tokens are a hash of the whole history, the
+// seed and the rng counter, so a lost, repeated or re-sampled token shows).
+// With no replica left, streams end UNAVAILABLE naming the failure.
+#include "coordinator/router.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/coordinator/fake_pipeline.h"
+#include "tests/coordinator/stream_outcome.h"
+#include "tests/coordinator/test_vocab.h"
+
+namespace tessera::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+constexpr int kVocab = 300;
+
+
+class RouterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tokenizer_ = TestTokenizer(kVocab);
+    ASSERT_NE(tokenizer_, nullptr);
+    config_.vocab_size = kVocab;
+    fake_.vocab = kVocab;
+    fake_.latency = absl::Milliseconds(2);
+    options_.block_size = fake_.block_size;
+    options_.max_context = 512;
+  }
+
+  void Start() {
+    router_ = std::make_unique<Router>(tokenizer_.get(), config_, options_);
+    router_->set_on_fault([this](int slot, const std::string& reason) {
+      absl::MutexLock lock(&mu_);
+      faults_.push_back(absl::StrCat(slot, ": ", reason));
+      fault_time_ = absl::Now();
+    });
+  }
+
+  // Installs a fake pipeline as replica `slot`.
+  FakePipeline* Ready(int slot, FakePipelineOptions o) {
+    auto pipe = std::make_unique<FakePipeline>(o);
+    FakePipeline* raw = pipe.get();
+    router_->ReplicaReady(slot, std::move(pipe), o.kv_blocks, 1);
+    return raw;
+  }
+
+  RequestSpec Spec(int i, int32_t max_tokens) const {
+    RequestSpec s;
+    s.request_id = absl::StrCat("r", i);
+    for (int k = 0; k < 6 + i; ++k) s.prompt.push_back((k * 31 + i * 17 + 3) % (kVocab - 1));
+    s.max_tokens = max_tokens;
+    s.ignore_eos = true;
+    s.sampling.seed = 100 + i;
+    return s;
+  }
+
+  std::vector<int32_t> Reference(const RequestSpec& spec) const {
+    return ReferenceTokens(fake_, spec.prompt, spec.sampling.seed, spec.max_tokens,
+                           spec.ignore_eos);
+  }
+
+  // Submits `n` requests and drains them all.
+  std::vector<Outcome> Run(int n, int32_t max_tokens, std::vector<RequestSpec>* specs) {
+    std::vector<std::shared_ptr<RequestStream>> streams;
+    for (int i = 0; i < n; ++i) {
+      specs->push_back(Spec(i, max_tokens));
+      auto s = router_->Submit(specs->back());
+      EXPECT_TRUE(s.ok()) << s.status();
+      streams.push_back(s.ok() ? *s : nullptr);
+    }
+    std::vector<Outcome> out;
+    for (auto& s : streams) out.push_back(s == nullptr ? Outcome() : Drain(*s));
+    return out;
+  }
+
+  // Request ids a fake was sent work for.
+  static absl::flat_hash_set<std::string> Served(const FakePipeline& pipe) {
+    absl::flat_hash_set<std::string> ids;
+    for (const StepPlan& p : pipe.sent()) {
+      for (const PlannedSequence& w : p.seqs) ids.insert(w.request_id);
+    }
+    return ids;
+  }
+
+  std::unique_ptr<Tokenizer> tokenizer_;
+  ModelConfig config_;
+  FakePipelineOptions fake_;
+  SchedulerOptions options_;
+  std::unique_ptr<Router> router_;
+  absl::Mutex mu_;
+  std::vector<std::string> faults_ ABSL_GUARDED_BY(mu_);
+  absl::Time fault_time_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(RouterTest, NewRequestsSpreadOverTheReplicasByOutstandingWork) {
+  Start();
+  fake_.latency = absl::Milliseconds(5);
+  FakePipeline* a = Ready(0, fake_);
+  FakePipeline* b = Ready(1, fake_);
+  std::vector<RequestSpec> specs;
+  const std::vector<Outcome> out = Run(6, 16, &specs);
+  for (size_t i = 0; i < out.size(); ++i) {
+    ASSERT_TRUE(out[i].ended);
+    EXPECT_TRUE(out[i].status.ok()) << out[i].status;
+    EXPECT_EQ(out[i].ids, Reference(specs[i])) << specs[i].request_id;
+  }
+  EXPECT_EQ(Served(*a).size(), 3u);
+  EXPECT_EQ(Served(*b).size(), 3u);
+  EXPECT_EQ(router_->migrations(), 0);
+}
+
+TEST_F(RouterTest, ABrokenReplicasStreamsGoOnElsewhereWithTheSameTokens) {
+  Start();
+  FakePipelineOptions breaking = fake_;
+  breaking.fail_after_steps = 10;
+  Ready(0, breaking);  // destroyed by the failover
+  FakePipeline* b = Ready(1, fake_);
+  std::vector<RequestSpec> specs;
+  const std::vector<Outcome> out = Run(6, 40, &specs);
+  for (size_t i = 0; i < out.size(); ++i) {
+    ASSERT_TRUE(out[i].ended) << specs[i].request_id;
+    EXPECT_TRUE(out[i].status.ok()) << out[i].status;
+    EXPECT_EQ(out[i].finish_reason, "length");
+    EXPECT_EQ(out[i].ids, Reference(specs[i])) << specs[i].request_id;
+  }
+  // Replica 0 took three of them and finished none: they moved.
+  EXPECT_EQ(Served(*b).size(), 6u);
+  EXPECT_EQ(router_->migrations(), 3);
+  EXPECT_FALSE(router_->replica_serving(0));
+  EXPECT_TRUE(router_->replica_serving(1));
+  absl::MutexLock lock(&mu_);
+  auto reported = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !faults_.empty(); };
+  ASSERT_TRUE(mu_.AwaitWithTimeout(absl::Condition(&reported), absl::Seconds(10)));
+  ASSERT_EQ(faults_.size(), 1u);
+  EXPECT_THAT(faults_[0], HasSubstr("0: "));
+  EXPECT_THAT(faults_[0], HasSubstr("the fake pipeline broke"));
+  EXPECT_THAT(b->violations(), IsEmpty());
+}
+
+TEST_F(RouterTest, AFrozenReplicaIsCaughtByTheStepDeadlineAndItsStreamsMove) {
+  options_.step_timeout = absl::Milliseconds(300);
+  Start();
+  FakePipelineOptions freezing = fake_;
+  freezing.fail_after_steps = 10;
+  freezing.hang = true;
+  Ready(0, freezing);
+  FakePipeline* b = Ready(1, fake_);
+  std::vector<RequestSpec> specs;
+  const std::vector<Outcome> out = Run(4, 30, &specs);
+  for (size_t i = 0; i < out.size(); ++i) {
+    ASSERT_TRUE(out[i].ended) << specs[i].request_id;
+    EXPECT_TRUE(out[i].status.ok()) << out[i].status;
+    EXPECT_EQ(out[i].ids, Reference(specs[i])) << specs[i].request_id;
+  }
+  EXPECT_EQ(router_->migrations(), 2);
+  EXPECT_GE(router_->stats().deadline_failures, 1);
+  absl::MutexLock lock(&mu_);
+  auto reported = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !faults_.empty(); };
+  ASSERT_TRUE(mu_.AwaitWithTimeout(absl::Condition(&reported), absl::Seconds(10)));
+  ASSERT_EQ(faults_.size(), 1u);
+  EXPECT_THAT(faults_[0], HasSubstr("no answer within 300ms"));
+  EXPECT_THAT(b->violations(), IsEmpty());
+}
+
+TEST_F(RouterTest, WithNoReplicaLeftStreamsEndUnavailableAtOnce) {
+  Start();
+  FakePipelineOptions breaking = fake_;
+  breaking.fail_after_steps = 8;
+  Ready(0, breaking);
+  std::vector<RequestSpec> specs;
+  const std::vector<Outcome> out = Run(3, 40, &specs);
+  // The streams end inside the failover; the rebuild callback comes after.
+  absl::Time fault_time;
+  {
+    absl::MutexLock lock(&mu_);
+    auto reported = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !faults_.empty(); };
+    ASSERT_TRUE(mu_.AwaitWithTimeout(absl::Condition(&reported), absl::Seconds(10)));
+    ASSERT_EQ(faults_.size(), 1u);
+    fault_time = fault_time_;
+  }
+  for (const Outcome& o : out) {
+    ASSERT_TRUE(o.ended);
+    EXPECT_EQ(o.status.code(), absl::StatusCode::kUnavailable) << o.status;
+    EXPECT_THAT(o.status.message(), HasSubstr("replica 0 failed (the fake pipeline broke)"));
+    EXPECT_THAT(o.status.message(), HasSubstr("no other replica is serving"));
+    EXPECT_LT(o.ids.size(), 40u);
+    EXPECT_LT(o.end_time - fault_time, absl::Seconds(2));
+  }
+  EXPECT_EQ(router_->stranded(), 3);
+  EXPECT_FALSE(router_->serving());
+  // New requests are refused, not queued.
+  EXPECT_EQ(router_->Submit(Spec(9, 4)).status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(RouterTest, AMembershipLossMovesTheStreamsToo) {
+  Start();
+  fake_.latency = absl::Milliseconds(5);
+  Ready(0, fake_);
+  FakePipeline* b = Ready(1, fake_);
+  std::vector<RequestSpec> specs;
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (int i = 0; i < 4; ++i) {
+    specs.push_back(Spec(i, 40));
+    streams.push_back(*router_->Submit(specs.back()));
+  }
+  absl::SleepFor(absl::Milliseconds(60));
+  router_->ReplicaLost(0, "worker-1 (stage 0 of replica 0) disconnected");
+  for (size_t i = 0; i < streams.size(); ++i) {
+    const Outcome o = Drain(*streams[i]);
+    ASSERT_TRUE(o.ended);
+    EXPECT_TRUE(o.status.ok()) << o.status;
+    EXPECT_EQ(o.ids, Reference(specs[i])) << specs[i].request_id;
+  }
+  EXPECT_EQ(router_->migrations(), 2);
+  EXPECT_THAT(b->violations(), IsEmpty());
+}
+
+TEST_F(RouterTest, AMoveLimitEndsARequestInsteadOfMovingIt) {
+  options_.max_migrations = 0;
+  Start();
+  FakePipelineOptions breaking = fake_;
+  breaking.fail_after_steps = 6;
+  Ready(0, breaking);
+  Ready(1, fake_);
+  std::vector<RequestSpec> specs;
+  const std::vector<Outcome> out = Run(2, 40, &specs);
+  int limited = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    ASSERT_TRUE(out[i].ended);
+    if (out[i].status.ok()) {
+      EXPECT_EQ(out[i].ids, Reference(specs[i]));
+    } else {
+      EXPECT_EQ(out[i].status.code(), absl::StatusCode::kUnavailable);
+      EXPECT_THAT(out[i].status.message(), HasSubstr("--max-migrations"));
+      ++limited;
+    }
+  }
+  EXPECT_EQ(limited, 1);
+}
+
+}  // namespace
+}  // namespace tessera::testing
