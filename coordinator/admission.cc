@@ -22,8 +22,8 @@ absl::Status ForRequest(const absl::Status& status, const std::string& id) {
 
 }  // namespace
 
-Admission::Admission(const Tokenizer* tokenizer, Scheduler* scheduler, Options options)
-    : tokenizer_(tokenizer), scheduler_(scheduler), options_(std::move(options)) {}
+Admission::Admission(const Tokenizer* tokenizer, Router* router, Options options)
+    : tokenizer_(tokenizer), router_(router), options_(std::move(options)) {}
 
 absl::StatusOr<Admitted> Admission::Admit(AdmissionRequest request) {
   std::string id = std::move(request.request_id);
@@ -47,7 +47,7 @@ absl::StatusOr<Admitted> Admission::Admit(AdmissionRequest request) {
     }
   }
   const size_t prompt_tokens = spec->prompt.size();
-  absl::StatusOr<std::shared_ptr<RequestStream>> stream = scheduler_->Submit(*std::move(spec));
+  absl::StatusOr<std::shared_ptr<RequestStream>> stream = router_->Submit(*std::move(spec));
   if (!stream.ok()) {
     kLog.ForRequest(id).Info("refused: %s", stream.status().ToString());
     return stream.status();

@@ -28,7 +28,7 @@
 #include "common/tokenizer/tokenizer.h"
 #include "coordinator/admission_request.h"
 #include "coordinator/request_stream.h"
-#include "coordinator/scheduler.h"
+#include "coordinator/router.h"
 
 namespace tessera {
 
@@ -45,8 +45,8 @@ class Admission {
     std::function<std::string()> not_ready_reason;
   };
 
-  // `tokenizer` and `scheduler` must outlive this.
-  Admission(const Tokenizer* tokenizer, Scheduler* scheduler, Options options);
+  // `tokenizer` and `router` must outlive this.
+  Admission(const Tokenizer* tokenizer, Router* router, Options options);
 
   absl::StatusOr<Admitted> Admit(AdmissionRequest request);
 
@@ -54,7 +54,7 @@ class Admission {
 
  private:
   const Tokenizer* tokenizer_;
-  Scheduler* scheduler_;
+  Router* router_;
   const Options options_;
   std::atomic<uint64_t> next_request_{1};
 };

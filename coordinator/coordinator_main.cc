@@ -11,6 +11,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/dashed_flags.h"
@@ -28,6 +30,7 @@
 #include "coordinator/model_footprint.h"
 #include "coordinator/pipeline_client.h"
 #include "coordinator/planner.h"
+#include "coordinator/router.h"
 #include "coordinator/scheduler.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
@@ -39,7 +42,19 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
 ABSL_FLAG(std::string, model, "",
           "The GGUF model file or Hugging Face checkpoint directory (required). The "
           "coordinator reads its metadata and tokenizer, never its weights.");
-ABSL_FLAG(int32_t, min_workers, 1, "Workers to wait for before planning the pipeline.");
+ABSL_FLAG(int32_t, min_workers, 1,
+          "Workers (pipeline stages) per replica: a replica forms once this many workers are "
+          "idle.");
+ABSL_FLAG(std::string, replicas, "1",
+          "Pipeline replicas to form: a number, or auto for every full group of --min-workers "
+          "idle workers. A request goes to the least busy replica; the streams of a replica that "
+          "fails move to another one with the same tokens.");
+ABSL_FLAG(int32_t, max_migrations, 3,
+          "How many times one request may move to another replica after failures before it "
+          "ends UNAVAILABLE.");
+ABSL_FLAG(int32_t, step_timeout_ms, 60000,
+          "A pipeline step with no answer after this long fails its replica (a hung worker); "
+          "its requests move to another replica.");
 ABSL_FLAG(int64_t, max_context, 4096,
           "Longest sequence (prompt + generated tokens) served; capped at the model's context.");
 ABSL_FLAG(int64_t, max_seqs, 8, "Sequences that run at once; the KV pool is sized for this many "
@@ -80,7 +95,9 @@ ABSL_FLAG(int64_t, http_write_buffer_bytes, 4 << 20,
 ABSL_FLAG(double, http_write_stall_timeout_s, 30,
           "Seconds an HTTP client may take none of its buffered response before it is "
           "disconnected and its request cancelled.");
-ABSL_FLAG(int32_t, heartbeat_timeout_ms, 5000, "A worker silent this long is presumed dead.");
+ABSL_FLAG(int32_t, heartbeat_timeout_ms, 3000,
+          "A worker silent this long (it sends a heartbeat every second) is presumed dead and "
+          "its replica fails over.");
 ABSL_FLAG(std::string, log_level, "info",
           "Least severe log lines written to stderr: debug, info, warning or error.");
 
@@ -127,6 +144,16 @@ int Main() {
     return ExitWithError(absl::InvalidArgumentError(
         "--max-context, --max-seqs, --max-batch-tokens and --min-workers must be at least 1"));
   }
+  int replicas = 0;
+  const std::string replicas_flag = absl::GetFlag(FLAGS_replicas);
+  if (replicas_flag != "auto" && (!absl::SimpleAtoi(replicas_flag, &replicas) || replicas < 1)) {
+    return ExitWithError(absl::InvalidArgumentError(absl::StrFormat(
+        "--replicas=%s: must be a number of at least 1, or auto", replicas_flag)));
+  }
+  if (absl::GetFlag(FLAGS_max_migrations) < 0 || absl::GetFlag(FLAGS_step_timeout_ms) < 1) {
+    return ExitWithError(absl::InvalidArgumentError(
+        "--max-migrations must be at least 0 and --step-timeout-ms at least 1"));
+  }
   PlanOptions plan;
   plan.max_context = max_context;
   plan.max_seqs = absl::GetFlag(FLAGS_max_seqs);
@@ -152,29 +179,44 @@ int Main() {
     return ExitWithError(absl::InvalidArgumentError(
         absl::StrFormat("--micro-batches=%d must be >= 0", so.micro_batches)));
   }
-  Scheduler scheduler(tokenizer->get(), config, so);
+  so.step_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_step_timeout_ms));
+  so.max_migrations = absl::GetFlag(FLAGS_max_migrations);
+  Router router(tokenizer->get(), config, so);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   std::atomic<grpc::HealthCheckServiceInterface*> health{nullptr};
 
+  // Health: "" serves while any replica does; "tessera.replica.N" per replica.
+  auto report_health = [&](int slot) {
+    auto* h = health.load();
+    if (h == nullptr) return;
+    h->SetServingStatus(router.serving());
+    h->SetServingStatus(absl::StrCat("tessera.replica.", slot), router.replica_serving(slot));
+  };
   MembershipOptions mo;
   mo.min_workers = absl::GetFlag(FLAGS_min_workers);
+  mo.replicas = replicas;
   mo.plan = plan;
   mo.join_secret = absl::GetFlag(FLAGS_join_secret);
   mo.heartbeat_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_heartbeat_timeout_ms));
   mo.max_kv_blocks = kv_blocks_cap;
-  mo.on_ready = [&](const std::string& stage0, const std::string& last_stage, int64_t blocks,
-                    int stages) {
-    scheduler.SetPipeline(std::make_unique<PipelineClient>(stage0, last_stage), blocks, stages,
-                          "");
-    if (auto* h = health.load(); h != nullptr) h->SetServingStatus(true);
+  mo.on_ready = [&](int slot, uint64_t epoch, const std::string& stage0,
+                    const std::string& last_stage, int64_t blocks, int stages) {
+    router.ReplicaReady(slot, epoch,
+                        std::make_unique<PipelineClient>(stage0, last_stage, epoch, stages),
+                        blocks, stages);
+    report_health(slot);
   };
-  mo.on_lost = [&](const std::string& reason) {
-    if (auto* h = health.load(); h != nullptr) h->SetServingStatus(false);
-    scheduler.SetPipeline(nullptr, 0, 0, reason);
+  mo.on_lost = [&](int slot, const std::string& reason) {
+    router.ReplicaLost(slot, reason);
+    report_health(slot);
   };
   Membership membership(file->get(), &*footprint, mo);
+  router.set_on_fault([&](int slot, uint64_t epoch, const std::string& reason) {
+    report_health(slot);
+    membership.Rebuild(slot, epoch, reason);
+  });
   absl::StatusOr<SamplingDefaults> sampling_defaults = ModelSamplingDefaults(model_path);
   if (!sampling_defaults.ok()) return ExitWithError(sampling_defaults.status());
   if (!sampling_defaults->empty()) {
@@ -189,8 +231,8 @@ int Main() {
     const std::string why = membership.not_ready_reason();
     return why.empty() ? "waiting for workers" : why;
   };
-  Admission admission(tokenizer->get(), &scheduler, ao);
-  InferenceService inference(&config, tokenizer->get(), &scheduler, &admission, &membership,
+  Admission admission(tokenizer->get(), &router, ao);
+  InferenceService inference(&config, tokenizer->get(), &router, &admission, &membership,
                              max_context, IdentityHex(GgufHeaderHash(**file)));
 
   grpc::ServerBuilder builder;
@@ -203,7 +245,7 @@ int Main() {
   if (!started.ok()) return ExitWithError(started.status());
   std::unique_ptr<grpc::Server> server = *std::move(started);
   health = server->GetHealthCheckService();
-  health.load()->SetServingStatus(membership.ready());
+  health.load()->SetServingStatus(router.serving());
   kLog.Info("listening on %s:%d; model %s (%d layers, %s), waiting for %d worker(s)",
             listen.substr(0, listen.rfind(':')), port, config.name, config.n_layer,
             footprint->weight_type, mo.min_workers);
@@ -266,6 +308,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Plans a model over tessera-worker processes and serves it.\n"
       "  tessera-coordinator --model PATH [--listen HOST:PORT] [--min-workers N]\n"
+      "      [--replicas N|auto] [--max-migrations N] [--step-timeout-ms MS]\n"
       "      [--max-context N] [--max-seqs N] [--max-batch-tokens N] [--kv-dtype f32|f16]\n"
       "      [--max-queue N] [--micro-batches N] [--kv-blocks N] [--join-secret S]\n"
       "      [--http-listen HOST:PORT] [--served-model-name A,B] [--http-max-streams N]\n"

@@ -263,12 +263,12 @@ grpc::Status ToGrpc(const absl::Status& status) {
 }
 
 InferenceService::InferenceService(const ModelConfig* config, const Tokenizer* tokenizer,
-                                   Scheduler* scheduler, Admission* admission,
+                                   Router* router, Admission* admission,
                                    const Membership* membership, int64_t max_context,
                                    std::string model_identity)
     : config_(config),
       tokenizer_(tokenizer),
-      scheduler_(scheduler),
+      router_(router),
       admission_(admission),
       membership_(membership),
       max_context_(max_context),
@@ -366,7 +366,7 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(
   response->set_max_context(max_context_);
   response->set_model_identity(model_identity_);
   membership_->DescribeStages(response);
-  const PipelineTiming timing = scheduler_->pipeline_timing();
+  const PipelineTiming timing = router_->pipeline_timing();
   v1::PipelineStats* ps = response->mutable_stats();
   ps->set_steps(timing.steps);
   ps->set_tokens(timing.tokens);
@@ -378,7 +378,7 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(
     st->set_compute_micros(static_cast<uint64_t>(t.compute_micros));
     st->set_bytes_in(t.bytes_in);
   }
-  const SchedulerStats st = scheduler_->stats();
+  const SchedulerStats st = router_->stats();
   v1::ServingStats* sv = response->mutable_serving();
   sv->set_running(st.running);
   sv->set_queued(st.queued);

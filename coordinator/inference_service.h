@@ -33,7 +33,7 @@
 #include "common/tokenizer/tokenizer.h"
 #include "coordinator/admission.h"
 #include "coordinator/membership.h"
-#include "coordinator/scheduler.h"
+#include "coordinator/router.h"
 #include "tessera/v1/inference.grpc.pb.h"
 
 namespace tessera {
@@ -45,7 +45,7 @@ class InferenceService final : public tessera::v1::Inference::CallbackService {
   // Everything passed in must outlive the service. Generate maps each
   // request onto `admission` (admission.h); the sampling fields a request
   // leaves unset take the model's values there, then Tessera's defaults.
-  InferenceService(const ModelConfig* config, const Tokenizer* tokenizer, Scheduler* scheduler,
+  InferenceService(const ModelConfig* config, const Tokenizer* tokenizer, Router* router,
                    Admission* admission, const Membership* membership, int64_t max_context,
                    std::string model_identity);
 
@@ -68,7 +68,7 @@ class InferenceService final : public tessera::v1::Inference::CallbackService {
 
   const ModelConfig* config_;
   const Tokenizer* tokenizer_;
-  Scheduler* scheduler_;
+  Router* router_;
   Admission* admission_;
   const Membership* membership_;
   const int64_t max_context_;

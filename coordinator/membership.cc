@@ -28,9 +28,15 @@ struct Membership::Worker {
   absl::Mutex write_mu;
   bool gone ABSL_GUARDED_BY(write_mu) = false;
   absl::Time last_seen ABSL_GUARDED_BY(write_mu);
+  // Set when the monitor drops it (missed heartbeats).
+  std::string dropped_because ABSL_GUARDED_BY(write_mu);
 
   // Guarded by Membership::mu_.
+  int replica = -1;  // -1: idle
   int stage = -1;
+  // Where it served before its replica was dissolved (kept back there).
+  int last_replica = -1;
+  int last_stage = -1;
   v1::StageAssignment assignment;
   bool ready = false;
   uint64_t weight_bytes = 0;
@@ -47,6 +53,7 @@ Membership::Membership(const GgufFile* file, const ModelFootprint* footprint,
       footprint_(footprint),
       options_(std::move(options)),
       header_hash_(GgufHeaderHash(*file)) {
+  next_epoch_ = static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
   monitor_ = std::thread([this] { Monitor(); });
 }
 
@@ -57,28 +64,41 @@ Membership::~Membership() {
 
 bool Membership::ready() const {
   absl::MutexLock lock(&mu_);
-  return ready_;
+  for (const Replica& r : replicas_) {
+    if (r.ready) return true;
+  }
+  return false;
 }
 
 std::string Membership::not_ready_reason() const {
   absl::MutexLock lock(&mu_);
-  return ready_ ? "" : not_ready_reason_;
+  for (const Replica& r : replicas_) {
+    if (r.ready) return "";
+  }
+  return not_ready_reason_;
 }
 
 void Membership::DescribeStages(v1::ModelInfo* info) const {
   absl::MutexLock lock(&mu_);
-  info->set_ready(ready_);
-  info->set_kv_blocks(kv_blocks_);
+  info->set_ready(false);
   info->set_kv_block_size(options_.plan.block_size);
-  for (size_t i = 0; i < stages_.size(); ++i) {
-    const Worker& w = *stages_[i];
-    v1::StageInfo* s = info->add_stages();
-    s->set_index(static_cast<int>(i));
-    s->set_worker_address(w.address);
-    s->set_layer_begin(w.assignment.layer_begin());
-    s->set_layer_end(w.assignment.layer_end());
-    s->set_weight_bytes(w.weight_bytes);
-    s->set_ready(w.ready);
+  for (size_t slot = 0; slot < replicas_.size(); ++slot) {
+    const Replica& r = replicas_[slot];
+    if (r.ready && !info->ready()) {
+      info->set_ready(true);
+      info->set_kv_blocks(r.kv_blocks);  // of the first ready replica
+    }
+    for (size_t i = 0; i < r.stages.size(); ++i) {
+      const Worker& w = *r.stages[i];
+      v1::StageInfo* s = info->add_stages();
+      s->set_index(static_cast<int>(i));
+      s->set_worker_address(w.address);
+      s->set_layer_begin(w.assignment.layer_begin());
+      s->set_layer_end(w.assignment.layer_end());
+      s->set_weight_bytes(w.weight_bytes);
+      s->set_ready(w.ready);
+      s->set_replica(static_cast<int>(slot));
+    }
   }
 }
 
@@ -119,14 +139,52 @@ grpc::Status Membership::CheckJoin(const v1::JoinRequest& join) const {
 }
 
 void Membership::MaybePlan() {
-  if (!stages_.empty()) return;
-  if (static_cast<int>(workers_.size()) < options_.min_workers) {
-    not_ready_reason_ = absl::StrFormat("waiting for workers: %d of %d joined", workers_.size(),
-                                        options_.min_workers);
-    return;
+  for (;;) {
+    // The lowest free slot within the limit.
+    int slot = 0;
+    while (slot < static_cast<int>(replicas_.size()) && !replicas_[slot].stages.empty()) ++slot;
+    if (options_.replicas > 0 && slot >= options_.replicas) return;
+    std::vector<std::shared_ptr<Worker>> group = GroupFor(slot);
+    if (static_cast<int>(group.size()) < options_.min_workers) {
+      int idle = 0;
+      for (const auto& w : workers_) idle += w->replica < 0 ? 1 : 0;
+      if (slot == 0 || !not_ready_reason_.empty()) {
+        not_ready_reason_ = absl::StrFormat("waiting for workers: %d of %d joined", idle,
+                                            options_.min_workers);
+      }
+      return;
+    }
+    if (!Form(slot, std::move(group))) return;
   }
-  std::vector<WorkerCapacity> caps;
+}
+
+std::vector<std::shared_ptr<Membership::Worker>> Membership::GroupFor(int slot) const {
+  const int n = options_.min_workers;
+  std::vector<std::shared_ptr<Worker>> group(n);
+  // Its old workers back at their old stages, so unchanged ranges stay loaded.
   for (const auto& w : workers_) {
+    if (w->replica < 0 && w->last_replica == slot && w->last_stage >= 0 && w->last_stage < n &&
+        group[w->last_stage] == nullptr) {
+      group[w->last_stage] = w;
+    }
+  }
+  // Then never-placed workers, then any idle one, in join order.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const auto& w : workers_) {
+      if (w->replica >= 0 || (pass == 0 && w->last_replica >= 0)) continue;
+      if (std::find(group.begin(), group.end(), w) != group.end()) continue;
+      auto gap = std::find(group.begin(), group.end(), nullptr);
+      if (gap == group.end()) break;
+      *gap = w;
+    }
+  }
+  group.erase(std::remove(group.begin(), group.end(), nullptr), group.end());
+  return group;
+}
+
+bool Membership::Form(int slot, std::vector<std::shared_ptr<Worker>> group) {
+  std::vector<WorkerCapacity> caps;
+  for (const auto& w : group) {
     WorkerCapacity c;
     c.name = w->address;
     c.memory_bytes = w->devices.free_memory_bytes();
@@ -137,18 +195,21 @@ void Membership::MaybePlan() {
   absl::StatusOr<PipelinePlan> plan = PlanPipeline(*footprint_, caps, options_.plan);
   if (!plan.ok()) {
     not_ready_reason_ = absl::StrFormat("cannot plan the pipeline over %d workers: %s",
-                                        workers_.size(), plan.status().message());
+                                        group.size(), plan.status().message());
     kLog.Info("%s", not_ready_reason_);
-    return;
+    return false;
   }
-  kLog.Info("%s", "plan:\n" + FormatPlan(*footprint_, caps, options_.plan, *plan));
+  kLog.Info("replica %d plan:\n%s", slot,
+            FormatPlan(*footprint_, caps, options_.plan, *plan));
   int64_t blocks = plan->num_blocks;
   if (options_.max_kv_blocks > 0 && options_.max_kv_blocks < blocks) {
     blocks = options_.max_kv_blocks;
     kLog.Info("KV pool capped at %d blocks per stage (--kv-blocks)", blocks);
   }
   std::vector<std::shared_ptr<Worker>> stages;
-  for (const StagePlan& sp : plan->stages) stages.push_back(workers_[sp.worker]);
+  for (const StagePlan& sp : plan->stages) stages.push_back(group[sp.worker]);
+  std::vector<v1::StageAssignment> assignments;
+  const uint64_t epoch = next_epoch_++;
   for (size_t i = 0; i < stages.size(); ++i) {
     const StagePlan& sp = plan->stages[i];
     absl::StatusOr<uint64_t> expected =
@@ -156,7 +217,7 @@ void Membership::MaybePlan() {
     if (!expected.ok()) {
       not_ready_reason_ = std::string(expected.status().message());
       kLog.Info("%s", not_ready_reason_);
-      return;
+      return false;
     }
     v1::StageAssignment a;
     a.set_stage_index(static_cast<int>(i));
@@ -171,22 +232,71 @@ void Membership::MaybePlan() {
     a.set_kv_dtype(options_.plan.kv_dtype_bytes == 2 ? v1::DTYPE_F16 : v1::DTYPE_F32);
     if (i + 1 < stages.size()) a.set_next_stage_address(stages[i + 1]->address);
     a.set_expected_range_identity(*expected);
-    stages[i]->stage = static_cast<int>(i);
-    stages[i]->assignment = a;
-    stages[i]->ready = false;
+    a.set_replica(slot);
+    a.set_epoch(epoch);
+    assignments.push_back(std::move(a));
   }
-  stages_ = stages;
-  kv_blocks_ = blocks;
+  if (static_cast<int>(replicas_.size()) <= slot) replicas_.resize(slot + 1);
+  Replica& r = replicas_[slot];
+  r.stages = stages;
+  r.epoch = epoch;
+  r.kv_blocks = blocks;
+  r.ready = false;
   not_ready_reason_ = "the workers are loading their stages";
-  for (const auto& w : stages_) {
+  for (size_t i = 0; i < stages.size(); ++i) {
+    stages[i]->replica = slot;
+    stages[i]->stage = static_cast<int>(i);
+    stages[i]->assignment = assignments[i];
+    stages[i]->ready = false;
     v1::CoordinatorMessage m;
-    *m.mutable_assignment() = w->assignment;
-    w->Send(m);
+    *m.mutable_assignment() = assignments[i];
+    stages[i]->Send(m);
   }
+  return true;
+}
+
+bool Membership::Dissolve(int slot, const std::string& why) {
+  if (slot < 0 || slot >= static_cast<int>(replicas_.size())) return false;
+  Replica& r = replicas_[slot];
+  const bool was_ready = r.ready;
+  for (const auto& w : r.stages) {
+    w->last_replica = slot;
+    w->last_stage = w->stage;
+    w->replica = -1;
+    w->stage = -1;
+    w->ready = false;
+  }
+  r = Replica();
+  not_ready_reason_ = why;
+  return was_ready;
+}
+
+void Membership::AfterDissolve(int slot, bool was_ready, const std::string& why) {
+  // The router moves the replica's streams before any worker of it is given
+  // a new assignment.
+  if (was_ready && options_.on_lost) options_.on_lost(slot, why);
+  absl::MutexLock lock(&mu_);
+  MaybePlan();
+}
+
+void Membership::Rebuild(int slot, uint64_t epoch, const std::string& reason) {
+  bool was_ready = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (slot < 0 || slot >= static_cast<int>(replicas_.size()) ||
+        replicas_[slot].epoch != epoch || replicas_[slot].stages.empty()) {
+      return;  // already dissolved or rebuilt
+    }
+    kLog.Warning("rebuilding replica %d: %s", slot, reason);
+    was_ready = Dissolve(slot, reason);
+  }
+  AfterDissolve(slot, was_ready, reason);
 }
 
 void Membership::Remove(Worker* w, const std::string& why) {
   bool was_ready = false;
+  int slot = -1;
+  std::string full = why;
   {
     absl::MutexLock lock(&mu_);
     for (auto it = workers_.begin(); it != workers_.end(); ++it) {
@@ -195,17 +305,14 @@ void Membership::Remove(Worker* w, const std::string& why) {
         break;
       }
     }
-    if (w->stage >= 0) {
-      was_ready = ready_;
-      for (const auto& s : stages_) s->stage = -1;
-      stages_.clear();
-      ready_ = false;
-      not_ready_reason_ = why;
-      MaybePlan();
+    slot = w->replica;
+    if (slot >= 0) {
+      full = absl::StrFormat("%s; it served stage %d of replica %d", why, w->stage, slot);
+      was_ready = Dissolve(slot, full);
     }
   }
-  kLog.Info("%s", why);
-  if (was_ready && options_.on_lost) options_.on_lost(why);
+  kLog.Info("%s", full);
+  if (slot >= 0) AfterDissolve(slot, was_ready, full);
 }
 
 grpc::Status Membership::Session(grpc::ServerContext* context, Stream* stream) {
@@ -258,9 +365,12 @@ grpc::Status Membership::Session(grpc::ServerContext* context, Stream* stream) {
       std::string stage0, last_stage;
       int64_t blocks = 0;
       int num_stages = 0;
+      int slot = -1;
+      uint64_t epoch = 0;
       {
         absl::MutexLock lock(&mu_);
-        if (w->stage < 0) continue;  // an assignment that was since withdrawn
+        // An assignment since withdrawn, or an answer to an older one.
+        if (w->stage < 0 || msg.ready().epoch() != w->assignment.epoch()) continue;
         const uint64_t expected = w->assignment.expected_range_identity();
         if (msg.ready().range_identity() != expected) {
           why = absl::StrFormat(
@@ -274,30 +384,38 @@ grpc::Status Membership::Session(grpc::ServerContext* context, Stream* stream) {
         }
         w->ready = true;
         w->weight_bytes = msg.ready().weight_bytes();
-        kLog.Info("%s ready: stage %d, layers [%d, %d), %.1f MiB of weights, %.1f MiB of the "
-                  "file resident",
-                  w->id, w->stage, w->assignment.layer_begin(), w->assignment.layer_end(),
-                  w->weight_bytes / 1048576.0, msg.ready().resident_file_bytes() / 1048576.0);
-        bool all = !stages_.empty();
-        for (const auto& s : stages_) all = all && s->ready;
-        if (all && !ready_) {
-          ready_ = true;
-          stage0 = stages_[0]->address;
-          last_stage = stages_.back()->address;
-          blocks = kv_blocks_;
-          num_stages = static_cast<int>(stages_.size());
+        kLog.Info("%s ready: replica %d stage %d, layers [%d, %d), %.1f MiB of weights, %.1f "
+                  "MiB of the file resident",
+                  w->id, w->replica, w->stage, w->assignment.layer_begin(),
+                  w->assignment.layer_end(), w->weight_bytes / 1048576.0,
+                  msg.ready().resident_file_bytes() / 1048576.0);
+        Replica& r = replicas_[w->replica];
+        bool all = !r.stages.empty();
+        for (const auto& s : r.stages) all = all && s->ready;
+        if (all && !r.ready) {
+          r.ready = true;
+          slot = w->replica;
+          epoch = r.epoch;
+          stage0 = r.stages[0]->address;
+          last_stage = r.stages.back()->address;
+          blocks = r.kv_blocks;
+          num_stages = static_cast<int>(r.stages.size());
           not_ready_reason_.clear();
         }
       }
-      if (!stage0.empty()) {
-        if (options_.on_ready) options_.on_ready(stage0, last_stage, blocks, num_stages);
-        kLog.Info("pipeline ready: %d KV blocks per stage, stage 0 at %s", blocks, stage0);
+      if (slot >= 0) {
+        if (options_.on_ready) {
+          options_.on_ready(slot, epoch, stage0, last_stage, blocks, num_stages);
+        }
+        kLog.Info("pipeline ready: replica %d (epoch %d), %d KV blocks per stage, stage 0 at %s",
+                  slot, epoch, blocks, stage0);
       }
     }
   }
   {
     absl::MutexLock lock(&w->write_mu);
     w->gone = true;
+    if (!w->dropped_because.empty()) why = w->dropped_because;
   }
   Remove(w.get(), why);
   return result;
@@ -314,9 +432,11 @@ void Membership::Monitor() {
     hb.mutable_heartbeat()->set_unix_micros(absl::ToUnixMicros(absl::Now()));
     for (const auto& w : workers) {
       absl::MutexLock lock(&w->write_mu);
-      if (w->gone) continue;
+      if (w->gone || !w->dropped_because.empty()) continue;
       if (absl::Now() - w->last_seen > options_.heartbeat_timeout) {
-        kLog.Warning("%s (%s) missed heartbeats for %s; dropping it", w->id, w->address, absl::FormatDuration(options_.heartbeat_timeout));
+        w->dropped_because = absl::StrFormat("%s (%s) sent no heartbeat for %s", w->id, w->address,
+                                             absl::FormatDuration(options_.heartbeat_timeout));
+        kLog.Warning("%s; dropping it", w->dropped_because);
         w->context->TryCancel();
         continue;
       }

@@ -1,16 +1,26 @@
 // The coordinator's Control service: which workers are in the cluster, the
-// plan over them, and whether a whole pipeline is ready.
+// replicas formed from them, and which replicas are ready.
 //
 // Lifecycle: a worker opens a Session and joins; the join is refused
 // (FAILED_PRECONDITION naming both sides' values) for a different protocol
-// version or model file, PERMISSION_DENIED for a wrong join secret. Once
-// min_workers have joined, the planner splits the model over them (in join
-// order) and each is sent its StageAssignment, including the range identity
-// the coordinator computed from its own copy of the file. A worker whose
-// loaded range hashes differently is refused. When every stage reports
-// ready, on_ready is called with the stage-0 and last-stage addresses; when a
-// stage's worker is lost (stream error or missed heartbeats), on_lost is called and the
-// cluster re-plans once enough workers are present again.
+// version or model file, PERMISSION_DENIED for a wrong join secret. Joined
+// workers wait idle until `min_workers` of them can form a replica: the
+// planner splits the model over that group (in join order) and each is sent
+// its StageAssignment, with the range identity the coordinator computed from
+// its own copy of the file and the replica's epoch. A worker whose loaded
+// range hashes differently is refused. When every stage of a replica reports
+// ready for its epoch, on_ready is called with the replica's slot and its
+// stage-0 and last-stage addresses. Up to `replicas` replicas form this way
+// (0: as many as full groups of idle workers allow), each in the lowest free
+// slot.
+//
+// Failure: when a worker is lost (stream error or missed heartbeats), or the
+// router asks to Rebuild a replica whose pipeline failed, the replica is
+// dissolved: on_lost(slot) is called, its surviving workers go idle, and the
+// slot is formed again, with a new epoch, as soon as enough idle workers are
+// there. Survivors are placed back at their old stage, so a worker whose
+// range does not change keeps its loaded weights; a restarted or spare worker
+// fills the gap.
 //
 // Thread-safety: Session runs on gRPC threads (one per worker); a monitor
 // thread sends heartbeats and checks liveness; all shared state is guarded
@@ -38,23 +48,27 @@
 namespace tessera {
 
 struct MembershipOptions {
-  // Workers to wait for before planning; the plan uses every joined worker.
+  // Workers (stages) per replica: a replica forms once this many are idle.
   int min_workers = 1;
+  // Replicas to form at most; 0 = every full group of idle workers.
+  int replicas = 1;
   PlanOptions plan;
   std::string join_secret;
   absl::Duration heartbeat_interval = absl::Seconds(1);
   // A worker silent for this long is presumed dead.
   absl::Duration heartbeat_timeout = absl::Seconds(5);
-  // Called with the stage-0 address and the KV blocks per stage once every
-  // stage is loaded and verified.
-  std::function<void(const std::string& stage0, const std::string& last_stage,
-                     int64_t kv_blocks, int stages)>
+  // Called with the replica's slot and epoch, its stage-0 and last-stage
+  // addresses and the KV blocks per stage once every stage of it is loaded
+  // and verified.
+  std::function<void(int slot, uint64_t epoch, const std::string& stage0,
+                     const std::string& last_stage, int64_t kv_blocks, int stages)>
       on_ready;
   // Caps the planned KV pool per stage (0 = as planned), e.g. to test
   // preemption with a deliberately small pool.
   int64_t max_kv_blocks = 0;
-  // Called with the reason when a ready pipeline loses a stage.
-  std::function<void(const std::string& reason)> on_lost;
+  // Called with the slot and the reason when a ready replica is dissolved
+  // (it lost a worker, or was rebuilt).
+  std::function<void(int slot, const std::string& reason)> on_lost;
 };
 
 class Membership final : public tessera::v1::Control::Service {
@@ -67,9 +81,15 @@ class Membership final : public tessera::v1::Control::Service {
                        grpc::ServerReaderWriter<tessera::v1::CoordinatorMessage,
                                                 tessera::v1::WorkerMessage>* stream) override;
 
-  // The stages of the current plan, for GetModelInfo.
+  // The stages of every formed replica, for GetModelInfo.
   void DescribeStages(tessera::v1::ModelInfo* info) const;
+  // Whether any replica is ready.
   bool ready() const;
+  // Dissolves replica `slot` if it still has `epoch` and forms it again with
+  // a new epoch: what the router asks when the replica's pipeline failed
+  // (a broken stream, a step past its deadline) while its workers may still
+  // answer heartbeats.
+  void Rebuild(int slot, uint64_t epoch, const std::string& reason);
   // Why there is no ready pipeline (e.g. the planner's message), or "".
   std::string not_ready_reason() const;
 
@@ -79,9 +99,27 @@ class Membership final : public tessera::v1::Control::Service {
       grpc::ServerReaderWriter<tessera::v1::CoordinatorMessage, tessera::v1::WorkerMessage>;
 
   grpc::Status CheckJoin(const tessera::v1::JoinRequest& join) const;
-  // Plans over the live workers and sends assignments if none is active.
+  struct Replica {
+    std::vector<std::shared_ptr<Worker>> stages;  // empty: not formed
+    uint64_t epoch = 0;
+    int64_t kv_blocks = 0;
+    bool ready = false;
+  };
+
+  // Forms replicas from idle workers while the options allow.
   void MaybePlan() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Plans and assigns replica `slot` over `group`; false (with the reason
+  // set) when the planner refuses.
+  bool Form(int slot, std::vector<std::shared_ptr<Worker>> group)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The idle workers for `slot`: its old workers at their old stages, the
+  // others in join order; fewer than min_workers when it cannot form.
+  std::vector<std::shared_ptr<Worker>> GroupFor(int slot) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes replica `slot` apart; true when it was ready (on_lost is due).
+  bool Dissolve(int slot, const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Remove(Worker* w, const std::string& why);
+  // Calls on_lost for `slot` if `was_ready`, then forms what can be formed.
+  void AfterDissolve(int slot, bool was_ready, const std::string& why) ABSL_LOCKS_EXCLUDED(mu_);
   void Monitor();
 
   const GgufFile* file_;
@@ -92,10 +130,10 @@ class Membership final : public tessera::v1::Control::Service {
   mutable absl::Mutex mu_;
   std::vector<std::shared_ptr<Worker>> workers_ ABSL_GUARDED_BY(mu_);  // join order
   int next_worker_ ABSL_GUARDED_BY(mu_) = 1;
-  // The active plan: the workers of each stage, in order (empty = none).
-  std::vector<std::shared_ptr<Worker>> stages_ ABSL_GUARDED_BY(mu_);
-  int64_t kv_blocks_ ABSL_GUARDED_BY(mu_) = 0;
-  bool ready_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<Replica> replicas_ ABSL_GUARDED_BY(mu_);  // by slot
+  // Epochs start at the start time in microseconds, so a restarted
+  // coordinator never reuses one a worker may still hold.
+  uint64_t next_epoch_ ABSL_GUARDED_BY(mu_) = 0;
   std::string not_ready_reason_ ABSL_GUARDED_BY(mu_) = "waiting for workers to join";
 
   absl::Notification stop_;

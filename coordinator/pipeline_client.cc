@@ -35,10 +35,13 @@ std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
 
 }  // namespace
 
-PipelineClient::PipelineClient(std::string stage0_address, std::string last_stage_address)
+PipelineClient::PipelineClient(std::string stage0_address, std::string last_stage_address,
+                               uint64_t epoch, int stages)
     : address_(std::move(stage0_address)),
       last_address_(std::move(last_stage_address)),
-      session_(NewSession()) {
+      session_(NewSession()),
+      epoch_(epoch),
+      stages_(stages) {
   stream_ = v1::Stage::NewStub(Channel(address_))->Steps(&context_);
   v1::ResultsRequest open;
   open.set_session(session_);
@@ -216,8 +219,9 @@ void PipelineClient::ReadResults() {
         results_open_ = true;
       },
       [this](v1::StepResult r) { Complete(std::move(r)); });
-  Break(absl::StrFormat("results stream from the last stage at %s ended: %s", last_address_,
-                        how));
+  Break(absl::StrFormat("results stream from the last stage%s at %s ended: %s",
+                        stages_ > 0 ? absl::StrFormat(" (stage %d)", stages_ - 1) : "",
+                        last_address_, how));
 }
 
 void PipelineClient::Break(const std::string& why) {
@@ -270,6 +274,7 @@ void PipelineClient::SendStep(v1::StepRequest request, StepCallback done) {
   }
   request.set_step_id(id);
   request.set_results_session(session_);
+  request.set_epoch(epoch_);
   bool written;
   {
     absl::MutexLock lock(&write_mu_);
@@ -282,6 +287,7 @@ void PipelineClient::Release(const std::vector<int64_t>& seq_ids) {
   if (seq_ids.empty()) return;
   v1::StepRequest request;  // step id 0: no answer is awaited
   for (int64_t id : seq_ids) request.add_release_seq_ids(id);
+  request.set_epoch(epoch_);
   absl::MutexLock lock(&write_mu_);
   stream_->Write(request);
 }

@@ -46,8 +46,10 @@ class PipelineClient final : public StepSink {
   using StepCallback = std::function<void(absl::StatusOr<tessera::v1::StepResult>)>;
 
   // Opens the stream to `stage0_address`; the connection itself is made
-  // lazily by gRPC, so failures show up in the first step.
-  PipelineClient(std::string stage0_address, std::string last_stage_address);
+  // lazily by gRPC, so failures show up in the first step. Every step and
+  // release carries `epoch`, the replica epoch the stages were assigned.
+  PipelineClient(std::string stage0_address, std::string last_stage_address,
+                 uint64_t epoch = 0, int stages = 0);
   // Fails every step still in flight with UNAVAILABLE.
   ~PipelineClient() override;
   PipelineClient(const PipelineClient&) = delete;
@@ -83,6 +85,8 @@ class PipelineClient final : public StepSink {
   const std::string address_;       // stage 0
   const std::string last_address_;  // the last stage
   const uint64_t session_;          // names our Results stream on the last stage
+  const uint64_t epoch_;
+  const int stages_;  // for messages; 0 = unknown
   grpc::ClientContext context_;
   std::unique_ptr<grpc::ClientReaderWriter<tessera::v1::StepRequest, tessera::v1::StepResult>>
       stream_;

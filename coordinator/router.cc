@@ -22,7 +22,7 @@ Router::Router(const Tokenizer* tokenizer, const ModelConfig& config, SchedulerO
 
 Router::~Router() = default;
 
-void Router::set_on_fault(std::function<void(int, const std::string&)> on_fault) {
+void Router::set_on_fault(std::function<void(int, uint64_t, const std::string&)> on_fault) {
   absl::MutexLock lock(&mu_);
   on_fault_ = std::move(on_fault);
 }
@@ -34,14 +34,17 @@ Scheduler* Router::At(int slot) {
     SchedulerOptions o = options_;
     o.on_fault = [this, s](const std::string& reason) {
       FailOver(s, reason);
-      std::function<void(int, const std::string&)> rebuild;
+      std::function<void(int, uint64_t, const std::string&)> rebuild;
+      uint64_t epoch = 0;
       {
         absl::MutexLock lock(&mu_);
         rebuild = on_fault_;
+        epoch = epochs_[s];
       }
-      if (rebuild) rebuild(s, reason);
+      if (rebuild) rebuild(s, epoch, reason);
     };
     schedulers_.push_back(std::make_unique<Scheduler>(tokenizer_, config_, std::move(o)));
+    epochs_.push_back(0);
   }
   return schedulers_[slot].get();
 }
@@ -75,9 +78,14 @@ absl::StatusOr<std::shared_ptr<RequestStream>> Router::Submit(RequestSpec spec) 
   return absl::InternalError("unreachable");
 }
 
-void Router::ReplicaReady(int slot, std::unique_ptr<StepSink> sink, int64_t kv_blocks,
-                          int stages) {
-  At(slot)->SetPipeline(std::move(sink), kv_blocks, stages, "");
+void Router::ReplicaReady(int slot, uint64_t epoch, std::unique_ptr<StepSink> sink,
+                          int64_t kv_blocks, int stages) {
+  Scheduler* s = At(slot);
+  {
+    absl::MutexLock lock(&mu_);
+    epochs_[slot] = epoch;
+  }
+  s->SetPipeline(std::move(sink), kv_blocks, stages, "");
 }
 
 void Router::ReplicaLost(int slot, const std::string& reason) { FailOver(slot, reason); }

@@ -47,16 +47,20 @@ class Router {
   Router(const Router&) = delete;
   Router& operator=(const Router&) = delete;
 
-  // Called with the replica slot and the reason when a replica's scheduler
-  // found it failed; set before any replica is ready.
-  void set_on_fault(std::function<void(int slot, const std::string& reason)> on_fault);
+  // Called with the replica's slot, the epoch it was ready with, and the
+  // reason when its scheduler found it failed; set before any replica is
+  // ready.
+  void set_on_fault(
+      std::function<void(int slot, uint64_t epoch, const std::string& reason)> on_fault);
 
   // Checks and queues the request on the least loaded serving replica.
   // UNAVAILABLE naming why when none serves (`not_serving` says why).
   absl::StatusOr<std::shared_ptr<RequestStream>> Submit(RequestSpec spec);
 
-  // Replica `slot` has a ready pipeline (slots are small integers from 0).
-  void ReplicaReady(int slot, std::unique_ptr<StepSink> sink, int64_t kv_blocks, int stages);
+  // Replica `slot` (small integers from 0) has a ready pipeline, formed as
+  // `epoch`.
+  void ReplicaReady(int slot, uint64_t epoch, std::unique_ptr<StepSink> sink, int64_t kv_blocks,
+                    int stages);
   // Replica `slot` lost a worker: its sequences move (or end) now.
   void ReplicaLost(int slot, const std::string& reason);
 
@@ -86,7 +90,8 @@ class Router {
   mutable absl::Mutex mu_;
   // Never shrinks, so a Scheduler* stays valid while the router lives.
   std::vector<std::unique_ptr<Scheduler>> schedulers_ ABSL_GUARDED_BY(mu_);
-  std::function<void(int, const std::string&)> on_fault_ ABSL_GUARDED_BY(mu_);
+  std::function<void(int, uint64_t, const std::string&)> on_fault_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint64_t> epochs_ ABSL_GUARDED_BY(mu_);  // by slot, as last ready
   int64_t migrations_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t stranded_ ABSL_GUARDED_BY(mu_) = 0;
   std::string last_failure_ ABSL_GUARDED_BY(mu_);

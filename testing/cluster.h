@@ -4,6 +4,7 @@
 #ifndef TESSERA_TESTING_CLUSTER_H_
 #define TESSERA_TESTING_CLUSTER_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,7 +23,11 @@ namespace tessera::testing {
 
 struct ClusterOptions {
   std::string model;
+  // Workers per replica (--min-workers), and replicas (--replicas): the
+  // cluster starts workers * replicas workers, replica r's in positions
+  // [r * workers, (r + 1) * workers) of the join order.
   int workers = 2;
+  int replicas = 1;
   std::vector<std::string> coordinator_flags;
   // Extra flags per worker (index = worker), e.g. --memory-limit.
   std::vector<std::vector<std::string>> worker_flags;
@@ -42,10 +47,11 @@ struct ClusterOptions {
 
 class Cluster {
  public:
-  explicit Cluster(const ClusterOptions& o) {
+  explicit Cluster(const ClusterOptions& o) : options_(o) {
     std::vector<std::string> args = {o.coordinator_binary, "--model", o.model,
                                      "--listen", o.coordinator_host + ":0",
                                      absl::StrCat("--min-workers=", o.workers)};
+    if (o.replicas != 1) args.push_back(absl::StrCat("--replicas=", o.replicas));
     args.insert(args.end(), o.coordinator_flags.begin(), o.coordinator_flags.end());
     coordinator_ = std::make_unique<ChildProcess>(args);
     std::string after;
@@ -56,23 +62,21 @@ class Cluster {
     int port = 0;
     if (!absl::SimpleAtoi(after.substr(0, after.find(';')), &port)) return;
     address_ = absl::StrCat(o.coordinator_host, ":", port);
-    for (int i = 0; i < o.workers; ++i) {
-      std::vector<std::string> w;
-      if (i < static_cast<int>(o.worker_prefix.size())) w = o.worker_prefix[i];
-      const std::string host =
-          i < static_cast<int>(o.worker_host.size()) ? o.worker_host[i] : "127.0.0.1";
-      const std::vector<std::string> flags = {
-          o.worker_binary, "--coordinator", address_,   "--model", o.model, "--listen",
-          host + ":0",           "--threads",     absl::StrCat(o.worker_threads)};
-      w.insert(w.end(), flags.begin(), flags.end());
-      if (i < static_cast<int>(o.worker_flags.size())) {
-        w.insert(w.end(), o.worker_flags[i].begin(), o.worker_flags[i].end());
-      }
-      workers_.push_back(std::make_unique<ChildProcess>(w));
+    for (int i = 0; i < o.workers * o.replicas; ++i) {
+      workers_.push_back(StartWorker(i));
       // Join order decides stage order; keep it deterministic.
       workers_.back()->WaitFor("joined", absl::Seconds(30));
     }
-    if (o.wait_ready) ready_ = coordinator_->WaitFor("pipeline ready", absl::Seconds(60));
+    if (o.wait_ready) {
+      ready_ = coordinator_->WaitForCount("pipeline ready", o.replicas, absl::Seconds(60));
+    }
+  }
+
+  // Starts worker `i` again (after it was killed): a new process, a new
+  // port, joining the running coordinator.
+  void RestartWorker(int i) {
+    workers_[i].reset();
+    workers_[i] = StartWorker(i);
   }
 
   bool ready() const { return ready_; }
@@ -95,6 +99,23 @@ class Cluster {
   }
 
  private:
+  std::unique_ptr<ChildProcess> StartWorker(int i) const {
+    const ClusterOptions& o = options_;
+    std::vector<std::string> w;
+    if (i < static_cast<int>(o.worker_prefix.size())) w = o.worker_prefix[i];
+    const std::string host =
+        i < static_cast<int>(o.worker_host.size()) ? o.worker_host[i] : "127.0.0.1";
+    const std::vector<std::string> flags = {
+        o.worker_binary, "--coordinator", address_, "--model", o.model, "--listen",
+        host + ":0",     "--threads",     absl::StrCat(o.worker_threads)};
+    w.insert(w.end(), flags.begin(), flags.end());
+    if (i < static_cast<int>(o.worker_flags.size())) {
+      w.insert(w.end(), o.worker_flags[i].begin(), o.worker_flags[i].end());
+    }
+    return std::make_unique<ChildProcess>(w);
+  }
+
+  const ClusterOptions options_;
   std::unique_ptr<ChildProcess> coordinator_;
   std::vector<std::unique_ptr<ChildProcess>> workers_;
   std::string address_;
@@ -133,9 +154,12 @@ inline tessera::v1::GenerateRequest TextRequest(const std::string& prompt, int32
   return r;
 }
 
+// Runs one Generate to its end. `tokens_seen`, when given, counts the token
+// ids as they arrive (for tests that act mid-stream).
 inline Generation Generate(tessera::v1::Inference::Stub* stub,
                            const tessera::v1::GenerateRequest& request,
-                           absl::Duration deadline = absl::Seconds(120)) {
+                           absl::Duration deadline = absl::Seconds(120),
+                           std::atomic<int64_t>* tokens_seen = nullptr) {
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
   Generation g;
@@ -144,6 +168,7 @@ inline Generation Generate(tessera::v1::Inference::Stub* stub,
   while (reader->Read(&r)) {
     g.request_id = r.request_id();
     g.ids.insert(g.ids.end(), r.token_ids().begin(), r.token_ids().end());
+    if (tokens_seen != nullptr) *tokens_seen += r.token_ids_size();
     g.logprobs.insert(g.logprobs.end(), r.logprobs().begin(), r.logprobs().end());
     g.text += r.text();
     if (r.finish_reason() != tessera::v1::FINISH_REASON_UNSPECIFIED) {

@@ -97,6 +97,23 @@ class ChildProcess {
     return true;
   }
 
+  // Waits until the output contains `text` at least `n` times.
+  bool WaitForCount(const std::string& text, int n, absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto found = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      int count = 0;
+      for (size_t at = output_.find(text); at != std::string::npos;
+           at = output_.find(text, at + text.size())) {
+        ++count;
+      }
+      return count >= n;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&found), timeout);
+  }
+
+  // Sends `sig` (SIGKILL, SIGSTOP, SIGCONT, ...); false once it has ended.
+  bool Signal(int sig) { return pid_ > 0 && kill(pid_, sig) == 0; }
+
   // The process id, for reading /proc/<pid>; <= 0 once it has ended.
   pid_t pid() const { return pid_; }
 

@@ -219,6 +219,13 @@ void ControlSession::Load(const v1::StageAssignment& a,
   }
 
   const bool same = loaded_.stage_index() >= 0 && SameStage(loaded_, a);
+  {
+    // From now on only steps of the new epoch are served. A kept stage
+    // forgets every sequence: the replica's new scheduler starts afresh.
+    absl::MutexLock lock(&state_->mu);
+    state_->epoch = a.epoch();
+    if (same && state_->executor != nullptr) state_->executor->ReleaseAll();
+  }
   if (!same) {
     {
       absl::MutexLock lock(&state_->mu);
@@ -291,6 +298,7 @@ void ControlSession::Load(const v1::StageAssignment& a,
   r->set_weight_bytes(weight_bytes);
   r->set_kv_bytes(kv_bytes);
   r->set_resident_file_bytes(ResidentBytesOfFile(file_->path()));
+  r->set_epoch(a.epoch());
   send(rm);
   if (*identity != a.expected_range_identity()) {
     kLog.Warning("this file's layers [%d, %d) hash to %s; the coordinator expects %s", begin,

@@ -207,4 +207,6 @@ void StageExecutor::Release(absl::Span<const int64_t> seq_ids) {
   for (int64_t id : seq_ids) held_.erase(id);
 }
 
+void StageExecutor::ReleaseAll() { held_.clear(); }
+
 }  // namespace tessera

@@ -121,6 +121,9 @@ class StageExecutor {
   // Forgets sequences; unknown ids are ignored (a release may follow a
   // failed step that never created the sequence here).
   void Release(absl::Span<const int64_t> seq_ids);
+  // Forgets every sequence (a new replica epoch: the blocks are free for
+  // the scheduler to hand out again).
+  void ReleaseAll();
 
  private:
   StageExecutor() = default;

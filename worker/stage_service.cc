@@ -92,9 +92,9 @@ class DownstreamLink {
       absl::MutexLock lock(&mu_);
       if (closing_) return;  // we closed it: the upstream stream is ending too
       broken_ = true;
-      broken_message_ = absl::StrFormat("next stage %s (after stage %d) failed: %s", address_,
-                                        stage_index_,
-                                        status.ok() ? "stream ended" : status.error_message());
+      broken_message_ = absl::StrFormat(
+          "stage %d at %s (after stage %d) failed: %s", stage_index_ + 1, address_, stage_index_,
+          status.ok() ? "stream ended" : status.error_message());
       why = broken_message_;
     }
     // Steps forwarded and not yet answered are lost; whoever waits for them
@@ -215,6 +215,7 @@ grpc::Status StageService::Steps(
     const uint64_t step_id = request.step_id();
 
     absl::Status status;
+    bool stale = false;
     bool last = false;
     int stage_index = -1;
     std::string next_address;
@@ -224,7 +225,15 @@ grpc::Status StageService::Steps(
       StageExecutor* exec = state_->executor.get();
       stage_index = state_->stage_index;
       next_address = state_->next_stage_address;
-      if (exec == nullptr) {
+      if (request.epoch() != state_->epoch) {
+        // Fencing: a step of a replica this stage no longer serves (its
+        // coordinator gave up on it and rebuilt the replica) must not touch
+        // the KV of the one that replaced it.
+        stale = true;
+        status = absl::FailedPreconditionError(absl::StrFormat(
+            "step %d is for replica epoch %d; stage %d serves epoch %d", step_id,
+            request.epoch(), stage_index, state_->epoch));
+      } else if (exec == nullptr) {
         status = absl::UnavailableError("this worker has no stage loaded yet");
       } else {
         last = exec->is_last();
@@ -268,8 +277,9 @@ grpc::Status StageService::Steps(
     }
     if (!status.ok()) {
       if (step_id != 0) answer(ErrorResult(step_id, status));
-      if (downstream != nullptr && request.release_seq_ids_size() > 0) {
+      if (!stale && downstream != nullptr && request.release_seq_ids_size() > 0) {
         v1::StepRequest release;
+        release.set_epoch(request.epoch());
         *release.mutable_release_seq_ids() = request.release_seq_ids();
         downstream->Forward(release).IgnoreError();
       }
@@ -375,6 +385,7 @@ grpc::Status StageService::GetWorkerStatus(grpc::ServerContext* /*context*/,
   absl::MutexLock lock(&state_->mu);
   response->set_worker_id(state_->worker_id);
   response->set_stage_index(state_->stage_index);
+  response->set_epoch(state_->epoch);
   response->set_resident_file_bytes(state_->resident_file_bytes);
   if (state_->executor != nullptr) {
     const StageExecutor& e = *state_->executor;

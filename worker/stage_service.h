@@ -40,6 +40,9 @@ struct WorkerState {
   absl::Mutex mu;
   std::string worker_id ABSL_GUARDED_BY(mu);
   int stage_index ABSL_GUARDED_BY(mu) = -1;
+  // The replica epoch of the current assignment; steps of another are
+  // refused (StepRequest.epoch).
+  uint64_t epoch ABSL_GUARDED_BY(mu) = 0;
   std::string next_stage_address ABSL_GUARDED_BY(mu);
   std::unique_ptr<StageExecutor> executor ABSL_GUARDED_BY(mu);
   uint64_t resident_file_bytes ABSL_GUARDED_BY(mu) = 0;

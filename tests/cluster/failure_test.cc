@@ -25,6 +25,7 @@ namespace tessera {
 namespace {
 
 namespace v1 = ::tessera::v1;
+using ::tessera::testing::WorkerStatusOf;
 using ::tessera::testing::Cluster;
 using ::tessera::testing::ClusterOptions;
 using ::tessera::testing::DefaultModelPath;
@@ -236,10 +237,14 @@ TEST_F(ServingClusterTest, StageRejectsBadStepsAndKeepsServing) {
   grpc::ClientContext ctx;
   auto stream = stage1->Steps(&ctx);
   const int n_embd = 576;
+  // A peer must name the replica epoch the stage serves.
+  const uint64_t epoch1 = WorkerStatusOf(cluster_->StageAddress(1)).epoch();
+  ASSERT_NE(epoch1, 0u);
   auto make = [&](uint64_t step, int64_t seq, int start, int tokens, v1::DType dtype,
                   std::vector<int64_t> shape, size_t bytes, std::vector<int32_t> blocks) {
     v1::StepRequest r;
     r.set_step_id(step);
+    r.set_epoch(epoch1);
     v1::SequenceWork* w = r.add_seqs();
     w->set_seq_id(seq);
     w->set_start_pos(start);
@@ -292,10 +297,14 @@ TEST_F(ServingClusterTest, StageRejectsBadStepsAndKeepsServing) {
   v1::StepRequest twenty = make(14, 900006, 0, 1, v1::DTYPE_F32, {1, n_embd}, row, {0});
   twenty.mutable_seqs(0)->set_top_logprobs(20);
   ASSERT_TRUE(stream->Write(twenty));
+  // A step of another replica epoch (a stale pipeline) is refused.
+  v1::StepRequest stale = make(15, 900007, 0, 1, v1::DTYPE_F32, {1, n_embd}, row, {0});
+  stale.set_epoch(epoch1 - 1);
+  ASSERT_TRUE(stream->Write(stale));
   std::map<uint64_t, v1::StepResult> answers;
   v1::StepResult r;
-  while (answers.size() < bad.size() + 7 && stream->Read(&r)) answers[r.step_id()] = r;
-  ASSERT_EQ(answers.size(), bad.size() + 7);
+  while (answers.size() < bad.size() + 8 && stream->Read(&r)) answers[r.step_id()] = r;
+  ASSERT_EQ(answers.size(), bad.size() + 8);
   for (size_t i = 0; i < bad.size(); ++i) {
     const v1::StepResult& a = answers[i + 1];
     EXPECT_EQ(a.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT)) << bad[i].field;
@@ -319,7 +328,10 @@ TEST_F(ServingClusterTest, StageRejectsBadStepsAndKeepsServing) {
   ASSERT_EQ(t20.top_token_ids_size(), 20);
   ASSERT_EQ(t20.top_logprobs_size(), 20);
   for (int i = 1; i < 20; ++i) EXPECT_LE(t20.top_logprobs(i), t20.top_logprobs(i - 1));
+  EXPECT_EQ(answers[15].code(), static_cast<int>(grpc::StatusCode::FAILED_PRECONDITION));
+  EXPECT_THAT(answers[15].message(), HasSubstr("replica epoch"));
   v1::StepRequest release;
+  release.set_epoch(epoch1);
   release.add_release_seq_ids(900002);
   release.add_release_seq_ids(900006);
   stream->Write(release);
@@ -331,6 +343,7 @@ TEST_F(ServingClusterTest, StageRejectsBadStepsAndKeepsServing) {
       grpc::CreateChannel(cluster_->StageAddress(0), grpc::InsecureChannelCredentials()));
   v1::StepRequest oov;
   oov.set_step_id(1);
+  oov.set_epoch(WorkerStatusOf(cluster_->StageAddress(0)).epoch());
   v1::SequenceWork* w = oov.add_seqs();
   w->set_seq_id(900003);
   w->set_num_tokens(1);
@@ -361,9 +374,11 @@ TEST_F(ServingClusterTest, NonFiniteActivationsAreRefusedNamingTheSender) {
   const int n_embd = 576;
   uint64_t step_id = 0;
   int64_t seq = 910000;
+  const uint64_t epoch1 = WorkerStatusOf(cluster_->StageAddress(1)).epoch();
   for (float bad : {std::nanf(""), INFINITY, -INFINITY}) {
     v1::StepRequest r;
     r.set_step_id(++step_id);
+    r.set_epoch(epoch1);
     const int64_t good_seq = ++seq, bad_seq = ++seq;
     for (int64_t id : {good_seq, bad_seq}) {
       v1::SequenceWork* w = r.add_seqs();

@@ -25,14 +25,14 @@ class AdmissionTest : public ::testing::Test {
     config_.vocab_size = tokenizer_->vocab_size();
     SchedulerOptions so;
     so.max_context = 64;
-    scheduler_ = std::make_unique<Scheduler>(tokenizer_.get(), config_, so);
+    router_ = std::make_unique<Router>(tokenizer_.get(), config_, so);
     FakePipelineOptions fo;
     fo.manual = true;  // nothing runs: these tests are about admission
-    scheduler_->SetPipeline(std::make_unique<FakePipeline>(fo), fo.kv_blocks, 1, "");
+    router_->ReplicaReady(0, 1, std::make_unique<FakePipeline>(fo), fo.kv_blocks, 1);
     Admission::Options ao;
     ao.model_defaults.temperature = 0.6f;
     ao.not_ready_reason = [this] { return not_ready_; };
-    admission_ = std::make_unique<Admission>(tokenizer_.get(), scheduler_.get(), ao);
+    admission_ = std::make_unique<Admission>(tokenizer_.get(), router_.get(), ao);
   }
 
   AdmissionRequest Text(const std::string& text) {
@@ -44,7 +44,7 @@ class AdmissionTest : public ::testing::Test {
 
   std::unique_ptr<Tokenizer> tokenizer_;
   ModelConfig config_;
-  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<Router> router_;
   std::unique_ptr<Admission> admission_;
   std::string not_ready_;
 };

@@ -41,7 +41,7 @@ class RouterTest : public ::testing::Test {
 
   void Start() {
     router_ = std::make_unique<Router>(tokenizer_.get(), config_, options_);
-    router_->set_on_fault([this](int slot, const std::string& reason) {
+    router_->set_on_fault([this](int slot, uint64_t /*epoch*/, const std::string& reason) {
       absl::MutexLock lock(&mu_);
       faults_.push_back(absl::StrCat(slot, ": ", reason));
       fault_time_ = absl::Now();
@@ -52,7 +52,7 @@ class RouterTest : public ::testing::Test {
   FakePipeline* Ready(int slot, FakePipelineOptions o) {
     auto pipe = std::make_unique<FakePipeline>(o);
     FakePipeline* raw = pipe.get();
-    router_->ReplicaReady(slot, std::move(pipe), o.kv_blocks, 1);
+    router_->ReplicaReady(slot, 1000 + slot, std::move(pipe), o.kv_blocks, 1);
     return raw;
   }
 
