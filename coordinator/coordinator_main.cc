@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -17,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "common/dashed_flags.h"
 #include "common/log.h"
+#include "common/shutdown_signal.h"
 #include "common/safetensors/model_source.h"
 #include "common/gguf/gguf_file.h"
 #include "common/model_config.h"
@@ -98,6 +100,10 @@ ABSL_FLAG(double, http_write_stall_timeout_s, 30,
 ABSL_FLAG(int32_t, heartbeat_timeout_ms, 3000,
           "A worker silent this long (it sends a heartbeat every second) is presumed dead and "
           "its replica fails over.");
+ABSL_FLAG(double, drain_timeout_s, 30,
+          "On SIGTERM: seconds running requests get to finish (new ones are refused at once) "
+          "before the coordinator exits; also how long a leaving worker's replica may finish "
+          "its requests when no other replica can take them.");
 ABSL_FLAG(std::string, log_level, "info",
           "Least severe log lines written to stderr: debug, info, warning or error.");
 
@@ -119,6 +125,8 @@ std::string ModelId(std::string path) {
 }
 
 int Main() {
+  // Before any thread starts, so that every thread inherits the mask.
+  BlockShutdownSignals();
   if (absl::Status s = InitLogging("tessera-coordinator", absl::GetFlag(FLAGS_log_level)); !s.ok()) {
     return ExitWithError(s);
   }
@@ -212,6 +220,20 @@ int Main() {
     router.ReplicaLost(slot, reason);
     report_health(slot);
   };
+  const double drain_s = absl::GetFlag(FLAGS_drain_timeout_s);
+  if (!(drain_s >= 0)) {
+    return ExitWithError(absl::InvalidArgumentError("--drain-timeout-s must be >= 0"));
+  }
+  mo.drain_timeout = absl::Seconds(drain_s);
+  mo.drain_replica = [&](int slot, absl::Duration timeout) {
+    const std::string why = absl::StrFormat("replica %d is shutting down", slot);
+    report_health(slot);
+    if (!router.DrainReplica(slot, why, timeout)) {
+      kLog.Warning("replica %d: requests still running after %s; moving or ending them", slot,
+                   absl::FormatDuration(timeout));
+    }
+    report_health(slot);
+  };
   Membership membership(file->get(), &*footprint, mo);
   router.set_on_fault([&](int slot, uint64_t epoch, const std::string& reason) {
     report_health(slot);
@@ -297,7 +319,19 @@ int Main() {
               http_listen.substr(0, http_listen.rfind(':')), http->port(),
               absl::StrJoin(oo.model_ids, ", "));
   }
-  server->Wait();
+  // SIGTERM / SIGINT: not serving at once, new requests refused, running
+  // ones finish (up to --drain-timeout-s), then exit 0. A second signal
+  // exits at once.
+  const int sig = WaitForShutdownSignal();
+  ExitOnNextShutdownSignal();
+  kLog.Info("%s: draining (new requests refused; up to %s for %d running)", strsignal(sig),
+            absl::FormatDuration(absl::Seconds(drain_s)),
+            router.stats().running + router.stats().queued);
+  if (auto* h = health.load(); h != nullptr) h->Shutdown();  // every service NOT_SERVING
+  const bool drained = router.Drain("the coordinator is shutting down", absl::Seconds(drain_s));
+  kLog.Info("%s", drained ? "drained; exiting" : "drain timeout; exiting with requests running");
+  if (http != nullptr) http->Stop();
+  server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
   return 0;
 }
 
@@ -309,6 +343,7 @@ int main(int argc, char** argv) {
       "Plans a model over tessera-worker processes and serves it.\n"
       "  tessera-coordinator --model PATH [--listen HOST:PORT] [--min-workers N]\n"
       "      [--replicas N|auto] [--max-migrations N] [--step-timeout-ms MS]\n"
+      "      [--heartbeat-timeout-ms MS] [--drain-timeout-s S]\n"
       "      [--max-context N] [--max-seqs N] [--max-batch-tokens N] [--kv-dtype f32|f16]\n"
       "      [--max-queue N] [--micro-batches N] [--kv-blocks N] [--join-secret S]\n"
       "      [--http-listen HOST:PORT] [--served-model-name A,B] [--http-max-streams N]\n"

@@ -361,6 +361,24 @@ grpc::Status Membership::Session(grpc::ServerContext* context, Stream* stream) {
                             msg.failed().message());
       result = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, why);
       break;
+    } else if (msg.has_leaving()) {
+      int slot = -1;
+      bool others = false;
+      {
+        absl::MutexLock lock(&mu_);
+        slot = w->replica;
+        for (size_t r = 0; r < replicas_.size(); ++r) {
+          others = others || (static_cast<int>(r) != slot && replicas_[r].ready);
+        }
+      }
+      kLog.Info("%s (%s) is leaving (%s)", w->id, w->address, msg.leaving().reason());
+      // With another replica ready its requests move there when it is
+      // removed below; without one they finish here first.
+      if (slot >= 0 && !others && options_.drain_replica) {
+        options_.drain_replica(slot, options_.drain_timeout);
+      }
+      why = absl::StrFormat("%s (%s) left: %s", w->id, w->address, msg.leaving().reason());
+      break;
     } else if (msg.has_ready()) {
       std::string stage0, last_stage;
       int64_t blocks = 0;

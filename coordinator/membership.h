@@ -69,6 +69,11 @@ struct MembershipOptions {
   // Called with the slot and the reason when a ready replica is dissolved
   // (it lost a worker, or was rebuilt).
   std::function<void(int slot, const std::string& reason)> on_lost;
+  // Called when a worker of replica `slot` leaves (SIGTERM) and no other
+  // replica is ready to take its requests: stop sending the replica new
+  // ones and return once its running ones ended or `timeout` passed.
+  std::function<void(int slot, absl::Duration timeout)> drain_replica;
+  absl::Duration drain_timeout = absl::Seconds(30);
 };
 
 class Membership final : public tessera::v1::Control::Service {

@@ -57,6 +57,13 @@ std::vector<Scheduler*> Router::All() const {
 }
 
 absl::StatusOr<std::shared_ptr<RequestStream>> Router::Submit(RequestSpec spec) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!draining_.empty()) {
+      return absl::UnavailableError(
+          absl::StrFormat("request %s: %s", spec.request_id, draining_));
+    }
+  }
   // Two tries: a replica can stop serving between the choice and the submit.
   for (int attempt = 0; attempt < 2; ++attempt) {
     Scheduler* best = nullptr;
@@ -135,7 +142,45 @@ void Router::FailOver(int slot, const std::string& reason) {
                reason, total, targets.size());
 }
 
+namespace {
+
+// Polls `idle` until it holds or `timeout` passes.
+bool WaitIdle(const std::function<bool()>& idle, absl::Duration timeout) {
+  const absl::Time end = absl::Now() + timeout;
+  while (!idle()) {
+    if (absl::Now() >= end) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return true;
+}
+
+}  // namespace
+
+bool Router::Drain(const std::string& reason, absl::Duration timeout) {
+  {
+    absl::MutexLock lock(&mu_);
+    draining_ = reason;
+  }
+  return WaitIdle(
+      [this] {
+        int64_t n = 0;
+        for (Scheduler* s : All()) n += s->outstanding();
+        return n == 0;
+      },
+      timeout);
+}
+
+bool Router::DrainReplica(int slot, const std::string& reason, absl::Duration timeout) {
+  Scheduler* s = At(slot);
+  s->StopTaking(reason);
+  return WaitIdle([s] { return s->outstanding() == 0; }, timeout);
+}
+
 bool Router::serving() const {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!draining_.empty()) return false;
+  }
   for (Scheduler* s : All()) {
     if (s->serving()) return true;
   }

@@ -32,6 +32,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/model_config.h"
 #include "common/tokenizer/tokenizer.h"
 #include "coordinator/scheduler.h"
@@ -64,6 +65,13 @@ class Router {
   // Replica `slot` lost a worker: its sequences move (or end) now.
   void ReplicaLost(int slot, const std::string& reason);
 
+  // Refuses every new request from now on (UNAVAILABLE with `reason`) and
+  // waits up to `timeout` for the running ones to end; true if they did.
+  bool Drain(const std::string& reason, absl::Duration timeout);
+  // Replica `slot` takes no new requests (until it is ready again); waits up
+  // to `timeout` for the ones it runs to end; true if they did.
+  bool DrainReplica(int slot, const std::string& reason, absl::Duration timeout);
+
   bool serving() const;
   int slots() const;
   // Whether replica `slot` serves.
@@ -95,6 +103,7 @@ class Router {
   int64_t migrations_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t stranded_ ABSL_GUARDED_BY(mu_) = 0;
   std::string last_failure_ ABSL_GUARDED_BY(mu_);
+  std::string draining_ ABSL_GUARDED_BY(mu_);  // why new requests are refused; "" = not
 
   absl::Mutex failover_mu_;
 };

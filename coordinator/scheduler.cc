@@ -87,7 +87,7 @@ absl::StatusOr<std::shared_ptr<RequestStream>> Scheduler::Submit(RequestSpec spe
     return stream;
   }
   absl::MutexLock lock(&mu_);
-  if (pipeline_ == nullptr || faulted_) {
+  if (pipeline_ == nullptr || faulted_ || draining_) {
     return absl::UnavailableError(
         absl::StrFormat("request %s: %s", id, unavailable_reason_));
   }
@@ -123,6 +123,7 @@ void Scheduler::SetPipeline(std::unique_ptr<StepSink> client, int64_t kv_blocks,
     for (auto& s : queued_) Finish(s.get(), absl::UnavailableError(why), "");
     queued_.clear();
     old = DropPipeline();
+    draining_ = false;
     pipeline_ = std::move(client);
     micro_batches_ = std::max(1, options_.micro_batches > 0 ? options_.micro_batches : stages);
     unavailable_reason_ = reason;
@@ -147,7 +148,20 @@ std::shared_ptr<StepSink> Scheduler::DropPipeline() {
 
 bool Scheduler::serving() const {
   absl::MutexLock lock(&mu_);
-  return pipeline_ != nullptr && !faulted_;
+  return pipeline_ != nullptr && !faulted_ && !draining_;
+}
+
+void Scheduler::StopTaking(const std::string& reason) {
+  absl::MutexLock lock(&mu_);
+  draining_ = true;
+  unavailable_reason_ = reason;
+}
+
+int64_t Scheduler::outstanding() const {
+  absl::MutexLock lock(&mu_);
+  int64_t n = static_cast<int64_t>(queued_.size());
+  for (const auto& s : running_) n += s->done ? 0 : 1;
+  return n;
 }
 
 std::vector<std::unique_ptr<Sequence>> Scheduler::Evacuate(const std::string& reason) {

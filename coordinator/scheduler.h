@@ -135,6 +135,13 @@ class Scheduler {
   // position 0. One moved more than max_migrations times ends UNAVAILABLE.
   void Adopt(std::vector<std::unique_ptr<Sequence>> seqs);
 
+  // Takes no new requests or moved sequences from now on (serving() turns
+  // false; Submit refuses UNAVAILABLE with `reason`) until SetPipeline
+  // installs a pipeline; the sequences it has run to their end.
+  void StopTaking(const std::string& reason);
+  // Unfinished sequences, running or queued.
+  int64_t outstanding() const;
+
   // Ends a sequence no scheduler will run (no replica left to take it).
   static void Abandon(Sequence* s, const absl::Status& status);
 
@@ -192,6 +199,7 @@ class Scheduler {
   // The pipeline failed (on_fault set): nothing is sent until Evacuate or
   // SetPipeline. `fault_to_report_` is handed to on_fault by the loop.
   bool faulted_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;  // StopTaking
   std::string fault_to_report_ ABSL_GUARDED_BY(mu_);
   int micro_batches_ ABSL_GUARDED_BY(mu_) = 1;
   std::string unavailable_reason_ ABSL_GUARDED_BY(mu_) = "no pipeline is ready yet";

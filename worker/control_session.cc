@@ -1,5 +1,6 @@
 #include "worker/control_session.h"
 
+#include <algorithm>
 #include <climits>
 #include <cctype>
 #include <chrono>
@@ -84,8 +85,15 @@ ControlSession::ControlSession(const GgufFile* file, const ModelConfig* config,
 }
 
 absl::Status ControlSession::Run() {
+  absl::Duration backoff = absl::Seconds(1);
   for (;;) {
+    const absl::Time started = absl::Now();
     const grpc::Status status = RunOnce();
+    {
+      absl::MutexLock lock(&leave_mu_);
+      send_ = nullptr;
+      if (leaving_) return absl::OkStatus();
+    }
     if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
         status.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
       return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
@@ -93,8 +101,25 @@ absl::Status ControlSession::Run() {
                                           options_.coordinator_address,
                                           status.error_message()));
     }
-    kLog.Warning("lost the coordinator at %s (%s); rejoining in 1 s", options_.coordinator_address, status.ok() ? "session ended" : status.error_message());
-    absl::SleepFor(absl::Seconds(1));
+    // A session that lasted is a new outage: start again from 1 s.
+    if (absl::Now() - started > absl::Seconds(30)) backoff = absl::Seconds(1);
+    kLog.Warning("lost the coordinator at %s (%s); rejoining in %s",
+                 options_.coordinator_address,
+                 status.ok() ? "session ended" : status.error_message(),
+                 absl::FormatDuration(backoff));
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(8));
+  }
+}
+
+void ControlSession::Leave(const std::string& reason) {
+  absl::MutexLock lock(&leave_mu_);
+  leaving_ = true;
+  leave_reason_ = reason;
+  if (send_) {
+    v1::WorkerMessage m;
+    m.mutable_leaving()->set_reason(reason);
+    send_(m);
   }
 }
 
@@ -132,6 +157,11 @@ grpc::Status ControlSession::RunOnce() {
   m->set_file_bytes(file_->size());
   m->set_header_hash(GgufHeaderHash(*file_));
   send(join_msg);
+  {
+    absl::MutexLock lock(&leave_mu_);
+    if (leaving_) return grpc::Status::OK;  // asked to leave while disconnected
+    send_ = send;
+  }
 
   // Heartbeats go out from their own thread so that a long load does not
   // look like a dead worker; the coordinator's are checked here too.
@@ -176,6 +206,11 @@ grpc::Status ControlSession::RunOnce() {
       default:
         break;
     }
+  }
+  {
+    // `send` dies with this call.
+    absl::MutexLock lock(&leave_mu_);
+    send_ = nullptr;
   }
   stop.Notify();
   heartbeat.join();

@@ -5,11 +5,16 @@
 // Run() with the coordinator's FAILED_PRECONDITION / PERMISSION_DENIED status
 // so the process can exit with the message. Any other loss of the
 // coordinator (stream error, missed heartbeats) is retried: the worker
-// rejoins and keeps serving its loaded stage if it is assigned the same one.
+// rejoins, after 1 s and then twice as long each time up to 8 s, and keeps
+// serving its loaded stage if it is assigned the same one.
+//
+// Leave() (on SIGTERM) tells the coordinator the worker is going; the
+// coordinator moves or finishes the replica's requests and ends the
+// session, and Run() then returns OK.
 //
 // Thread-safety: Run() is called once, from the main thread; it owns the
 // session stream, and a heartbeat thread shares the stream's write side
-// under a mutex.
+// under a mutex. Leave() may be called from any thread.
 #ifndef TESSERA_WORKER_CONTROL_SESSION_H_
 #define TESSERA_WORKER_CONTROL_SESSION_H_
 
@@ -17,6 +22,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -58,8 +66,12 @@ class ControlSession {
   ControlSession(const GgufFile* file, const ModelConfig* config, HostDevices devices,
                  WorkerOptions options, WorkerState* state);
 
-  // Joins and serves until the coordinator refuses this worker.
+  // Joins and serves until the coordinator refuses this worker, or lets it
+  // go after Leave (OK).
   absl::Status Run();
+
+  // Asks the coordinator to let this worker go.
+  void Leave(const std::string& reason);
 
  private:
   // One connection: join, then handle messages until the stream ends.
@@ -76,6 +88,12 @@ class ControlSession {
   WorkerState* state_;
   // The assignment currently loaded (stage_index = -1 when none).
   tessera::v1::StageAssignment loaded_;
+
+  absl::Mutex leave_mu_;
+  bool leaving_ ABSL_GUARDED_BY(leave_mu_) = false;
+  std::string leave_reason_ ABSL_GUARDED_BY(leave_mu_);
+  // Writes to the current session's stream; empty between sessions.
+  std::function<void(const tessera::v1::WorkerMessage&)> send_ ABSL_GUARDED_BY(leave_mu_);
 };
 
 // Bytes of the file at `path` that this process has mapped in (the Rss of

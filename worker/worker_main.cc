@@ -4,7 +4,10 @@
 // file's identity, loads the layer range it is assigned (only that range's
 // bytes are read), and serves the Stage gRPC service, grpc.health.v1 (SERVING
 // once its stage is loaded) and server reflection.
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <thread>
@@ -15,10 +18,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "common/byte_size.h"
 #include "common/safetensors/model_source.h"
 #include "common/dashed_flags.h"
 #include "common/log.h"
+#include "common/shutdown_signal.h"
 #include "common/gguf/gguf_file.h"
 #include "common/host_probe.h"
 #include "common/model_config.h"
@@ -62,6 +67,8 @@ const Logger kLog("main");
 
 
 int Main() {
+  // Before any thread starts, so that every thread inherits the mask.
+  BlockShutdownSignals();
   if (absl::Status s = InitLogging("tessera-worker", absl::GetFlag(FLAGS_log_level)); !s.ok()) {
     return ExitWithError(s);
   }
@@ -142,8 +149,25 @@ int Main() {
   options.join_secret = absl::GetFlag(FLAGS_join_secret);
   options.on_serving = [health](bool serving) { health->SetServingStatus(serving); };
   ControlSession session(file->get(), &*config, *devices, options, &state);
+  // SIGTERM / SIGINT: stop serving, tell the coordinator, and exit once it
+  // has moved or finished this worker's requests and let it go. A second
+  // signal exits at once; so does a coordinator that never answers.
+  std::thread([&session, health] {
+    const int sig = WaitForShutdownSignal();
+    kLog.Info("%s: leaving the cluster", strsignal(sig));
+    ExitOnNextShutdownSignal();
+    health->SetServingStatus(false);
+    session.Leave(strsignal(sig));
+    absl::SleepFor(absl::Seconds(90));
+    kLog.Error("%s", "the coordinator did not let this worker go within 90 s; exiting");
+    _exit(1);
+  }).detach();
   const absl::Status result = session.Run();
   server->Shutdown();
+  if (result.ok()) {
+    kLog.Info("%s", "left the cluster; exiting");
+    return 0;
+  }
   return ExitWithError(result);
 }
 

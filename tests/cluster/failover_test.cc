@@ -28,6 +28,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "testing/cluster.h"
+#include "tests/cluster/fault_streams.h"
 #include "tests/engine/test_paths.h"
 #include "tessera/v1/inference.grpc.pb.h"
 
@@ -36,115 +37,19 @@ namespace {
 
 namespace v1 = ::tessera::v1;
 using ::tessera::testing::Cluster;
-using ::tessera::testing::ClusterOptions;
-using ::tessera::testing::DefaultModelPath;
+using ::tessera::testing::ExpectSameTokens;
 using ::tessera::testing::Generate;
 using ::tessera::testing::Generation;
+using ::tessera::testing::Health;
+using ::tessera::testing::HealthOf;
+using ::tessera::testing::kStreams;
+using ::tessera::testing::kTokens;
+using ::tessera::testing::Options;
+using ::tessera::testing::Reference;
+using ::tessera::testing::RunWithFault;
+using ::tessera::testing::Sampled;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-using Health = ::grpc::health::v1::HealthCheckResponse;
-
-constexpr int kStreams = 4;
-constexpr int kTokens = 48;
-
-v1::GenerateRequest Sampled(int i) {
-  v1::GenerateRequest r;
-  r.set_text(absl::StrCat("Story number ", i, ": once upon a time"));
-  r.set_max_tokens(kTokens);
-  r.set_ignore_eos(true);
-  r.mutable_sampling()->set_temperature(0.8f);
-  r.mutable_sampling()->set_top_p(0.95f);
-  r.mutable_sampling()->set_seed(1000 + i);
-  return r;
-}
-
-Health::ServingStatus HealthOf(const std::string& address, const std::string& service) {
-  auto stub = grpc::health::v1::Health::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-  grpc::health::v1::HealthCheckRequest req;
-  req.set_service(service);
-  Health r;
-  return stub->Check(&ctx, req, &r).ok() ? r.status() : Health::SERVICE_UNKNOWN;
-}
-
-ClusterOptions Options(int replicas) {
-  ClusterOptions o;
-  o.model = DefaultModelPath();
-  o.workers = 2;
-  o.replicas = replicas;
-  o.coordinator_flags = {"--max-context=512", "--heartbeat-timeout-ms=1500"};
-  return o;
-}
-
-// Runs the kStreams requests at once; once every stream has at least
-// `tokens_before` tokens, calls `fault` (on this thread) and lets them end.
-std::vector<Generation> RunWithFault(Cluster& cluster, int tokens_before,
-                                     const std::function<void()>& fault) {
-  std::vector<Generation> out(kStreams);
-  std::vector<std::atomic<int64_t>> seen(kStreams);
-  std::vector<std::atomic<bool>> ended(kStreams);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kStreams; ++i) {
-    threads.emplace_back([&, i] {
-      auto stub = cluster.InferenceStub();
-      out[i] = Generate(stub.get(), Sampled(i), absl::Seconds(120), &seen[i]);
-      ended[i] = true;
-    });
-  }
-  const absl::Time give_up = absl::Now() + absl::Seconds(60);
-  for (;;) {
-    bool all = true;
-    for (const auto& s : seen) all = all && s.load() >= tokens_before;
-    if (all || absl::Now() > give_up) break;
-    absl::SleepFor(absl::Milliseconds(2));
-  }
-  fault();
-  // How long each stream waits for its next token after the fault (printed,
-  // not asserted: docs/perf.md records it).
-  const absl::Time at = absl::Now();
-  std::vector<int64_t> before(kStreams);
-  for (int i = 0; i < kStreams; ++i) before[i] = seen[i].load();
-  std::vector<absl::Duration> next(kStreams, absl::InfiniteDuration());
-  while (absl::Now() - at < absl::Seconds(30)) {
-    bool all = true;
-    for (int i = 0; i < kStreams; ++i) {
-      if (next[i] == absl::InfiniteDuration() && seen[i].load() > before[i]) {
-        next[i] = absl::Now() - at;
-      }
-      all = all && (next[i] != absl::InfiniteDuration() || ended[i].load());
-    }
-    if (all) break;
-    absl::SleepFor(absl::Microseconds(500));
-  }
-  for (auto& t : threads) t.join();
-  for (int i = 0; i < kStreams; ++i) {
-    if (next[i] != absl::InfiniteDuration()) {
-      std::printf("stream %d: next token %s after the fault\n", i,
-                  absl::FormatDuration(next[i]).c_str());
-    }
-  }
-  return out;
-}
-
-// The requests alone, one after another, on a healthy cluster.
-std::vector<Generation> Reference(Cluster& cluster) {
-  std::vector<Generation> ref;
-  auto stub = cluster.InferenceStub();
-  for (int i = 0; i < kStreams; ++i) ref.push_back(Generate(stub.get(), Sampled(i)));
-  return ref;
-}
-
-void ExpectSameTokens(const std::vector<Generation>& got, const std::vector<Generation>& ref) {
-  for (int i = 0; i < kStreams; ++i) {
-    ASSERT_TRUE(ref[i].status.ok()) << ref[i].status.error_message();
-    EXPECT_TRUE(got[i].status.ok()) << "stream " << i << ": " << got[i].status.error_message();
-    EXPECT_EQ(got[i].ids.size(), static_cast<size_t>(kTokens)) << "stream " << i;
-    EXPECT_EQ(got[i].ids, ref[i].ids) << "stream " << i;
-    EXPECT_EQ(got[i].text, ref[i].text) << "stream " << i;
-  }
-}
 
 TEST(FailoverTest, AKilledWorkersStreamsGoOnWithTheSameTokens) {
   Cluster cluster(Options(2));
