@@ -4,9 +4,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <string>
 #include <thread>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
@@ -32,10 +34,47 @@ double Percentile(std::vector<double> v, double p) {
   return v[i];
 }
 
+// Request `i`'s prompt: `prompt`, or with shared prefixes one of N long
+// system prompts (about 300 tokens; which one is a hash of i) and then its
+// own question.
+std::string PromptOf(const BenchCommandOptions& o, uint64_t i) {
+  if (o.shared_prefixes <= 0) return o.prompt;
+  // Which prefix is a hash of i, so it does not line up with any order in
+  // which a router might hand out requests.
+  uint64_t h = i * 0x9e3779b97f4a7c15ull;
+  h ^= h >> 29;
+  const uint64_t k = h % static_cast<uint64_t>(o.shared_prefixes);
+  std::string system = absl::StrFormat("System prompt %d. You are assistant number %d.", k, k);
+  static constexpr const char* kRules[] = {
+      "Answer briefly and precisely.", "Cite the rule you follow.",
+      "Prefer plain words over jargon.", "Never invent facts you do not know.",
+      "Keep lists short.", "Say when a question is ambiguous."};
+  for (int line = 0; line < 24; ++line) {
+    absl::StrAppendFormat(&system, " Rule %d for assistant %d: %s", line, k,
+                          kRules[(line + k) % 6]);
+  }
+  return absl::StrFormat("%s\nQuestion %d: %s", system, i, o.prompt);
+}
+
+// Prompt tokens served from the prefix cache and computed, so far.
+struct CacheCounters {
+  int64_t hit_tokens = 0;
+  int64_t computed_tokens = 0;
+};
+CacheCounters CountersOf(v1::Inference::Stub* stub) {
+  grpc::ClientContext ctx;
+  v1::ModelInfo info;
+  CacheCounters c;
+  if (!stub->GetModelInfo(&ctx, v1::GetModelInfoRequest(), &info).ok()) return c;
+  c.hit_tokens = info.serving().prefix_hit_blocks() * info.kv_block_size();
+  c.computed_tokens = info.serving().prefill_tokens();
+  return c;
+}
+
 absl::Status OneRequest(v1::Inference::Stub* stub, const BenchCommandOptions& o, uint64_t seed,
                         Sample* out) {
   v1::GenerateRequest r;
-  r.set_text(o.prompt);
+  r.set_text(PromptOf(o, seed));
   r.set_max_tokens(o.max_tokens);
   r.set_ignore_eos(true);
   SamplingParams sampling = o.sampling;
@@ -69,8 +108,9 @@ absl::Status OneRequest(v1::Inference::Stub* stub, const BenchCommandOptions& o,
 absl::Status BenchCommand(const BenchCommandOptions& o) {
   auto channel = grpc::CreateChannel(o.coordinator, grpc::InsecureChannelCredentials());
   auto stub = v1::Inference::NewStub(channel);
-  std::printf("%11s %9s %14s %11s %11s %11s %11s %7s\n", "concurrency", "requests",
-              "output tok/s", "TTFT p50", "TTFT p99", "TPOT p50", "TPOT p99", "errors");
+  std::printf("%11s %9s %14s %11s %11s %11s %11s %7s%s\n", "concurrency", "requests",
+              "output tok/s", "TTFT p50", "TTFT p99", "TPOT p50", "TPOT p99", "errors",
+              o.shared_prefixes > 0 ? "  prefix hit" : "");
   absl::Status first_error;
   uint64_t seed = 1;
   for (int level : o.concurrency) {
@@ -80,6 +120,7 @@ absl::Status BenchCommand(const BenchCommandOptions& o) {
     absl::Mutex mu;
     std::vector<Sample> samples;
     int errors = 0;
+    const CacheCounters before = CountersOf(stub.get());
     const Clock::time_point start = Clock::now();
     std::vector<std::thread> threads;
     for (int t = 0; t < level; ++t) {
@@ -107,9 +148,18 @@ absl::Status BenchCommand(const BenchCommandOptions& o) {
       ttft.push_back(s.ttft_ms);
       tpot.push_back(s.tpot_ms);
     }
-    std::printf("%11d %9d %14.1f %9.1fms %9.1fms %9.1fms %9.1fms %7d\n", level, total,
+    std::string hit;
+    if (o.shared_prefixes > 0) {
+      const CacheCounters after = CountersOf(stub.get());
+      const int64_t cached = after.hit_tokens - before.hit_tokens;
+      const int64_t computed = after.computed_tokens - before.computed_tokens;
+      hit = absl::StrFormat("  %9.1f%%", cached + computed > 0
+                                              ? 100.0 * cached / (cached + computed)
+                                              : 0.0);
+    }
+    std::printf("%11d %9d %14.1f %9.1fms %9.1fms %9.1fms %9.1fms %7d%s\n", level, total,
                 tokens / seconds, Percentile(ttft, 0.5), Percentile(ttft, 0.99),
-                Percentile(tpot, 0.5), Percentile(tpot, 0.99), errors);
+                Percentile(tpot, 0.5), Percentile(tpot, 0.99), errors, hit.c_str());
     std::fflush(stdout);
   }
   return first_error;

@@ -2,7 +2,12 @@
 // concurrency level it keeps that many Generate streams busy until a number
 // of requests have finished, and reports aggregate output tok/s, time to
 // first token and time per output token (p50 and p99) — the numbers an
-// operator sizes a deployment by.
+// operator sizes a deployment by. With shared_prefixes = N, request i's
+// prompt is one of N long system prompts (chosen by a hash of i) followed
+// by its own question, as chat traffic with a few system prompts
+// looks, and each row adds the prefix-cache hit rate over that level: the
+// prompt tokens served from cached KV blocks instead of computed (from the
+// coordinator's GetModelInfo counters).
 #ifndef TESSERA_CLI_BENCH_COMMAND_H_
 #define TESSERA_CLI_BENCH_COMMAND_H_
 
@@ -22,6 +27,7 @@ struct BenchCommandOptions {
   int requests = 0;
   std::string prompt;
   int32_t max_tokens = 64;            // generated per request (end-of-generation ignored)
+  int shared_prefixes = 0;            // 0: every request sends `prompt`
   SamplingParams sampling;            // seeds are varied per request
 };
 

@@ -58,6 +58,9 @@ ABSL_FLAG(std::string, coordinator, "127.0.0.1:50051", "generate: host:port of t
 ABSL_FLAG(std::vector<std::string>, stop, {}, "generate: stop strings, comma-separated.");
 ABSL_FLAG(double, timeout, 0, "generate: request deadline in seconds; 0 = none.");
 ABSL_FLAG(int32_t, requests, 0, "bench: requests per level; 0 = 2 x the level, at least 8.");
+ABSL_FLAG(int32_t, shared_prefixes, 0,
+          "bench: N > 0 sends prompts made of one of N long system prompts and a question of "
+          "their own, and reports the prefix-cache hit rate.");
 
 namespace {
 
@@ -142,12 +145,15 @@ Usage:
       tokens.
 
   tessera bench --coordinator HOST:PORT [--concurrency 1,4,16,64]
-                [--requests N] [--prompt TEXT] [--max-tokens N] [sampling flags]
+                [--requests N] [--prompt TEXT] [--max-tokens N] [--shared-prefixes N]
+                [sampling flags]
       Load-test a running cluster: at each concurrency level keep that many
       streams busy until N requests (default 2 x level, at least 8) finished,
       each generating --max-tokens tokens (end-of-generation ignored, seeds
       varied). Prints aggregate output tok/s, time to first
-      token and time per output token (p50, p99) per level.
+      token and time per output token (p50, p99) per level. --shared-prefixes
+      N prefixes each prompt with one of N long system prompts and adds the
+      prefix-cache hit rate.
 
 Flags accept both --max-tokens and --max_tokens spellings.)";
 
@@ -291,6 +297,7 @@ int main(int argc, char** argv) {
     o.prompt = absl::GetFlag(FLAGS_prompt);
     if (o.prompt.empty()) o.prompt = "Write a short story about a lighthouse keeper.";
     o.max_tokens = absl::GetFlag(FLAGS_max_tokens);
+    o.shared_prefixes = absl::GetFlag(FLAGS_shared_prefixes);
     o.sampling = SamplingFromFlags();
     absl::Status s = tessera::BenchCommand(o);
     if (!s.ok()) {

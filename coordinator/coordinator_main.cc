@@ -51,6 +51,13 @@ ABSL_FLAG(std::string, replicas, "1",
           "Pipeline replicas to form: a number, or auto for every full group of --min-workers "
           "idle workers. A request goes to the least busy replica; the streams of a replica that "
           "fails move to another one with the same tokens.");
+ABSL_FLAG(std::string, placement, "cache",
+          "Where a new request goes: cache (the replica that was sent the longest prefix of "
+          "its prompt, unless it is clearly busier than the least loaded), load (the least "
+          "loaded) or round-robin.");
+ABSL_FLAG(double, ramp_up_s, 10,
+          "Seconds over which a replica that has just become ready ramps up to its full share "
+          "of new requests.");
 ABSL_FLAG(int32_t, max_migrations, 3,
           "How many times one request may move to another replica after failures before it "
           "ends UNAVAILABLE.");
@@ -189,7 +196,15 @@ int Main() {
   }
   so.step_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_step_timeout_ms));
   so.max_migrations = absl::GetFlag(FLAGS_max_migrations);
-  Router router(tokenizer->get(), config, so);
+  absl::StatusOr<Placement> placement = ParsePlacement(absl::GetFlag(FLAGS_placement));
+  if (!placement.ok()) return ExitWithError(placement.status());
+  if (!(absl::GetFlag(FLAGS_ramp_up_s) >= 0)) {
+    return ExitWithError(absl::InvalidArgumentError("--ramp-up-s must be >= 0"));
+  }
+  RouterOptions ro;
+  ro.placement = *placement;
+  ro.ramp_up = absl::Seconds(absl::GetFlag(FLAGS_ramp_up_s));
+  Router router(tokenizer->get(), config, so, ro);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -344,6 +359,7 @@ int main(int argc, char** argv) {
       "  tessera-coordinator --model PATH [--listen HOST:PORT] [--min-workers N]\n"
       "      [--replicas N|auto] [--max-migrations N] [--step-timeout-ms MS]\n"
       "      [--heartbeat-timeout-ms MS] [--drain-timeout-s S]\n"
+      "      [--placement cache|load|round-robin] [--ramp-up-s S]\n"
       "      [--max-context N] [--max-seqs N] [--max-batch-tokens N] [--kv-dtype f32|f16]\n"
       "      [--max-queue N] [--micro-batches N] [--kv-blocks N] [--join-secret S]\n"
       "      [--http-listen HOST:PORT] [--served-model-name A,B] [--http-max-streams N]\n"

@@ -13,10 +13,34 @@ const Logger kLog("router");
 
 int64_t Outstanding(const SchedulerStats& s) { return s.running + s.queued; }
 
+constexpr size_t kMaxRouted = 1 << 20;
+
+// FNV-1a over the block's token ids, chained on the previous block's hash.
+uint64_t ChainHash(uint64_t parent, const int32_t* block, int n) {
+  uint64_t h = parent ^ 0xcbf29ce484222325ull;
+  for (int i = 0; i < n; ++i) {
+    h ^= static_cast<uint32_t>(block[i]);
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
 }  // namespace
 
-Router::Router(const Tokenizer* tokenizer, const ModelConfig& config, SchedulerOptions options)
-    : tokenizer_(tokenizer), config_(config), options_(std::move(options)) {
+absl::StatusOr<Placement> ParsePlacement(absl::string_view name) {
+  if (name == "cache") return Placement::kCacheAware;
+  if (name == "load") return Placement::kLeastLoaded;
+  if (name == "round-robin") return Placement::kRoundRobin;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--placement=", name, ": must be cache, load or round-robin"));
+}
+
+Router::Router(const Tokenizer* tokenizer, const ModelConfig& config, SchedulerOptions options,
+               RouterOptions router_options)
+    : tokenizer_(tokenizer),
+      config_(config),
+      options_(std::move(options)),
+      router_options_(router_options) {
   At(0);  // refuses requests with the reason until a replica is ready
 }
 
@@ -45,6 +69,7 @@ Scheduler* Router::At(int slot) {
     };
     schedulers_.push_back(std::make_unique<Scheduler>(tokenizer_, config_, std::move(o)));
     epochs_.push_back(0);
+    ready_since_.push_back(absl::InfinitePast());
   }
   return schedulers_[slot].get();
 }
@@ -66,16 +91,7 @@ absl::StatusOr<std::shared_ptr<RequestStream>> Router::Submit(RequestSpec spec) 
   }
   // Two tries: a replica can stop serving between the choice and the submit.
   for (int attempt = 0; attempt < 2; ++attempt) {
-    Scheduler* best = nullptr;
-    int64_t best_load = 0;
-    for (Scheduler* s : All()) {
-      if (!s->serving()) continue;
-      const int64_t load = Outstanding(s->stats());
-      if (best == nullptr || load < best_load) {
-        best = s;
-        best_load = load;
-      }
-    }
+    Scheduler* best = Place(spec.prompt);
     // None serves: slot 0 validates the request and says why it cannot run.
     if (best == nullptr) return At(0)->Submit(std::move(spec));
     if (attempt == 1) return best->Submit(std::move(spec));
@@ -85,12 +101,71 @@ absl::StatusOr<std::shared_ptr<RequestStream>> Router::Submit(RequestSpec spec) 
   return absl::InternalError("unreachable");
 }
 
+Scheduler* Router::Place(const std::vector<int32_t>& prompt) {
+  const std::vector<Scheduler*> all = All();
+  std::vector<double> load(all.size(), -1);  // -1: not serving
+  const absl::Time now = absl::Now();
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (all[i]->serving()) load[i] = static_cast<double>(all[i]->outstanding());
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    for (size_t i = 0; i < all.size(); ++i) {
+      if (load[i] < 0) continue;
+      const absl::Duration age = now - ready_since_[i];
+      if (router_options_.ramp_up > absl::ZeroDuration() && age < router_options_.ramp_up) {
+        load[i] += static_cast<double>(options_.max_seqs) *
+                   (1.0 - absl::FDivDuration(age, router_options_.ramp_up));
+      }
+    }
+  }
+  int least = -1;
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (load[i] >= 0 && (least < 0 || load[i] < load[least])) least = static_cast<int>(i);
+  }
+  if (least < 0) return nullptr;
+  int pick = least;
+  const int bs = options_.block_size;
+  std::vector<uint64_t> chain;
+  absl::MutexLock lock(&mu_);
+  if (router_options_.placement == Placement::kRoundRobin) {
+    for (size_t k = 0; k < all.size(); ++k) {
+      const int i = static_cast<int>((next_turn_ + k) % all.size());
+      if (load[i] >= 0) {
+        pick = i;
+        next_turn_ = i + 1;
+        break;
+      }
+    }
+  } else if (router_options_.placement == Placement::kCacheAware && bs > 0) {
+    // The last token is always computed, so blocks holding it do not count.
+    const int64_t blocks = (static_cast<int64_t>(prompt.size()) - 1) / bs;
+    uint64_t h = 0;
+    int cached = -1;
+    for (int64_t b = 0; b < blocks; ++b) {
+      h = ChainHash(h, prompt.data() + b * bs, bs);
+      chain.push_back(h);
+      auto it = routed_.find(h);
+      if (it != routed_.end() && it->second < static_cast<int>(all.size()) &&
+          load[it->second] >= 0) {
+        cached = it->second;
+      }
+    }
+    const double guard = std::max(4.0, load[least] / 2);
+    if (cached >= 0 && load[cached] <= load[least] + guard) pick = cached;
+    if (routed_.size() + chain.size() > kMaxRouted) routed_.clear();
+    for (uint64_t key : chain) routed_[key] = pick;
+  }
+  return all[pick];
+}
+
 void Router::ReplicaReady(int slot, uint64_t epoch, std::unique_ptr<StepSink> sink,
                           int64_t kv_blocks, int stages) {
   Scheduler* s = At(slot);
   {
     absl::MutexLock lock(&mu_);
     epochs_[slot] = epoch;
+    ready_since_[slot] = absl::Now();
   }
   s->SetPipeline(std::move(sink), kv_blocks, stages, "");
 }

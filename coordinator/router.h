@@ -2,8 +2,20 @@
 // pipeline with its own KV pool), a place chosen for each new request, and
 // the sequences of a failed replica moved to the others.
 //
-// Placement: the serving replica with the least outstanding work (running
-// plus queued sequences); ties go to the lower slot.
+// Placement (RouterOptions::placement):
+// - kCacheAware (default): the replica that was sent the longest leading
+//   run of this prompt's KV blocks before (so its prefix cache likely holds
+//   them; the router remembers, per chain of full blocks, where it sent the
+//   last prompt that began so, like SGLang's approximate radix tree), unless
+//   that replica is clearly busier than the least loaded one (more than
+//   max(4, half the least load) extra outstanding sequences); then, and for
+//   a prompt no replica has seen, the least loaded one.
+// - kLeastLoaded: the serving replica with the least outstanding work
+//   (running plus queued sequences).
+// - kRoundRobin: the next serving replica in turn (for comparison).
+// Ties go to the lower slot. A replica that has just become ready ramps up:
+// for `ramp_up` its load counts max_seqs more, shrinking to nothing, so it
+// takes a growing share rather than every new request at once.
 //
 // Failover: a replica fails when membership loses one of its workers
 // (ReplicaLost) or when its scheduler sees a whole step fail for a reason of
@@ -30,7 +42,9 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/model_config.h"
@@ -39,11 +53,22 @@
 
 namespace tessera {
 
+enum class Placement { kCacheAware, kLeastLoaded, kRoundRobin };
+
+// "cache", "load" or "round-robin"; INVALID_ARGUMENT naming the value.
+absl::StatusOr<Placement> ParsePlacement(absl::string_view name);
+
+struct RouterOptions {
+  Placement placement = Placement::kCacheAware;
+  absl::Duration ramp_up = absl::Seconds(10);
+};
+
 class Router {
  public:
   // `tokenizer` must outlive the router. `options` is every replica's
   // scheduler's (on_fault is the router's own).
-  Router(const Tokenizer* tokenizer, const ModelConfig& config, SchedulerOptions options);
+  Router(const Tokenizer* tokenizer, const ModelConfig& config, SchedulerOptions options,
+         RouterOptions router_options = RouterOptions());
   ~Router();
   Router(const Router&) = delete;
   Router& operator=(const Router&) = delete;
@@ -88,18 +113,26 @@ class Router {
   // The scheduler of `slot`, created on first use.
   Scheduler* At(int slot) ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<Scheduler*> All() const ABSL_LOCKS_EXCLUDED(mu_);
+  // The replica for a new request with `prompt`; nullptr when none serves.
+  Scheduler* Place(const std::vector<int32_t>& prompt) ABSL_LOCKS_EXCLUDED(mu_);
   // Moves the unfinished sequences of `slot` to the other serving replicas.
   void FailOver(int slot, const std::string& reason) ABSL_LOCKS_EXCLUDED(failover_mu_);
 
   const Tokenizer* tokenizer_;
   const ModelConfig config_;
   const SchedulerOptions options_;
+  const RouterOptions router_options_;
 
   mutable absl::Mutex mu_;
   // Never shrinks, so a Scheduler* stays valid while the router lives.
   std::vector<std::unique_ptr<Scheduler>> schedulers_ ABSL_GUARDED_BY(mu_);
   std::function<void(int, uint64_t, const std::string&)> on_fault_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> epochs_ ABSL_GUARDED_BY(mu_);  // by slot, as last ready
+  std::vector<absl::Time> ready_since_ ABSL_GUARDED_BY(mu_);  // by slot
+  // Chain hash of a prompt's first n full blocks -> the slot the last such
+  // prompt went to. Cleared when it grows past a bound.
+  absl::flat_hash_map<uint64_t, int> routed_ ABSL_GUARDED_BY(mu_);
+  int next_turn_ ABSL_GUARDED_BY(mu_) = 0;  // round-robin
   int64_t migrations_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t stranded_ ABSL_GUARDED_BY(mu_) = 0;
   std::string last_failure_ ABSL_GUARDED_BY(mu_);

@@ -55,7 +55,7 @@ inline ClusterOptions Options(int replicas) {
   o.model = DefaultModelPath();
   o.workers = 2;
   o.replicas = replicas;
-  o.coordinator_flags = {"--max-context=512", "--heartbeat-timeout-ms=1500"};
+  o.coordinator_flags = {"--max-context=512", "--heartbeat-timeout-ms=1500", "--ramp-up-s=0"};
   return o;
 }
 

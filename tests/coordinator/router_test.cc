@@ -40,7 +40,7 @@ class RouterTest : public ::testing::Test {
   }
 
   void Start() {
-    router_ = std::make_unique<Router>(tokenizer_.get(), config_, options_);
+    router_ = std::make_unique<Router>(tokenizer_.get(), config_, options_, router_options_);
     router_->set_on_fault([this](int slot, uint64_t /*epoch*/, const std::string& reason) {
       absl::MutexLock lock(&mu_);
       faults_.push_back(absl::StrCat(slot, ": ", reason));
@@ -98,6 +98,7 @@ class RouterTest : public ::testing::Test {
   ModelConfig config_;
   FakePipelineOptions fake_;
   SchedulerOptions options_;
+  RouterOptions router_options_ = {Placement::kCacheAware, absl::ZeroDuration()};
   std::unique_ptr<Router> router_;
   absl::Mutex mu_;
   std::vector<std::string> faults_ ABSL_GUARDED_BY(mu_);
@@ -119,6 +120,103 @@ TEST_F(RouterTest, NewRequestsSpreadOverTheReplicasByOutstandingWork) {
   EXPECT_EQ(Served(*a).size(), 3u);
   EXPECT_EQ(Served(*b).size(), 3u);
   EXPECT_EQ(router_->migrations(), 0);
+}
+
+// Eight requests, A A B B A A B B, where A and B are two 3-block prefixes
+// followed by a token of each request's own.
+std::vector<RequestSpec> PrefixedSpecs() {
+  std::vector<RequestSpec> specs;
+  for (int i = 0; i < 8; ++i) {
+    RequestSpec s;
+    s.request_id = absl::StrCat("p", i);
+    const int prefix = (i / 2) % 2;
+    for (int k = 0; k < 12; ++k) s.prompt.push_back(10 + prefix * 100 + k);
+    s.prompt.push_back(200 + i);
+    s.max_tokens = 8;
+    s.ignore_eos = true;
+    s.sampling.seed = i;
+    specs.push_back(s);
+  }
+  return specs;
+}
+
+TEST_F(RouterTest, PromptsSharingAPrefixGoToTheReplicaThatSawItFirst) {
+  Start();
+  fake_.latency = absl::Milliseconds(5);
+  FakePipeline* a = Ready(0, fake_);
+  FakePipeline* b = Ready(1, fake_);
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (const RequestSpec& s : PrefixedSpecs()) streams.push_back(*router_->Submit(s));
+  for (auto& s : streams) ASSERT_TRUE(Drain(*s).status.ok());
+  EXPECT_THAT(Served(*a), ::testing::UnorderedElementsAre("p0", "p1", "p4", "p5"));
+  EXPECT_THAT(Served(*b), ::testing::UnorderedElementsAre("p2", "p3", "p6", "p7"));
+}
+
+// One request at a time, so each finds what the earlier ones left in the
+// cache: cache-aware placement reuses every earlier prefix (6 of the 8
+// requests hit all 3 blocks), round-robin only the ones that land on the
+// replica that saw the prefix before (4 of 8).
+TEST_F(RouterTest, CacheAwarePlacementHitsThePrefixCacheMoreThanRoundRobin) {
+  int64_t hits[2] = {0, 0};
+  for (Placement p : {Placement::kCacheAware, Placement::kRoundRobin}) {
+    router_options_.placement = p;
+    Start();
+    Ready(0, fake_);
+    Ready(1, fake_);
+    for (const RequestSpec& s : PrefixedSpecs()) ASSERT_TRUE(Drain(**router_->Submit(s)).ended);
+    hits[p == Placement::kCacheAware ? 0 : 1] = router_->stats().prefix_hit_blocks;
+    router_.reset();
+  }
+  EXPECT_EQ(hits[0], 18);
+  EXPECT_EQ(hits[1], 12);
+}
+
+TEST_F(RouterTest, RoundRobinSpreadsEachPrefixOverBothReplicas) {
+  router_options_.placement = Placement::kRoundRobin;
+  Start();
+  FakePipeline* a = Ready(0, fake_);
+  FakePipeline* b = Ready(1, fake_);
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (const RequestSpec& s : PrefixedSpecs()) streams.push_back(*router_->Submit(s));
+  for (auto& s : streams) ASSERT_TRUE(Drain(*s).status.ok());
+  EXPECT_THAT(Served(*a), ::testing::UnorderedElementsAre("p0", "p2", "p4", "p6"));
+  EXPECT_THAT(Served(*b), ::testing::UnorderedElementsAre("p1", "p3", "p5", "p7"));
+}
+
+TEST_F(RouterTest, AReplicaClearlyBusierThanTheLeastLoadedIsPassedOverDespiteItsCache) {
+  Start();
+  fake_.latency = absl::Milliseconds(50);
+  FakePipeline* a = Ready(0, fake_);
+  FakePipeline* b = Ready(1, fake_);
+  std::vector<RequestSpec> specs = PrefixedSpecs();
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  // Ten requests with prefix A at once: the first five go where A went
+  // (at most 4 more than the idle replica), the rest to the idle one.
+  for (int i = 0; i < 10; ++i) {
+    RequestSpec s = specs[0];
+    s.request_id = absl::StrCat("a", i);
+    s.prompt.back() = 200 + i;
+    streams.push_back(*router_->Submit(s));
+  }
+  for (auto& s : streams) ASSERT_TRUE(Drain(*s).status.ok());
+  EXPECT_EQ(Served(*a).size(), 5u);
+  EXPECT_EQ(Served(*b).size(), 5u);
+}
+
+TEST_F(RouterTest, AReplicaThatJustBecameReadyRampsUp) {
+  router_options_ = {Placement::kLeastLoaded, absl::Seconds(1)};
+  Start();
+  fake_.latency = absl::Milliseconds(20);
+  FakePipeline* a = Ready(0, fake_);
+  absl::SleepFor(absl::Milliseconds(1100));  // replica 0 has ramped up
+  FakePipeline* b = Ready(1, fake_);
+  // Replica 1 counts about max_seqs (8) more than its load for now: the
+  // next requests go to replica 0 while it has fewer than that.
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (int i = 0; i < 4; ++i) streams.push_back(*router_->Submit(Spec(i, 20)));
+  for (auto& s : streams) ASSERT_TRUE(Drain(*s).status.ok());
+  EXPECT_EQ(Served(*a).size(), 4u);
+  EXPECT_TRUE(Served(*b).empty());
 }
 
 TEST_F(RouterTest, ABrokenReplicasStreamsGoOnElsewhereWithTheSameTokens) {
