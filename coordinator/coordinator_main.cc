@@ -58,12 +58,19 @@ ABSL_FLAG(std::string, placement, "cache",
 ABSL_FLAG(double, ramp_up_s, 10,
           "Seconds over which a replica that has just become ready ramps up to its full share "
           "of new requests.");
+ABSL_FLAG(bool, mixed_numerics, false,
+          "Accept workers whose kernels differ from the first worker's (device type or CPU "
+          "kernel path); their replicas may then give a moved request different tokens.");
 ABSL_FLAG(int32_t, max_migrations, 3,
           "How many times one request may move to another replica after failures before it "
           "ends UNAVAILABLE.");
-ABSL_FLAG(int32_t, step_timeout_ms, 60000,
-          "A pipeline step with no answer after this long fails its replica (a hung worker); "
-          "its requests move to another replica.");
+ABSL_FLAG(int32_t, step_timeout_ms, 5000,
+          "The least time a pipeline step may go unanswered before its replica is presumed "
+          "stuck (its requests then move to another replica); see --step-timeout-factor.");
+ABSL_FLAG(double, step_timeout_factor, 8,
+          "A step may take this many times its expected time (its tokens times the slowest "
+          "time per token of the replica's last 256 steps), if that is longer than "
+          "--step-timeout-ms; 0 = --step-timeout-ms alone. The first 16 steps get 60 s.");
 ABSL_FLAG(int64_t, max_context, 4096,
           "Longest sequence (prompt + generated tokens) served; capped at the model's context.");
 ABSL_FLAG(int64_t, max_seqs, 8, "Sequences that run at once; the KV pool is sized for this many "
@@ -195,6 +202,10 @@ int Main() {
         absl::StrFormat("--micro-batches=%d must be >= 0", so.micro_batches)));
   }
   so.step_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_step_timeout_ms));
+  so.step_timeout_factor = absl::GetFlag(FLAGS_step_timeout_factor);
+  if (!(so.step_timeout_factor >= 0)) {
+    return ExitWithError(absl::InvalidArgumentError("--step-timeout-factor must be >= 0"));
+  }
   so.max_migrations = absl::GetFlag(FLAGS_max_migrations);
   absl::StatusOr<Placement> placement = ParsePlacement(absl::GetFlag(FLAGS_placement));
   if (!placement.ok()) return ExitWithError(placement.status());
@@ -220,6 +231,7 @@ int Main() {
   MembershipOptions mo;
   mo.min_workers = absl::GetFlag(FLAGS_min_workers);
   mo.replicas = replicas;
+  mo.mixed_numerics = absl::GetFlag(FLAGS_mixed_numerics);
   mo.plan = plan;
   mo.join_secret = absl::GetFlag(FLAGS_join_secret);
   mo.heartbeat_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_heartbeat_timeout_ms));
@@ -360,6 +372,7 @@ int main(int argc, char** argv) {
       "      [--replicas N|auto] [--max-migrations N] [--step-timeout-ms MS]\n"
       "      [--heartbeat-timeout-ms MS] [--drain-timeout-s S]\n"
       "      [--placement cache|load|round-robin] [--ramp-up-s S]\n"
+      "      [--step-timeout-factor F] [--mixed-numerics]\n"
       "      [--max-context N] [--max-seqs N] [--max-batch-tokens N] [--kv-dtype f32|f16]\n"
       "      [--max-queue N] [--micro-batches N] [--kv-blocks N] [--join-secret S]\n"
       "      [--http-listen HOST:PORT] [--served-model-name A,B] [--http-max-streams N]\n"

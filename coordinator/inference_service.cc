@@ -393,6 +393,8 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(
   sv->set_prefill_chunks(st.prefill_chunks);
   sv->set_max_step_tokens(st.max_step_tokens);
   sv->set_max_steps_in_flight(st.max_steps_in_flight);
+  sv->set_deadline_failures(st.deadline_failures);
+  sv->set_migrations(router_->migrations());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;

@@ -326,6 +326,22 @@ grpc::Status Membership::Session(grpc::ServerContext* context, Stream* stream) {
     kLog.Info("%s", "refused a join: " + s.error_message());
     return s;
   }
+  const std::string numerics =
+      absl::StrFormat("%s, %s kernels", msg.join().devices().type(), msg.join().devices().isa());
+  {
+    absl::MutexLock lock(&mu_);
+    if (numerics_.empty()) numerics_ = numerics;
+    if (numerics != numerics_ && !options_.mixed_numerics) {
+      const std::string why = absl::StrFormat(
+          "worker %s computes with %s; this cluster's workers compute with %s. Their tokens "
+          "differ in the last bits, so a request could not move between their replicas with "
+          "the same tokens: give every worker the same kernels (TESSERA_ISA), or start the "
+          "coordinator with --mixed-numerics",
+          msg.join().worker_address(), numerics, numerics_);
+      kLog.Info("refused a join: %s", why);
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, why);
+    }
+  }
   auto w = std::make_shared<Worker>();
   w->address = msg.join().worker_address();
   w->devices = msg.join().devices();

@@ -54,6 +54,11 @@ struct MembershipOptions {
   int replicas = 1;
   PlanOptions plan;
   std::string join_secret;
+  // Accept workers whose kernels compute different bits from the first
+  // worker's (another device type or CPU kernel path). Off: they are
+  // refused, since a request could not move between their replicas with
+  // the same tokens.
+  bool mixed_numerics = false;
   absl::Duration heartbeat_interval = absl::Seconds(1);
   // A worker silent for this long is presumed dead.
   absl::Duration heartbeat_timeout = absl::Seconds(5);
@@ -135,6 +140,8 @@ class Membership final : public tessera::v1::Control::Service {
   mutable absl::Mutex mu_;
   std::vector<std::shared_ptr<Worker>> workers_ ABSL_GUARDED_BY(mu_);  // join order
   int next_worker_ ABSL_GUARDED_BY(mu_) = 1;
+  // The numerics of the first worker that joined ("cpu, avx512 kernels").
+  std::string numerics_ ABSL_GUARDED_BY(mu_);
   std::vector<Replica> replicas_ ABSL_GUARDED_BY(mu_);  // by slot
   // Epochs start at the start time in microseconds, so a restarted
   // coordinator never reuses one a worker may still hold.

@@ -15,8 +15,9 @@ namespace {
 // sequence moved to another replica keeps its place among the ones there.
 std::atomic<uint64_t> g_next_arrival{1};
 
-// The end of a sequence's stream.
-void PushEnd(Sequence* s, const absl::Status& status, const std::string& reason) {
+}  // namespace
+
+void Scheduler::PushEnd(Sequence* s, const absl::Status& status, const std::string& reason) {
   GenerationEnd end;
   end.status = status;
   end.finish_reason = reason;
@@ -25,11 +26,13 @@ void PushEnd(Sequence* s, const absl::Status& status, const std::string& reason)
   s->stream->PushEnd(std::move(end));
 }
 
-}  // namespace
 
 Scheduler::Scheduler(const Tokenizer* tokenizer, const ModelConfig& config,
                      SchedulerOptions options)
-    : tokenizer_(tokenizer), config_(config), options_(options) {
+    : tokenizer_(tokenizer),
+      config_(config),
+      options_(options),
+      deadlines_(options.step_timeout, options.step_timeout_factor) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -144,88 +147,6 @@ std::shared_ptr<StepSink> Scheduler::DropPipeline() {
   faulted_ = false;
   fault_to_report_.clear();
   return std::move(pipeline_);
-}
-
-bool Scheduler::serving() const {
-  absl::MutexLock lock(&mu_);
-  return pipeline_ != nullptr && !faulted_ && !draining_;
-}
-
-void Scheduler::StopTaking(const std::string& reason) {
-  absl::MutexLock lock(&mu_);
-  draining_ = true;
-  unavailable_reason_ = reason;
-}
-
-int64_t Scheduler::outstanding() const {
-  absl::MutexLock lock(&mu_);
-  int64_t n = static_cast<int64_t>(queued_.size());
-  for (const auto& s : running_) n += s->done ? 0 : 1;
-  return n;
-}
-
-std::vector<std::unique_ptr<Sequence>> Scheduler::Evacuate(const std::string& reason) {
-  std::vector<std::unique_ptr<Sequence>> out;
-  std::shared_ptr<StepSink> old;
-  {
-    absl::MutexLock lock(&mu_);
-    // Finished sequences still in flight are dropped with their steps.
-    for (auto& s : running_) {
-      if (!s->done) out.push_back(std::move(s));
-    }
-    running_.clear();
-    for (auto& s : queued_) {
-      if (!s->done) out.push_back(std::move(s));
-    }
-    queued_.clear();
-    for (auto& s : out) s->ForgetReplicaState();
-    std::sort(out.begin(), out.end(),
-              [](const auto& a, const auto& b) { return a->arrival < b->arrival; });
-    old = DropPipeline();
-    unavailable_reason_ = reason;
-    blocks_.Reset(0, options_.block_size);
-  }
-  // Outside the lock, as in SetPipeline.
-  old.reset();
-  return out;
-}
-
-void Scheduler::Adopt(std::vector<std::unique_ptr<Sequence>> seqs) {
-  absl::MutexLock lock(&mu_);
-  // Oldest at the very front: push the youngest first.
-  std::sort(seqs.begin(), seqs.end(),
-            [](const auto& a, const auto& b) { return a->arrival > b->arrival; });
-  for (auto& s : seqs) {
-    if (++s->migrations > options_.max_migrations) {
-      Abandon(s.get(), absl::UnavailableError(absl::StrFormat(
-                           "request %s: its replica failed again after %d moves to another "
-                           "replica (--max-migrations)",
-                           s->spec.request_id, options_.max_migrations)));
-      continue;
-    }
-    queued_.push_front(std::move(s));
-  }
-  ++events_;
-}
-
-void Scheduler::Abandon(Sequence* s, const absl::Status& status) {
-  if (s->done) return;
-  s->done = true;
-  PushEnd(s, status, "");
-}
-
-bool Scheduler::IsReplicaFault(const absl::Status& status) const {
-  if (!options_.on_fault) return false;
-  const absl::StatusCode c = status.code();
-  return c == absl::StatusCode::kUnavailable || c == absl::StatusCode::kAborted ||
-         c == absl::StatusCode::kDeadlineExceeded;
-}
-
-void Scheduler::Fault(const std::string& reason) {
-  if (faulted_) return;
-  faulted_ = true;
-  fault_to_report_ = reason;
-  ++events_;
 }
 
 void Scheduler::Admit() {
@@ -455,6 +376,7 @@ void Scheduler::Complete(Completion c) {
   if (c.generation != generation_ || it == in_flight_.end()) return;  // abandoned
   InFlight step = std::move(it->second);
   in_flight_.erase(it);
+  if (c.result.ok()) deadlines_.Observe(absl::Now() - step.sent, step.tokens);
   ++counted_.steps;
   absl::flat_hash_map<int64_t, const SampleOutcome*> sampled;
   if (c.result.ok()) {
@@ -524,12 +446,13 @@ void Scheduler::Loop() {
       // replica, the replica has failed and they move.
       const absl::Time now = absl::Now();
       for (auto it = in_flight_.begin(); it != in_flight_.end();) {
-        if (it->second.deadline > now) {
+        if (it->second.sent + it->second.timeout > now) {
           ++it;
           continue;
         }
-        const absl::Status late = absl::DeadlineExceededError(absl::StrFormat(
-            "a pipeline step got no answer within %s", absl::FormatDuration(options_.step_timeout)));
+        const absl::Status late = absl::DeadlineExceededError(
+            absl::StrFormat("a pipeline step of %d tokens got no answer within %s",
+                            it->second.tokens, absl::FormatDuration(it->second.timeout)));
         const bool replica_fault = IsReplicaFault(late);
         for (auto& [s, n] : it->second.work) {
           s->in_flight = false;
@@ -559,7 +482,9 @@ void Scheduler::Loop() {
             break;
           }
           step.generation = generation_;
-          step.deadline = now + options_.step_timeout;
+          for (const auto& [s, n] : step.work) step.tokens += n;
+          step.sent = now;
+          step.timeout = deadlines_.For(step.tokens);
           const uint64_t ticket = next_ticket_++;
           in_flight_[ticket] = std::move(step);
           counted_.max_steps_in_flight = std::max<int64_t>(

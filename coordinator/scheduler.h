@@ -56,6 +56,7 @@
 #include "coordinator/request_spec.h"
 #include "coordinator/request_stream.h"
 #include "coordinator/sequence.h"
+#include "coordinator/step_deadline.h"
 #include "coordinator/step_plan.h"
 #include "coordinator/step_sink.h"
 
@@ -69,7 +70,11 @@ struct SchedulerOptions {
   int64_t max_queue = 256;         // requests waiting for admission
   // Steps in flight at once; 0 = one per pipeline stage.
   int32_t micro_batches = 0;
-  absl::Duration step_timeout = absl::Seconds(60);
+  // A step unanswered for max(step_timeout, step_timeout_factor × its
+  // expected time) presumes the pipeline stuck (step_deadline.h); factor 0:
+  // step_timeout alone.
+  absl::Duration step_timeout = absl::Seconds(5);
+  double step_timeout_factor = 8;
   // Set when the scheduler runs one replica of several (router.h): a step
   // that fails as a whole for a reason of the pipeline's (UNAVAILABLE,
   // ABORTED, or no answer within step_timeout) ends no request. The
@@ -152,7 +157,9 @@ class Scheduler {
  private:
   struct InFlight {
     uint64_t generation = 0;
-    absl::Time deadline;
+    absl::Time sent;
+    absl::Duration timeout;  // sent + timeout = its deadline
+    int64_t tokens = 0;
     std::vector<std::pair<Sequence*, int32_t>> work;  // sequence, tokens sent
   };
   struct Completion {
@@ -178,6 +185,8 @@ class Scheduler {
   // Applies one sampled token from the last stage; true if the sequence is
   // done. A top-N list that is not what was asked for fails the request.
   bool Accept(Sequence* s, const SampleOutcome& token) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Pushes the final event of `s`'s stream.
+  static void PushEnd(Sequence* s, const absl::Status& status, const std::string& reason);
   // Drops finished sequences from running_.
   void Sweep() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Forgets the steps in flight on the pipeline (their late results are
@@ -202,6 +211,7 @@ class Scheduler {
   bool draining_ ABSL_GUARDED_BY(mu_) = false;  // StopTaking
   std::string fault_to_report_ ABSL_GUARDED_BY(mu_);
   int micro_batches_ ABSL_GUARDED_BY(mu_) = 1;
+  StepDeadlines deadlines_ ABSL_GUARDED_BY(mu_);
   std::string unavailable_reason_ ABSL_GUARDED_BY(mu_) = "no pipeline is ready yet";
   KvBlockPool blocks_ ABSL_GUARDED_BY(mu_);
   std::deque<std::unique_ptr<Sequence>> queued_ ABSL_GUARDED_BY(mu_);

@@ -37,6 +37,7 @@ namespace {
 
 namespace v1 = ::tessera::v1;
 using ::tessera::testing::Cluster;
+using ::tessera::testing::ClusterOptions;
 using ::tessera::testing::ExpectSameTokens;
 using ::tessera::testing::Generate;
 using ::tessera::testing::Generation;
@@ -138,6 +139,52 @@ TEST(FailoverTest, RandomFaultsOfRandomWorkersLoseNoToken) {
           << cluster.coordinator().output();
     }
   }
+}
+
+// A replica saturated with long prefills is not taken for a hung one: with
+// a step-timeout floor far below a 512-token step's time, deadlines scaled
+// from the replica's measured per-token time let every step finish. With
+// the floor alone (factor 0) the same load trips it: the control that shows
+// the test can fail.
+int64_t DeadlineFailuresUnderLongPrefills(double factor) {
+  ClusterOptions o = Options(1);
+  o.coordinator_flags.push_back("--step-timeout-ms=100");
+  o.coordinator_flags.push_back(absl::StrCat("--step-timeout-factor=", factor));
+  o.coordinator_flags.push_back("--max-seqs=16");
+  Cluster cluster(o);
+  EXPECT_TRUE(cluster.ready()) << cluster.coordinator().output();
+  auto stub = cluster.InferenceStub();
+  // Past the 16 cold steps, measured on decodes.
+  v1::GenerateRequest warm = Sampled(0);
+  warm.set_max_tokens(24);
+  EXPECT_TRUE(Generate(stub.get(), warm).status.ok());
+  std::string long_prompt;
+  for (int i = 0; i < 60; ++i) absl::StrAppend(&long_prompt, "The lighthouse keeper wrote ", i, ". ");
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 12; ++i) {
+    threads.emplace_back([&, i] {
+      v1::GenerateRequest r = Sampled(i);
+      r.set_text(long_prompt + absl::StrCat("Chapter ", i));
+      r.set_max_tokens(16);
+      auto s = cluster.InferenceStub();
+      if (Generate(s.get(), r).status.ok()) ++ok;
+    });
+  }
+  for (auto& t : threads) t.join();
+  grpc::ClientContext ctx;
+  v1::ModelInfo info;
+  EXPECT_TRUE(stub->GetModelInfo(&ctx, v1::GetModelInfoRequest(), &info).ok());
+  std::printf("factor %g: %d of 12 long requests ok, %lld deadline failures, %lld max step tokens\n",
+              factor, ok.load(), static_cast<long long>(info.serving().deadline_failures()),
+              static_cast<long long>(info.serving().max_step_tokens()));
+  if (factor > 0) EXPECT_EQ(ok.load(), 12);
+  return info.serving().deadline_failures();
+}
+
+TEST(FailoverTest, ASaturatedReplicaIsNotTakenForAHungOne) {
+  EXPECT_EQ(DeadlineFailuresUnderLongPrefills(8), 0);
+  EXPECT_GT(DeadlineFailuresUnderLongPrefills(0), 0);  // the control
 }
 
 TEST(FailoverTest, WithNoReplicaLeftStreamsEndUnavailableNamingTheWorker) {

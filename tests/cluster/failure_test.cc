@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/gguf/gguf_file.h"
+#include "common/model_identity.h"
 #include "engine/step_runner_factory.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -126,6 +127,21 @@ TEST(ClusterFailureTest, RefusesOtherProtocolVersionsAndModelFiles) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(s.error_message(),
               AllOf(HasSubstr("different model file"), HasSubstr("other.gguf")));
+
+  // The right model, but kernels that compute other bits than worker 0's.
+  {
+    auto file = GgufFile::Open(DefaultModelPath());
+    ASSERT_TRUE(file.ok());
+    join.mutable_model()->set_file_name("SmolLM2-135M-Instruct.Q4_1.gguf");
+    join.mutable_model()->set_file_bytes((*file)->size());
+    join.mutable_model()->set_header_hash(GgufHeaderHash(**file));
+  }
+  join.mutable_devices()->set_type("cpu");
+  join.mutable_devices()->set_isa("neon");
+  s = FakeJoin(cluster.address(), join);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), AllOf(HasSubstr("cpu, neon kernels"),
+                                       HasSubstr("--mixed-numerics")));
   std::filesystem::remove(copy);
 }
 

@@ -306,12 +306,14 @@ TEST_F(SchedulerTest, ACancelledQueuedRequestIsNeverSent) {
 TEST_F(SchedulerTest, AStepPastItsDeadlineFailsItsRequestsAndNothingElse) {
   fake_.manual = true;
   options_.step_timeout = absl::Milliseconds(100);
+  options_.step_timeout_factor = 0;  // the floor alone
   Start();
   auto stuck = Submit(Spec("stuck", Prompt(4, 50), 3));
   const Outcome o = Drain(*stuck, absl::Seconds(10));
   ASSERT_TRUE(o.ended);
   EXPECT_EQ(o.status.code(), absl::StatusCode::kDeadlineExceeded);
-  EXPECT_THAT(o.status.message(), HasSubstr("request stuck: a pipeline step got no answer"));
+  EXPECT_THAT(o.status.message(),
+              HasSubstr("request stuck: a pipeline step of 4 tokens got no answer within 100ms"));
   EXPECT_EQ(scheduler_->stats().deadline_failures, 1);
   EXPECT_EQ(scheduler_->stats().free_blocks, scheduler_->stats().total_blocks);
   // The late answer is ignored; the next request is served normally.
