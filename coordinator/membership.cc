@@ -30,6 +30,8 @@ struct Membership::Worker {
   absl::Time last_seen ABSL_GUARDED_BY(write_mu);
   // Set when the monitor drops it (missed heartbeats).
   std::string dropped_because ABSL_GUARDED_BY(write_mu);
+  // From its heartbeats: when the step it is running began (0: idle).
+  int64_t busy_since_unix_micros ABSL_GUARDED_BY(write_mu) = 0;
 
   // Guarded by Membership::mu_.
   int replica = -1;  // -1: idle
@@ -37,6 +39,9 @@ struct Membership::Worker {
   // Where it served before its replica was dissolved (kept back there).
   int last_replica = -1;
   int last_stage = -1;
+  // Found stuck in one step: never placed in a replica again; its session
+  // is being ended.
+  bool excluded = false;
   v1::StageAssignment assignment;
   bool ready = false;
   uint64_t weight_bytes = 0;
@@ -163,15 +168,15 @@ std::vector<std::shared_ptr<Membership::Worker>> Membership::GroupFor(int slot) 
   std::vector<std::shared_ptr<Worker>> group(n);
   // Its old workers back at their old stages, so unchanged ranges stay loaded.
   for (const auto& w : workers_) {
-    if (w->replica < 0 && w->last_replica == slot && w->last_stage >= 0 && w->last_stage < n &&
-        group[w->last_stage] == nullptr) {
+    if (w->replica < 0 && !w->excluded && w->last_replica == slot && w->last_stage >= 0 &&
+        w->last_stage < n && group[w->last_stage] == nullptr) {
       group[w->last_stage] = w;
     }
   }
   // Then never-placed workers, then any idle one, in join order.
   for (int pass = 0; pass < 2; ++pass) {
     for (const auto& w : workers_) {
-      if (w->replica >= 0 || (pass == 0 && w->last_replica >= 0)) continue;
+      if (w->replica >= 0 || w->excluded || (pass == 0 && w->last_replica >= 0)) continue;
       if (std::find(group.begin(), group.end(), w) != group.end()) continue;
       auto gap = std::find(group.begin(), group.end(), nullptr);
       if (gap == group.end()) break;
@@ -280,17 +285,56 @@ void Membership::AfterDissolve(int slot, bool was_ready, const std::string& why)
 }
 
 void Membership::Rebuild(int slot, uint64_t epoch, const std::string& reason) {
+  // A stage stuck in one step is named from its heartbeats (which report
+  // when the step it runs began) and dropped, so the replica forms again
+  // without it. Heartbeats come every second, so wait up to two of them for
+  // one that shows it; the replica's streams have already moved.
+  std::shared_ptr<Worker> stuck;
+  int64_t stuck_since = 0;
+  const absl::Time give_up = absl::Now() + 2 * options_.heartbeat_interval + absl::Milliseconds(500);
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (slot < 0 || slot >= static_cast<int>(replicas_.size()) ||
+          replicas_[slot].epoch != epoch || replicas_[slot].stages.empty()) {
+        return;  // already dissolved or rebuilt
+      }
+      const int64_t now = absl::ToUnixMicros(absl::Now());
+      for (const auto& w : replicas_[slot].stages) {
+        absl::MutexLock wl(&w->write_mu);
+        const int64_t since = w->busy_since_unix_micros;
+        if (since > 0 && now - since > 500000 && (stuck == nullptr || since < stuck_since)) {
+          stuck = w;
+          stuck_since = since;
+        }
+      }
+    }
+    if (stuck != nullptr || absl::Now() >= give_up) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
   bool was_ready = false;
+  std::string why = reason;
   {
     absl::MutexLock lock(&mu_);
     if (slot < 0 || slot >= static_cast<int>(replicas_.size()) ||
         replicas_[slot].epoch != epoch || replicas_[slot].stages.empty()) {
-      return;  // already dissolved or rebuilt
+      return;
     }
-    kLog.Warning("rebuilding replica %d: %s", slot, reason);
-    was_ready = Dissolve(slot, reason);
+    if (stuck != nullptr) {
+      why = absl::StrFormat("%s; %s (%s), stage %d, has been in one step for %.1f s", reason,
+                            stuck->id, stuck->address, stuck->stage,
+                            (absl::ToUnixMicros(absl::Now()) - stuck_since) / 1e6);
+      stuck->excluded = true;
+      absl::MutexLock wl(&stuck->write_mu);
+      if (!stuck->gone) {
+        stuck->dropped_because = why;
+        stuck->context->TryCancel();
+      }
+    }
+    kLog.Warning("rebuilding replica %d: %s", slot, why);
+    was_ready = Dissolve(slot, why);
   }
-  AfterDissolve(slot, was_ready, reason);
+  AfterDissolve(slot, was_ready, why);
 }
 
 void Membership::Remove(Worker* w, const std::string& why) {
@@ -369,6 +413,9 @@ grpc::Status Membership::Session(grpc::ServerContext* context, Stream* stream) {
     {
       absl::MutexLock lock(&w->write_mu);
       w->last_seen = absl::Now();
+      if (msg.has_heartbeat()) {
+        w->busy_since_unix_micros = msg.heartbeat().busy_since_unix_micros();
+      }
     }
     if (msg.has_progress()) {
       kLog.Info("%s loading: %d / %d MiB", w->id, msg.progress().bytes_done() >> 20, msg.progress().bytes_total() >> 20);

@@ -172,6 +172,8 @@ grpc::Status ControlSession::RunOnce() {
     while (!stop.WaitForNotificationWithTimeout(options_.heartbeat_interval)) {
       v1::WorkerMessage hb;
       hb.mutable_heartbeat()->set_unix_micros(absl::ToUnixMicros(absl::Now()));
+      hb.mutable_heartbeat()->set_steps(state_->steps.load());
+      hb.mutable_heartbeat()->set_busy_since_unix_micros(state_->busy_since_unix_micros.load());
       send(hb);
       absl::MutexLock lock(&seen_mu);
       if (absl::Now() - last_seen > options_.heartbeat_timeout) {

@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_format.h"
+#include "common/log.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -23,6 +24,8 @@ namespace {
 
 namespace v1 = ::tessera::v1;
 using Clock = std::chrono::steady_clock;
+
+const Logger kLog("stage");
 
 v1::StepResult ErrorResult(uint64_t step_id, const absl::Status& status) {
   v1::StepResult r;
@@ -238,7 +241,16 @@ grpc::Status StageService::Steps(
       } else {
         last = exec->is_last();
         status = DecodeStep(request, exec->is_first(), exec->n_embd(), &seqs, &hidden_in);
-        if (status.ok()) status = exec->Run(seqs, hidden_in, &hidden_out, &samples);
+        if (status.ok()) {
+          state_->busy_since_unix_micros = start_unix_micros;
+          if (++state_->steps_started == state_->fault_stall_step) {
+            kLog.Warning("stalling step %d for %s (--fault-stall-after-steps)", step_id,
+                         absl::FormatDuration(state_->fault_stall));
+            absl::SleepFor(state_->fault_stall);
+          }
+          status = exec->Run(seqs, hidden_in, &hidden_out, &samples);
+          state_->busy_since_unix_micros = 0;
+        }
         // Releases apply even when the step itself was refused.
         exec->Release(std::vector<int64_t>(request.release_seq_ids().begin(),
                                            request.release_seq_ids().end()));

@@ -48,6 +48,13 @@ struct WorkerState {
   uint64_t resident_file_bytes ABSL_GUARDED_BY(mu) = 0;
 
   std::atomic<uint64_t> steps{0};
+  // When the step running now began (unix µs; 0: none), for heartbeats.
+  std::atomic<int64_t> busy_since_unix_micros{0};
+  // Fault injection for failover drills (--fault-stall-after-steps): the
+  // step with this 1-based number stalls for fault_stall before it runs.
+  uint64_t fault_stall_step = 0;
+  absl::Duration fault_stall = absl::Seconds(20);
+  std::atomic<uint64_t> steps_started{0};
   std::atomic<uint64_t> tokens{0};
   std::atomic<uint64_t> bytes_received{0};
   std::atomic<uint64_t> bytes_sent{0};

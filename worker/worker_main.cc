@@ -56,6 +56,9 @@ ABSL_FLAG(int32_t, tp, 1,
           "Tensor-parallel degree: split the assigned layers over this many ranks (threads of "
           "this process, each with its shard of the weights and its share of the KV heads and "
           "max(1, threads / tp) kernel threads). Must divide the model's KV heads and n_ff.");
+ABSL_FLAG(uint64_t, fault_stall_after_steps, 0,
+          "Failover drills only: the Nth step this worker runs stalls for 20 s while its "
+          "heartbeats go on, as a stage stuck in a kernel would; 0 = never.");
 ABSL_FLAG(std::string, device, "cpu",
           "Where the assigned layers run: cpu, cuda (= cuda:0) or cuda:N. A CUDA stage takes "
           "F32, F16 or BF16 weights and --tp 1; without that device the worker exits at start.");
@@ -102,6 +105,7 @@ int Main() {
   if (!config.ok()) return ExitWithError(config.status());
 
   WorkerState state;
+  state.fault_stall_step = absl::GetFlag(FLAGS_fault_stall_after_steps);
   StageService stage(&state);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -141,6 +141,26 @@ TEST(FailoverTest, RandomFaultsOfRandomWorkersLoseNoToken) {
   }
 }
 
+// A stage stuck in one step while its heartbeats go on (a kernel that never
+// returns, simulated by --fault-stall-after-steps): the step deadline fails
+// its replica, the streams move with the same tokens, and the rebuild names
+// the stuck worker from its heartbeats and drops it.
+TEST(FailoverTest, AStageStuckInOneStepIsNamedAndItsStreamsMove) {
+  ClusterOptions o = Options(2);
+  o.coordinator_flags.push_back("--step-timeout-ms=1000");
+  o.worker_flags = {{}, {"--fault-stall-after-steps=20"}};  // stage 1 of replica 0
+  Cluster cluster(o);
+  ASSERT_TRUE(cluster.ready()) << cluster.coordinator().output();
+  const std::string stuck = cluster.StageAddress(1);
+  const std::vector<Generation> got = RunWithFault(cluster, 1, [] {});
+  // The reference afterwards, on whichever replica serves then.
+  ExpectSameTokens(got, Reference(cluster));
+  EXPECT_THAT(cluster.worker(1).output(), HasSubstr("stalling step"));
+  EXPECT_THAT(cluster.coordinator().output(), HasSubstr("got no answer within 1s"));
+  EXPECT_THAT(cluster.coordinator().output(), HasSubstr("has been in one step for"));
+  EXPECT_THAT(cluster.coordinator().output(), HasSubstr(stuck + "), stage 1"));
+}
+
 // A replica saturated with long prefills is not taken for a hung one: with
 // a step-timeout floor far below a 512-token step's time, deadlines scaled
 // from the replica's measured per-token time let every step finish. With
