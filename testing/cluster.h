@@ -53,6 +53,7 @@ class Cluster {
                                      absl::StrCat("--min-workers=", o.workers)};
     if (o.replicas != 1) args.push_back(absl::StrCat("--replicas=", o.replicas));
     args.insert(args.end(), o.coordinator_flags.begin(), o.coordinator_flags.end());
+    coordinator_args_ = args;
     coordinator_ = std::make_unique<ChildProcess>(args);
     std::string after;
     if (!coordinator_->WaitFor("listening on " + o.coordinator_host + ":", absl::Seconds(20),
@@ -70,6 +71,17 @@ class Cluster {
     if (o.wait_ready) {
       ready_ = coordinator_->WaitForCount("pipeline ready", o.replicas, absl::Seconds(60));
     }
+  }
+
+  // Starts a new coordinator process on the same address (after the old
+  // one exited); the workers rejoin it by themselves.
+  void RestartCoordinator() {
+    coordinator_.reset();
+    std::vector<std::string> args = coordinator_args_;
+    for (std::string& a : args) {
+      if (a == options_.coordinator_host + ":0") a = address_;
+    }
+    coordinator_ = std::make_unique<ChildProcess>(args);
   }
 
   // Starts worker `i` again (after it was killed): a new process, a new
@@ -116,6 +128,7 @@ class Cluster {
   }
 
   const ClusterOptions options_;
+  std::vector<std::string> coordinator_args_;
   std::unique_ptr<ChildProcess> coordinator_;
   std::vector<std::unique_ptr<ChildProcess>> workers_;
   std::string address_;

@@ -107,6 +107,36 @@ TEST(DrainTest, AWorkerSigtermWithNoOtherReplicaLetsItsStreamsFinish) {
   EXPECT_EQ(UntilHealth(cluster.address(), Health::NOT_SERVING) < absl::Seconds(5), true);
 }
 
+// The coordinator restarts (SIGTERM, then a new process on the same
+// address): the workers notice, rejoin it with backoff, get their stages
+// back (weights still loaded) and serve the same tokens.
+TEST(DrainTest, WorkersRejoinARestartedCoordinator) {
+  Cluster cluster(Options(1));
+  ASSERT_TRUE(cluster.ready()) << cluster.coordinator().output();
+  const std::vector<Generation> ref = Reference(cluster);
+  auto loads = [&] {
+    const std::string out = cluster.worker(0).output();
+    int n = 0;
+    for (size_t at = out.find("loading:"); at != std::string::npos;
+         at = out.find("loading:", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  const int loads_before = loads();
+  ASSERT_GT(loads_before, 0);
+  ASSERT_TRUE(cluster.coordinator().Signal(SIGTERM));
+  ASSERT_EQ(cluster.coordinator().WaitExit(absl::Seconds(30)), 0);
+  ASSERT_TRUE(cluster.worker(0).WaitFor("lost the coordinator", absl::Seconds(10)));
+  cluster.RestartCoordinator();
+  ASSERT_TRUE(cluster.coordinator().WaitFor("pipeline ready", absl::Seconds(60)))
+      << cluster.coordinator().output();
+  EXPECT_EQ(HealthOf(cluster.address(), ""), Health::SERVING);
+  ExpectSameTokens(Reference(cluster), ref);
+  // Same ranges as before: the workers kept their weights (no reload).
+  EXPECT_EQ(loads(), loads_before);
+}
+
 TEST(DrainTest, ARollingRestartUnderLoadFailsNothingAndChangesNoToken) {
   Cluster cluster(Options(2));
   ASSERT_TRUE(cluster.ready()) << cluster.coordinator().output();

@@ -98,6 +98,24 @@ TEST(FailoverTest, AFrozenWorkerIsDroppedWithinFiveSecondsAndItsStreamsMove) {
   ExpectSameTokens(Reference(cluster), ref);
 }
 
+// Brings a faulted worker back (a new process after a kill, SIGCONT once
+// the coordinator dropped it after a freeze) and waits until its replica is
+// ready again (the `ready_lines`-th "pipeline ready").
+void Recover(Cluster& cluster, int victim, bool kill, int* stops, int* ready_lines) {
+  if (kill) {
+    cluster.RestartWorker(victim);
+  } else {
+    ++*stops;
+    ASSERT_TRUE(
+        cluster.coordinator().WaitForCount("sent no heartbeat", *stops, absl::Seconds(10)));
+    cluster.worker(victim).Signal(SIGCONT);
+  }
+  ++*ready_lines;
+  ASSERT_TRUE(
+      cluster.coordinator().WaitForCount("pipeline ready", *ready_lines, absl::Seconds(60)))
+      << cluster.coordinator().output();
+}
+
 // Trials of a random fault (SIGKILL or SIGSTOP) of a random worker at a
 // random moment: every stream must still end exactly as on a healthy
 // cluster. TESSERA_FAILOVER_TRIALS sets the number of trials per kind (2 in
@@ -111,7 +129,7 @@ TEST(FailoverTest, RandomFaultsOfRandomWorkersLoseNoToken) {
   Cluster cluster(Options(2));
   ASSERT_TRUE(cluster.ready()) << cluster.coordinator().output();
   const std::vector<Generation> ref = Reference(cluster);
-  int ready_lines = 2;
+  int ready_lines = 2, stops = 0;
   for (int kind = 0; kind < 2; ++kind) {
     for (int trial = 0; trial < trials; ++trial) {
       const int victim = std::uniform_int_distribution<int>(0, 3)(rng);
@@ -125,18 +143,50 @@ TEST(FailoverTest, RandomFaultsOfRandomWorkersLoseNoToken) {
         ASSERT_TRUE(cluster.worker(victim).Signal(kill ? SIGKILL : SIGSTOP));
       });
       ExpectSameTokens(got, ref);
-      // Bring the worker back and wait for its replica to form again.
-      if (kill) {
-        cluster.RestartWorker(victim);
-      } else {
-        ASSERT_TRUE(cluster.coordinator().WaitForCount("sent no heartbeat", trial + 1,
-                                                       absl::Seconds(10)));
-        cluster.worker(victim).Signal(SIGCONT);
+      Recover(cluster, victim, kill, &stops, &ready_lines);
+    }
+  }
+}
+
+// The same random faults with no spare replica: every stream ends
+// UNAVAILABLE (or completes, if the fault came after its last token) within
+// 2 s of detection: at once for a kill, a heartbeat timeout (1.5 s) plus up
+// to a second's check for a freeze.
+TEST(FailoverTest, RandomFaultsWithNoSpareEndTheStreamsUnavailableWithinTheBound) {
+  const char* trials_env = std::getenv("TESSERA_FAILOVER_TRIALS");
+  const char* seed_env = std::getenv("TESSERA_FAILOVER_SEED");
+  const int trials = trials_env != nullptr ? std::atoi(trials_env) : 1;
+  std::mt19937 rng(seed_env != nullptr ? std::atoi(seed_env) + 1 : 2);
+  Cluster cluster(Options(1));
+  ASSERT_TRUE(cluster.ready()) << cluster.coordinator().output();
+  int ready_lines = 1, stops = 0;
+  for (int kind = 0; kind < 2; ++kind) {
+    for (int trial = 0; trial < trials; ++trial) {
+      const int victim = std::uniform_int_distribution<int>(0, 1)(rng);
+      const int after = std::uniform_int_distribution<int>(1, kTokens - 8)(rng);
+      const bool kill = kind == 0;
+      SCOPED_TRACE(absl::StrCat(kill ? "SIGKILL" : "SIGSTOP", " worker ", victim, " after ",
+                                after, " tokens"));
+      absl::Time fault;
+      const std::vector<Generation> got = RunWithFault(cluster, after, [&] {
+        fault = absl::Now();
+        ASSERT_TRUE(cluster.worker(victim).Signal(kill ? SIGKILL : SIGSTOP));
+      });
+      const absl::Duration ended = absl::Now() - fault;
+      const absl::Duration detection = kill ? absl::ZeroDuration() : absl::Milliseconds(2500);
+      std::printf("no spare, trial %d: %s worker %d after %d tokens: streams ended %s after\n",
+                  trial, kill ? "SIGKILL" : "SIGSTOP", victim, after,
+                  absl::FormatDuration(ended).c_str());
+      EXPECT_LT(ended, detection + absl::Seconds(2));
+      for (int i = 0; i < kStreams; ++i) {
+        if (got[i].status.ok()) {
+          EXPECT_EQ(got[i].ids.size(), static_cast<size_t>(kTokens));
+        } else {
+          EXPECT_EQ(got[i].status.error_code(), grpc::StatusCode::UNAVAILABLE);
+          EXPECT_THAT(got[i].status.error_message(), HasSubstr("replica 0"));
+        }
       }
-      ++ready_lines;
-      ASSERT_TRUE(
-          cluster.coordinator().WaitForCount("pipeline ready", ready_lines, absl::Seconds(60)))
-          << cluster.coordinator().output();
+      Recover(cluster, victim, kill, &stops, &ready_lines);
     }
   }
 }

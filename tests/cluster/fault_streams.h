@@ -33,7 +33,8 @@ inline tessera::v1::GenerateRequest Sampled(int i) {
   r.set_text(absl::StrCat("Story number ", i, ": once upon a time"));
   r.set_max_tokens(kTokens);
   r.set_ignore_eos(true);
-  r.mutable_sampling()->set_temperature(0.8f);
+  // Stream 3 is greedy, the others seeded sampling.
+  r.mutable_sampling()->set_temperature(i % kStreams == 3 ? 0.0f : 0.8f);
   r.mutable_sampling()->set_top_p(0.95f);
   r.mutable_sampling()->set_seed(1000 + i);
   return r;
