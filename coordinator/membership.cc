@@ -39,6 +39,9 @@ struct Membership::Worker {
   // Where it served before its replica was dissolved (kept back there).
   int last_replica = -1;
   int last_stage = -1;
+  // The range it still held when it joined (loaded_end 0: none).
+  int loaded_begin = 0;
+  int loaded_end = 0;
   // Found stuck in one step: never placed in a replica again; its session
   // is being ended.
   bool excluded = false;
@@ -173,9 +176,17 @@ std::vector<std::shared_ptr<Membership::Worker>> Membership::GroupFor(int slot) 
       group[w->last_stage] = w;
     }
   }
-  // Then never-placed workers, then any idle one, in join order.
+  // Then never-placed workers (those that still hold a range from an
+  // earlier coordinator first, in layer order, so that the same plan gives
+  // them the same range again), then any idle one, in join order.
+  std::vector<std::shared_ptr<Worker>> order = workers_;
+  std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+    const bool la = a->loaded_end > 0, lb = b->loaded_end > 0;
+    if (la != lb) return la;
+    return la && a->loaded_begin < b->loaded_begin;
+  });
   for (int pass = 0; pass < 2; ++pass) {
-    for (const auto& w : workers_) {
+    for (const auto& w : order) {
       if (w->replica >= 0 || w->excluded || (pass == 0 && w->last_replica >= 0)) continue;
       if (std::find(group.begin(), group.end(), w) != group.end()) continue;
       auto gap = std::find(group.begin(), group.end(), nullptr);
@@ -388,6 +399,8 @@ grpc::Status Membership::Session(grpc::ServerContext* context, Stream* stream) {
   }
   auto w = std::make_shared<Worker>();
   w->address = msg.join().worker_address();
+  w->loaded_begin = msg.join().loaded_layer_begin();
+  w->loaded_end = msg.join().loaded_layer_end();
   w->devices = msg.join().devices();
   w->context = context;
   w->stream = stream;

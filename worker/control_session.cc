@@ -141,6 +141,10 @@ grpc::Status ControlSession::RunOnce() {
   join->set_protocol_version(v1::PROTOCOL_VERSION_CURRENT);
   join->set_worker_address(options_.advertise_address);
   join->set_join_secret(options_.join_secret);
+  if (loaded_.stage_index() >= 0) {
+    join->set_loaded_layer_begin(loaded_.layer_begin());
+    join->set_loaded_layer_end(loaded_.layer_end());
+  }
   v1::DeviceInfo* d = join->mutable_devices();
   d->set_type(devices_.device_type);
   d->set_count(devices_.device_count);

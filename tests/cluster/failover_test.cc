@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
@@ -28,6 +29,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "testing/cluster.h"
+#include "testing/raw_socket.h"
 #include "tests/cluster/fault_streams.h"
 #include "tests/engine/test_paths.h"
 #include "tessera/v1/inference.grpc.pb.h"
@@ -248,7 +250,9 @@ int64_t DeadlineFailuresUnderLongPrefills(double factor) {
   std::printf("factor %g: %d of 12 long requests ok, %lld deadline failures, %lld max step tokens\n",
               factor, ok.load(), static_cast<long long>(info.serving().deadline_failures()),
               static_cast<long long>(info.serving().max_step_tokens()));
-  if (factor > 0) EXPECT_EQ(ok.load(), 12);
+  if (factor > 0) {
+    EXPECT_EQ(ok.load(), 12);
+  }
   return info.serving().deadline_failures();
 }
 
@@ -257,8 +261,27 @@ TEST(FailoverTest, ASaturatedReplicaIsNotTakenForAHungOne) {
   EXPECT_GT(DeadlineFailuresUnderLongPrefills(0), 0);  // the control
 }
 
+// --replicas auto: every full group of --min-workers idle workers becomes a
+// replica as it joins (4 workers, 2 stages: two replicas).
+TEST(FailoverTest, AutoFormsAReplicaFromEveryFullGroup) {
+  ClusterOptions o = Options(2);
+  o.coordinator_flags.push_back("--replicas=auto");  // after the harness's --replicas=2
+  Cluster cluster(o);
+  ASSERT_TRUE(cluster.ready()) << cluster.coordinator().output();
+  grpc::ClientContext ctx;
+  v1::ModelInfo info;
+  ASSERT_TRUE(
+      cluster.InferenceStub()->GetModelInfo(&ctx, v1::GetModelInfoRequest(), &info).ok());
+  ASSERT_EQ(info.stages_size(), 4);
+  EXPECT_EQ(info.stages(0).replica(), 0);
+  EXPECT_EQ(info.stages(3).replica(), 1);
+  EXPECT_EQ(HealthOf(cluster.address(), "tessera.replica.1"), Health::SERVING);
+}
+
 TEST(FailoverTest, WithNoReplicaLeftStreamsEndUnavailableNamingTheWorker) {
-  Cluster cluster(Options(1));
+  ClusterOptions o = Options(1);
+  o.coordinator_flags.push_back("--http-listen=127.0.0.1:0");
+  Cluster cluster(o);
   ASSERT_TRUE(cluster.ready()) << cluster.coordinator().output();
   const std::string victim = cluster.StageAddress(1);
   ASSERT_FALSE(victim.empty());
@@ -284,6 +307,21 @@ TEST(FailoverTest, WithNoReplicaLeftStreamsEndUnavailableNamingTheWorker) {
   const Generation refused = Generate(stub.get(), Sampled(9));
   EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_LT(absl::Now() - asked, absl::Seconds(2));
+  // And over HTTP: 503.
+  std::string after;
+  ASSERT_TRUE(cluster.coordinator().WaitFor("http listening on 127.0.0.1:", absl::Seconds(1),
+                                            &after));
+  int http_port = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(after.substr(0, after.find(' ')), &http_port)) << after;
+  const std::string body = R"({"prompt": "Hello", "max_tokens": 4})";
+  UniqueFd fd = ::tessera::testing::Connect(http_port);
+  ASSERT_TRUE(::tessera::testing::SendAll(
+      fd, absl::StrCat("POST /v1/completions HTTP/1.1\r\nHost: t\r\nContent-Type: "
+                       "application/json\r\nContent-Length: ",
+                       body.size(), "\r\n\r\n", body)));
+  const ::tessera::testing::ReadResult http = ::tessera::testing::ReadUntil(
+      fd, [](const std::string& d) { return d.find("\r\n\r\n") != std::string::npos; });
+  EXPECT_THAT(http.data, ::testing::StartsWith("HTTP/1.1 503"));
 }
 
 }  // namespace
