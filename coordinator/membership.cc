@@ -381,8 +381,11 @@ grpc::Status Membership::Session(grpc::ServerContext* context, Stream* stream) {
     kLog.Info("%s", "refused a join: " + s.error_message());
     return s;
   }
-  const std::string numerics =
-      absl::StrFormat("%s, %s kernels", msg.join().devices().type(), msg.join().devices().isa());
+  // A CPU stage's bits depend on its kernel path; a GPU stage's on the GPU.
+  const v1::DeviceInfo& d = msg.join().devices();
+  const std::string numerics = d.type() == "cpu" || d.type().empty()
+                                   ? absl::StrFormat("cpu, %s kernels", d.isa())
+                                   : d.type();
   {
     absl::MutexLock lock(&mu_);
     if (numerics_.empty()) numerics_ = numerics;

@@ -139,6 +139,8 @@ int Main() {
   if (!devices.ok()) return ExitWithError(devices.status());
   devices->read_bandwidth_bytes_per_s = MeasureReadBandwidth(threads);
   devices->cpu_isa = kernels::IsaName(kernels::ActiveIsa());
+  // What computes this stage's layers, for the coordinator's numerics check.
+  devices->device_type = device->kind == Device::Kind::kCuda ? "cuda" : "cpu";
   kLog.Info("device %s, %s, %d threads, tp %d, %.2f GiB available, read bandwidth %.1f GB/s",
             device->ToString(), devices->cpu_isa, threads, tp,
             devices->free_memory_bytes / 1073741824.0, devices->read_bandwidth_bytes_per_s / 1e9);
