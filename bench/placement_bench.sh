@@ -13,17 +13,22 @@ REPLICAS="${1:-2}"; THREADS="${2:-1}"; CONCURRENCY="${3:-8}"; POLICIES="${4:-cac
 MODEL="${TESSERA_MODEL:-$ROOT/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
 BIN="$ROOT/build"
 PORT="${TESSERA_BENCH_PORT:-50671}"
+# A plaintext cluster needs a join secret (docs/security.md); a fresh one each run.
+SECRET="$(mktemp)"
+openssl rand -hex 32 >"$SECRET"
 echo "# $REPLICAS replica(s) x 1 stage x $THREADS thread(s), 8 shared prefixes, 64 requests, $(date -u +%F)"
 for policy in ${POLICIES//,/ }; do
   LOG="$(mktemp -d)"
   pids=()
   "$BIN/coordinator/tessera-coordinator" --model "$MODEL" --listen "127.0.0.1:$PORT" \
+    --join-secret-file "$SECRET" \
     --min-workers 1 --replicas "$REPLICAS" --placement "$policy" --ramp-up-s 0 \
     --max-context 1024 --max-seqs 16 2>"$LOG/coordinator.log" &
   pids+=($!)
   sleep 0.5
   for ((i = 0; i < REPLICAS; i++)); do
     "$BIN/worker/tessera-worker" --coordinator "127.0.0.1:$PORT" --model "$MODEL" \
+      --join-secret-file "$SECRET" \
       --threads "$THREADS" 2>"$LOG/worker$i.log" &
     pids+=($!)
     until grep -q joined "$LOG/worker$i.log"; do sleep 0.1; done

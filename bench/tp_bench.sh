@@ -17,6 +17,9 @@ THREADS="${1:-2}"; REQUESTS="${2:-4}"; MAX_TOKENS="${3:-128}"
 SRC="${TESSERA_MODEL:-$ROOT/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
 BIN="${TESSERA_BUILD:-$ROOT/build}"
 PORT="${TESSERA_BENCH_PORT:-50671}"
+# A plaintext cluster needs a join secret (docs/security.md); a fresh one each run.
+SECRET="$(mktemp)"
+openssl rand -hex 32 >"$SECRET"
 WORK="$(mktemp -d)"
 MODEL="$WORK/smol_kv4.gguf"
 pids=()
@@ -31,11 +34,13 @@ PROMPT="$(for i in $(seq 1 40); do printf 'The quick brown fox jumps over the la
 run_one() {
   local tp="$1"
   "$BIN/coordinator/tessera-coordinator" --model "$MODEL" --listen "127.0.0.1:$PORT" \
+    --join-secret-file "$SECRET" \
     --min-workers 1 --max-context 1024 --max-seqs 4 --max-batch-tokens 512 \
     2>"$WORK/coordinator.log" &
   pids+=($!)
   until grep -q "listening on" "$WORK/coordinator.log"; do sleep 0.1; done
   "$BIN/worker/tessera-worker" --coordinator "127.0.0.1:$PORT" --model "$MODEL" \
+      --join-secret-file "$SECRET" \
     --threads "$THREADS" --tp "$tp" 2>"$WORK/worker.log" &
   pids+=($!)
   until grep -q "pipeline ready" "$WORK/coordinator.log"; do sleep 0.2; done

@@ -37,6 +37,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/grpc_listen.h"
+#include "proto/node_security.h"
 #include "grpcpp/health_check_service_interface.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -88,7 +89,21 @@ ABSL_FLAG(int32_t, micro_batches, 0,
 ABSL_FLAG(int64_t, kv_blocks, 0,
           "Cap on the KV blocks (of 16 tokens) per stage; 0 = what the planner fits. Must "
           "hold one --max-context sequence. Requests beyond it wait or are preempted.");
-ABSL_FLAG(std::string, join_secret, "", "Secret workers must present to join; empty = none.");
+ABSL_FLAG(std::string, join_secret, "",
+          "The secret workers must present to join (required without TLS). Visible to every "
+          "local user in the process list: prefer --join-secret-file.");
+ABSL_FLAG(std::string, join_secret_file, "",
+          "A file (mode 0600) whose first line is the cluster's join secret.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate of the coordinator, signed by --tls-ca; its subject alternative "
+          "names must hold the host clients and workers dial. With --tls-key and --tls-ca: TLS "
+          "on --listen and --http-listen, workers must present certificates from the CA, and "
+          "the coordinator presents this one to the stages.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert.");
+ABSL_FLAG(std::string, tls_ca, "", "PEM certificate of the cluster CA.");
+ABSL_FLAG(bool, insecure, false,
+          "Serve plaintext on a --listen or --http-listen address other hosts can reach "
+          "(refused otherwise without TLS).");
 ABSL_FLAG(std::string, http_listen, "",
           "host:port for the OpenAI-compatible HTTP API (/v1/completions, "
           "/v1/chat/completions, /v1/models); empty = off; port 0 picks a free one.");
@@ -146,6 +161,25 @@ int Main() {
   }
   const std::string model_path = absl::GetFlag(FLAGS_model);
   if (model_path.empty()) return ExitWithError(absl::InvalidArgumentError("--model is required"));
+  NodeSecurityOptions security_options;
+  security_options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  security_options.tls_key = absl::GetFlag(FLAGS_tls_key);
+  security_options.tls_ca = absl::GetFlag(FLAGS_tls_ca);
+  security_options.join_secret = absl::GetFlag(FLAGS_join_secret);
+  security_options.join_secret_file = absl::GetFlag(FLAGS_join_secret_file);
+  security_options.insecure = absl::GetFlag(FLAGS_insecure);
+  absl::StatusOr<NodeSecurity> security = NodeSecurity::Load(security_options);
+  if (!security.ok()) return ExitWithError(security.status());
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  const std::string http_listen = absl::GetFlag(FLAGS_http_listen);
+  if (absl::Status s = security->CheckListener(listen, "--listen"); !s.ok()) {
+    return ExitWithError(s);
+  }
+  if (!http_listen.empty()) {
+    if (absl::Status s = security->CheckListener(http_listen, "--http-listen"); !s.ok()) {
+      return ExitWithError(s);
+    }
+  }
   const std::string kv_dtype = absl::GetFlag(FLAGS_kv_dtype);
   if (kv_dtype != "f32" && kv_dtype != "f16") {
     return ExitWithError(absl::InvalidArgumentError(
@@ -233,13 +267,14 @@ int Main() {
   mo.replicas = replicas;
   mo.mixed_numerics = absl::GetFlag(FLAGS_mixed_numerics);
   mo.plan = plan;
-  mo.join_secret = absl::GetFlag(FLAGS_join_secret);
+  mo.security = &*security;
   mo.heartbeat_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_heartbeat_timeout_ms));
   mo.max_kv_blocks = kv_blocks_cap;
   mo.on_ready = [&](int slot, uint64_t epoch, const std::string& stage0,
                     const std::string& last_stage, int64_t blocks, int stages) {
     router.ReplicaReady(slot, epoch,
-                        std::make_unique<PipelineClient>(stage0, last_stage, epoch, stages),
+                        std::make_unique<PipelineClient>(&*security, stage0, last_stage, epoch,
+                                                         stages),
                         blocks, stages);
     report_health(slot);
   };
@@ -286,11 +321,11 @@ int Main() {
 
   grpc::ServerBuilder builder;
   int port = 0;
-  const std::string listen = absl::GetFlag(FLAGS_listen);
   builder.RegisterService(&inference);
   builder.RegisterService(&membership);
   absl::StatusOr<std::unique_ptr<grpc::Server>> started =
-      StartExclusiveServer(&builder, listen, "--listen", &port);
+      StartExclusiveServer(&builder, listen, "--listen",
+                           security->ServerCredentials(/*require_client_cert=*/false), &port);
   if (!started.ok()) return ExitWithError(started.status());
   std::unique_ptr<grpc::Server> server = *std::move(started);
   health = server->GetHealthCheckService();
@@ -298,12 +333,15 @@ int Main() {
   kLog.Info("listening on %s:%d; model %s (%d layers, %s), waiting for %d worker(s)",
             listen.substr(0, listen.rfind(':')), port, config.name, config.n_layer,
             footprint->weight_type, mo.min_workers);
+  kLog.Info("%s", security->tls()
+                      ? "TLS as " + security->name() + "; workers must present certificates "
+                        "from the cluster CA"
+                      : std::string("plaintext; workers are checked by the join secret"));
   // After the gRPC line, which tests parse by its prefix. Declared after
   // the scheduler, so it stops (cancelling its open
   // requests) before the scheduler goes.
   std::unique_ptr<OpenAiApi> openai;
   std::unique_ptr<HttpServer> http;
-  const std::string http_listen = absl::GetFlag(FLAGS_http_listen);
   if (!http_listen.empty()) {
     if (absl::GetFlag(FLAGS_http_max_streams) < 1) {
       return ExitWithError(absl::InvalidArgumentError("--http-max-streams must be at least 1"));
@@ -374,7 +412,8 @@ int main(int argc, char** argv) {
       "      [--placement cache|load|round-robin] [--ramp-up-s S]\n"
       "      [--step-timeout-factor F] [--mixed-numerics]\n"
       "      [--max-context N] [--max-seqs N] [--max-batch-tokens N] [--kv-dtype f32|f16]\n"
-      "      [--max-queue N] [--micro-batches N] [--kv-blocks N] [--join-secret S]\n"
+      "      [--max-queue N] [--micro-batches N] [--kv-blocks N]\n"
+      "      (--tls-cert PEM --tls-key PEM --tls-ca PEM | --join-secret-file FILE) [--insecure]\n"
       "      [--http-listen HOST:PORT] [--served-model-name A,B] [--http-max-streams N]\n"
       "      [--http-max-connections N]\n"
       "      [--http-idle-timeout-s S] [--http-header-timeout-s S]\n"

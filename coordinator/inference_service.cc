@@ -257,11 +257,6 @@ void StreamPump::Run() {
   }
 }
 
-grpc::Status ToGrpc(const absl::Status& status) {
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                      std::string(status.message()));
-}
-
 InferenceService::InferenceService(const ModelConfig* config, const Tokenizer* tokenizer,
                                    Router* router, Admission* admission,
                                    const Membership* membership, int64_t max_context,

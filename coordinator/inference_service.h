@@ -34,6 +34,7 @@
 #include "coordinator/admission.h"
 #include "coordinator/membership.h"
 #include "coordinator/router.h"
+#include "proto/grpc_status.h"
 #include "tessera/v1/inference.grpc.pb.h"
 
 namespace tessera {
@@ -77,9 +78,6 @@ class InferenceService final : public tessera::v1::Inference::CallbackService {
   const std::shared_ptr<StreamPump> pump_;
   std::thread pump_thread_;
 };
-
-// Maps an absl::Status to the grpc::Status with the same code and message.
-grpc::Status ToGrpc(const absl::Status& status);
 
 }  // namespace tessera
 

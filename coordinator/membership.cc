@@ -7,6 +7,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "common/crypto.h"
 #include "common/model_identity.h"
 
 namespace tessera {
@@ -21,6 +22,7 @@ const Logger kLog("membership");
 struct Membership::Worker {
   std::string id;
   std::string address;
+  std::string cert_name;  // its certificate's Common Name with TLS; empty without
   v1::DeviceInfo devices;
   grpc::ServerContext* context = nullptr;
   Stream* stream = nullptr;
@@ -110,19 +112,31 @@ void Membership::DescribeStages(v1::ModelInfo* info) const {
   }
 }
 
-grpc::Status Membership::CheckJoin(const v1::JoinRequest& join) const {
-  const std::string who =
-      join.worker_address().empty() ? std::string("a worker") : "worker " + join.worker_address();
+grpc::Status Membership::CheckJoin(grpc::ServerContext* context,
+                                   const v1::JoinRequest& join) const {
+  const std::string who = absl::StrFormat(
+      "%s from %s",
+      join.worker_address().empty() ? std::string("a worker") : "worker " + join.worker_address(),
+      DescribePeer(context));
+  // Credentials first: a stranger learns nothing about the cluster.
+  const NodeSecurity& security = *options_.security;
+  if (security.tls() && PeerCertName(context).empty()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        absl::StrFormat("%s presented no client certificate signed by the "
+                                        "cluster CA (--tls-cert, --tls-key, --tls-ca)",
+                                        who));
+  }
+  if (!security.join_secret().empty() &&
+      !SecretsEqual(join.join_secret(), security.join_secret())) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        absl::StrFormat("%s presented the wrong join secret", who));
+  }
   if (join.protocol_version() != v1::PROTOCOL_VERSION_CURRENT) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         absl::StrFormat("%s speaks protocol version %d; this coordinator speaks "
                                         "version %d",
                                         who, join.protocol_version(),
                                         static_cast<int>(v1::PROTOCOL_VERSION_CURRENT)));
-  }
-  if (join.join_secret() != options_.join_secret) {
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        absl::StrFormat("%s presented the wrong join secret", who));
   }
   if (join.worker_address().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -247,6 +261,9 @@ bool Membership::Form(int slot, std::vector<std::shared_ptr<Worker>> group) {
     a.set_max_context(static_cast<int32_t>(options_.plan.max_context));
     a.set_kv_dtype(options_.plan.kv_dtype_bytes == 2 ? v1::DTYPE_F16 : v1::DTYPE_F32);
     if (i + 1 < stages.size()) a.set_next_stage_address(stages[i + 1]->address);
+    // Who may stream into this stage, by certificate (empty without TLS).
+    a.set_upstream_peer(i == 0 ? options_.security->name() : stages[i - 1]->cert_name);
+    a.set_coordinator_peer(options_.security->name());
     a.set_expected_range_identity(*expected);
     a.set_replica(slot);
     a.set_epoch(epoch);
@@ -377,8 +394,8 @@ grpc::Status Membership::Session(grpc::ServerContext* context, Stream* stream) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "the first Session message must be a JoinRequest");
   }
-  if (grpc::Status s = CheckJoin(msg.join()); !s.ok()) {
-    kLog.Info("%s", "refused a join: " + s.error_message());
+  if (grpc::Status s = CheckJoin(context, msg.join()); !s.ok()) {
+    kLog.Warning("%s", "refused a join: " + s.error_message());
     return s;
   }
   // A CPU stage's bits depend on its kernel path; a GPU stage's on the GPU.
@@ -402,6 +419,7 @@ grpc::Status Membership::Session(grpc::ServerContext* context, Stream* stream) {
   }
   auto w = std::make_shared<Worker>();
   w->address = msg.join().worker_address();
+  w->cert_name = PeerCertName(context);
   w->loaded_begin = msg.join().loaded_layer_begin();
   w->loaded_end = msg.join().loaded_layer_end();
   w->devices = msg.join().devices();

@@ -42,6 +42,7 @@
 #include "common/gguf/gguf_file.h"
 #include "coordinator/model_footprint.h"
 #include "coordinator/planner.h"
+#include "proto/node_security.h"
 #include "tessera/v1/control.grpc.pb.h"
 #include "tessera/v1/inference.pb.h"
 
@@ -53,7 +54,9 @@ struct MembershipOptions {
   // Replicas to form at most; 0 = every full group of idle workers.
   int replicas = 1;
   PlanOptions plan;
-  std::string join_secret;
+  // How workers are authenticated (certificate, join secret); must outlive
+  // the membership.
+  const NodeSecurity* security = nullptr;
   // Accept workers whose kernels compute different bits from the first
   // worker's (another device type or CPU kernel path). Off: they are
   // refused, since a request could not move between their replicas with
@@ -108,7 +111,8 @@ class Membership final : public tessera::v1::Control::Service {
   using Stream =
       grpc::ServerReaderWriter<tessera::v1::CoordinatorMessage, tessera::v1::WorkerMessage>;
 
-  grpc::Status CheckJoin(const tessera::v1::JoinRequest& join) const;
+  grpc::Status CheckJoin(grpc::ServerContext* context,
+                         const tessera::v1::JoinRequest& join) const;
   struct Replica {
     std::vector<std::shared_ptr<Worker>> stages;  // empty: not formed
     uint64_t epoch = 0;

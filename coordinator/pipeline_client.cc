@@ -26,26 +26,36 @@ uint64_t NewSession() {
   return s;
 }
 
-std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
+std::shared_ptr<grpc::Channel> Channel(const NodeSecurity& security, const std::string& address) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(address, security.ChannelCredentials(), args);
+}
+
+void AddProof(const NodeSecurity& security, std::string_view purpose, uint64_t epoch, int stage,
+              grpc::ClientContext* context) {
+  if (std::string proof = security.StageProof(purpose, epoch, stage); !proof.empty()) {
+    context->AddMetadata(kStageProofKey, proof);
+  }
 }
 
 }  // namespace
 
-PipelineClient::PipelineClient(std::string stage0_address, std::string last_stage_address,
-                               uint64_t epoch, int stages)
+PipelineClient::PipelineClient(const NodeSecurity* security, std::string stage0_address,
+                               std::string last_stage_address, uint64_t epoch, int stages)
     : address_(std::move(stage0_address)),
       last_address_(std::move(last_stage_address)),
       session_(NewSession()),
       epoch_(epoch),
       stages_(stages) {
-  stream_ = v1::Stage::NewStub(Channel(address_))->Steps(&context_);
+  AddProof(*security, "steps", epoch_, 0, &context_);
+  stream_ = v1::Stage::NewStub(Channel(*security, address_))->Steps(&context_);
   v1::ResultsRequest open;
   open.set_session(session_);
-  results_ = v1::Stage::NewStub(Channel(last_address_))->Results(&results_context_, open);
+  AddProof(*security, "results", epoch_, stages_ - 1, &results_context_);
+  results_ =
+      v1::Stage::NewStub(Channel(*security, last_address_))->Results(&results_context_, open);
   steps_reader_ = std::thread([this] { ReadSteps(); });
   results_reader_ = std::thread([this] { ReadResults(); });
 }

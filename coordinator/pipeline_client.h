@@ -37,6 +37,7 @@
 #include "coordinator/step_sink.h"
 #include "grpcpp/grpcpp.h"
 #include "tessera/v1/inference.pb.h"
+#include "proto/node_security.h"
 #include "tessera/v1/stage.grpc.pb.h"
 
 namespace tessera {
@@ -48,8 +49,10 @@ class PipelineClient final : public StepSink {
   // Opens the stream to `stage0_address`; the connection itself is made
   // lazily by gRPC, so failures show up in the first step. Every step and
   // release carries `epoch`, the replica epoch the stages were assigned.
-  PipelineClient(std::string stage0_address, std::string last_stage_address,
-                 uint64_t epoch = 0, int stages = 0);
+  // `security` (which must outlive the client) gives the channels' TLS
+  // credentials and the proofs stage 0 and the last stage check.
+  PipelineClient(const NodeSecurity* security, std::string stage0_address,
+                 std::string last_stage_address, uint64_t epoch, int stages);
   // Fails every step still in flight with UNAVAILABLE.
   ~PipelineClient() override;
   PipelineClient(const PipelineClient&) = delete;

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_format.h"
 #include "common/listen_address.h"
@@ -30,10 +31,10 @@ std::string ListenProblem(const std::string& address) {
 
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartExclusiveServer(
     grpc::ServerBuilder* builder, const std::string& address, const std::string& what,
-    int* port) {
+    std::shared_ptr<grpc::ServerCredentials> credentials, int* port) {
   *port = 0;
   builder->AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder->AddListeningPort(address, grpc::InsecureServerCredentials(), port);
+  builder->AddListeningPort(address, std::move(credentials), port);
   std::unique_ptr<grpc::Server> server = builder->BuildAndStart();
   if (server == nullptr || *port == 0) {
     std::string why = ListenProblem(address);

@@ -22,10 +22,10 @@ namespace tessera {
 // Adds a listener on `address` ("host:port"; port 0 picks a free one) to
 // `builder`, whose services are already registered, and starts the server.
 // `*port` receives the bound port. `what` names the listener in errors
-// ("--listen").
+// ("--listen"). `credentials`: TLS or plaintext (node_security.h).
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartExclusiveServer(
     grpc::ServerBuilder* builder, const std::string& address, const std::string& what,
-    int* port);
+    std::shared_ptr<grpc::ServerCredentials> credentials, int* port);
 
 // Why `address` cannot be bound for listening right now ("Address already
 // in use"), found by trying; "" if it can be.

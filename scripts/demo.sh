@@ -11,6 +11,9 @@ MODEL="$("$ROOT/scripts/fetch_model.sh")"
 BIN="$ROOT/build"
 PROMPT="${1:-What is the capital of France? Answer in one sentence.}"
 PORT="${TESSERA_DEMO_PORT:-50551}"
+# A plaintext cluster needs a join secret (docs/security.md); a fresh one each run.
+SECRET="$(mktemp)"
+openssl rand -hex 32 >"$SECRET"
 LOGS="$(mktemp -d)"
 PIDS=()
 cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
@@ -18,10 +21,12 @@ trap cleanup EXIT
 
 echo "[demo] coordinator on 127.0.0.1:$PORT, waiting for 2 workers" >&2
 "$BIN/coordinator/tessera-coordinator" --model "$MODEL" --listen "127.0.0.1:$PORT" \
+  --join-secret-file "$SECRET" \
   --min-workers 2 --max-context 2048 --max-seqs 4 2>"$LOGS/coordinator.log" &
 PIDS+=($!)
 for i in 1 2; do
   "$BIN/worker/tessera-worker" --coordinator "127.0.0.1:$PORT" --model "$MODEL" \
+    --join-secret-file "$SECRET" \
     --listen 127.0.0.1:0 --threads 1 2>"$LOGS/worker$i.log" &
   PIDS+=($!)
   sleep 0.5  # join order is pipeline order

@@ -10,6 +10,8 @@ APT_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   nlohmann-json3-dev libspdlog-dev
   libboost-dev  # Boost.Beast and Asio (header-only): the OpenAI HTTP server
+  libssl-dev openssl  # TLS on every listener, API-key hashes; openssl makes development certificates
+  curl  # the HTTP tests' independent client
   libicu-dev  # NFC for tokenizer.json files that ask for it (Qwen2)
   iproute2  # ip and tc: the network-namespace variant of the pipeline test
   clang libclang-rt-14-dev  # the sanitizer build and its libFuzzer targets
@@ -29,14 +31,17 @@ else
   echo "[setup] system packages present"
 fi
 
-# Python packages, by import name = pip name. Optional: a test that needs one
-# skips, visibly, without it. Debian's python3 is "externally managed"
-# (PEP 668), so a --user install falls back to --break-system-packages.
+# Python packages, as IMPORT_NAME[:PIP_NAME]. Debian's python3 is "externally
+# managed" (PEP 668), so a --user install falls back to
+# --break-system-packages.
 PIP_PACKAGES=(
   openai  # tests/cluster/openai_client_check.py: the official client against our HTTP API
+  grpc:grpcio  # tests/cluster/tls_client_check.py: an independent gRPC client over TLS
 )
-for p in "${PIP_PACKAGES[@]}"; do
-  if python3 -c "import $p" 2>/dev/null; then
+for entry in "${PIP_PACKAGES[@]}"; do
+  module="${entry%%:*}"
+  p="${entry#*:}"
+  if python3 -c "import $module" 2>/dev/null; then
     continue
   fi
   echo "[setup] pip installing: $p"

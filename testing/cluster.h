@@ -15,11 +15,27 @@
 #include "common/sampling_params.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/convert.h"
+#include "proto/node_security.h"
 #include "tessera/v1/inference.grpc.pb.h"
 #include "tessera/v1/stage.grpc.pb.h"
 #include "testing/process.h"
 
 namespace tessera::testing {
+
+// The join secret test clusters run with (a plaintext cluster needs one).
+inline constexpr char kTestJoinSecret[] = "tessera-test-join-secret";
+
+// Adds the proof of kTestJoinSecret a stage checks for `purpose` ("steps",
+// "results", "status") on stage `stage` of replica epoch `epoch`: tests that
+// play a pipeline peer send it.
+inline void AddTestStageProof(grpc::ClientContext* ctx, const std::string& purpose,
+                              uint64_t epoch, int stage) {
+  ctx->AddMetadata(kStageProofKey, StageProofFor(kTestJoinSecret, purpose, epoch, stage));
+}
+
+inline bool IsLoopbackHost(const std::string& host) {
+  return host.rfind("127.", 0) == 0 || host == "[::1]" || host == "localhost";
+}
 
 struct ClusterOptions {
   std::string model;
@@ -43,6 +59,9 @@ struct ClusterOptions {
   // The binaries to run (benchmarks point these at another build to compare).
   std::string coordinator_binary = TESSERA_COORDINATOR_BINARY;
   std::string worker_binary = TESSERA_WORKER_BINARY;
+  // Given to every process as --join-secret; empty: none (TLS tests pass
+  // their own flags).
+  std::string join_secret = kTestJoinSecret;
 };
 
 class Cluster {
@@ -52,6 +71,8 @@ class Cluster {
                                      "--listen", o.coordinator_host + ":0",
                                      absl::StrCat("--min-workers=", o.workers)};
     if (o.replicas != 1) args.push_back(absl::StrCat("--replicas=", o.replicas));
+    if (!o.join_secret.empty()) args.push_back("--join-secret=" + o.join_secret);
+    if (!IsLoopbackHost(o.coordinator_host)) args.push_back("--insecure");
     args.insert(args.end(), o.coordinator_flags.begin(), o.coordinator_flags.end());
     coordinator_args_ = args;
     coordinator_ = std::make_unique<ChildProcess>(args);
@@ -121,6 +142,8 @@ class Cluster {
         o.worker_binary, "--coordinator", address_, "--model", o.model, "--listen",
         host + ":0",     "--threads",     absl::StrCat(o.worker_threads)};
     w.insert(w.end(), flags.begin(), flags.end());
+    if (!o.join_secret.empty()) w.push_back("--join-secret=" + o.join_secret);
+    if (!IsLoopbackHost(host)) w.push_back("--insecure");
     if (i < static_cast<int>(o.worker_flags.size())) {
       w.insert(w.end(), o.worker_flags[i].begin(), o.worker_flags[i].end());
     }
@@ -151,6 +174,7 @@ inline tessera::v1::WorkerStatus WorkerStatusOf(const std::string& address) {
       grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  AddTestStageProof(&ctx, "status", 0, 0);
   tessera::v1::WorkerStatus st;
   stub->GetWorkerStatus(&ctx, tessera::v1::WorkerStatusRequest(), &st);
   return st;

@@ -125,7 +125,7 @@ void ControlSession::Leave(const std::string& reason) {
 
 grpc::Status ControlSession::RunOnce() {
   auto channel =
-      grpc::CreateChannel(options_.coordinator_address, grpc::InsecureChannelCredentials());
+      grpc::CreateChannel(options_.coordinator_address, state_->security->ChannelCredentials());
   auto stub = v1::Control::NewStub(channel);
   grpc::ClientContext context;
   auto stream = stub->Session(&context);
@@ -140,7 +140,7 @@ grpc::Status ControlSession::RunOnce() {
   v1::JoinRequest* join = join_msg.mutable_join();
   join->set_protocol_version(v1::PROTOCOL_VERSION_CURRENT);
   join->set_worker_address(options_.advertise_address);
-  join->set_join_secret(options_.join_secret);
+  join->set_join_secret(state_->security->join_secret());
   if (loaded_.stage_index() >= 0) {
     join->set_loaded_layer_begin(loaded_.layer_begin());
     join->set_loaded_layer_end(loaded_.layer_end());
@@ -265,6 +265,8 @@ void ControlSession::Load(const v1::StageAssignment& a,
     // forgets every sequence: the replica's new scheduler starts afresh.
     absl::MutexLock lock(&state_->mu);
     state_->epoch = a.epoch();
+    state_->upstream_peer = a.upstream_peer();
+    state_->coordinator_peer = a.coordinator_peer();
     if (same && state_->executor != nullptr) state_->executor->ReleaseAll();
   }
   if (!same) {

@@ -52,7 +52,6 @@ struct WorkerOptions {
   // Memory the worker offers for weights + KV + activations; 0 = what the
   // host reports free.
   uint64_t memory_limit_bytes = 0;
-  std::string join_secret;
   absl::Duration heartbeat_interval = absl::Seconds(1);
   // The coordinator is presumed gone after this long without a heartbeat.
   absl::Duration heartbeat_timeout = absl::Seconds(5);

@@ -17,6 +17,7 @@
 #include "base/status_macros.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/convert.h"
+#include "proto/grpc_status.h"
 #include "worker/dtype_wire.h"
 
 namespace tessera {
@@ -43,7 +44,7 @@ class DownstreamLink {
  public:
   using Upstream = grpc::ServerReaderWriter<v1::StepResult, v1::StepRequest>;
 
-  DownstreamLink(std::string address, int stage_index, Upstream* upstream,
+  DownstreamLink(std::string address, int stage_index, uint64_t epoch, Upstream* upstream,
                  absl::Mutex* upstream_mu, WorkerState* state)
       : address_(std::move(address)),
         stage_index_(stage_index),
@@ -53,7 +54,12 @@ class DownstreamLink {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(-1);
     args.SetMaxSendMessageSize(-1);
-    channel_ = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args);
+    channel_ = grpc::CreateCustomChannel(address_, state_->security->ChannelCredentials(), args);
+    // The next stage checks that this stream comes from its planned peer.
+    if (std::string proof = state_->security->StageProof("steps", epoch, stage_index + 1);
+        !proof.empty()) {
+      context_.AddMetadata(kStageProofKey, proof);
+    }
     stream_ = v1::Stage::NewStub(channel_)->Steps(&context_);
     relay_ = std::thread([this] { Relay(); });
   }
@@ -196,9 +202,31 @@ absl::Status DecodeStep(const v1::StepRequest& request, bool first_stage, int n_
   return absl::OkStatus();
 }
 
+// Refuses a call the plan did not send here; logged, since it is either a
+// misconfigured node or someone probing the cluster.
+grpc::Status StageService::Refuse(const absl::Status& status, const char* rpc) const {
+  kLog.Warning("refused a %s call: %s", rpc, status.message());
+  return ToGrpc(status);
+}
+
 grpc::Status StageService::Steps(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::StepResult, v1::StepRequest>* stream) {
+  // Only the node the plan put upstream of this stage may stream steps
+  // into it, and only for the epoch the stream was opened in.
+  uint64_t stream_epoch = 0;
+  {
+    absl::MutexLock lock(&state_->mu);
+    if (state_->stage_index < 0) {
+      return Refuse(absl::UnavailableError(absl::StrFormat(
+                        "%s: this worker has no stage assigned yet", DescribePeer(context))),
+                    "Steps");
+    }
+    stream_epoch = state_->epoch;
+    absl::Status allowed = state_->security->CheckStagePeer(
+        context, state_->upstream_peer, "steps", stream_epoch, state_->stage_index);
+    if (!allowed.ok()) return Refuse(allowed, "Steps");
+  }
   absl::Mutex upstream_mu;
   std::unique_ptr<DownstreamLink> downstream;
   auto answer = [&](const v1::StepResult& result) {
@@ -228,14 +256,17 @@ grpc::Status StageService::Steps(
       StageExecutor* exec = state_->executor.get();
       stage_index = state_->stage_index;
       next_address = state_->next_stage_address;
-      if (request.epoch() != state_->epoch) {
+      if (request.epoch() != state_->epoch || request.epoch() != stream_epoch) {
         // Fencing: a step of a replica this stage no longer serves (its
         // coordinator gave up on it and rebuilt the replica) must not touch
         // the KV of the one that replaced it.
         stale = true;
         status = absl::FailedPreconditionError(absl::StrFormat(
-            "step %d is for replica epoch %d; stage %d serves epoch %d", step_id,
-            request.epoch(), stage_index, state_->epoch));
+            "step %d is for replica epoch %d; stage %d serves epoch %d%s", step_id,
+            request.epoch(), stage_index, state_->epoch,
+            stream_epoch == state_->epoch
+                ? ""
+                : absl::StrFormat(" (this stream was opened for epoch %d)", stream_epoch)));
       } else if (exec == nullptr) {
         status = absl::UnavailableError("this worker has no stage loaded yet");
       } else {
@@ -284,8 +315,8 @@ grpc::Status StageService::Steps(
     trace.set_start_unix_micros(start_unix_micros);
 
     if (!last && !next_address.empty() && downstream == nullptr) {
-      downstream = std::make_unique<DownstreamLink>(next_address, stage_index, stream,
-                                                    &upstream_mu, state_);
+      downstream = std::make_unique<DownstreamLink>(next_address, stage_index, stream_epoch,
+                                                    stream, &upstream_mu, state_);
     }
     if (!status.ok()) {
       if (step_id != 0) answer(ErrorResult(step_id, status));
@@ -376,6 +407,18 @@ grpc::Status StageService::Steps(
 grpc::Status StageService::Results(grpc::ServerContext* context,
                                    const v1::ResultsRequest* request,
                                    grpc::ServerWriter<v1::StepResult>* writer) {
+  {
+    // Results carry every stream's tokens: the coordinator alone opens it.
+    absl::MutexLock lock(&state_->mu);
+    if (state_->stage_index < 0) {
+      return Refuse(absl::UnavailableError(absl::StrFormat(
+                        "%s: this worker has no stage assigned yet", DescribePeer(context))),
+                    "Results");
+    }
+    absl::Status allowed = state_->security->CheckStagePeer(
+        context, state_->coordinator_peer, "results", state_->epoch, state_->stage_index);
+    if (!allowed.ok()) return Refuse(allowed, "Results");
+  }
   if (request->session() == 0) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "session: must not be 0");
   }
@@ -391,9 +434,15 @@ grpc::Status StageService::Results(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status StageService::GetWorkerStatus(grpc::ServerContext* /*context*/,
+grpc::Status StageService::GetWorkerStatus(grpc::ServerContext* context,
                                            const v1::WorkerStatusRequest* /*request*/,
                                            v1::WorkerStatus* response) {
+  // Any node of the cluster (a CA-signed certificate, which the TLS
+  // listener already required, or a proof of the join secret).
+  if (absl::Status allowed = state_->security->CheckStagePeer(context, "", "status", 0, 0);
+      !allowed.ok()) {
+    return Refuse(allowed, "GetWorkerStatus");
+  }
   absl::MutexLock lock(&state_->mu);
   response->set_worker_id(state_->worker_id);
   response->set_stage_index(state_->stage_index);

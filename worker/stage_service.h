@@ -15,6 +15,11 @@
 // A bad step is answered with its own error result on the Steps stream,
 // relayed to the coordinator; the stream stays open.
 //
+// Every call is checked against the plan first (node_security.h): Steps
+// only from the planned upstream node and for the epoch current when the
+// stream opened, Results only from the coordinator, GetWorkerStatus from any
+// node of the cluster. A refusal is logged with the peer.
+//
 // Thread-safety: the service is shared by gRPC's threads; the executor is
 // guarded by WorkerState's mutex, and each stream's upstream writes by a
 // per-stream mutex.
@@ -28,6 +33,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "proto/node_security.h"
 #include "tessera/v1/stage.grpc.pb.h"
 #include "worker/result_routes.h"
 #include "worker/stage_executor.h"
@@ -44,6 +50,12 @@ struct WorkerState {
   // refused (StepRequest.epoch).
   uint64_t epoch ABSL_GUARDED_BY(mu) = 0;
   std::string next_stage_address ABSL_GUARDED_BY(mu);
+  // Who may stream steps into this stage and who may open Results, by
+  // certificate name (StageAssignment.upstream_peer, coordinator_peer).
+  std::string upstream_peer ABSL_GUARDED_BY(mu);
+  std::string coordinator_peer ABSL_GUARDED_BY(mu);
+  // How peers are checked and how this stage proves itself to the next.
+  const NodeSecurity* security = nullptr;
   std::unique_ptr<StageExecutor> executor ABSL_GUARDED_BY(mu);
   uint64_t resident_file_bytes ABSL_GUARDED_BY(mu) = 0;
 
@@ -80,6 +92,8 @@ class StageService final : public tessera::v1::Stage::Service {
                                tessera::v1::WorkerStatus* response) override;
 
  private:
+  grpc::Status Refuse(const absl::Status& status, const char* rpc) const;
+
   WorkerState* state_;
 };
 

@@ -31,6 +31,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/grpc_listen.h"
+#include "proto/node_security.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "kernels/cpu/isa.h"
 #include "worker/control_session.h"
@@ -49,7 +50,21 @@ ABSL_FLAG(int32_t, threads, 0, "Kernel threads; 0 = all hardware threads.");
 ABSL_FLAG(std::string, memory_limit, "",
           "Memory this worker offers for weights + KV cache + activations, e.g. 2GiB; "
           "default: the host's available memory.");
-ABSL_FLAG(std::string, join_secret, "", "Shared secret the coordinator requires, if any.");
+ABSL_FLAG(std::string, join_secret, "",
+          "The cluster's join secret (required without TLS). Visible to every local user in "
+          "the process list: prefer --join-secret-file.");
+ABSL_FLAG(std::string, join_secret_file, "",
+          "A file (mode 0600) whose first line is the cluster's join secret.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate of this worker, signed by --tls-ca; its Common Name names the worker "
+          "and its subject alternative names must hold the --advertise host. With --tls-key and "
+          "--tls-ca: TLS on the Stage port (peers must present certificates from the CA) and to "
+          "the coordinator.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert.");
+ABSL_FLAG(std::string, tls_ca, "", "PEM certificate of the cluster CA.");
+ABSL_FLAG(bool, insecure, false,
+          "Serve plaintext on a --listen address other hosts can reach (refused otherwise "
+          "without TLS); the join secret still guards it.");
 ABSL_FLAG(std::string, log_level, "info",
           "Least severe log lines written to stderr: debug, info, warning or error.");
 ABSL_FLAG(int32_t, tp, 1,
@@ -104,19 +119,34 @@ int Main() {
   absl::StatusOr<ModelConfig> config = ModelConfigFromGguf(**file);
   if (!config.ok()) return ExitWithError(config.status());
 
+  NodeSecurityOptions security_options;
+  security_options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  security_options.tls_key = absl::GetFlag(FLAGS_tls_key);
+  security_options.tls_ca = absl::GetFlag(FLAGS_tls_ca);
+  security_options.join_secret = absl::GetFlag(FLAGS_join_secret);
+  security_options.join_secret_file = absl::GetFlag(FLAGS_join_secret_file);
+  security_options.insecure = absl::GetFlag(FLAGS_insecure);
+  absl::StatusOr<NodeSecurity> security = NodeSecurity::Load(security_options);
+  if (!security.ok()) return ExitWithError(security.status());
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  if (absl::Status s = security->CheckListener(listen, "--listen"); !s.ok()) {
+    return ExitWithError(s);
+  }
+
   WorkerState state;
+  state.security = &*security;
   state.fault_stall_step = absl::GetFlag(FLAGS_fault_stall_after_steps);
   StageService stage(&state);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  const std::string listen = absl::GetFlag(FLAGS_listen);
   builder.SetMaxReceiveMessageSize(-1);
   builder.SetMaxSendMessageSize(-1);
   builder.RegisterService(&stage);
   absl::StatusOr<std::unique_ptr<grpc::Server>> started =
-      StartExclusiveServer(&builder, listen, "--listen", &port);
+      StartExclusiveServer(&builder, listen, "--listen",
+                           security->ServerCredentials(/*require_client_cert=*/true), &port);
   if (!started.ok()) return ExitWithError(started.status());
   std::unique_ptr<grpc::Server> server = *std::move(started);
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
@@ -132,8 +162,9 @@ int Main() {
     }
     advertise = absl::StrFormat("%s:%d", host, port);
   }
-  kLog.Info("listening on %s (advertised as %s)",
-            listen.substr(0, listen.rfind(':')) + ":" + std::to_string(port), advertise);
+  kLog.Info("listening on %s (advertised as %s), %s",
+            listen.substr(0, listen.rfind(':')) + ":" + std::to_string(port), advertise,
+            security->tls() ? "TLS as " + security->name() : std::string("plaintext"));
 
   absl::StatusOr<HostDevices> devices = ProbeHost();
   if (!devices.ok()) return ExitWithError(devices.status());
@@ -152,7 +183,6 @@ int Main() {
   options.tp = tp;
   options.device = *device;
   options.memory_limit_bytes = memory_limit;
-  options.join_secret = absl::GetFlag(FLAGS_join_secret);
   options.on_serving = [health](bool serving) { health->SetServingStatus(serving); };
   ControlSession session(file->get(), &*config, *devices, options, &state);
   // SIGTERM / SIGINT: stop serving, tell the coordinator, and exit once it
@@ -185,6 +215,7 @@ int main(int argc, char** argv) {
       "Serves one pipeline stage for a tessera-coordinator.\n"
       "  tessera-worker --coordinator HOST:PORT --model PATH [--listen HOST:PORT] "
       "[--threads N] [--tp N] [--device cpu|cuda[:N]] [--memory-limit BYTES]\n"
+      "      (--tls-cert PEM --tls-key PEM --tls-ca PEM | --join-secret-file FILE) [--insecure]\n"
       "      [--log-level debug|info|warning|error]");
   std::vector<std::string> storage;
   std::vector<char*> args = tessera::NormaliseDashedFlags(argc, argv, &storage);

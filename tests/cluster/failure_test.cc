@@ -26,6 +26,8 @@ namespace tessera {
 namespace {
 
 namespace v1 = ::tessera::v1;
+using ::tessera::testing::AddTestStageProof;
+using ::tessera::testing::kTestJoinSecret;
 using ::tessera::testing::WorkerStatusOf;
 using ::tessera::testing::Cluster;
 using ::tessera::testing::ClusterOptions;
@@ -111,6 +113,7 @@ TEST(ClusterFailureTest, RefusesOtherProtocolVersionsAndModelFiles) {
 
   v1::JoinRequest join;
   join.set_protocol_version(99);
+  join.set_join_secret(kTestJoinSecret);
   join.set_worker_address("127.0.0.1:1");
   join.mutable_devices()->set_free_memory_bytes(1 << 30);
   grpc::Status s = FakeJoin(cluster.address(), join);
@@ -227,10 +230,12 @@ v1::GenerateRequest Greedy(const std::string& text, int max_tokens) {
   return r;
 }
 
-// Sends one step on its own stream and returns the stage's answer.
-v1::StepResult Step(v1::Stage::Stub* stub, const v1::StepRequest& req) {
+// Sends one step on its own stream to stage `stage`, as the planned peer
+// would, and returns the stage's answer.
+v1::StepResult Step(v1::Stage::Stub* stub, const v1::StepRequest& req, int stage) {
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  AddTestStageProof(&ctx, "steps", req.epoch(), stage);
   auto stream = stub->Steps(&ctx);
   stream->Write(req);
   v1::StepResult r;
@@ -250,12 +255,13 @@ TEST_F(ServingClusterTest, StageRejectsBadStepsAndKeepsServing) {
   // answered on its own.
   auto stage1 = v1::Stage::NewStub(
       grpc::CreateChannel(cluster_->StageAddress(1), grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  auto stream = stage1->Steps(&ctx);
-  const int n_embd = 576;
   // A peer must name the replica epoch the stage serves.
   const uint64_t epoch1 = WorkerStatusOf(cluster_->StageAddress(1)).epoch();
   ASSERT_NE(epoch1, 0u);
+  grpc::ClientContext ctx;
+  AddTestStageProof(&ctx, "steps", epoch1, 1);
+  auto stream = stage1->Steps(&ctx);
+  const int n_embd = 576;
   auto make = [&](uint64_t step, int64_t seq, int start, int tokens, v1::DType dtype,
                   std::vector<int64_t> shape, size_t bytes, std::vector<int32_t> blocks) {
     v1::StepRequest r;
@@ -365,7 +371,7 @@ TEST_F(ServingClusterTest, StageRejectsBadStepsAndKeepsServing) {
   w->set_num_tokens(1);
   w->add_token_ids(49152);
   w->add_block_table(0);
-  v1::StepResult a = Step(stage0.get(), oov);
+  v1::StepResult a = Step(stage0.get(), oov, 0);
   EXPECT_EQ(a.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
   EXPECT_THAT(a.message(), HasSubstr("49152"));
 
@@ -414,7 +420,7 @@ TEST_F(ServingClusterTest, NonFiniteActivationsAreRefusedNamingTheSender) {
     t->add_shape(n_embd);
     t->set_data(reinterpret_cast<const char*>(hidden.data()), hidden.size() * sizeof(float));
     r.add_release_seq_ids(good_seq);  // applied after the step
-    const v1::StepResult a = Step(stage1.get(), r);
+    const v1::StepResult a = Step(stage1.get(), r, 1);
     ASSERT_EQ(a.code(), 0) << a.message();
     ASSERT_EQ(a.tokens_size(), 2);
     for (const v1::SampledToken& tok : a.tokens()) {
@@ -449,13 +455,15 @@ TEST_F(ServingClusterTest, ListenersRefuseAnAddressInUse) {
     std::string address;  // named in the error
   };
   const std::vector<Attempt> attempts = {
-      {{TESSERA_COORDINATOR_BINARY, "--model", model, "--listen", coordinator}, coordinator},
+      {{TESSERA_COORDINATOR_BINARY, "--model", model, "--listen", coordinator,
+        "--join-secret", kTestJoinSecret},
+       coordinator},
       {{TESSERA_WORKER_BINARY, "--model", model, "--coordinator", coordinator, "--listen",
-        stage0},
+        stage0, "--join-secret", kTestJoinSecret},
        stage0},
       // The HTTP listener, on a port the running coordinator's gRPC holds.
       {{TESSERA_COORDINATOR_BINARY, "--model", model, "--listen", "127.0.0.1:0",
-        "--http-listen", coordinator},
+        "--http-listen", coordinator, "--join-secret", kTestJoinSecret},
        coordinator},
   };
   for (const Attempt& a : attempts) {
@@ -482,7 +490,7 @@ TEST_F(ServingClusterTest, AWorkerThatCannotUseItsDeviceExitsBeforeJoining) {
   ASSERT_TRUE(cluster_->ready()) << cluster_->coordinator().output();
   ::tessera::testing::ChildProcess p({TESSERA_WORKER_BINARY, "--model", DefaultModelPath(),
                                       "--coordinator", cluster_->address(), "--device",
-                                      "cuda:64"});
+                                      "cuda:64", "--join-secret", kTestJoinSecret});
   EXPECT_EQ(p.WaitExit(absl::Seconds(30)), 1) << p.output();
   if (CudaBackendBuilt()) {
     EXPECT_THAT(p.output(), HasSubstr("FAILED_PRECONDITION: --device cuda:64"));
