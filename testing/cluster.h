@@ -62,6 +62,9 @@ struct ClusterOptions {
   // Given to every process as --join-secret; empty: none (TLS tests pass
   // their own flags).
   std::string join_secret = kTestJoinSecret;
+  // How the test's own clients reach the coordinator (TLS clusters).
+  std::shared_ptr<grpc::ChannelCredentials> client_credentials =
+      grpc::InsecureChannelCredentials();
 };
 
 class Cluster {
@@ -120,7 +123,7 @@ class Cluster {
 
   std::unique_ptr<tessera::v1::Inference::Stub> InferenceStub() const {
     return tessera::v1::Inference::NewStub(
-        grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(address_, options_.client_credentials));
   }
 
   // The Stage address of stage `i`, from GetModelInfo.
