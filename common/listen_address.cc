@@ -1,5 +1,8 @@
 #include "common/listen_address.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include "absl/strings/str_format.h"
 
 namespace tessera {
@@ -24,6 +27,32 @@ absl::StatusOr<AddrInfoList> ResolveListenAddress(const std::string& listen) {
     return absl::InvalidArgumentError(absl::StrFormat("%s: %s", listen, gai_strerror(rc)));
   }
   return AddrInfoList(found, freeaddrinfo);
+}
+
+namespace {
+
+bool IsLoopback(const sockaddr* addr) {
+  if (addr->sa_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(addr);
+    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (addr->sa_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(addr);
+    if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr)) return true;
+    return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127;
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::StatusOr<bool> IsLoopbackOnly(const std::string& listen) {
+  absl::StatusOr<AddrInfoList> addrs = ResolveListenAddress(listen);
+  if (!addrs.ok()) return addrs.status();
+  for (addrinfo* a = addrs->get(); a != nullptr; a = a->ai_next) {
+    if (!IsLoopback(a->ai_addr)) return false;
+  }
+  return true;
 }
 
 }  // namespace tessera

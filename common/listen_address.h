@@ -22,6 +22,10 @@ using AddrInfoList = std::unique_ptr<addrinfo, decltype(&freeaddrinfo)>;
 // is not HOST:PORT or does not resolve.
 absl::StatusOr<AddrInfoList> ResolveListenAddress(const std::string& listen);
 
+// Whether every address `listen` resolves to is loopback (127/8, ::1), so
+// that only this host can connect; errors as ResolveListenAddress.
+absl::StatusOr<bool> IsLoopbackOnly(const std::string& listen);
+
 }  // namespace tessera
 
 #endif  // TESSERA_COMMON_LISTEN_ADDRESS_H_

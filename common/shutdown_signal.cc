@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <thread>
+#include <utility>
 
 #include "common/log.h"
 
@@ -21,8 +22,21 @@ sigset_t ShutdownSet() {
 }  // namespace
 
 void BlockShutdownSignals() {
-  const sigset_t set = ShutdownSet();
+  sigset_t set = ShutdownSet();
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+void OnReloadSignal(std::function<void()> reload) {
+  std::thread([reload = std::move(reload)] {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&set, &sig) == 0) reload();
+    }
+  }).detach();
 }
 
 int WaitForShutdownSignal() {

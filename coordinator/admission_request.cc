@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "base/status_macros.h"
 #include "coordinator/request_spec.h"
 
@@ -43,6 +45,17 @@ absl::StatusOr<RequestSpec> ToRequestSpec(const Tokenizer& tokenizer, AdmissionR
   spec.top_logprobs = request.top_logprobs;
   spec.ignore_eos = request.ignore_eos;
   return spec;
+}
+
+std::string PromptForAudit(const Prompt& prompt) {
+  if (const auto* text = std::get_if<TextPrompt>(&prompt)) return text->text;
+  if (const auto* ids = std::get_if<IdsPrompt>(&prompt)) return absl::StrJoin(ids->ids, " ");
+  if (const auto* chat = std::get_if<ChatPromptMessages>(&prompt)) {
+    std::string out;
+    for (const ChatMessage& m : chat->messages) absl::StrAppend(&out, m.role, ": ", m.content, "\n");
+    return out;
+  }
+  return "";
 }
 
 }  // namespace tessera

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "common/sampling_params.h"
 #include "common/tokenizer/tokenizer.h"
+#include "coordinator/access/caller.h"
 #include "coordinator/request_spec.h"
 
 namespace tessera {
@@ -56,7 +57,13 @@ struct AdmissionRequest {
   bool ignore_eos = false;
   // Appended to the admission log line (e.g. "; ignored unknown fields: x").
   std::string log_note;
+  // Who asks (Admission::Authenticate): quotas and the audit log.
+  Caller caller;
 };
+
+// The prompt as text for the audit log (--audit-prompts): the text, chat
+// messages as "role: content" lines, or token ids separated by spaces.
+std::string PromptForAudit(const Prompt& prompt);
 
 // The prompt's ids (INVALID_ARGUMENT naming the field for an empty text or a
 // bad chat role; FAILED_PRECONDITION when the model has no chat template).

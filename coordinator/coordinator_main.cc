@@ -17,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/dashed_flags.h"
+#include "common/listen_address.h"
 #include "common/log.h"
 #include "common/shutdown_signal.h"
 #include "common/safetensors/model_source.h"
@@ -101,6 +102,16 @@ ABSL_FLAG(std::string, tls_cert, "",
           "the coordinator presents this one to the stages.");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert.");
 ABSL_FLAG(std::string, tls_ca, "", "PEM certificate of the cluster CA.");
+ABSL_FLAG(std::string, api_keys, "",
+          "File of the client APIs' keys, one per line: ID sha256:HEX [admin] [rpm=N] [tpm=N] "
+          "[streams=N] (scripts/security/new_api_key.sh makes one). Every Inference RPC and "
+          "/v1 request must then carry 'authorization: Bearer KEY'; health stays open. Reread "
+          "on SIGHUP. Empty: no keys (anyone who reaches the ports may call everything).");
+ABSL_FLAG(std::string, audit_log, "",
+          "Append one JSON line per request (time, key id, client, request id, model, tokens, "
+          "finish reason, status, latency) and per refused key to this file; reopened on "
+          "SIGHUP, for logrotate. Empty: none.");
+ABSL_FLAG(bool, audit_prompts, false, "Also write each request's prompt text to --audit-log.");
 ABSL_FLAG(bool, insecure, false,
           "Serve plaintext on a --listen or --http-listen address other hosts can reach "
           "(refused otherwise without TLS).");
@@ -315,6 +326,45 @@ int Main() {
     const std::string why = membership.not_ready_reason();
     return why.empty() ? "waiting for workers" : why;
   };
+  std::unique_ptr<ApiKeyStore> keys;
+  if (const std::string path = absl::GetFlag(FLAGS_api_keys); !path.empty()) {
+    absl::StatusOr<std::unique_ptr<ApiKeyStore>> opened = ApiKeyStore::Open(path);
+    if (!opened.ok()) return ExitWithError(opened.status());
+    keys = *std::move(opened);
+    kLog.Info("%d API key(s) from %s; every Inference and /v1 call needs one", keys->size(),
+              path);
+  } else if (!IsLoopbackOnly(listen).value_or(false) ||
+             (!http_listen.empty() && !IsLoopbackOnly(http_listen).value_or(false))) {
+    kLog.Warning("%s", "no --api-keys: anyone who reaches the client ports may use them");
+  }
+  std::unique_ptr<AuditLog> audit;
+  if (const std::string path = absl::GetFlag(FLAGS_audit_log); !path.empty()) {
+    absl::StatusOr<std::unique_ptr<AuditLog>> opened =
+        AuditLog::Open(path, absl::GetFlag(FLAGS_audit_prompts));
+    if (!opened.ok()) return ExitWithError(opened.status());
+    audit = *std::move(opened);
+  } else if (absl::GetFlag(FLAGS_audit_prompts)) {
+    return ExitWithError(absl::InvalidArgumentError("--audit-prompts needs --audit-log"));
+  }
+  RateLimiter limiter;
+  ao.keys = keys.get();
+  ao.limiter = &limiter;
+  ao.audit = audit.get();
+  ao.model_name = ModelId(model_path);
+  // SIGHUP: reread the keys (a revoked key fails from now on) and reopen the
+  // audit log (after logrotate moved it).
+  OnReloadSignal([&keys, &audit] {
+    if (keys != nullptr) {
+      if (absl::Status s = keys->Reload(); s.ok()) {
+        kLog.Info("SIGHUP: %d API key(s) in force", keys->size());
+      } else {
+        kLog.Error("SIGHUP: keeping the keys in force: %s", s.message());
+      }
+    }
+    if (audit != nullptr) {
+      if (absl::Status s = audit->Reopen(); !s.ok()) kLog.Error("SIGHUP: %s", s.message());
+    }
+  });
   Admission admission(tokenizer->get(), &router, ao);
   InferenceService inference(&config, tokenizer->get(), &router, &admission, &membership,
                              max_context, IdentityHex(GgufHeaderHash(**file)));
@@ -414,6 +464,7 @@ int main(int argc, char** argv) {
       "      [--max-context N] [--max-seqs N] [--max-batch-tokens N] [--kv-dtype f32|f16]\n"
       "      [--max-queue N] [--micro-batches N] [--kv-blocks N]\n"
       "      (--tls-cert PEM --tls-key PEM --tls-ca PEM | --join-secret-file FILE) [--insecure]\n"
+      "      [--api-keys FILE] [--audit-log FILE] [--audit-prompts]\n"
       "      [--http-listen HOST:PORT] [--served-model-name A,B] [--http-max-streams N]\n"
       "      [--http-max-connections N]\n"
       "      [--http-idle-timeout-s S] [--http-header-timeout-s S]\n"

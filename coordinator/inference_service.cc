@@ -314,11 +314,31 @@ AdmissionRequest ToAdmission(const v1::GenerateRequest& r) {
 
 }  // namespace
 
+absl::StatusOr<Caller> InferenceService::CallerOf(grpc::CallbackServerContext* context) const {
+  const auto& metadata = context->client_metadata();
+  const auto it = metadata.find("authorization");
+  const std::string authorization =
+      it == metadata.end() ? "" : std::string(it->second.data(), it->second.size());
+  return admission_->Authenticate(authorization, context->peer(), "grpc");
+}
+
+// The refusal, with a quota's wait as `retry-after` trailing metadata.
+static grpc::Status Refusal(grpc::CallbackServerContext* context, const absl::Status& status) {
+  if (const std::optional<int64_t> wait = RetryAfterSeconds(status); wait.has_value()) {
+    context->AddTrailingMetadata("retry-after", absl::StrCat(*wait));
+  }
+  return ToGrpc(status);
+}
+
 grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(
-    grpc::CallbackServerContext* /*context*/, const v1::GenerateRequest* request) {
-  absl::StatusOr<Admitted> admitted = admission_->Admit(ToAdmission(*request));
+    grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
   // Reactors own themselves: each deletes itself in OnDone.
-  if (!admitted.ok()) return new RefusedGenerate(ToGrpc(admitted.status()));
+  absl::StatusOr<Caller> caller = CallerOf(context);
+  if (!caller.ok()) return new RefusedGenerate(ToGrpc(caller.status()));
+  AdmissionRequest admission = ToAdmission(*request);
+  admission.caller = *std::move(caller);
+  absl::StatusOr<Admitted> admitted = admission_->Admit(std::move(admission));
+  if (!admitted.ok()) return new RefusedGenerate(Refusal(context, admitted.status()));
   return new GenerateReactor(std::move(admitted->request_id), std::move(admitted->stream), pump_);
 }
 
@@ -346,6 +366,10 @@ grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext
                                                      const v1::TokenizeRequest* request,
                                                      v1::TokenizeResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::StatusOr<Caller> caller = CallerOf(context); !caller.ok()) {
+    reactor->Finish(ToGrpc(caller.status()));
+    return reactor;
+  }
   reactor->Finish(ToGrpc(TokenizeInto(*request, response)));
   return reactor;
 }
@@ -353,6 +377,12 @@ grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* InferenceService::GetModelInfo(
     grpc::CallbackServerContext* context, const v1::GetModelInfoRequest* /*request*/,
     v1::ModelInfo* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<Caller> caller = CallerOf(context);
+  if (!caller.ok()) {
+    reactor->Finish(ToGrpc(caller.status()));
+    return reactor;
+  }
   response->set_name(config_->name);
   response->set_architecture(config_->architecture);
   response->set_vocab_size(config_->vocab_size);
@@ -360,6 +390,12 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(
   response->set_context_length(config_->context_length);
   response->set_max_context(max_context_);
   response->set_model_identity(model_identity_);
+  response->set_ready(router_->serving());
+  // The cluster's layout (worker addresses) and statistics are for admins.
+  if (!caller->admin) {
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
   membership_->DescribeStages(response);
   const PipelineTiming timing = router_->pipeline_timing();
   v1::PipelineStats* ps = response->mutable_stats();
@@ -390,7 +426,6 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(
   sv->set_max_steps_in_flight(st.max_steps_in_flight);
   sv->set_deadline_failures(st.deadline_failures);
   sv->set_migrations(router_->migrations());
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

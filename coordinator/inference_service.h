@@ -64,6 +64,9 @@ class InferenceService final : public tessera::v1::Inference::CallbackService {
                                          tessera::v1::ModelInfo* response) override;
 
  private:
+  // The caller the call's `authorization` metadata names (admission checks
+  // it; UNAUTHENTICATED when keys are required and it names none).
+  absl::StatusOr<Caller> CallerOf(grpc::CallbackServerContext* context) const;
   absl::Status TokenizeInto(const tessera::v1::TokenizeRequest& request,
                             tessera::v1::TokenizeResponse* response) const;
 

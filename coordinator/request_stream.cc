@@ -31,7 +31,39 @@ void RequestStream::Process(Raw raw) {
       processor_->End(end, &out);
     }
   }
-  for (RequestEvent& e : out) ready_.push_back(std::move(e));
+  for (RequestEvent& e : out) {
+    if (e.final) {
+      ReportDone(StreamOutcome{e.status, e.finish_reason, e.prompt_tokens, e.completion_tokens});
+    }
+    ready_.push_back(std::move(e));
+  }
+}
+
+void RequestStream::ReportDone(const StreamOutcome& outcome) {
+  std::function<void(const StreamOutcome&)> on_done;
+  {
+    absl::MutexLock lock(&mu_);
+    on_done = std::move(on_done_);
+    on_done_ = nullptr;
+  }
+  if (on_done) on_done(outcome);
+}
+
+RequestStream::~RequestStream() {
+  StreamOutcome outcome;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!on_done_) return;
+    outcome.completion_tokens = tokens_pushed_;
+    if (end_pushed_.has_value() && !end_pushed_->status.ok()) {
+      outcome.status = end_pushed_->status;
+      outcome.prompt_tokens = end_pushed_->prompt_tokens;
+    } else {
+      outcome.status = absl::CancelledError("the client went away before the end");
+      if (end_pushed_.has_value()) outcome.prompt_tokens = end_pushed_->prompt_tokens;
+    }
+  }
+  ReportDone(outcome);
 }
 
 bool RequestStream::TryPop(RequestEvent* event) {

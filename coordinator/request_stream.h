@@ -22,6 +22,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -33,6 +34,16 @@
 #include "coordinator/output_processor.h"
 
 namespace tessera {
+
+// How a request ended: as its consumer took the final event, or, when the
+// consumer went away first, as the scheduler ended it (then CANCELLED if it
+// had not ended at all).
+struct StreamOutcome {
+  absl::Status status;
+  std::string finish_reason;  // "stop" or "length" when OK
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+};
 
 class RequestStream {
  public:
@@ -64,6 +75,16 @@ class RequestStream {
   void Cancel() { cancelled_ = true; }
   bool cancelled() const { return cancelled_; }
 
+  // Called once with how the request ended (admission's quotas and audit
+  // log): on the consumer's thread when it takes the final event, else when
+  // the stream is destroyed. Set it before the consumer starts.
+  void SetOnDone(std::function<void(const StreamOutcome&)> on_done) {
+    absl::MutexLock lock(&mu_);
+    on_done_ = std::move(on_done);
+  }
+
+  ~RequestStream();
+
  private:
   using Raw = std::variant<GeneratedToken, GenerationEnd>;
 
@@ -71,6 +92,11 @@ class RequestStream {
     std::function<void()> notify;
     {
       absl::MutexLock lock(&mu_);
+      if (std::holds_alternative<GeneratedToken>(raw)) {
+        ++tokens_pushed_;
+      } else {
+        end_pushed_ = std::get<GenerationEnd>(raw);
+      }
       raw_.push_back(std::move(raw));
       notify = notifier_;
     }
@@ -79,12 +105,18 @@ class RequestStream {
   }
   // Turns one raw entry into ready_ events (consumer thread only).
   void Process(Raw raw);
+  // Calls on_done_ once, if set.
+  void ReportDone(const StreamOutcome& outcome);
 
   const std::string request_id_;
   std::atomic<bool> cancelled_{false};
   absl::Mutex mu_;
   std::deque<Raw> raw_ ABSL_GUARDED_BY(mu_);
   std::function<void()> notifier_ ABSL_GUARDED_BY(mu_);
+  std::function<void(const StreamOutcome&)> on_done_ ABSL_GUARDED_BY(mu_);
+  // What the scheduler pushed, for an outcome the consumer never saw.
+  int64_t tokens_pushed_ ABSL_GUARDED_BY(mu_) = 0;
+  std::optional<GenerationEnd> end_pushed_ ABSL_GUARDED_BY(mu_);
   // Consumer thread only.
   std::unique_ptr<OutputProcessor> processor_;
   std::deque<RequestEvent> ready_;

@@ -1,7 +1,5 @@
 #include "proto/node_security.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -122,19 +120,6 @@ absl::StatusOr<std::string> CheckIdentity(const NodeSecurityOptions& o, const st
   return name;
 }
 
-bool IsLoopback(const sockaddr* addr) {
-  if (addr->sa_family == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(addr);
-    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-  }
-  if (addr->sa_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(addr);
-    if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr)) return true;
-    return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127;
-  }
-  return false;
-}
-
 }  // namespace
 
 absl::StatusOr<NodeSecurity> NodeSecurity::Load(const NodeSecurityOptions& o) {
@@ -183,13 +168,9 @@ absl::StatusOr<NodeSecurity> NodeSecurity::Load(const NodeSecurityOptions& o) {
 absl::Status NodeSecurity::CheckListener(const std::string& address,
                                          const std::string& what) const {
   if (tls()) return absl::OkStatus();
-  absl::StatusOr<AddrInfoList> addrs = ResolveListenAddress(address);
-  if (!addrs.ok()) return addrs.status();
-  bool loopback = true;
-  for (addrinfo* a = addrs->get(); a != nullptr; a = a->ai_next) {
-    loopback = loopback && IsLoopback(a->ai_addr);
-  }
-  if (loopback) return absl::OkStatus();
+  absl::StatusOr<bool> loopback = IsLoopbackOnly(address);
+  if (!loopback.ok()) return loopback.status();
+  if (*loopback) return absl::OkStatus();
   if (!insecure_) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "%s %s: a listener reachable from other hosts needs TLS (--tls-cert, --tls-key, "

@@ -86,6 +86,7 @@ struct HttpRequest {
   // "Connection: keep-alive".
   bool keep_alive = true;
   int http_minor = 1;  // 0 for an HTTP/1.0 request: no chunked responses
+  std::string peer;    // the client's address, as "ipv4:10.0.0.7:41234" (gRPC's form)
 };
 
 struct HttpResponse {

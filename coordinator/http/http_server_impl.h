@@ -156,6 +156,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   HttpServer::Impl* const server_;
   const uint64_t id_;
+  std::string peer_;  // the client's address, for HttpRequest::peer
   tcp::socket socket_;
   asio::steady_timer timer_;
   Clock::time_point armed_ = Clock::time_point::max();

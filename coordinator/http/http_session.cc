@@ -16,7 +16,14 @@ namespace tessera {
 namespace http_internal {
 
 Session::Session(HttpServer::Impl* server, uint64_t id, tcp::socket socket)
-    : server_(server), id_(id), socket_(std::move(socket)), timer_(server->ioc) {}
+    : server_(server), id_(id), socket_(std::move(socket)), timer_(server->ioc) {
+  boost::system::error_code ec;
+  const tcp::endpoint remote = socket_.remote_endpoint(ec);
+  if (!ec) {
+    peer_ = absl::StrFormat("%s:%s:%d", remote.address().is_v4() ? "ipv4" : "ipv6",
+                            remote.address().to_string(), remote.port());
+  }
+}
 
 void Session::Start(bool over_limit) {
   request_started_ = last_read_ = idle_since_ = Clock::now();
@@ -215,6 +222,7 @@ void Session::Dispatch() {
   r.body = std::move(req.body());
   r.keep_alive = keep_alive_;
   r.http_minor = req.version() == 10 ? 0 : 1;
+  r.peer = peer_;
   parser_.reset();
   phase_ = Phase::kResponse;
   Arm();

@@ -33,6 +33,8 @@ std::string SseEvent(const json& j, bool chunked) {
 const char* ErrorType(int status) {
   switch (status) {
     case 400: return "invalid_request_error";
+    case 401: return "invalid_request_error";  // as OpenAI's invalid_api_key
+    case 403: return "permission_error";
     case 404: return "invalid_request_error";  // as OpenAI's model_not_found
     case 429: return "rate_limit_error";
     case 503: return "service_unavailable_error";
@@ -281,7 +283,28 @@ HttpResponse OpenAiApi::Error(int status, const std::string& message, const std:
   r.status = status;
   r.body = Dump(ErrorJson(status, message, param, code));
   if (status == 429 || status == 503) r.headers.push_back({"Retry-After", "1"});
+  if (status == 401) r.headers.push_back({"WWW-Authenticate", "Bearer"});
   return r;
+}
+
+HttpResponse OpenAiApi::Error(const absl::Status& status, const std::string& param,
+                              const std::string& code) {
+  const int http = HttpStatusOf(status);
+  HttpResponse r = Error(http, std::string(status.message()), param,
+                         !code.empty() || http != 401 ? code : "invalid_api_key");
+  // A quota says how long until it would admit this request.
+  if (const std::optional<int64_t> wait = RetryAfterSeconds(status); wait.has_value()) {
+    for (auto& [name, value] : r.headers) {
+      if (name == "Retry-After") value = absl::StrCat(*wait);
+    }
+  }
+  return r;
+}
+
+absl::StatusOr<Caller> OpenAiApi::CallerOf(const HttpRequest& request) const {
+  const auto it = request.headers.find("authorization");
+  return admission_->Authenticate(it == request.headers.end() ? "" : it->second, request.peer,
+                                  "http");
 }
 
 int OpenAiApi::HttpStatusOf(const absl::Status& status) {
@@ -291,6 +314,10 @@ int OpenAiApi::HttpStatusOf(const absl::Status& status) {
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kUnimplemented:
       return 400;
+    case absl::StatusCode::kUnauthenticated:
+      return 401;
+    case absl::StatusCode::kPermissionDenied:
+      return 403;
     case absl::StatusCode::kNotFound:
       return 404;
     case absl::StatusCode::kResourceExhausted:
@@ -304,7 +331,7 @@ int OpenAiApi::HttpStatusOf(const absl::Status& status) {
 
 void OpenAiApi::Register(HttpServer* server) {
   server->Route("GET", "/v1/models",
-                [this](const HttpRequest&, const Waker&) { return Models(); });
+                [this](const HttpRequest& r, const Waker&) { return Models(r); });
   server->Route("POST", "/v1/completions", [this](const HttpRequest& r, const Waker& w) {
     return Complete(r, w, /*chat=*/false);
   });
@@ -313,7 +340,12 @@ void OpenAiApi::Register(HttpServer* server) {
   });
 }
 
-HandlerResult OpenAiApi::Models() const {
+HandlerResult OpenAiApi::Models(const HttpRequest& request) const {
+  if (absl::StatusOr<Caller> caller = CallerOf(request); !caller.ok()) {
+    HandlerResult refused;
+    refused.response = Error(caller.status());
+    return refused;
+  }
   json data = json::array();
   for (const std::string& id : options_.model_ids) {
     data.push_back({{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", "tessera"}});
@@ -325,6 +357,12 @@ HandlerResult OpenAiApi::Models() const {
 
 HandlerResult OpenAiApi::Complete(const HttpRequest& request, const Waker& waker, bool chat) {
   HandlerResult result;
+  // Before the body is even parsed: a stranger costs nothing.
+  absl::StatusOr<Caller> caller = CallerOf(request);
+  if (!caller.ok()) {
+    result.response = Error(caller.status());
+    return result;
+  }
   std::string param;
   OpenAiParseOptions po;
   po.default_max_tokens =
@@ -351,10 +389,10 @@ HandlerResult OpenAiApi::Complete(const HttpRequest& request, const Waker& waker
           ? " (http)"
           : absl::StrCat(" (http); ignored unknown fields: ",
                          absl::StrJoin(parsed->ignored_fields, ", "));
+  parsed->admission.caller = *std::move(caller);
   absl::StatusOr<Admitted> admitted = admission_->Admit(parsed->admission);
   if (!admitted.ok()) {
-    result.response = Error(HttpStatusOf(admitted.status()),
-                            std::string(admitted.status().message()), FieldOf(admitted.status()));
+    result.response = Error(admitted.status(), FieldOf(admitted.status()));
     return result;
   }
   const std::string id = admitted->request_id;

@@ -54,13 +54,21 @@ class OpenAiApi {
   // An error response in OpenAI's shape; `param` names the field, if any.
   static HttpResponse Error(int status, const std::string& message,
                             const std::string& param = "", const std::string& code = "");
+  // The error response for a refusal: its HTTP status (401 with
+  // WWW-Authenticate and code invalid_api_key; 429 with the quota's
+  // Retry-After), message and `param`.
+  static HttpResponse Error(const absl::Status& status, const std::string& param = "",
+                            const std::string& code = "");
   // The HTTP status an absl::Status from the scheduler maps to.
   static int HttpStatusOf(const absl::Status& status);
 
   int64_t open_requests() const { return open_->load(); }
 
  private:
-  HandlerResult Models() const;
+  // The caller the request's Authorization header names (admission checks
+  // it; UNAUTHENTICATED when keys are required and it names none).
+  absl::StatusOr<Caller> CallerOf(const HttpRequest& request) const;
+  HandlerResult Models(const HttpRequest& request) const;
   HandlerResult Complete(const HttpRequest& request, const Waker& waker, bool chat);
 
   const Tokenizer* tokenizer_;
