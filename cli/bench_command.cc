@@ -61,8 +61,9 @@ struct CacheCounters {
   int64_t hit_tokens = 0;
   int64_t computed_tokens = 0;
 };
-CacheCounters CountersOf(v1::Inference::Stub* stub) {
+CacheCounters CountersOf(v1::Inference::Stub* stub, const ClientConnection& connection) {
   grpc::ClientContext ctx;
+  Authorize(connection, &ctx);
   v1::ModelInfo info;
   CacheCounters c;
   if (!stub->GetModelInfo(&ctx, v1::GetModelInfoRequest(), &info).ok()) return c;
@@ -81,6 +82,7 @@ absl::Status OneRequest(v1::Inference::Stub* stub, const BenchCommandOptions& o,
   sampling.seed = seed;
   SamplingToProto(sampling, r.mutable_sampling());
   grpc::ClientContext ctx;
+  Authorize(o.connection, &ctx);
   const Clock::time_point start = Clock::now();
   Clock::time_point first, last;
   auto reader = stub->Generate(&ctx, r);
@@ -106,8 +108,9 @@ absl::Status OneRequest(v1::Inference::Stub* stub, const BenchCommandOptions& o,
 }  // namespace
 
 absl::Status BenchCommand(const BenchCommandOptions& o) {
-  auto channel = grpc::CreateChannel(o.coordinator, grpc::InsecureChannelCredentials());
-  auto stub = v1::Inference::NewStub(channel);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = OpenChannel(o.connection);
+  if (!channel.ok()) return channel.status();
+  auto stub = v1::Inference::NewStub(*channel);
   std::printf("%11s %9s %14s %11s %11s %11s %11s %7s%s\n", "concurrency", "requests",
               "output tok/s", "TTFT p50", "TTFT p99", "TPOT p50", "TPOT p99", "errors",
               o.shared_prefixes > 0 ? "  prefix hit" : "");
@@ -120,7 +123,7 @@ absl::Status BenchCommand(const BenchCommandOptions& o) {
     absl::Mutex mu;
     std::vector<Sample> samples;
     int errors = 0;
-    const CacheCounters before = CountersOf(stub.get());
+    const CacheCounters before = CountersOf(stub.get(), o.connection);
     const Clock::time_point start = Clock::now();
     std::vector<std::thread> threads;
     for (int t = 0; t < level; ++t) {
@@ -150,7 +153,7 @@ absl::Status BenchCommand(const BenchCommandOptions& o) {
     }
     std::string hit;
     if (o.shared_prefixes > 0) {
-      const CacheCounters after = CountersOf(stub.get());
+      const CacheCounters after = CountersOf(stub.get(), o.connection);
       const int64_t cached = after.hit_tokens - before.hit_tokens;
       const int64_t computed = after.computed_tokens - before.computed_tokens;
       hit = absl::StrFormat("  %9.1f%%", cached + computed > 0

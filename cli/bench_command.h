@@ -16,12 +16,13 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "cli/client_connection.h"
 #include "common/sampling_params.h"
 
 namespace tessera {
 
 struct BenchCommandOptions {
-  std::string coordinator;            // host:port
+  ClientConnection connection;
   std::vector<int> concurrency = {1, 4, 16};
   // Requests per level; 0 = 2 x the level, at least 8.
   int requests = 0;

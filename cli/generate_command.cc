@@ -17,8 +17,9 @@ namespace v1 = ::tessera::v1;
 }  // namespace
 
 absl::Status GenerateCommand(const GenerateCommandOptions& options) {
-  auto channel = grpc::CreateChannel(options.coordinator, grpc::InsecureChannelCredentials());
-  auto stub = v1::Inference::NewStub(channel);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = OpenChannel(options.connection);
+  if (!channel.ok()) return channel.status();
+  auto stub = v1::Inference::NewStub(*channel);
   v1::GenerateRequest request;
   if (options.chat) {
     v1::ChatMessage* m = request.mutable_chat()->add_messages();
@@ -32,6 +33,7 @@ absl::Status GenerateCommand(const GenerateCommandOptions& options) {
   for (const std::string& stop : options.stop) request.add_stop(stop);
 
   grpc::ClientContext context;
+  Authorize(options.connection, &context);
   if (options.timeout_seconds > 0) {
     context.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::microseconds(
@@ -62,7 +64,7 @@ absl::Status GenerateCommand(const GenerateCommandOptions& options) {
   std::fflush(stdout);
   if (!status.ok()) {
     return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                        absl::StrFormat("coordinator %s: %s", options.coordinator,
+                        absl::StrFormat("coordinator %s: %s", options.connection.coordinator,
                                         status.error_message()));
   }
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

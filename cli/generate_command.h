@@ -8,12 +8,13 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "cli/client_connection.h"
 #include "common/sampling_params.h"
 
 namespace tessera {
 
 struct GenerateCommandOptions {
-  std::string coordinator;  // host:port
+  ClientConnection connection;
   std::string prompt;
   // Send the prompt as one user chat message (the coordinator applies the
   // model's chat template and treats the content as plain text).

@@ -2,6 +2,7 @@
 // subcommand gets a typed options struct.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
@@ -55,6 +56,13 @@ ABSL_FLAG(int32_t, tp, 1,
           "run: CPU tensor-parallel ranks (threads of this process, each with a shard).");
 
 ABSL_FLAG(std::string, coordinator, "127.0.0.1:50051", "generate: host:port of the coordinator.");
+ABSL_FLAG(std::string, tls_ca, "",
+          "generate, bench: connect over TLS, trusting this PEM CA certificate; empty: plaintext.");
+ABSL_FLAG(std::string, tls_cert, "", "generate, bench: a client certificate (PEM) to present.");
+ABSL_FLAG(std::string, tls_key, "", "generate, bench: the key of --tls-cert (PEM).");
+ABSL_FLAG(std::string, api_key, "",
+          "generate, bench: the API key to send (default: $TESSERA_API_KEY, which keeps it out "
+          "of the process list).");
 ABSL_FLAG(std::vector<std::string>, stop, {}, "generate: stop strings, comma-separated.");
 ABSL_FLAG(double, timeout, 0, "generate: request deadline in seconds; 0 = none.");
 ABSL_FLAG(int32_t, requests, 0, "bench: requests per level; 0 = 2 x the level, at least 8.");
@@ -63,6 +71,22 @@ ABSL_FLAG(int32_t, shared_prefixes, 0,
           "their own, and reports the prefix-cache hit rate.");
 
 namespace {
+
+#if TESSERA_WITH_GRPC
+// How `generate` and `bench` reach the coordinator.
+tessera::ClientConnection ConnectionFromFlags() {
+  tessera::ClientConnection c;
+  c.coordinator = absl::GetFlag(FLAGS_coordinator);
+  c.tls_ca = absl::GetFlag(FLAGS_tls_ca);
+  c.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  c.tls_key = absl::GetFlag(FLAGS_tls_key);
+  c.api_key = absl::GetFlag(FLAGS_api_key);
+  if (c.api_key.empty()) {
+    if (const char* env = std::getenv("TESSERA_API_KEY"); env != nullptr) c.api_key = env;
+  }
+  return c;
+}
+#endif
 
 // The sampling flags shared by `run` and `generate`.
 tessera::SamplingParams SamplingFromFlags() {
@@ -154,6 +178,10 @@ Usage:
       token and time per output token (p50, p99) per level. --shared-prefixes
       N prefixes each prompt with one of N long system prompts and adds the
       prefix-cache hit rate.
+
+  generate and bench reach a TLS coordinator with --tls-ca PEM (and, if it
+  asks for one, --tls-cert PEM --tls-key PEM), and send --api-key KEY (or
+  $TESSERA_API_KEY) when it requires API keys.
 
 Flags accept both --max-tokens and --max_tokens spellings.)";
 
@@ -254,7 +282,7 @@ int main(int argc, char** argv) {
   if (command == "generate") {
 #if TESSERA_WITH_GRPC
     tessera::GenerateCommandOptions o;
-    o.coordinator = absl::GetFlag(FLAGS_coordinator);
+    o.connection = ConnectionFromFlags();
     o.prompt = absl::GetFlag(FLAGS_prompt);
     o.chat = absl::GetFlag(FLAGS_chat);
     o.max_tokens = absl::GetFlag(FLAGS_max_tokens);
@@ -280,7 +308,7 @@ int main(int argc, char** argv) {
   if (command == "bench") {
 #if TESSERA_WITH_GRPC
     tessera::BenchCommandOptions o;
-    o.coordinator = absl::GetFlag(FLAGS_coordinator);
+    o.connection = ConnectionFromFlags();
     o.concurrency.clear();
     std::string levels = absl::GetFlag(FLAGS_concurrency);
     if (levels.empty()) levels = "1,4,16";

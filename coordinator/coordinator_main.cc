@@ -424,15 +424,17 @@ int Main() {
     ho.idle_timeout = absl::Seconds(idle_s);
     ho.header_timeout = absl::Seconds(header_s);
     ho.write_stall_timeout = absl::Seconds(stall_s);
+    ho.tls_cert_pem = security->cert_pem();  // HTTPS with the node's certificate
+    ho.tls_key_pem = security->key_pem();
     ho.error_response = [](int status, const std::string& message) {
       return OpenAiApi::Error(status, message);
     };
     http = std::make_unique<HttpServer>(ho);
     openai->Register(http.get());
     if (absl::Status s = http->Start(http_listen); !s.ok()) return ExitWithError(s);
-    kLog.Info("http listening on %s:%d (model ids: %s)",
+    kLog.Info("http listening on %s:%d (model ids: %s)%s",
               http_listen.substr(0, http_listen.rfind(':')), http->port(),
-              absl::StrJoin(oo.model_ids, ", "));
+              absl::StrJoin(oo.model_ids, ", "), security->tls() ? ", HTTPS" : "");
   }
   // SIGTERM / SIGINT: not serving at once, new requests refused, running
   // ones finish (up to --drain-timeout-s), then exit 0. A second signal

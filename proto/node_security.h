@@ -51,6 +51,9 @@ class NodeSecurity {
   // This node's certificate Common Name; "" without TLS.
   const std::string& name() const { return name_; }
   const std::string& join_secret() const { return join_secret_; }
+  // The PEM texts (empty without TLS), for listeners outside gRPC (HTTP).
+  const std::string& cert_pem() const { return cert_pem_; }
+  const std::string& key_pem() const { return key_pem_; }
 
   // The safe default: a plaintext listener on an address that is not
   // loopback is refused (FAILED_PRECONDITION naming `what` and the address)

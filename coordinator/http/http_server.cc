@@ -68,6 +68,27 @@ HttpServerStats HttpServer::stats() const {
 }
 
 absl::Status HttpServer::Start(const std::string& listen) {
+  if (!impl_->options.tls_cert_pem.empty()) {
+    namespace ssl = http_internal::asio::ssl;
+    auto tls = std::make_unique<ssl::context>(ssl::context::tls_server);
+    boost::system::error_code ec;
+    tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                         ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                         ssl::context::no_tlsv1_1 | ssl::context::single_dh_use,
+                     ec);
+    const std::string& cert = impl_->options.tls_cert_pem;
+    const std::string& key = impl_->options.tls_key_pem;
+    if (!ec) tls->use_certificate_chain(http_internal::asio::buffer(cert.data(), cert.size()), ec);
+    if (!ec) {
+      tls->use_private_key(http_internal::asio::buffer(key.data(), key.size()),
+                           ssl::context::pem, ec);
+    }
+    if (ec) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--http-listen=%s: the TLS certificate or key: %s", listen, ec.message()));
+    }
+    impl_->tls = std::move(tls);
+  }
   absl::StatusOr<AddrInfoList> addrs = ResolveListenAddress(listen);
   if (!addrs.ok()) {
     return absl::InvalidArgumentError(

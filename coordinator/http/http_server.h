@@ -149,6 +149,10 @@ struct HttpServerOptions {
   // Renders the server's own errors (bad request, 404, 413 ...) in the API's
   // error shape; null = plain text.
   std::function<HttpResponse(int status, const std::string& message)> error_response;
+  // HTTPS: this PEM certificate (chain) and key (TLS 1.2 and later, through
+  // OpenSSL); empty: plaintext. The TLS handshake runs on header_timeout.
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
 };
 
 // Serialises a complete response.

@@ -4,9 +4,10 @@
 // io thread, except the Waker, which only posts to it.
 //
 // A connection is in one phase at a time:
-//   kHeaders   reading a request head (header_timeout since the connection
-//              opened, the previous response ended, or the first byte of
-//              this request arrived on an idle connection; then 408)
+//   kHeaders   the TLS handshake, or reading a request head (header_timeout
+//              since the connection opened, the previous response ended, or
+//              the first byte of this request arrived on an idle connection;
+//              then 408)
 //   kIdle      kept alive, no byte of the next request yet (idle_timeout;
 //              then closed without a reply)
 //   kBody      reading a body (idle_timeout since the last bytes; then 408)
@@ -36,11 +37,13 @@
 #include "absl/synchronization/mutex.h"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/ssl/context.hpp"
 #include "boost/asio/steady_timer.hpp"
 #include "boost/beast/core/flat_buffer.hpp"
 #include "boost/beast/http/parser.hpp"
 #include "boost/beast/http/string_body.hpp"
 #include "common/log.h"
+#include "coordinator/http/http_connection.h"
 #include "coordinator/http/http_server.h"
 
 namespace tessera {
@@ -99,6 +102,8 @@ struct HttpServer::Impl {
   // and the handlers queued on it refer to it.
   http_internal::asio::io_context ioc{1};
   http_internal::tcp::acceptor acceptor{ioc};
+  // TLS (HttpServerOptions::tls_cert_pem); null: plaintext.
+  std::unique_ptr<http_internal::asio::ssl::context> tls;
   http_internal::asio::steady_timer accept_pause{ioc};
   std::shared_ptr<http_internal::WakeTarget> wake = std::make_shared<http_internal::WakeTarget>();
   std::thread thread;
@@ -119,7 +124,8 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(HttpServer::Impl* server, uint64_t id, tcp::socket socket);
 
-  // Starts reading the first request, or answers 503 past max_connections.
+  // Starts reading the first request (after the TLS handshake, if any), or
+  // answers 503 past max_connections.
   void Start(bool over_limit);
   // The server is stopping: abort a pending response, close the socket.
   void Shutdown();
@@ -127,6 +133,7 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   enum class Phase { kHeaders, kIdle, kBody, kResponse, kLinger, kClosed };
 
+  void Begin(bool over_limit);
   void ReadHeader();
   void OnHeader(const boost::system::error_code& ec);
   bool RequestLineNamesAnotherVersion() const;
@@ -157,12 +164,13 @@ class Session : public std::enable_shared_from_this<Session> {
   HttpServer::Impl* const server_;
   const uint64_t id_;
   std::string peer_;  // the client's address, for HttpRequest::peer
-  tcp::socket socket_;
+  Connection conn_;
   asio::steady_timer timer_;
   Clock::time_point armed_ = Clock::time_point::max();
   Phase phase_ = Phase::kHeaders;
   bool reading_ = false;  // a read of the socket is in flight
   bool writing_ = false;  // a write is in flight
+  bool handshaking_ = false;  // the TLS handshake is in flight (no reply possible)
 
   boost::beast::flat_buffer in_;
   std::optional<beast_http::request_parser<beast_http::string_body>> parser_;

@@ -16,9 +16,12 @@ namespace tessera {
 namespace http_internal {
 
 Session::Session(HttpServer::Impl* server, uint64_t id, tcp::socket socket)
-    : server_(server), id_(id), socket_(std::move(socket)), timer_(server->ioc) {
+    : server_(server),
+      id_(id),
+      conn_(std::move(socket), server->tls.get()),
+      timer_(server->ioc) {
   boost::system::error_code ec;
-  const tcp::endpoint remote = socket_.remote_endpoint(ec);
+  const tcp::endpoint remote = conn_.socket().remote_endpoint(ec);
   if (!ec) {
     peer_ = absl::StrFormat("%s:%s:%d", remote.address().is_v4() ? "ipv4" : "ipv6",
                             remote.address().to_string(), remote.port());
@@ -27,6 +30,24 @@ Session::Session(HttpServer::Impl* server, uint64_t id, tcp::socket socket)
 
 void Session::Start(bool over_limit) {
   request_started_ = last_read_ = idle_since_ = Clock::now();
+  if (!conn_.tls()) return Begin(over_limit);
+  // The handshake runs on the header clock; a client that fails it is
+  // closed without a word (it could not read one).
+  phase_ = Phase::kHeaders;
+  Arm();
+  reading_ = handshaking_ = true;
+  conn_.async_handshake([self = shared_from_this(), over_limit](const boost::system::error_code& ec) {
+    self->reading_ = self->handshaking_ = false;
+    if (self->phase_ != Phase::kHeaders) return;  // timed out meanwhile
+    if (ec) {
+      kHttpLog.Debug("%s: TLS handshake failed: %s", self->peer_, ec.message());
+      return self->Close();
+    }
+    self->Begin(over_limit);
+  });
+}
+
+void Session::Begin(bool over_limit) {
   if (over_limit) {
     ++server_->counters.rejected_over_limit;
     SendError(503,
@@ -43,8 +64,7 @@ void Session::Start(bool over_limit) {
 void Session::Shutdown() {
   if (pending_ != nullptr) pending_->Abort();
   pending_.reset();
-  boost::system::error_code ignored;
-  socket_.close(ignored);
+  conn_.Close();
   phase_ = Phase::kClosed;
 }
 
@@ -55,7 +75,7 @@ void Session::ReadHeader() {
   parser_->body_limit(static_cast<uint64_t>(server_->options.max_body_bytes));
   reading_ = true;
   beast_http::async_read_header(
-      socket_, in_, *parser_,
+      conn_, in_, *parser_,
       [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
         self->reading_ = false;
         self->OnHeader(ec);
@@ -139,7 +159,7 @@ bool Session::RequestLineNamesAnotherVersion() const {
 void Session::ReadBody() {
   reading_ = true;
   beast_http::async_read_some(
-      socket_, in_, *parser_,
+      conn_, in_, *parser_,
       [self = shared_from_this()](const boost::system::error_code& ec, size_t bytes) {
         self->reading_ = false;
         self->OnBody(ec, bytes);
@@ -179,18 +199,23 @@ void Session::NextRequest() {
   phase_ = Phase::kIdle;
   Arm();
   reading_ = true;
-  socket_.async_wait(tcp::socket::wait_read,
-                     [self = shared_from_this()](const boost::system::error_code& ec) {
-                       self->reading_ = false;
-                       if (self->phase_ == Phase::kLinger) return self->Discard();
-                       if (self->phase_ != Phase::kIdle) return;
-                       if (ec) return self->Close();
-                       // The header clock starts at the request's first byte.
-                       self->phase_ = Phase::kHeaders;
-                       self->request_started_ = Clock::now();
-                       self->Arm();
-                       self->ReadHeader();
-                     });
+  // The first bytes of the next request go where the parser reads first.
+  // (Not a wait for readability: under TLS the bytes may already sit
+  // decrypted-to-be in the TLS layer, and the socket never turns readable.)
+  conn_.async_read_some(
+      in_.prepare(4096),
+      [self = shared_from_this()](const boost::system::error_code& ec, size_t bytes) {
+        self->reading_ = false;
+        self->in_.commit(bytes);
+        if (self->phase_ == Phase::kLinger) return self->Discard();
+        if (self->phase_ != Phase::kIdle) return;
+        if (ec) return self->Close();
+        // The header clock starts at the request's first byte.
+        self->phase_ = Phase::kHeaders;
+        self->request_started_ = Clock::now();
+        self->Arm();
+        self->ReadHeader();
+      });
 }
 
 Waker Session::MakeWaker() {
@@ -276,7 +301,7 @@ void Session::Flush() {
   if (Unsent() == 0) return OnAllSent();
   writing_ = true;
   const size_t n = std::min(Unsent(), kMaxWriteBytes);
-  socket_.async_write_some(
+  conn_.async_write_some(
       asio::buffer(out_.data() + out_offset_, n),
       [self = shared_from_this()](const boost::system::error_code& ec, size_t bytes) {
         self->writing_ = false;
@@ -326,8 +351,7 @@ void Session::Linger() {
   if (server_->lingering >= std::max<size_t>(server_->options.max_connections, 16)) {
     return Close();
   }
-  boost::system::error_code ignored;
-  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  conn_.ShutdownSend();
   phase_ = Phase::kLinger;
   ++server_->lingering;
   if (counted_open_) {
@@ -343,13 +367,13 @@ void Session::Linger() {
 
 void Session::Discard() {
   reading_ = true;
-  socket_.async_read_some(asio::buffer(discard_),
-                          [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
-                            self->reading_ = false;
-                            if (self->phase_ != Phase::kLinger) return;
-                            if (ec) return self->Close();  // the client read the reply and left
-                            self->Discard();
-                          });
+  conn_.async_read_some(asio::buffer(discard_),
+                        [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+                          self->reading_ = false;
+                          if (self->phase_ != Phase::kLinger) return;
+                          if (ec) return self->Close();  // the client read the reply and left
+                          self->Discard();
+                        });
 }
 
 void Session::Close() {
@@ -364,8 +388,7 @@ void Session::Close() {
   accounted_ = 0;
   --server_->counters.connections;
   timer_.cancel();
-  boost::system::error_code ignored;
-  socket_.close(ignored);
+  conn_.Close();
   HttpServer::Impl* server = server_;
   server->ResumeAccepting();  // a descriptor is free again
   server->sessions.erase(id_);  // may destroy this session: nothing after
@@ -426,7 +449,7 @@ void Session::Arm() {
 }
 
 void Session::Expire() {
-  if (phase_ == Phase::kLinger) return Close();
+  if (phase_ == Phase::kLinger || handshaking_) return Close();
   if (Unsent() > 0) {
     ++server_->counters.closed_for_stall;
     kHttpLog.Info("closing a connection whose client read none of %d buffered bytes in %s",

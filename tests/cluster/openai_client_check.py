@@ -2,7 +2,11 @@
 """Drives the coordinator's OpenAI-compatible HTTP API with the official
 `openai` client, unchanged, and exits non-zero on any mismatch.
 
-usage: openai_client_check.py BASE_URL PROMPT EXPECTED_TEXT MAX_TOKENS
+usage: openai_client_check.py BASE_URL PROMPT EXPECTED_TEXT MAX_TOKENS [API_KEY [CA_PEM]]
+
+API_KEY is sent as the client's key (default: a placeholder the server
+ignores when it requires none); CA_PEM, for an https:// BASE_URL, is the CA
+bundle the client trusts instead of the system's.
 
 EXPECTED_TEXT is the greedy continuation of PROMPT as the gRPC Generate API
 returns it; the completions endpoint must give exactly that text, streamed
@@ -29,7 +33,14 @@ def fail(msg):
 
 def main():
     base_url, prompt, expected, max_tokens = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=120)
+    api_key = sys.argv[5] if len(sys.argv) > 5 else "unused"
+    extra = {}
+    if len(sys.argv) > 6:
+        import ssl
+        extra["http_client"] = openai.DefaultHttpxClient(
+            verify=ssl.create_default_context(cafile=sys.argv[6]))
+    client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=120,
+                           **extra)
 
     models = [m.id for m in client.models.list()]
     if not models:
@@ -123,6 +134,17 @@ def main():
     except openai.BadRequestError as e:
         if e.status_code != 400 or "top_logprobs" not in str(e):
             fail("top_logprobs without logprobs gave %d: %s" % (e.status_code, e))
+
+    if api_key != "unused":
+        # The server requires keys: a wrong one is the client's AuthenticationError.
+        wrong = openai.OpenAI(base_url=base_url, api_key="tsk-wrong", max_retries=0, timeout=30,
+                              **extra)
+        try:
+            wrong.completions.create(model=model, prompt=prompt, max_tokens=1)
+            fail("a wrong API key was served")
+        except openai.AuthenticationError as e:
+            if e.status_code != 401 or getattr(e, "code", None) != "invalid_api_key":
+                fail("a wrong key gave %d %r" % (e.status_code, getattr(e, "code", None)))
 
     print("OK: completions, chat, streaming, seed, top logprobs and errors agree (%r)" % expected)
     return 0

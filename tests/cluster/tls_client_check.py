@@ -6,7 +6,8 @@
         [--call generate|health]
 
 Makes one call and prints `CODE <grpc status name>`, then for Generate
-`IDS <space-separated token ids>` and `DETAILS <message>`. Without --ca the
+`IDS <space-separated token ids>`; on an error `DETAILS <message>` and, when
+the server sent one, `RETRY_AFTER <seconds>`. Without --ca the
 channel is plaintext. The request is hand-encoded protobuf (no generated
 stubs, so the client shares no code with Tessera). Exit 0 when the call
 ended (whatever its status), 3 when grpcio is missing.
@@ -124,6 +125,9 @@ def main():
     except grpc.RpcError as e:
         print("CODE " + e.code().name)
         print("DETAILS " + (e.details() or "").replace("\n", " "))
+        for key, value in e.trailing_metadata() or ():
+            if key == "retry-after":
+                print("RETRY_AFTER " + value)
     print("IDS " + " ".join(str(i) for i in ids))
     return 0
 

@@ -19,6 +19,7 @@
 #include "tessera/v1/control.grpc.pb.h"
 #include "tessera/v1/stage.grpc.pb.h"
 #include "testing/cluster.h"
+#include "tests/cluster/tls_fixture.h"
 #include "tests/engine/test_paths.h"
 
 namespace tessera {
@@ -34,72 +35,11 @@ using ::tessera::testing::DefaultModelPath;
 using ::tessera::testing::Generate;
 using ::tessera::testing::Generation;
 
-std::string Read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::vector<std::string> TlsFlags(const std::string& dir, const std::string& name,
-                                  const std::string& ca = "") {
-  return {"--tls-cert", dir + "/" + name + ".pem", "--tls-key", dir + "/" + name + ".key",
-          "--tls-ca", ca.empty() ? dir + "/ca.pem" : ca};
-}
-
-// TLS credentials trusting the cluster CA, presenting `name`'s certificate
-// when one is given.
-std::shared_ptr<grpc::ChannelCredentials> Credentials(const std::string& dir,
-                                                      const std::string& name = "") {
-  grpc::SslCredentialsOptions o;
-  o.pem_root_certs = Read(dir + "/ca.pem");
-  if (!name.empty()) {
-    o.pem_cert_chain = Read(dir + "/" + name + ".pem");
-    o.pem_private_key = Read(dir + "/" + name + ".key");
-  }
-  return grpc::SslCredentials(o);
-}
-
-struct PythonCall {
-  int exit = -1;
-  std::string code;  // the gRPC status name
-  std::string details;
-  std::vector<int32_t> ids;
-  std::string output;
-};
-
-PythonCall RunPythonClient(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {
-      "/usr/bin/env", "python3",
-      std::string(TESSERA_SOURCE_DIR) + "/tests/cluster/tls_client_check.py"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  ChildProcess p(argv);
-  PythonCall c;
-  c.exit = p.WaitExit(absl::Seconds(90));
-  c.output = p.output();
-  for (absl::string_view line : absl::StrSplit(c.output, '\n')) {
-    if (absl::ConsumePrefix(&line, "CODE ")) c.code = std::string(line);
-    if (absl::ConsumePrefix(&line, "DETAILS ")) c.details = std::string(line);
-    if (absl::ConsumePrefix(&line, "IDS ")) {
-      for (absl::string_view id : absl::StrSplit(line, ' ', absl::SkipEmpty())) {
-        int32_t v = 0;
-        if (absl::SimpleAtoi(id, &v)) c.ids.push_back(v);
-      }
-    }
-  }
-  return c;
-}
-
 class TlsClusterTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char dir[] = "/tmp/tessera_tls_XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = new std::string(dir);
-    ChildProcess certs({"/bin/bash",
-                        std::string(TESSERA_SOURCE_DIR) + "/tests/cluster/make_test_certs.sh",
-                        *dir_});
-    ASSERT_EQ(certs.WaitExit(absl::Seconds(60)), 0) << certs.output();
+    dir_ = new std::string(MakeTestCerts());
+    ASSERT_FALSE(dir_->empty());
     ClusterOptions o;
     o.model = DefaultModelPath();
     o.workers = 2;
