@@ -27,6 +27,7 @@
 #include "common/tokenizer/tokenizer.h"
 #include "coordinator/admission.h"
 #include "coordinator/http/http_server.h"
+#include "coordinator/http/metrics_endpoint.h"
 #include "coordinator/http/openai_api.h"
 #include "coordinator/inference_service.h"
 #include "coordinator/membership.h"
@@ -117,7 +118,8 @@ ABSL_FLAG(bool, insecure, false,
           "(refused otherwise without TLS).");
 ABSL_FLAG(std::string, http_listen, "",
           "host:port for the OpenAI-compatible HTTP API (/v1/completions, "
-          "/v1/chat/completions, /v1/models); empty = off; port 0 picks a free one.");
+          "/v1/chat/completions, /v1/models) and /metrics (Prometheus); empty = off; port 0 "
+          "picks a free one.");
 ABSL_FLAG(std::vector<std::string>, served_model_name, {},
           "Comma-separated names the HTTP API also accepts in a request's \"model\" and lists "
           "in /v1/models, besides the model's file name (vLLM's flag). A request naming any "
@@ -391,6 +393,7 @@ int Main() {
   // the scheduler, so it stops (cancelling its open
   // requests) before the scheduler goes.
   std::unique_ptr<OpenAiApi> openai;
+  std::unique_ptr<MetricsEndpoint> metrics;
   std::unique_ptr<HttpServer> http;
   if (!http_listen.empty()) {
     if (absl::GetFlag(FLAGS_http_max_streams) < 1) {
@@ -431,6 +434,17 @@ int Main() {
     };
     http = std::make_unique<HttpServer>(ho);
     openai->Register(http.get());
+    SecurityPosture posture;
+    posture.tls = security->tls();
+    posture.api_keys = keys != nullptr;
+    for (const auto& [flag, address] :
+         {std::pair<std::string, std::string>{"--listen", listen}, {"--http-listen", http_listen}}) {
+      if (!security->tls() && !IsLoopbackOnly(address).value_or(false)) {
+        posture.insecure_listeners.emplace_back(flag, address);
+      }
+    }
+    metrics = std::make_unique<MetricsEndpoint>(&admission, std::move(posture));
+    metrics->Register(http.get());
     if (absl::Status s = http->Start(http_listen); !s.ok()) return ExitWithError(s);
     kLog.Info("http listening on %s:%d (model ids: %s)%s",
               http_listen.substr(0, http_listen.rfind(':')), http->port(),

@@ -132,6 +132,27 @@ class ApiAccessTest : public ::testing::Test {
     return c;
   }
 
+  // GET `path` with curl over HTTPS; `key` empty: no Authorization header.
+  static Curl CurlGet(const std::string& path, const std::string& key) {
+    std::vector<std::string> argv = {"/usr/bin/env", "curl", "-sS", "-i", "--max-time", "30",
+                                      "--cacert", *dir_ + "/ca.pem"};
+    if (!key.empty()) {
+      argv.push_back("-H");
+      argv.push_back("Authorization: Bearer " + key);
+    }
+    argv.push_back(Url(path));
+    ChildProcess p(argv);
+    Curl c;
+    c.exit = p.WaitExit(absl::Seconds(60));
+    const std::string out = p.output();
+    const size_t split = out.find("\r\n\r\n");
+    if (split == std::string::npos) return c;
+    c.headers = absl::AsciiStrToLower(out.substr(0, split));
+    c.body = out.substr(split + 4);
+    (void)absl::SimpleAtoi(out.substr(9, 3), &c.status);
+    return c;
+  }
+
   // Generate over TLS with `key`, from our own client.
   static Generation OurGenerate(const std::string& key, int max_tokens) {
     auto stub = cluster_->InferenceStub();
@@ -280,6 +301,21 @@ TEST_F(ApiAccessTest, OnlyAdminKeysSeeTheClusterLayout) {
   v1::ModelInfo info;
   EXPECT_EQ(cluster_->InferenceStub()->GetModelInfo(&ctx, v1::GetModelInfoRequest(), &info).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
+}
+
+// Prometheus scrapes /metrics with an admin key.
+TEST_F(ApiAccessTest, MetricsNeedAnAdminKey) {
+  ASSERT_TRUE(cluster_->ready()) << cluster_->coordinator().output();
+  EXPECT_EQ(CurlGet("/metrics", "").status, 401);
+  const Curl user = CurlGet("/metrics", Key("carol"));
+  EXPECT_EQ(user.status, 403) << user.body;
+  EXPECT_THAT(user.body, HasSubstr("not an admin key"));
+  const Curl admin = CurlGet("/metrics", Key("ops"));
+  ASSERT_EQ(admin.status, 200) << admin.body;
+  EXPECT_THAT(admin.headers, HasSubstr("content-type: text/plain; version=0.0.4"));
+  EXPECT_THAT(admin.body, HasSubstr("tessera_tls_enabled 1\n"));
+  EXPECT_THAT(admin.body, HasSubstr("tessera_api_keys_required 1\n"));
+  EXPECT_THAT(admin.body, Not(HasSubstr("tessera_insecure_listener{")));
 }
 
 TEST_F(ApiAccessTest, QuotasAnswer429WithRetryAfterAndSpareOtherKeys) {

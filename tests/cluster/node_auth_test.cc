@@ -169,11 +169,23 @@ TEST(NodeStartTest, PlaintextNeedsASecretAndOtherHostsNeedInsecure) {
     EXPECT_THAT(p.output(), HasSubstr(c.error)) << c.argv[0];
     EXPECT_THAT(p.output(), Not(HasSubstr("listening on")));
   }
-  // --insecure starts it, with a warning.
+  // --insecure starts it, with a warning at start and in /metrics.
   ChildProcess p({TESSERA_COORDINATOR_BINARY, "--model", model, "--listen", "0.0.0.0:0",
-                  "--join-secret", kTestJoinSecret, "--insecure"});
-  EXPECT_TRUE(p.WaitFor("listening on", absl::Seconds(30))) << p.output();
-  EXPECT_THAT(p.output(), HasSubstr("serving PLAINTEXT to other hosts (--insecure)"));
+                  "--http-listen", "0.0.0.0:0", "--join-secret", kTestJoinSecret, "--insecure"});
+  std::string after;
+  ASSERT_TRUE(p.WaitFor("http listening on 0.0.0.0:", absl::Seconds(30), &after)) << p.output();
+  EXPECT_THAT(p.output(), HasSubstr("--listen 0.0.0.0:0: serving PLAINTEXT to other hosts"));
+  EXPECT_THAT(p.output(), HasSubstr("--http-listen 0.0.0.0:0: serving PLAINTEXT to other hosts"));
+  EXPECT_THAT(p.output(), HasSubstr("no --api-keys: anyone who reaches the client ports"));
+  const std::string port = after.substr(0, after.find(' '));
+  ChildProcess curl({"/usr/bin/env", "curl", "-sS", "http://127.0.0.1:" + port + "/metrics"});
+  ASSERT_EQ(curl.WaitExit(absl::Seconds(30)), 0) << curl.output();
+  EXPECT_THAT(curl.output(), HasSubstr("tessera_tls_enabled 0\n"));
+  EXPECT_THAT(curl.output(), HasSubstr("tessera_api_keys_required 0\n"));
+  EXPECT_THAT(curl.output(),
+              HasSubstr("tessera_insecure_listener{listener=\"--listen\",address=\"0.0.0.0:0\"} 1"));
+  EXPECT_THAT(curl.output(), HasSubstr("tessera_insecure_listener{listener=\"--http-listen\","
+                                       "address=\"0.0.0.0:0\"} 1"));
 }
 
 }  // namespace
