@@ -51,6 +51,9 @@ double DecodeCostPerByte(GgmlType type, bool is_matrix) {
       return 100.0;
     case GgmlType::kQ4_0:
       return 32.0;
+    case GgmlType::kQ5_0:
+    case GgmlType::kQ5_1:
+      return 36.0;
   }
   return 1.0;
 }

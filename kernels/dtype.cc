@@ -9,6 +9,8 @@ int BlockSize(DType t) {
     case DType::kQ8_0:
     case DType::kQ4_1:
     case DType::kQ4_0:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
       return 32;
     case DType::kQ4_K:
     case DType::kQ5_K:
@@ -35,6 +37,10 @@ size_t BlockBytes(DType t) {
       return 20;
     case DType::kQ4_0:
       return 18;
+    case DType::kQ5_0:
+      return 22;
+    case DType::kQ5_1:
+      return 24;
     case DType::kQ4_K:
       return 144;
     case DType::kQ5_K:
@@ -67,6 +73,10 @@ const char* DTypeName(DType t) {
       return "Q4_1";
     case DType::kQ4_0:
       return "Q4_0";
+    case DType::kQ5_0:
+      return "Q5_0";
+    case DType::kQ5_1:
+      return "Q5_1";
     case DType::kQ4_K:
       return "Q4_K";
     case DType::kQ5_K:

@@ -6,6 +6,9 @@
 //   Q4_1: 32 values, f16 scale d, f16 min m, 16 bytes; x = d * q + m   (20 bytes)
 //         byte j holds value j in its low nibble and value j+16 in its high one.
 //   Q4_0: 32 values, f16 scale d, 16 bytes nibbles as Q4_1; x = d * (q - 8) (18 bytes)
+//   Q5_0: f16 d, 4 bytes qh, 16 bytes nibbles as Q4_1; value j's fifth bit
+//         is bit j of qh (little-endian uint32); x = d * (q - 16)      (22 bytes)
+//   Q5_1: f16 d, f16 m, then as Q5_0; x = d * q + m                   (24 bytes)
 // K-quants: 256-value super-blocks of sub-blocks with their own small scales.
 //   Q4_K: f16 d, f16 dmin, 12 bytes of 6-bit (scale, min) pairs for 8
 //         sub-blocks of 32, 128 bytes nibbles; x = d*sc*q - dmin*m  (144 bytes)
@@ -30,7 +33,7 @@
 
 namespace tessera::kernels {
 
-enum class DType : uint8_t { kF32, kF16, kBF16, kQ8_0, kQ4_1, kQ4_0, kQ4_K, kQ5_K, kQ6_K };
+enum class DType : uint8_t { kF32, kF16, kBF16, kQ8_0, kQ4_1, kQ4_0, kQ4_K, kQ5_K, kQ6_K, kQ5_0, kQ5_1 };
 
 // Values per K-quant super-block.
 inline constexpr int kSuperBlock = 256;

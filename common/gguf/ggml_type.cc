@@ -11,7 +11,8 @@ struct TypeTraits {
 
 // Block byte counts follow ggml's block structs: Q4_0 = f16 d + 16 nibble bytes,
 // Q4_1 = f16 d + f16 m + 16, Q8_0 = f16 d + 32 int8, Q4_K = 2 f16 + 12 scale
-// bytes + 128, Q5_K = Q4_K + 32 high-bit bytes, Q6_K = 128 + 64 + 16 + f16 d.
+// bytes + 128, Q5_K = Q4_K + 32 high-bit bytes, Q6_K = 128 + 64 + 16 + f16 d,
+// Q5_0 = f16 d + 4 high-bit bytes + 16, Q5_1 = Q5_0 + f16 m.
 std::optional<TypeTraits> Traits(GgmlType type) {
   switch (type) {
     case GgmlType::kF32:
@@ -22,6 +23,10 @@ std::optional<TypeTraits> Traits(GgmlType type) {
       return TypeTraits{"Q4_0", 32, 18};
     case GgmlType::kQ4_1:
       return TypeTraits{"Q4_1", 32, 20};
+    case GgmlType::kQ5_0:
+      return TypeTraits{"Q5_0", 32, 22};
+    case GgmlType::kQ5_1:
+      return TypeTraits{"Q5_1", 32, 24};
     case GgmlType::kQ8_0:
       return TypeTraits{"Q8_0", 32, 34};
     case GgmlType::kQ4_K:

@@ -128,14 +128,15 @@ void PrepareActivations(const WeightMatrix& w, const float* x, int64_t tokens,
   }
   assert(w.cols % kQuantBlock == 0);
   const int64_t nb = w.cols / kQuantBlock;
-  const bool with_sums = w.dtype == DType::kQ4_1;
+  const bool with_sums = w.dtype == DType::kQ4_1 || w.dtype == DType::kQ5_1;
   if (s.q.size() < static_cast<size_t>(tokens * w.cols)) s.q.resize(tokens * w.cols);
   if (s.d.size() < static_cast<size_t>(tokens * nb)) s.d.resize(tokens * nb);
   if (with_sums && s.s.size() < static_cast<size_t>(tokens * nb)) s.s.resize(tokens * nb);
   args.qx = {s.q.data(), s.d.data(), with_sums ? s.s.data() : nullptr, w.cols};
   const bool offset128 = w.dtype == DType::kQ8_0;
 #if defined(TESSERA_KERNELS_X86)
-  // Only Q8_0 and Q4_1 have a tile kernel; Q4_0 runs on row kernels alone.
+  // Only Q8_0 and Q4_1 have a tile kernel; Q4_0 and Q5_0/Q5_1 run on row
+  // kernels alone.
   const bool tiled_format = w.dtype == DType::kQ8_0 || w.dtype == DType::kQ4_1;
   if (tiled_format && ActiveIsa() == Isa::kAvx512 && tokens >= internal::kTileMinTokens) {
     constexpr int kT = internal::kTileTokens;
@@ -277,6 +278,10 @@ void DequantizeRow(const WeightMatrix& w, int64_t row, float* out) {
       return;
     case DType::kQ4_0:
       return internal::DequantizeRowQ4_0(p, w.cols, out);
+    case DType::kQ5_0:
+      return internal::DequantizeRowQ5_0(p, w.cols, out);
+    case DType::kQ5_1:
+      return internal::DequantizeRowQ5_1(p, w.cols, out);
     case DType::kQ4_K:
       return internal::DequantizeRowQ4_K(p, w.cols, out);
     case DType::kQ5_K:

@@ -253,6 +253,8 @@ void MatMulRowsAvx2(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
     case DType::kQ4_1:
       return RunRows<Q4_1Kernel>(a, row_begin, row_end);
     case DType::kQ4_0:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:

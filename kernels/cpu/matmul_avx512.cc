@@ -426,6 +426,8 @@ void MatMulRowsAvx512(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
       if (a.xt.tiles > 0) RunTiles<DType::kQ4_1>(a, row_begin, row_end);
       return RunRows<Q4_1Kernel>(a, row_begin, row_end);
     case DType::kQ4_0:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:

@@ -73,6 +73,14 @@ float DotQ5_K(const uint8_t* row, const int8_t* q, const float* dx, const int16_
               int64_t nbk);
 float DotQ6_K(const uint8_t* row, const int8_t* q, const float* dx, int64_t nbk);
 
+// Q5_0 and Q5_1 (q5_quants.cc): scalar only, shared by every ISA. Q5_0 takes
+// Q8_0 activation blocks, Q5_1 Q8_1 ones (with the sums sx).
+void DequantizeRowQ5_0(const uint8_t* row, int64_t cols, float* out);
+void DequantizeRowQ5_1(const uint8_t* row, int64_t cols, float* out);
+float DotQ5_0(const uint8_t* row, const int8_t* q, const float* dx, int64_t nb);
+float DotQ5_1(const uint8_t* row, const int8_t* q, const float* dx, const float* sx,
+              int64_t nb);
+
 void MatMulRowsScalar(const MatMulArgs& args, int64_t row_begin, int64_t row_end);
 void MatMulRowsAvx2(const MatMulArgs& args, int64_t row_begin, int64_t row_end);
 void MatMulRowsAvx512(const MatMulArgs& args, int64_t row_begin, int64_t row_end);

@@ -90,6 +90,12 @@ void MatMulRowsScalar(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
         case DType::kQ4_0:
           r = DotQ4_0(row, a.qx.q + t * w.cols, a.qx.d + t * nb, nb);
           break;
+        case DType::kQ5_0:
+          r = DotQ5_0(row, a.qx.q + t * w.cols, a.qx.d + t * nb, nb);
+          break;
+        case DType::kQ5_1:
+          r = DotQ5_1(row, a.qx.q + t * w.cols, a.qx.d + t * nb, a.qx.s + t * nb, nb);
+          break;
         case DType::kQ4_K:
           r = DotQ4_K(row, a.qx.q + t * w.cols, a.qx.d + t * nbk, a.qx.bsums + t * nbk * 16,
                       nbk);

@@ -129,6 +129,8 @@ OwnedWeights RandomWeights(DType dtype, int64_t rows, int64_t cols, std::mt19937
         }
         break;
       case DType::kQ4_0:
+      case DType::kQ5_0:
+      case DType::kQ5_1:
       case DType::kQ4_K:
       case DType::kQ5_K:
       case DType::kQ6_K:
@@ -169,6 +171,8 @@ double WeightRef(const WeightMatrix& w, int64_t r, int64_t i) {
       return HalfBitsToDouble(LoadU16(blk)) * q + HalfBitsToDouble(LoadU16(blk + 2));
     }
     case DType::kQ4_0:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:

@@ -1,4 +1,4 @@
-// Q4_0 and the K-quants (Q4_K, Q5_K, Q6_K): DequantizeRow and MatMul against
+// Q4_0, Q5_0, Q5_1 and the K-quants (Q4_K, Q5_K, Q6_K): DequantizeRow and MatMul against
 // float64 references decoded here straight from the GGML layouts (written
 // independently of kernels/cpu/kquants.cc), and batch invariance by memcmp.
 // Run on every ISA this CPU has (the formats have scalar kernels only, which
@@ -25,9 +25,12 @@ using testing::IsaTest;
 using testing::RandomVector;
 using testing::RoundToHalf;
 
-constexpr DType kNewTypes[] = {DType::kQ4_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+constexpr DType kNewTypes[] = {DType::kQ4_0, DType::kQ5_0, DType::kQ5_1,
+                               DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
-bool IsK(DType t) { return t != DType::kQ4_0; }
+bool IsK(DType t) { return t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K; }
+// Q5_1 takes Q8_1 activations: its minimum meets the f16 block sum s.
+bool HasMin(DType t) { return t == DType::kQ5_1; }
 
 double Half(const uint8_t* p) {
   uint16_t h;
@@ -62,7 +65,12 @@ Weights RandomQuantWeights(DType dtype, int64_t rows, int64_t cols, std::mt19937
       uint8_t* blk = out.bytes.data() + r * row_bytes + b * bb;
       switch (dtype) {
         case DType::kQ4_0:
+        case DType::kQ5_0:
           StoreHalf(blk, RandomHalf(rng, 3, 11));
+          break;
+        case DType::kQ5_1:
+          StoreHalf(blk, RandomHalf(rng, 3, 11));      // d
+          StoreHalf(blk + 2, RandomHalf(rng, 3, 13));  // m, either sign
           break;
         case DType::kQ4_K:
         case DType::kQ5_K:
@@ -96,6 +104,19 @@ RefElem DecodeRef(const WeightMatrix& w, int64_t r, int64_t i) {
     const int j = i % 32;
     const int q = j < 16 ? (blk[2 + j] & 15) : (blk[2 + j - 16] >> 4);
     return {Half(blk) * (q - 8), 0.0};
+  }
+  if (w.dtype == DType::kQ5_0 || w.dtype == DType::kQ5_1) {
+    // ggml's block_q5_0 / block_q5_1: d, (m,) qh as a little-endian uint32,
+    // then nibbles as Q4_0; the fifth bit of value j is bit j of qh.
+    const bool q51 = w.dtype == DType::kQ5_1;
+    const uint8_t* blk = row + (q51 ? 24 : 22) * (i / 32);
+    const uint8_t* qh = blk + (q51 ? 4 : 2);
+    const uint8_t* qs = qh + 4;
+    const int j = i % 32;
+    const uint32_t bits = qh[0] | (qh[1] << 8) | (qh[2] << 16) | (uint32_t{qh[3]} << 24);
+    const int q = (j < 16 ? (qs[j] & 15) : (qs[j - 16] >> 4)) + 16 * ((bits >> j) & 1);
+    if (q51) return {Half(blk) * q, -Half(blk + 2)};
+    return {Half(blk) * (q - 16), 0.0};
   }
   const int v = i % 256;
   if (w.dtype == DType::kQ6_K) {
@@ -137,6 +158,7 @@ struct QuantRef {
   std::vector<int> q;
   std::vector<double> dq;    // the scale the kernel multiplies by, per element
   std::vector<double> step;  // bound on |x - dq*q| per element
+  std::vector<double> s;     // Q8_1 only: per block f16(d * sum(q)), d unrounded
 };
 
 int RoundHalfEven(float v) {
@@ -174,6 +196,9 @@ QuantRef QuantizeRef(DType dtype, const float* x, int64_t cols) {
       const double d = static_cast<float>(amax / 127.0f);
       dq = RoundToHalf(d);
       step = 0.5001 * d + 127.0 * std::fabs(d - dq);
+      int sum = 0;
+      for (int j = 0; j < bs; ++j) sum += r.q[b * bs + j];
+      r.s.push_back(RoundToHalf(static_cast<float>(static_cast<float>(d) * static_cast<float>(sum))));
     }
     for (int j = 0; j < bs; ++j) {
       r.dq[b * bs + j] = dq;
@@ -218,6 +243,11 @@ TEST(KQuantDTypeTest, BlockGeometryMatchesGgml) {
   EXPECT_EQ(BlockBytes(DType::kQ6_K), 210u);
   EXPECT_EQ(RowBytes(DType::kQ6_K, 1536), 6u * 210u);
   EXPECT_EQ(RowBytes(DType::kQ4_0, 576), 18u * 18u);
+  EXPECT_EQ(BlockSize(DType::kQ5_0), 32);
+  EXPECT_EQ(BlockBytes(DType::kQ5_0), 22u);
+  EXPECT_EQ(BlockBytes(DType::kQ5_1), 24u);
+  EXPECT_STREQ(DTypeName(DType::kQ5_0), "Q5_0");
+  EXPECT_STREQ(DTypeName(DType::kQ5_1), "Q5_1");
   EXPECT_STREQ(DTypeName(DType::kQ4_0), "Q4_0");
   EXPECT_STREQ(DTypeName(DType::kQ4_K), "Q4_K");
   EXPECT_STREQ(DTypeName(DType::kQ5_K), "Q5_K");
@@ -294,6 +324,16 @@ TEST_P(KQuantTest, MatMulMatchesEmulatedQuantisation) {
             for (int64_t i = 0; i < cols; ++i) {
               const RefElem e = DecodeRef(ow.w, o, i);
               const double xq = qr.dq[i] * qr.q[i];
+              if (HasMin(dtype)) {
+                // The block minimum meets the block sum s, once per block.
+                ref += e.scaled * xq;
+                mag += std::fabs(e.scaled * xq);
+                if (i % 32 == 0) {
+                  ref -= e.offset * qr.s[i / 32];
+                  mag += std::fabs(e.offset * qr.s[i / 32]);
+                }
+                continue;
+              }
               ref += e.value() * xq;
               mag += (std::fabs(e.scaled) + std::fabs(e.offset)) * std::fabs(xq);
             }
@@ -329,7 +369,17 @@ TEST_P(KQuantTest, MatMulMatchesUnquantisedFloat64WithinStepBound) {
             const RefElem e = DecodeRef(ow.w, o, i);
             ref += e.value() * xt[i];
             mag += (std::fabs(e.scaled) + std::fabs(e.offset)) * std::fabs(xt[i]);
-            bound += std::fabs(e.value()) * qr.step[i];
+            if (!HasMin(dtype)) {
+              bound += std::fabs(e.value()) * qr.step[i];
+              continue;
+            }
+            // Q5_1: d*q meets the quantised x; m meets s, the block's sum of
+            // quantised x rounded to f16, which is off from sum(x) by up to
+            // 32 steps plus that rounding (relative 2^-11; 1e-3 covers it).
+            bound += std::fabs(e.scaled) * qr.step[i];
+            if (i % 32 == 0) {
+              bound += std::fabs(e.offset) * (32.0 * qr.step[i] + 1e-3 * std::fabs(qr.s[i / 32]));
+            }
           }
           bound += 2e-5 * mag;
           ASSERT_NEAR(y[t * rows + o], ref, bound)
