@@ -50,10 +50,11 @@ double DecodeCostPerByte(GgmlType type, bool is_matrix) {
     case GgmlType::kQ6_K:
       return 100.0;
     case GgmlType::kQ4_0:
-      return 32.0;
+      return 1.0;
     case GgmlType::kQ5_0:
+      return 0.85;
     case GgmlType::kQ5_1:
-      return 36.0;
+      return 0.75;
   }
   return 1.0;
 }

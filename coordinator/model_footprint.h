@@ -88,9 +88,11 @@ inline constexpr double kLayerOverhead = 1.25;
 // (docs/perf.md, 2026-11-24), rounded: Q8_0 0.75 (int8 dot products like
 // Q4_1, 1.7× the bytes per weight, no nibble unpacking), F32 0.7, F16/BF16
 // 1.15 (converted to float per weight), and the scalar-only formats far
-// above: Q4_K 10, Q5_K 25, Q6_K 100, Q4_0 32. Plain 1-D tensors (norms,
-// biases) and unknown types count 1. Re-measure when kernels change: the
-// table is what makes a stage's estimate honest.
+// above: Q4_K 10, Q5_K 25, Q6_K 100. Q4_0 1.0, Q5_0 0.85, Q5_1 0.75 since
+// their SIMD kernels (2026-12-05, same bench, 16 and 32 tokens: 1.04 / 0.92,
+// 0.88 / 0.77, 0.80 / 0.67). Plain 1-D tensors (norms, biases) and unknown
+// types count 1. Re-measure when kernels change: the table is what makes a
+// stage's estimate honest.
 double DecodeCostPerByte(GgmlType type, bool is_matrix);
 
 }  // namespace tessera

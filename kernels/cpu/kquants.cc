@@ -1,7 +1,8 @@
 // Scalar decoding and dot products of the Q4_0 and K-quant weight formats
-// (layouts in kernels/dtype.h). These are the only kernels for these formats:
-// every ISA's row dispatcher calls them, so the formats have one code path and
-// their results are the same bits on every ISA.
+// (layouts in kernels/dtype.h). These are the only kernels for the K-quants:
+// every ISA's row dispatcher calls them, so those formats have one code path
+// and their results are the same bits on every ISA. Q4_0's is the scalar
+// ISA's; AVX2 and AVX-512 have their own (matmul_avx2.cc, matmul_avx512.cc).
 //
 // Dot products follow llama.cpp's shape: per block (Q4_0) or super-block
 // (K-quants) the products with the int8 activations, the sub-block scales and

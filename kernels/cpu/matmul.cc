@@ -133,12 +133,12 @@ void PrepareActivations(const WeightMatrix& w, const float* x, int64_t tokens,
   if (s.d.size() < static_cast<size_t>(tokens * nb)) s.d.resize(tokens * nb);
   if (with_sums && s.s.size() < static_cast<size_t>(tokens * nb)) s.s.resize(tokens * nb);
   args.qx = {s.q.data(), s.d.data(), with_sums ? s.s.data() : nullptr, w.cols};
-  const bool offset128 = w.dtype == DType::kQ8_0;
+  // The tile kernel takes the signed-weight formats (Q8_0, Q4_0, Q5_0)
+  // against x + 128; Q4_1 and Q5_1 against x.
+  const bool offset128 = !with_sums;
 #if defined(TESSERA_KERNELS_X86)
-  // Only Q8_0 and Q4_1 have a tile kernel; Q4_0 and Q5_0/Q5_1 run on row
-  // kernels alone.
-  const bool tiled_format = w.dtype == DType::kQ8_0 || w.dtype == DType::kQ4_1;
-  if (tiled_format && ActiveIsa() == Isa::kAvx512 && tokens >= internal::kTileMinTokens) {
+  // Every 32-value block format has a tile kernel.
+  if (ActiveIsa() == Isa::kAvx512 && tokens >= internal::kTileMinTokens) {
     constexpr int kT = internal::kTileTokens;
     internal::TiledActivations& xt = args.xt;
     xt.tiles = tokens / kT + (tokens % kT >= internal::kTileMinTokens ? 1 : 0);

@@ -5,10 +5,14 @@
 //  - float formats: two 8-lane accumulators over 16-column steps, then one
 //    8-column step into the first, then a zero-padded tail into the second;
 //    finally HSum(acc0 + acc1).
-//  - Q8_0 / Q4_1: per block, the exact int32 lane sums of maddubs+madd are
-//    converted to float and FMA'd with (d_w * d_x) into one of two 8-lane
-//    accumulators (even blocks, odd blocks); result HSum(acc0 + acc1), plus
-//    for Q4_1 the m_w * s_x terms (see Q4_1Kernel).
+//  - the 32-value block formats: per block, the exact int32 lane sums of
+//    maddubs+madd are converted to float and FMA'd with (d_w * d_x) into one
+//    of two 8-lane accumulators (even blocks, odd blocks); result
+//    HSum(acc0 + acc1), plus for Q4_1 the m_w * s_x terms (see
+//    MinBlockKernel). Q4_0's nibbles and Q5_0's 5-bit values are unpacked to
+//    signed bytes (q - 8, q - 16) and then take Q8_0's path
+//    (SignedBlockKernel); Q5_1's take Q4_1's. Integer sums stay exact, as
+//    llama.cpp's.
 #include <immintrin.h>
 
 #include <cstring>
@@ -108,14 +112,75 @@ struct FloatKernel {
 
 #define TESSERA_INLINE inline __attribute__((always_inline))
 
-// Q8_0: blocks alternate between two accumulators (even blocks acc0, odd
-// blocks acc1) to hide FMA latency.
-struct Q8_0Kernel {
+// The 32 signed weights of a block whose f16 scale comes first: Q8_0's
+// int8 quants as stored, Q4_0's nibbles as q - 8 (values 0..15 from the low
+// nibbles, 16..31 from the high ones).
+struct Q8_0Weights {
+  static constexpr int64_t kBlockBytes = 34;
+  static TESSERA_INLINE __m256i Load(const uint8_t* blk) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+  }
+};
+struct Q4_0Weights {
+  static constexpr int64_t kBlockBytes = 18;
+  static TESSERA_INLINE __m256i Load(const uint8_t* blk) {
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+    const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw),
+                                       _mm256_set1_epi8(0x0F));
+    return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
+  }
+};
+
+// Q5_0 / Q5_1: the nibbles as Q4_0's, plus bit j of qh (a little-endian
+// uint32) as value j's fifth bit: byte j of the broadcast picks byte j/8 of
+// qh, and a mask with all bits but bit j%8 set turns it into 0xFF exactly
+// when that bit is set.
+TESSERA_INLINE __m256i Unpack5(const uint8_t* qh_bytes, const uint8_t* qs) {
+  uint32_t qh;
+  std::memcpy(&qh, qh_bytes, sizeof(qh));
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(qh)),
+      _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101, 0x0202020202020202,
+                         0x0303030303030303));
+  const __m256i set = _mm256_cmpeq_epi8(
+      _mm256_or_si256(spread, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe)), _mm256_set1_epi8(-1));
+  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m256i lo = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw),
+                                      _mm256_set1_epi8(0x0F));
+  return _mm256_or_si256(lo, _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
+}
+struct Q5_0Weights {
+  static constexpr int64_t kBlockBytes = 22;
+  static TESSERA_INLINE __m256i Load(const uint8_t* blk) {
+    return _mm256_sub_epi8(Unpack5(blk + 2, blk + 6), _mm256_set1_epi8(16));
+  }
+};
+
+// The unsigned weights of blocks with an f16 scale and an f16 minimum
+// first: Q4_1's nibbles, Q5_1's 5-bit values.
+struct Q4_1Weights {
+  static constexpr int64_t kBlockBytes = 20;
+  static TESSERA_INLINE __m256i Load(const uint8_t* blk) {
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 4));
+    // Values 0..15 sit in the low nibbles, 16..31 in the high ones.
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw),
+                            _mm256_set1_epi8(0x0F));
+  }
+};
+struct Q5_1Weights {
+  static constexpr int64_t kBlockBytes = 24;
+  static TESSERA_INLINE __m256i Load(const uint8_t* blk) { return Unpack5(blk + 4, blk + 8); }
+};
+
+// Q8_0, Q4_0 and Q5_0: blocks alternate between two accumulators (even
+// blocks acc0, odd blocks acc1) to hide FMA latency.
+template <typename Weights>
+struct SignedBlockKernel {
   template <int NT>
   static TESSERA_INLINE void Block(const uint8_t* blk, int64_t b, const int8_t* const* q,
                                    const float* const* dx, __m256i ones, __m256* acc) {
     const float dw = LoadHalf(blk);
-    const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+    const __m256i w = Weights::Load(blk);
     // maddubs wants unsigned x signed: move w's sign onto x. |w| <= 128 and
     // |x| <= 127, so the int16 pair sums (<= 32512) cannot saturate.
     const __m256i abs_w = _mm256_sign_epi8(w, w);
@@ -141,32 +206,33 @@ struct Q8_0Kernel {
       acc1[k] = _mm256_setzero_ps();
     }
     const __m256i ones = _mm256_set1_epi16(1);
+    constexpr int64_t kBytes = Weights::kBlockBytes;
     int64_t b = 0;
     for (; b + 2 <= nb; b += 2) {
-      Block<NT>(row + 34 * b, b, q, dx, ones, acc0);
-      Block<NT>(row + 34 * (b + 1), b + 1, q, dx, ones, acc1);
+      Block<NT>(row + kBytes * b, b, q, dx, ones, acc0);
+      Block<NT>(row + kBytes * (b + 1), b + 1, q, dx, ones, acc1);
     }
-    if (b < nb) Block<NT>(row + 34 * b, b, q, dx, ones, acc0);
+    if (b < nb) Block<NT>(row + kBytes * b, b, q, dx, ones, acc0);
     for (int k = 0; k < NT; ++k) {
       a.y[(t0 + k) * a.w->rows + o] = HSum(_mm256_add_ps(acc0[k], acc1[k]));
     }
   }
 };
 
-// Q4_1: accumulator alternation as Q8_0. The m_w * s_x terms ride along in
-// 4-lane vectors (d*dx, m*sx, 0, 0) summed per accumulator; mins = lane 1 of
-// (macc0 + macc1).
-struct Q4_1Kernel {
+// Q4_1 and Q5_1: accumulator alternation as Q8_0. The m_w * s_x terms ride
+// along in 4-lane vectors (d*dx, m*sx, 0, 0) summed per accumulator; mins =
+// lane 1 of (macc0 + macc1). maddubs takes the unsigned weights (<= 31)
+// against signed x (|x| <= 127): pair sums stay below int16's limit.
+template <typename Weights>
+struct MinBlockKernel {
   template <int NT>
   static TESSERA_INLINE void Block(const uint8_t* blk, int64_t b, const int8_t* const* q,
-                                   const float* const* dx, const float* const* sx, __m256i low4,
+                                   const float* const* dx, const float* const* sx,
                                    __m256i ones, __m256* acc, __m128* macc) {
     uint32_t dm_bits;
     std::memcpy(&dm_bits, blk, sizeof(dm_bits));
     const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(dm_bits)));  // (d, m, 0, 0)
-    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 4));
-    // Values 0..15 sit in the low nibbles, 16..31 in the high ones.
-    const __m256i w = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), low4);
+    const __m256i w = Weights::Load(blk);
     for (int k = 0; k < NT; ++k) {
       const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q[k] + 32 * b));
       const __m256i p32 = _mm256_madd_epi16(_mm256_maddubs_epi16(w, xv), ones);
@@ -195,14 +261,14 @@ struct Q4_1Kernel {
       macc0[k] = _mm_setzero_ps();
       macc1[k] = _mm_setzero_ps();
     }
-    const __m256i low4 = _mm256_set1_epi8(0x0F);
     const __m256i ones = _mm256_set1_epi16(1);
+    constexpr int64_t kBytes = Weights::kBlockBytes;
     int64_t b = 0;
     for (; b + 2 <= nb; b += 2) {
-      Block<NT>(row + 20 * b, b, q, dx, sx, low4, ones, acc0, macc0);
-      Block<NT>(row + 20 * (b + 1), b + 1, q, dx, sx, low4, ones, acc1, macc1);
+      Block<NT>(row + kBytes * b, b, q, dx, sx, ones, acc0, macc0);
+      Block<NT>(row + kBytes * (b + 1), b + 1, q, dx, sx, ones, acc1, macc1);
     }
-    if (b < nb) Block<NT>(row + 20 * b, b, q, dx, sx, low4, ones, acc0, macc0);
+    if (b < nb) Block<NT>(row + kBytes * b, b, q, dx, sx, ones, acc0, macc0);
     for (int k = 0; k < NT; ++k) {
       const __m128 m = _mm_add_ps(macc0[k], macc1[k]);
       const float mins = _mm_cvtss_f32(_mm_shuffle_ps(m, m, 1));
@@ -249,12 +315,15 @@ void MatMulRowsAvx2(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
     case DType::kBF16:
       return RunRows<FloatKernel<DType::kBF16>>(a, row_begin, row_end);
     case DType::kQ8_0:
-      return RunRows<Q8_0Kernel>(a, row_begin, row_end);
-    case DType::kQ4_1:
-      return RunRows<Q4_1Kernel>(a, row_begin, row_end);
+      return RunRows<SignedBlockKernel<Q8_0Weights>>(a, row_begin, row_end);
     case DType::kQ4_0:
+      return RunRows<SignedBlockKernel<Q4_0Weights>>(a, row_begin, row_end);
     case DType::kQ5_0:
+      return RunRows<SignedBlockKernel<Q5_0Weights>>(a, row_begin, row_end);
+    case DType::kQ4_1:
+      return RunRows<MinBlockKernel<Q4_1Weights>>(a, row_begin, row_end);
     case DType::kQ5_1:
+      return RunRows<MinBlockKernel<Q5_1Weights>>(a, row_begin, row_end);
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:

@@ -5,13 +5,16 @@
 //  - float formats: two 16-lane accumulators over 32-column steps, then one
 //    16-column step into the first, then a masked tail into the second;
 //    finally HSum(acc0 + acc1).
-//  - Q8_0 / Q4_1: blocks are taken two at a time into 16-lane vectors (lanes
+//  - the 32-value block formats: blocks are taken two at a time into 16-lane vectors (lanes
 //    0-7 block b, lanes 8-15 block b+1): VNNI gives exact int32 lane sums,
 //    which are converted and FMA'd with (d_w * d_x) of their block. Pairs
 //    alternate between two accumulators (to hide FMA latency); an odd last
 //    block goes, alone in lanes 0-7, to the second. Result HSum(acc0 + acc1),
-//    plus for Q4_1 the m_w * s_x terms (see Q4_1Kernel).
-// Q8_0 / Q4_1 calls with kTileMinTokens or more tokens run their first
+//    plus for Q4_1 the m_w * s_x terms (see MinBlockKernel). Q4_0's nibbles
+//    and Q5_0's 5-bit values are unpacked to signed bytes (q - 8, q - 16)
+//    and then take Q8_0's path exactly (SignedBlockKernel); Q5_1's take
+//    Q4_1's. Integer sums stay exact, as llama.cpp's.
+// Block-format calls with kTileMinTokens or more tokens run their first
 // 16-token tiles through RunTiles, which reproduces these orders bitwise with
 // tokens in the vector lanes; the remaining tokens use the row kernels.
 #include <immintrin.h>
@@ -107,19 +110,71 @@ TESSERA_INLINE uint16_t LoadU16(const uint8_t* p) {
   return v;
 }
 
-// Q8_0: blocks in pairs, pairs alternating between two accumulators (acc0 for
-// pairs 0, 2, 4, ..., acc1 for 1, 3, 5, ...); an odd last block goes to acc1.
-struct Q8_0Kernel {
+// The signed weights of blocks whose f16 scale comes first: Q8_0's int8
+// quants as stored, Q4_0's nibbles as q - 8 (values 0..15 from the low
+// nibbles, 16..31 from the high ones). One block: 32 bytes.
+struct Q8_0Weights {
+  static constexpr int64_t kBlockBytes = 34;
+  static TESSERA_INLINE __m256i Load(const uint8_t* blk) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+  }
+};
+struct Q4_0Weights {
+  static constexpr int64_t kBlockBytes = 18;
+  static TESSERA_INLINE __m256i Load(const uint8_t* blk) {
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+    const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw),
+                                       _mm256_set1_epi8(0x0F));
+    return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
+  }
+};
+
+// Q5_0 / Q5_1: the nibbles as Q4_0's, plus bit j of qh (a little-endian
+// uint32) as value j's fifth bit.
+TESSERA_INLINE __m256i Unpack5(const uint8_t* qh, const uint8_t* qs) {
+  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m256i lo = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw),
+                                      _mm256_set1_epi8(0x0F));
+  return _mm256_or_si256(lo, _mm256_maskz_mov_epi8(LoadU32(qh), _mm256_set1_epi8(0x10)));
+}
+struct Q5_0Weights {
+  static constexpr int64_t kBlockBytes = 22;
+  static TESSERA_INLINE __m256i Load(const uint8_t* blk) {
+    return _mm256_sub_epi8(Unpack5(blk + 2, blk + 6), _mm256_set1_epi8(16));
+  }
+};
+
+// The unsigned weights of blocks with an f16 scale and an f16 minimum first:
+// Q4_1's nibbles, Q5_1's 5-bit values. One block: 32 bytes.
+struct Q4_1Weights {
+  static constexpr int64_t kBlockBytes = 20;
+  static TESSERA_INLINE __m256i Load(const uint8_t* blk) {
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 4));
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw),
+                            _mm256_set1_epi8(0x0F));
+  }
+};
+struct Q5_1Weights {
+  static constexpr int64_t kBlockBytes = 24;
+  static TESSERA_INLINE __m256i Load(const uint8_t* blk) { return Unpack5(blk + 4, blk + 8); }
+};
+
+// Q8_0, Q4_0 and Q5_0: blocks in pairs, pairs alternating between two
+// accumulators (acc0 for pairs 0, 2, 4, ..., acc1 for 1, 3, 5, ...); an odd
+// last block goes to acc1.
+template <typename Weights>
+struct SignedBlockKernel {
+  static constexpr int64_t kBytes = Weights::kBlockBytes;
+
   template <int NT>
   static TESSERA_INLINE void Pair(const uint8_t* blk0, int64_t b, const int8_t* const* q,
                                   const float* const* dx, __m512i zero, __m512* acc) {
-    const uint8_t* blk1 = blk0 + 34;
+    const uint8_t* blk1 = blk0 + kBytes;
     // (d0, d1, 0, 0)
     const __m128 dw = _mm_cvtph_ps(
         _mm_cvtsi32_si128(static_cast<int>(LoadU16(blk0) | (uint32_t{LoadU16(blk1)} << 16))));
-    const __m512i w = _mm512_inserti64x4(
-        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk0 + 2))),
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk1 + 2)), 1);
+    const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(Weights::Load(blk0)),
+                                         Weights::Load(blk1), 1);
     // VNNI multiplies unsigned by signed bytes: use |w| and move w's sign
     // onto x (|x| <= 127, so negating it is safe).
     const __m512i abs_w = _mm512_abs_epi8(w);
@@ -149,18 +204,18 @@ struct Q8_0Kernel {
     const __m512i zero = _mm512_setzero_si512();
     int64_t b = 0;
     for (; b + 4 <= nb; b += 4) {
-      Pair<NT>(row + 34 * b, b, q, dx, zero, acc0);
-      Pair<NT>(row + 34 * (b + 2), b + 2, q, dx, zero, acc1);
+      Pair<NT>(row + kBytes * b, b, q, dx, zero, acc0);
+      Pair<NT>(row + kBytes * (b + 2), b + 2, q, dx, zero, acc1);
     }
     if (b + 2 <= nb) {
-      Pair<NT>(row + 34 * b, b, q, dx, zero, acc0);
+      Pair<NT>(row + kBytes * b, b, q, dx, zero, acc0);
       b += 2;
     }
     if (b < nb) {
-      const uint8_t* blk = row + 34 * b;
+      const uint8_t* blk = row + kBytes * b;
       const __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128(LoadU16(blk)));  // (d, 0, 0, 0)
-      const __m512i w = _mm512_inserti64x4(
-          zero, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2)), 0);
+      // Lanes 8-15 hold zero weights, so their products are 0.
+      const __m512i w = _mm512_inserti64x4(zero, Weights::Load(blk), 0);
       const __m512i abs_w = _mm512_abs_epi8(w);
       const __mmask64 neg = _mm512_movepi8_mask(w);
       for (int k = 0; k < NT; ++k) {
@@ -176,24 +231,23 @@ struct Q8_0Kernel {
   }
 };
 
-// Q4_1: same pairing and accumulator alternation as Q8_0. The m_w * s_x terms
-// ride along in 4-lane vectors (d0*dx0, m0*sx0, d1*dx1, m1*sx1), summed per
-// accumulator; mins = lane 1 + lane 3 of (macc0 + macc1).
-struct Q4_1Kernel {
+// Q4_1 and Q5_1: same pairing and accumulator alternation as Q8_0. The
+// m_w * s_x terms ride along in 4-lane vectors (d0*dx0, m0*sx0, d1*dx1,
+// m1*sx1), summed per accumulator; mins = lane 1 + lane 3 of (macc0 + macc1).
+template <typename Weights>
+struct MinBlockKernel {
+  static constexpr int64_t kBytes = Weights::kBlockBytes;
+
   template <int NT>
   static TESSERA_INLINE void Pair(const uint8_t* blk0, int64_t b, const int8_t* const* q,
                                   const float* const* dx, const float* const* sx, __m512i zero,
-                                  __m512i low4, __m512* acc, __m128* macc) {
-    const uint8_t* blk1 = blk0 + 20;
+                                  __m512* acc, __m128* macc) {
+    const uint8_t* blk1 = blk0 + kBytes;
     // (d0, m0, d1, m1)
     const __m128 dm = _mm_cvtph_ps(_mm_set_epi32(0, 0, static_cast<int>(LoadU32(blk1)),
                                                  static_cast<int>(LoadU32(blk0))));
-    // [q0, q1] -> [q0, q1, q0>>4, q1>>4] -> [q0, q0>>4, q1, q1>>4] so each
-    // block's values 0..15 (low nibbles) precede 16..31 (high nibbles).
-    const __m256i raw = _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk1 + 4)),
-                                         _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk0 + 4)));
-    __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(raw), _mm256_srli_epi16(raw, 4), 1);
-    w = _mm512_and_si512(_mm512_shuffle_i64x2(w, w, _MM_SHUFFLE(3, 1, 2, 0)), low4);
+    const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(Weights::Load(blk0)),
+                                         Weights::Load(blk1), 1);
     for (int k = 0; k < NT; ++k) {
       const __m512i is = _mm512_dpbusd_epi32(zero, w, _mm512_loadu_si512(q[k] + 32 * b));
       // (dx0, sx0, dx1, sx1)
@@ -225,22 +279,19 @@ struct Q4_1Kernel {
       macc1[k] = _mm_setzero_ps();
     }
     const __m512i zero = _mm512_setzero_si512();
-    const __m512i low4 = _mm512_set1_epi8(0x0F);
     int64_t b = 0;
     for (; b + 4 <= nb; b += 4) {
-      Pair<NT>(row + 20 * b, b, q, dx, sx, zero, low4, acc0, macc0);
-      Pair<NT>(row + 20 * (b + 2), b + 2, q, dx, sx, zero, low4, acc1, macc1);
+      Pair<NT>(row + kBytes * b, b, q, dx, sx, zero, acc0, macc0);
+      Pair<NT>(row + kBytes * (b + 2), b + 2, q, dx, sx, zero, acc1, macc1);
     }
     if (b + 2 <= nb) {
-      Pair<NT>(row + 20 * b, b, q, dx, sx, zero, low4, acc0, macc0);
+      Pair<NT>(row + kBytes * b, b, q, dx, sx, zero, acc0, macc0);
       b += 2;
     }
     if (b < nb) {
-      const uint8_t* blk = row + 20 * b;
+      const uint8_t* blk = row + kBytes * b;
       const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(LoadU32(blk))));  // (d, m, 0, 0)
-      const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 4));
-      const __m256i w256 = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
-      const __m512i w = _mm512_and_si512(_mm512_inserti64x4(zero, w256, 0), low4);
+      const __m512i w = _mm512_inserti64x4(zero, Weights::Load(blk), 0);
       for (int k = 0; k < NT; ++k) {
         const __m512i xv = _mm512_maskz_loadu_epi8(0xFFFFFFFFull, q[k] + 32 * b);
         const __m512i is = _mm512_dpbusd_epi32(zero, w, xv);
@@ -275,10 +326,13 @@ int ClassOf(int64_t b, int64_t nb) {
   return static_cast<int>(2 * ((b / 2) % 2) + (b % 2));
 }
 
-template <DType kType>
+// kMin: the formats with a block minimum (Q4_1, Q5_1: unsigned weights
+// against x, plus m_w * s_x); otherwise signed weights against x + 128 with a
+// correction (Q8_0, Q4_0, Q5_0).
+template <typename Weights, bool kMin>
 void RunTiles(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
-  constexpr bool kQ41 = kType == DType::kQ4_1;
-  constexpr int64_t kBlockBytes = kQ41 ? 20 : 34;
+  constexpr bool kQ41 = kMin;
+  constexpr int64_t kBlockBytes = Weights::kBlockBytes;
   const int64_t nb = a.w->cols / 32;
   const int64_t rows = a.w->rows;
   // Per row: unpacked weight bytes, the VNNI offset correction (Q8_0), and
@@ -305,7 +359,6 @@ void RunTiles(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
   float* const dw = dw_buf.data();
   float* const mw = mw_buf.data();
   const auto* base = static_cast<const uint8_t*>(a.w->data);
-  const __m128i low4 = _mm_set1_epi8(0x0F);
   const __m256i k128 = _mm256_set1_epi8(static_cast<char>(0x80));
   for (int64_t o = row_begin; o < row_end; ++o) {
     const uint8_t* row = base + static_cast<size_t>(o) * a.w->row_bytes;
@@ -315,13 +368,11 @@ void RunTiles(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
         const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(LoadU32(blk))));
         dw[b] = _mm_cvtss_f32(dm);
         mw[b] = _mm_cvtss_f32(_mm_shuffle_ps(dm, dm, 1));
-        const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 4));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(&wq[8 * b]), _mm_and_si128(raw, low4));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(&wq[8 * b + 4]),
-                         _mm_and_si128(_mm_srli_epi16(raw, 4), low4));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(&wq[8 * b]), Weights::Load(blk));
       } else {
+        // Q8_0, and Q4_0 / Q5_0 as their signed bytes: the same arithmetic.
         dw[b] = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(LoadU16(blk))));
-        const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+        const __m256i w = Weights::Load(blk);
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(&wq[8 * b]), w);
         // sum((x + 128) * w) - 128 * sum(w) = sum(x * w), all exact in int32.
         const __m256i c = _mm256_dpbusd_epi32(_mm256_setzero_si256(), k128, w);
@@ -409,6 +460,18 @@ void RunRows(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
 
 static_assert(kTokenGroup == 4, "RunRows' remainder switch assumes groups of 4");
 
+// A 32-value block format: its first tiles (when the call has them), then
+// the row kernels for the remaining tokens.
+template <typename Weights, bool kMin>
+void RunFormat(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
+  if (a.xt.tiles > 0) RunTiles<Weights, kMin>(a, row_begin, row_end);
+  if constexpr (kMin) {
+    RunRows<MinBlockKernel<Weights>>(a, row_begin, row_end);
+  } else {
+    RunRows<SignedBlockKernel<Weights>>(a, row_begin, row_end);
+  }
+}
+
 }  // namespace
 
 void MatMulRowsAvx512(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
@@ -420,14 +483,15 @@ void MatMulRowsAvx512(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
     case DType::kBF16:
       return RunRows<FloatKernel<DType::kBF16>>(a, row_begin, row_end);
     case DType::kQ8_0:
-      if (a.xt.tiles > 0) RunTiles<DType::kQ8_0>(a, row_begin, row_end);
-      return RunRows<Q8_0Kernel>(a, row_begin, row_end);
-    case DType::kQ4_1:
-      if (a.xt.tiles > 0) RunTiles<DType::kQ4_1>(a, row_begin, row_end);
-      return RunRows<Q4_1Kernel>(a, row_begin, row_end);
+      return RunFormat<Q8_0Weights, false>(a, row_begin, row_end);
     case DType::kQ4_0:
+      return RunFormat<Q4_0Weights, false>(a, row_begin, row_end);
     case DType::kQ5_0:
+      return RunFormat<Q5_0Weights, false>(a, row_begin, row_end);
+    case DType::kQ4_1:
+      return RunFormat<Q4_1Weights, true>(a, row_begin, row_end);
     case DType::kQ5_1:
+      return RunFormat<Q5_1Weights, true>(a, row_begin, row_end);
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:

@@ -37,7 +37,8 @@ inline constexpr int kTileMinTokens = 12;
 // 32b+4g..32b+4g+3), 64 bytes q[((T*nb + b)*8 + g)*64 + 4j + k] = byte k of
 // token j's group. For Q8_0 the bytes are x + 128 (so VNNI can take them as
 // the unsigned operand); for Q4_1 they are x. Scales and sums are transposed
-// the same way: d[(T*nb + b)*16 + j], s likewise (Q4_1 only). Lanes of tokens
+// the same way: d[(T*nb + b)*16 + j], s likewise (Q4_1 only). Q4_0 tiles as
+// Q8_0 (x + 128): its weights are unpacked to signed bytes. Lanes of tokens
 // past the end hold zeros (x + 128 = 128 for Q8_0) and are never stored.
 struct TiledActivations {
   const uint8_t* q = nullptr;
@@ -59,7 +60,8 @@ struct MatMulArgs {
 // Tokens a kernel processes together against one weight row.
 inline constexpr int kTokenGroup = 4;
 
-// Q4_0 and K-quant formats (kquants.cc): scalar only, shared by every ISA.
+// Q4_0 and K-quant formats (kquants.cc): the scalar kernels; the K-quants'
+// are shared by every ISA, Q4_0 has SIMD ones too.
 // Dot products take one token's quantised activations: Q8_0 blocks for Q4_0
 // (nb blocks of 32), Q8_K for the K-quants (nbk super-blocks of 256).
 void DequantizeRowQ4_0(const uint8_t* row, int64_t cols, float* out);
