@@ -44,11 +44,11 @@ double DecodeCostPerByte(GgmlType type, bool is_matrix) {
     case GgmlType::kBF16:
       return 1.15;
     case GgmlType::kQ4_K:
-      return 10.0;
+      return 2.2;
     case GgmlType::kQ5_K:
-      return 25.0;
+      return 1.95;
     case GgmlType::kQ6_K:
-      return 100.0;
+      return 1.8;
     case GgmlType::kQ4_0:
       return 1.0;
     case GgmlType::kQ5_0:

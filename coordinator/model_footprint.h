@@ -87,12 +87,13 @@ inline constexpr double kLayerOverhead = 1.25;
 // AVX-512 VNNI machine. Measured with `tessera_cpu_bench --mode matmul`
 // (docs/perf.md, 2026-11-24), rounded: Q8_0 0.75 (int8 dot products like
 // Q4_1, 1.7× the bytes per weight, no nibble unpacking), F32 0.7, F16/BF16
-// 1.15 (converted to float per weight), and the scalar-only formats far
-// above: Q4_K 10, Q5_K 25, Q6_K 100. Q4_0 1.0, Q5_0 0.85, Q5_1 0.75 since
-// their SIMD kernels (2026-12-05, same bench, 16 and 32 tokens: 1.04 / 0.92,
-// 0.88 / 0.77, 0.80 / 0.67). Plain 1-D tensors (norms, biases) and unknown
-// types count 1. Re-measure when kernels change: the table is what makes a
-// stage's estimate honest.
+// 1.15 (converted to float per weight). Since their SIMD kernels
+// (2026-12-05, same bench, 16 / 32 tokens): Q4_0 1.0 (1.04 / 0.92-1.18),
+// Q5_0 0.85 (0.88 / 0.77-0.99), Q5_1 0.75 (0.80 / 0.67-0.84), Q4_K 2.2
+// (2.45 / 2.03), Q5_K 1.95 (2.11 / 1.78), Q6_K 1.8 (1.95 / 1.61; the
+// K-quants were 10, 25 and 100 on their scalar kernels). Plain 1-D tensors
+// (norms, biases) and unknown types count 1. Re-measure when kernels
+// change: the table is what makes a stage's estimate honest.
 double DecodeCostPerByte(GgmlType type, bool is_matrix);
 
 }  // namespace tessera

@@ -277,6 +277,138 @@ struct MinBlockKernel {
   }
 };
 
+// The K-quants (layouts in kernels/dtype.h) against Q8_K activations. Per
+// super-block the integer sums are exactly the scalar kernel's
+// (kquants.cc), formed here with maddubs (unsigned quants <= 63 against
+// int8 x: pair sums <= 16002, no saturation) and madd by the sub-block
+// scales; then the same float operations in the same order, so the results
+// are the scalar kernel's bits on every ISA. The weights of a super-block
+// are unpacked once and reused by every token of the group.
+TESSERA_INLINE int32_t HSumI32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(s);
+}
+
+TESSERA_INLINE float HalfAt(const uint8_t* p) { return LoadHalf(p); }
+
+// The 6-bit (scale, min) pair of sub-block j of a Q4_K/Q5_K super-block.
+TESSERA_INLINE void KScaleMin(const uint8_t* s, int j, int* sc, int* m) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *m = s[j + 4] & 63;
+  } else {
+    *sc = (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4);
+    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+// Q4_K (kQ5 false) and Q5_K: acc += (d_w * d_x) * isum, macc += (dmin_w *
+// d_x) * msum per super-block; result acc - macc.
+template <bool kQ5>
+struct Q45KKernel {
+  template <int NT>
+  static void Run(const MatMulArgs& a, const uint8_t* row, int64_t o, int64_t t0) {
+    constexpr int64_t kBytes = kQ5 ? 176 : 144;
+    const int64_t cols = a.w->cols;
+    const int64_t nbk = cols / kSuperBlock;
+    float acc[NT], macc[NT];
+    for (int k = 0; k < NT; ++k) acc[k] = macc[k] = 0.0f;
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    const __m256i one = _mm256_set1_epi8(1);
+    for (int64_t b = 0; b < nbk; ++b) {
+      const uint8_t* blk = row + kBytes * b;
+      int sc[8], m[8];
+      for (int j = 0; j < 8; ++j) KScaleMin(blk + 4, j, &sc[j], &m[j]);
+      const uint8_t* qs = blk + (kQ5 ? 48 : 16);
+      __m256i w[8];  // sub-block j's 32 values, unsigned
+      const __m256i qh =
+          kQ5 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16)) : _mm256_setzero_si256();
+      for (int c = 0; c < 4; ++c) {
+        const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c));
+        w[2 * c] = _mm256_and_si256(raw, low4);
+        w[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+        if constexpr (kQ5) {
+          // Bit j of qh[l] is value l of sub-block j's fifth bit.
+          for (int h = 0; h < 2; ++h) {
+            const __m256i bit = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + h), one);
+            w[2 * c + h] = _mm256_or_si256(w[2 * c + h], _mm256_slli_epi16(bit, 4));
+          }
+        }
+      }
+      const float d = HalfAt(blk);
+      const float dmin = HalfAt(blk + 2);
+      for (int k = 0; k < NT; ++k) {
+        const int8_t* xq = a.qx.q + (t0 + k) * cols + kSuperBlock * b;
+        const int16_t* bs = a.qx.bsums + ((t0 + k) * nbk + b) * 16;
+        __m256i sum = _mm256_setzero_si256();
+        for (int j = 0; j < 8; ++j) {
+          const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * j));
+          sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(w[j], xv),
+                                                        _mm256_set1_epi16(static_cast<int16_t>(sc[j]))));
+        }
+        int32_t msum = 0;
+        for (int j = 0; j < 8; ++j) msum += m[j] * (bs[2 * j] + bs[2 * j + 1]);
+        const float dx = a.qx.d[(t0 + k) * nbk + b];
+        acc[k] += (d * dx) * static_cast<float>(HSumI32(sum));
+        macc[k] += (dmin * dx) * static_cast<float>(msum);
+      }
+    }
+    for (int k = 0; k < NT; ++k) a.y[(t0 + k) * a.w->rows + o] = acc[k] - macc[k];
+  }
+};
+
+// Q6_K: the unsigned quants q (0..63) against x, minus 32 * sum over
+// sub-blocks of scale * (the sub-block's sum of x, Q8_K's bsums): exactly
+// the scalar kernel's sum of scale * (q - 32) * x. acc += (d_w * d_x) * isum.
+struct Q6KKernel {
+  template <int NT>
+  static void Run(const MatMulArgs& a, const uint8_t* row, int64_t o, int64_t t0) {
+    const int64_t cols = a.w->cols;
+    const int64_t nbk = cols / kSuperBlock;
+    float acc[NT];
+    for (int k = 0; k < NT; ++k) acc[k] = 0.0f;
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    const __m256i three = _mm256_set1_epi8(3);
+    for (int64_t b = 0; b < nbk; ++b) {
+      const uint8_t* blk = row + 210 * b;
+      const auto* scales = reinterpret_cast<const int8_t*>(blk + 192);
+      __m256i w[8];      // values 128h + 32k + l, l < 32, in w[4h + k]
+      __m256i scale[8];  // their sub-blocks' scales: 8h + 2k (l < 16), + 1
+      for (int h = 0; h < 2; ++h) {
+        const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h));
+        const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h + 32));
+        const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * h));
+        const __m256i lo[4] = {_mm256_and_si256(ql0, low4), _mm256_and_si256(ql1, low4),
+                               _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                               _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4)};
+        for (int k = 0; k < 4; ++k) {
+          const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), three);
+          w[4 * h + k] = _mm256_or_si256(lo[k], _mm256_slli_epi16(hi, 4));
+          const int s = 8 * h + 2 * k;
+          scale[4 * h + k] = _mm256_set_m128i(_mm_set1_epi16(scales[s + 1]), _mm_set1_epi16(scales[s]));
+        }
+      }
+      const float d = HalfAt(blk + 208);
+      for (int k = 0; k < NT; ++k) {
+        const int8_t* xq = a.qx.q + (t0 + k) * cols + kSuperBlock * b;
+        const int16_t* bs = a.qx.bsums + ((t0 + k) * nbk + b) * 16;
+        __m256i sum = _mm256_setzero_si256();
+        for (int i = 0; i < 8; ++i) {
+          const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * i));
+          sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(w[i], xv), scale[i]));
+        }
+        int32_t offset = 0;
+        for (int s = 0; s < 16; ++s) offset += scales[s] * bs[s];
+        const float dx = a.qx.d[(t0 + k) * nbk + b];
+        acc[k] += (d * dx) * static_cast<float>(HSumI32(sum) - 32 * offset);
+      }
+    }
+    for (int k = 0; k < NT; ++k) a.y[(t0 + k) * a.w->rows + o] = acc[k];
+  }
+};
+
 template <typename Kernel>
 void RunRows(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
   const auto* base = static_cast<const uint8_t*>(a.w->data);
@@ -325,11 +457,11 @@ void MatMulRowsAvx2(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
     case DType::kQ5_1:
       return RunRows<MinBlockKernel<Q5_1Weights>>(a, row_begin, row_end);
     case DType::kQ4_K:
+      return RunRows<Q45KKernel<false>>(a, row_begin, row_end);
     case DType::kQ5_K:
+      return RunRows<Q45KKernel<true>>(a, row_begin, row_end);
     case DType::kQ6_K:
-      // No SIMD kernels yet: the scalar ones, which give these formats the
-      // same bits on every ISA.
-      return MatMulRowsScalar(a, row_begin, row_end);
+      return RunRows<Q6KKernel>(a, row_begin, row_end);
   }
 }
 

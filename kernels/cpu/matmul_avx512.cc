@@ -495,9 +495,9 @@ void MatMulRowsAvx512(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:
-      // No SIMD kernels yet: the scalar ones, which give these formats the
-      // same bits on every ISA.
-      return MatMulRowsScalar(a, row_begin, row_end);
+      // The AVX2 kernels, which give the scalar kernel's bits (a 512-bit
+      // version would have to keep that exact integer order too).
+      return MatMulRowsAvx2(a, row_begin, row_end);
   }
 }
 

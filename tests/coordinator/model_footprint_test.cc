@@ -114,18 +114,22 @@ TEST_F(SmolLm2FootprintTest, DecodeCostsWeighLayersAndTheQ8HeadByType) {
 
 TEST(DecodeCostPerByteTest, OrdersFormatsAsTheKernelsRunThem) {
   // Q8_0 runs the same int8 dot products as Q4_1 over 1.7x the bytes per
-  // weight, so a byte of it is cheaper; the scalar-only K-quants are dearer.
+  // weight, so a byte of it is cheaper.
   EXPECT_EQ(DecodeCostPerByte(GgmlType::kQ4_1, true), 1.0);
   EXPECT_LT(DecodeCostPerByte(GgmlType::kQ8_0, true), 1.0);
   EXPECT_GT(DecodeCostPerByte(GgmlType::kQ8_0, true), 0.5);
-  for (GgmlType scalar : {GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
-    EXPECT_GT(DecodeCostPerByte(scalar, true), 5.0) << GgmlTypeName(scalar);
-  }
-  // Q4_0, Q5_0 and Q5_1 have SIMD kernels like Q4_1's: within 2x of it.
+  // Q4_0, Q5_0 and Q5_1 run Q4_1's kernel shapes: within 2x of it.
   for (GgmlType simd : {GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ5_1}) {
     EXPECT_GT(DecodeCostPerByte(simd, true), 0.5) << GgmlTypeName(simd);
     EXPECT_LT(DecodeCostPerByte(simd, true), 2.0) << GgmlTypeName(simd);
   }
+  // The K-quants unpack more per weight (scales per 16 or 32 values): dearer
+  // per byte than Q4_1, cheaper the more bits they store.
+  for (GgmlType k : {GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
+    EXPECT_GT(DecodeCostPerByte(k, true), 1.0) << GgmlTypeName(k);
+    EXPECT_LT(DecodeCostPerByte(k, true), 4.0) << GgmlTypeName(k);
+  }
+  EXPECT_GT(DecodeCostPerByte(GgmlType::kQ4_K, true), DecodeCostPerByte(GgmlType::kQ6_K, true));
   // Norms and biases: one elementwise pass, a byte each, whatever the type.
   EXPECT_EQ(DecodeCostPerByte(GgmlType::kF32, false), 1.0);
   EXPECT_EQ(DecodeCostPerByte(GgmlType::kQ6_K, false), 1.0);
