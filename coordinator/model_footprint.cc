@@ -55,6 +55,10 @@ double DecodeCostPerByte(GgmlType type, bool is_matrix) {
       return 0.85;
     case GgmlType::kQ5_1:
       return 0.75;
+    case GgmlType::kIQ4_NL:
+      return 1.0;  // Q4_0's kernel with a table lookup: assumed, not measured
+    case GgmlType::kIQ4_XS:
+      return 2.2;  // Q4_K-like: assumed, not measured
   }
   return 1.0;
 }

@@ -11,10 +11,12 @@ int BlockSize(DType t) {
     case DType::kQ4_0:
     case DType::kQ5_0:
     case DType::kQ5_1:
+    case DType::kIQ4_NL:
       return 32;
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:
+    case DType::kIQ4_XS:
       return kSuperBlock;
     case DType::kF32:
     case DType::kF16:
@@ -41,6 +43,10 @@ size_t BlockBytes(DType t) {
       return 22;
     case DType::kQ5_1:
       return 24;
+    case DType::kIQ4_NL:
+      return 18;
+    case DType::kIQ4_XS:
+      return 136;
     case DType::kQ4_K:
       return 144;
     case DType::kQ5_K:
@@ -52,7 +58,7 @@ size_t BlockBytes(DType t) {
 }
 
 bool IsKQuant(DType t) {
-  return t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K;
+  return t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K || t == DType::kIQ4_XS;
 }
 
 size_t RowBytes(DType t, int64_t n) {
@@ -77,6 +83,10 @@ const char* DTypeName(DType t) {
       return "Q5_0";
     case DType::kQ5_1:
       return "Q5_1";
+    case DType::kIQ4_NL:
+      return "IQ4_NL";
+    case DType::kIQ4_XS:
+      return "IQ4_XS";
     case DType::kQ4_K:
       return "Q4_K";
     case DType::kQ5_K:

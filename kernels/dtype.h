@@ -9,6 +9,12 @@
 //   Q5_0: f16 d, 4 bytes qh, 16 bytes nibbles as Q4_1; value j's fifth bit
 //         is bit j of qh (little-endian uint32); x = d * (q - 16)      (22 bytes)
 //   Q5_1: f16 d, f16 m, then as Q5_0; x = d * q + m                   (24 bytes)
+//   IQ4_NL: as Q4_0 but x = d * kIq4Values[q]                          (18 bytes)
+//   IQ4_XS: 256 values: f16 d, u16 scales_h, 4 bytes scales_l, 128 bytes of
+//         nibbles (sub-block j of 32: qs[16j..16j+15], low nibbles values
+//         0..15, high 16..31); 6-bit scale ls_j = (scales_l[j/2] >> 4(j%2)
+//         & 15) | ((scales_h >> 2j) & 3) << 4; x = d * (ls_j - 32) *
+//         kIq4Values[q]                                              (136 bytes)
 // K-quants: 256-value super-blocks of sub-blocks with their own small scales.
 //   Q4_K: f16 d, f16 dmin, 12 bytes of 6-bit (scale, min) pairs for 8
 //         sub-blocks of 32, 128 bytes nibbles; x = d*sc*q - dmin*m  (144 bytes)
@@ -33,12 +39,19 @@
 
 namespace tessera::kernels {
 
-enum class DType : uint8_t { kF32, kF16, kBF16, kQ8_0, kQ4_1, kQ4_0, kQ4_K, kQ5_K, kQ6_K, kQ5_0, kQ5_1 };
+enum class DType : uint8_t {
+  kF32, kF16, kBF16, kQ8_0, kQ4_1, kQ4_0, kQ4_K, kQ5_K, kQ6_K, kQ5_0, kQ5_1, kIQ4_NL, kIQ4_XS
+};
+
+// IQ4_NL / IQ4_XS: the 16 values a nibble stands for (ggml's kvalues_iq4nl).
+inline constexpr int8_t kIq4Values[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                          1,    13,   25,  38,  53,  69,  89,  113};
 
 // Values per K-quant super-block.
 inline constexpr int kSuperBlock = 256;
 
-// True for the 256-value super-block formats (Q4_K, Q5_K, Q6_K).
+// True for the 256-value super-block formats (Q4_K, Q5_K, Q6_K, IQ4_XS),
+// which take Q8_K activations.
 bool IsKQuant(DType t);
 
 // Values per block (1 for plain float formats).

@@ -12,7 +12,8 @@ struct TypeTraits {
 // Block byte counts follow ggml's block structs: Q4_0 = f16 d + 16 nibble bytes,
 // Q4_1 = f16 d + f16 m + 16, Q8_0 = f16 d + 32 int8, Q4_K = 2 f16 + 12 scale
 // bytes + 128, Q5_K = Q4_K + 32 high-bit bytes, Q6_K = 128 + 64 + 16 + f16 d,
-// Q5_0 = f16 d + 4 high-bit bytes + 16, Q5_1 = Q5_0 + f16 m.
+// Q5_0 = f16 d + 4 high-bit bytes + 16, Q5_1 = Q5_0 + f16 m, IQ4_NL = f16 d +
+// 16 (as Q4_0), IQ4_XS = f16 d + u16 high scale bits + 4 low scale bytes + 128.
 std::optional<TypeTraits> Traits(GgmlType type) {
   switch (type) {
     case GgmlType::kF32:
@@ -35,6 +36,10 @@ std::optional<TypeTraits> Traits(GgmlType type) {
       return TypeTraits{"Q5_K", 256, 176};
     case GgmlType::kQ6_K:
       return TypeTraits{"Q6_K", 256, 210};
+    case GgmlType::kIQ4_NL:
+      return TypeTraits{"IQ4_NL", 32, 18};
+    case GgmlType::kIQ4_XS:
+      return TypeTraits{"IQ4_XS", 256, 136};
     case GgmlType::kBF16:
       return TypeTraits{"BF16", 1, 2};
   }

@@ -282,6 +282,10 @@ void DequantizeRow(const WeightMatrix& w, int64_t row, float* out) {
       return internal::DequantizeRowQ5_0(p, w.cols, out);
     case DType::kQ5_1:
       return internal::DequantizeRowQ5_1(p, w.cols, out);
+    case DType::kIQ4_NL:
+      return internal::DequantizeRowIq4Nl(p, w.cols, out);
+    case DType::kIQ4_XS:
+      return internal::DequantizeRowIq4Xs(p, w.cols, out);
     case DType::kQ4_K:
       return internal::DequantizeRowQ4_K(p, w.cols, out);
     case DType::kQ5_K:

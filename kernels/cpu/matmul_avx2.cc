@@ -149,6 +149,17 @@ TESSERA_INLINE __m256i Unpack5(const uint8_t* qh_bytes, const uint8_t* qs) {
                                       _mm256_set1_epi8(0x0F));
   return _mm256_or_si256(lo, _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
 }
+// IQ4_NL: each nibble looks its value up in kIq4Values (a byte shuffle).
+struct Iq4NlWeights {
+  static constexpr int64_t kBlockBytes = 18;
+  static TESSERA_INLINE __m256i Load(const uint8_t* blk) {
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+    const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw),
+                                       _mm256_set1_epi8(0x0F));
+    const __m128i table = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4Values));
+    return _mm256_shuffle_epi8(_mm256_set_m128i(table, table), q);
+  }
+};
 struct Q5_0Weights {
   static constexpr int64_t kBlockBytes = 22;
   static TESSERA_INLINE __m256i Load(const uint8_t* blk) {
@@ -409,6 +420,49 @@ struct Q6KKernel {
   }
 };
 
+// IQ4_XS: per sub-block the signed table values (|v| <= 127) against x,
+// with the sign moved onto x as for Q8_0 (pair sums <= 32258), madd by the
+// sub-block's ls - 32; the scalar kernel's integer sum and float order, so
+// its bits.
+struct Iq4XsKernel {
+  template <int NT>
+  static void Run(const MatMulArgs& a, const uint8_t* row, int64_t o, int64_t t0) {
+    const int64_t cols = a.w->cols;
+    const int64_t nbk = cols / kSuperBlock;
+    float acc[NT];
+    for (int k = 0; k < NT; ++k) acc[k] = 0.0f;
+    const __m128i table128 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4Values));
+    const __m256i table = _mm256_set_m128i(table128, table128);
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nbk; ++b) {
+      const uint8_t* blk = row + 136 * b;
+      uint16_t scales_h;
+      std::memcpy(&scales_h, blk + 2, sizeof(scales_h));
+      __m256i w[8], abs_w[8], scale[8];
+      for (int j = 0; j < 8; ++j) {
+        const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 8 + 16 * j));
+        w[j] = _mm256_shuffle_epi8(
+            table, _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), low4));
+        abs_w[j] = _mm256_sign_epi8(w[j], w[j]);
+        const int ls = ((blk[4 + j / 2] >> (4 * (j % 2))) & 0x0F) | (((scales_h >> (2 * j)) & 3) << 4);
+        scale[j] = _mm256_set1_epi16(static_cast<int16_t>(ls - 32));
+      }
+      const float d = HalfAt(blk);
+      for (int k = 0; k < NT; ++k) {
+        const int8_t* xq = a.qx.q + (t0 + k) * cols + kSuperBlock * b;
+        __m256i sum = _mm256_setzero_si256();
+        for (int j = 0; j < 8; ++j) {
+          const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * j));
+          const __m256i p16 = _mm256_maddubs_epi16(abs_w[j], _mm256_sign_epi8(xv, w[j]));
+          sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p16, scale[j]));
+        }
+        acc[k] += (d * a.qx.d[(t0 + k) * nbk + b]) * static_cast<float>(HSumI32(sum));
+      }
+    }
+    for (int k = 0; k < NT; ++k) a.y[(t0 + k) * a.w->rows + o] = acc[k];
+  }
+};
+
 template <typename Kernel>
 void RunRows(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
   const auto* base = static_cast<const uint8_t*>(a.w->data);
@@ -462,6 +516,10 @@ void MatMulRowsAvx2(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
       return RunRows<Q45KKernel<true>>(a, row_begin, row_end);
     case DType::kQ6_K:
       return RunRows<Q6KKernel>(a, row_begin, row_end);
+    case DType::kIQ4_NL:
+      return RunRows<SignedBlockKernel<Iq4NlWeights>>(a, row_begin, row_end);
+    case DType::kIQ4_XS:
+      return RunRows<Iq4XsKernel>(a, row_begin, row_end);
   }
 }
 

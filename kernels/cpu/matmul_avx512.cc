@@ -137,6 +137,17 @@ TESSERA_INLINE __m256i Unpack5(const uint8_t* qh, const uint8_t* qs) {
                                       _mm256_set1_epi8(0x0F));
   return _mm256_or_si256(lo, _mm256_maskz_mov_epi8(LoadU32(qh), _mm256_set1_epi8(0x10)));
 }
+// IQ4_NL: each nibble looks its value up in kIq4Values (a byte shuffle).
+struct Iq4NlWeights {
+  static constexpr int64_t kBlockBytes = 18;
+  static TESSERA_INLINE __m256i Load(const uint8_t* blk) {
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+    const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw),
+                                       _mm256_set1_epi8(0x0F));
+    const __m128i table = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4Values));
+    return _mm256_shuffle_epi8(_mm256_set_m128i(table, table), q);
+  }
+};
 struct Q5_0Weights {
   static constexpr int64_t kBlockBytes = 22;
   static TESSERA_INLINE __m256i Load(const uint8_t* blk) {
@@ -488,6 +499,8 @@ void MatMulRowsAvx512(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
       return RunFormat<Q4_0Weights, false>(a, row_begin, row_end);
     case DType::kQ5_0:
       return RunFormat<Q5_0Weights, false>(a, row_begin, row_end);
+    case DType::kIQ4_NL:
+      return RunFormat<Iq4NlWeights, false>(a, row_begin, row_end);
     case DType::kQ4_1:
       return RunFormat<Q4_1Weights, true>(a, row_begin, row_end);
     case DType::kQ5_1:
@@ -495,6 +508,7 @@ void MatMulRowsAvx512(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:
+    case DType::kIQ4_XS:
       // The AVX2 kernels, which give the scalar kernel's bits (a 512-bit
       // version would have to keep that exact integer order too).
       return MatMulRowsAvx2(a, row_begin, row_end);

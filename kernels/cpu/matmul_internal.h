@@ -83,6 +83,13 @@ float DotQ5_0(const uint8_t* row, const int8_t* q, const float* dx, int64_t nb);
 float DotQ5_1(const uint8_t* row, const int8_t* q, const float* dx, const float* sx,
               int64_t nb);
 
+// IQ4_NL and IQ4_XS (iq4_quants.cc): IQ4_NL takes Q8_0 activation blocks,
+// IQ4_XS Q8_K super-blocks.
+void DequantizeRowIq4Nl(const uint8_t* row, int64_t cols, float* out);
+void DequantizeRowIq4Xs(const uint8_t* row, int64_t cols, float* out);
+float DotIq4Nl(const uint8_t* row, const int8_t* q, const float* dx, int64_t nb);
+float DotIq4Xs(const uint8_t* row, const int8_t* q, const float* dx, int64_t nbk);
+
 void MatMulRowsScalar(const MatMulArgs& args, int64_t row_begin, int64_t row_end);
 void MatMulRowsAvx2(const MatMulArgs& args, int64_t row_begin, int64_t row_end);
 void MatMulRowsAvx512(const MatMulArgs& args, int64_t row_begin, int64_t row_end);

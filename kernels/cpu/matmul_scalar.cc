@@ -96,6 +96,12 @@ void MatMulRowsScalar(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
         case DType::kQ5_1:
           r = DotQ5_1(row, a.qx.q + t * w.cols, a.qx.d + t * nb, a.qx.s + t * nb, nb);
           break;
+        case DType::kIQ4_NL:
+          r = DotIq4Nl(row, a.qx.q + t * w.cols, a.qx.d + t * nb, nb);
+          break;
+        case DType::kIQ4_XS:
+          r = DotIq4Xs(row, a.qx.q + t * w.cols, a.qx.d + t * nbk, nbk);
+          break;
         case DType::kQ4_K:
           r = DotQ4_K(row, a.qx.q + t * w.cols, a.qx.d + t * nbk, a.qx.bsums + t * nbk * 16,
                       nbk);

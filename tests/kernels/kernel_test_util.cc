@@ -131,6 +131,8 @@ OwnedWeights RandomWeights(DType dtype, int64_t rows, int64_t cols, std::mt19937
       case DType::kQ4_0:
       case DType::kQ5_0:
       case DType::kQ5_1:
+      case DType::kIQ4_NL:
+      case DType::kIQ4_XS:
       case DType::kQ4_K:
       case DType::kQ5_K:
       case DType::kQ6_K:
@@ -173,6 +175,8 @@ double WeightRef(const WeightMatrix& w, int64_t r, int64_t i) {
     case DType::kQ4_0:
     case DType::kQ5_0:
     case DType::kQ5_1:
+    case DType::kIQ4_NL:
+    case DType::kIQ4_XS:
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:

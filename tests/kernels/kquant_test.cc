@@ -25,10 +25,16 @@ using testing::IsaTest;
 using testing::RandomVector;
 using testing::RoundToHalf;
 
-constexpr DType kNewTypes[] = {DType::kQ4_0, DType::kQ5_0, DType::kQ5_1,
-                               DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+constexpr DType kNewTypes[] = {DType::kQ4_0,  DType::kQ5_0, DType::kQ5_1,  DType::kIQ4_NL,
+                               DType::kQ4_K,  DType::kQ5_K, DType::kQ6_K,  DType::kIQ4_XS};
 
-bool IsK(DType t) { return t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K; }
+bool IsK(DType t) {
+  return t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K || t == DType::kIQ4_XS;
+}
+
+// ggml's kvalues_iq4nl, written out here independently of kernels/dtype.h.
+constexpr int kIq4Table[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                               1,    13,   25,  38,  53,  69,  89,  113};
 // Q5_1 takes Q8_1 activations: its minimum meets the f16 block sum s.
 bool HasMin(DType t) { return t == DType::kQ5_1; }
 
@@ -66,7 +72,11 @@ Weights RandomQuantWeights(DType dtype, int64_t rows, int64_t cols, std::mt19937
       switch (dtype) {
         case DType::kQ4_0:
         case DType::kQ5_0:
+        case DType::kIQ4_NL:
           StoreHalf(blk, RandomHalf(rng, 3, 11));
+          break;
+        case DType::kIQ4_XS:
+          StoreHalf(blk, RandomHalf(rng, 1, 8));  // d; scales stay random bytes
           break;
         case DType::kQ5_1:
           StoreHalf(blk, RandomHalf(rng, 3, 11));      // d
@@ -104,6 +114,22 @@ RefElem DecodeRef(const WeightMatrix& w, int64_t r, int64_t i) {
     const int j = i % 32;
     const int q = j < 16 ? (blk[2 + j] & 15) : (blk[2 + j - 16] >> 4);
     return {Half(blk) * (q - 8), 0.0};
+  }
+  if (w.dtype == DType::kIQ4_NL) {
+    const uint8_t* blk = row + 18 * (i / 32);
+    const int j = i % 32;
+    const int q = j < 16 ? (blk[2 + j] & 15) : (blk[2 + j - 16] >> 4);
+    return {Half(blk) * kIq4Table[q], 0.0};
+  }
+  if (w.dtype == DType::kIQ4_XS) {
+    // ggml's block_iq4_xs: d, scales_h (u16), scales_l[4], qs[128].
+    const uint8_t* blk = row + 136 * (i / 256);
+    const int v = i % 256, sub = v / 32, l = v % 32;
+    const int scales_h = blk[2] | (blk[3] << 8);
+    const int ls = ((blk[4 + sub / 2] >> (4 * (sub % 2))) & 15) | (((scales_h >> (2 * sub)) & 3) << 4);
+    const uint8_t* qs = blk + 8 + 16 * sub;
+    const int q = l < 16 ? (qs[l] & 15) : (qs[l - 16] >> 4);
+    return {Half(blk) * (ls - 32) * kIq4Table[q], 0.0};
   }
   if (w.dtype == DType::kQ5_0 || w.dtype == DType::kQ5_1) {
     // ggml's block_q5_0 / block_q5_1: d, (m,) qh as a little-endian uint32,
@@ -479,9 +505,10 @@ TEST_P(KQuantTest, NonFiniteActivationsNeverComeOutFinite) {
 
 class KQuantSimdTest : public KQuantTest {};
 
-// The K-quants have one (scalar) kernel, so unlike Q8_0/Q4_1 every ISA must
-// give the scalar path's exact bits. (Q4_0, Q5_0 and Q5_1 have SIMD kernels
-// of their own: the float64 tests above check them on every ISA.)
+// The super-block formats' SIMD kernels form the scalar kernel's integer
+// sums and float operations, so unlike Q8_0/Q4_1 every ISA must give the
+// scalar path's exact bits. (The 32-value formats' SIMD kernels accumulate
+// in another float order: the float64 tests above check them on every ISA.)
 TEST_P(KQuantSimdTest, EveryIsaGivesScalarBits) {
   std::mt19937 rng(38);
   for (DType dtype : kNewTypes) {
