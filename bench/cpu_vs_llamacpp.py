@@ -19,6 +19,10 @@ llama.cpp settings: its defaults (f16 K/V cache, CPU backend, mmap) except
 n_threads = n_threads_batch = --threads and flash attention off.
 
   bench/cpu_vs_llamacpp.py [--model PATH] [--bench BIN] [--threads 2] [--rounds 3]
+      [--formats Q4_0,Q4_K_M,Q5_K_M,Q6_K,Q8_0,IQ4_XS]
+
+--formats requantizes --model with llama.cpp's own quantizer (cached in
+models/requant/) and prints one table of every mode for every format.
 """
 import argparse
 import ctypes
@@ -112,30 +116,79 @@ MODES = [("decode", 1, 32, 128), ("prefill", 1, 512, 0), ("batch8", 8, 16, 32),
          ("batch32", 32, 16, 32)]
 
 
+def requantize(source, fmt, threads):
+    """SOURCE requantized by llama.cpp's own quantizer to FMT (a llama_ftype
+    name such as Q4_K_M), cached in models/requant/."""
+    import llama_cpp as L
+    out_dir = os.path.join(ROOT, "models", "requant")
+    os.makedirs(out_dir, exist_ok=True)
+    stem = os.path.basename(source).split(".")[0]
+    out = os.path.join(out_dir, f"{stem}.{fmt}.gguf")
+    if os.path.exists(out):
+        return out
+    p = L.llama_model_quantize_default_params()
+    p.ftype = getattr(L, "LLAMA_FTYPE_MOSTLY_" + fmt)
+    p.allow_requantize = True  # the shipped file is already quantized
+    p.nthread = threads
+    if L.llama_model_quantize(source.encode(), (out + ".tmp").encode(), ctypes.byref(p)) != 0:
+        raise RuntimeError(f"llama.cpp could not quantize {source} to {fmt}")
+    os.rename(out + ".tmp", out)
+    return out
+
+
+def measure(model, args):
+    """Best-of-rounds tok/s of both engines per mode on MODEL."""
+    ll = Llama(model, args.threads)
+    best = {}
+    decode_info = None
+    for r in range(args.rounds):
+        for mode, nseq, prompt, steps in MODES:
+            t = tessera(args.bench, model, args.threads, mode, nseq)
+            l = ll.run(nseq, prompt, steps)
+            print(f"{os.path.basename(model)} round {r} {mode:8} tessera {t['tok_s']:9.1f}  "
+                  f"llama.cpp {l:9.1f}  ratio {t['tok_s'] / l:5.2f}", flush=True)
+            bt, bl = best.get(mode, (0, 0))
+            best[mode] = (max(bt, t["tok_s"]), max(bl, l))
+            if mode == "decode" and (decode_info is None or t["tok_s"] >= decode_info["tok_s"]):
+                decode_info = t
+    return best, decode_info
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=os.path.join(ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf"))
     ap.add_argument("--bench", default=os.path.join(ROOT, "build", "bench", "tessera_cpu_bench"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--formats", default="",
+                    help="comma-separated llama.cpp file types (Q4_0,Q4_K_M,Q5_K_M,Q6_K,Q8_0,"
+                         "IQ4_XS): requantize --model to each with llama.cpp's quantizer and "
+                         "print one table of ratios per format")
     args = ap.parse_args()
     import llama_cpp
-    ll = Llama(args.model, args.threads)
 
     bw = max(tessera(args.bench, args.model, args.threads, "bandwidth")["gbps"]
              for _ in range(2))
-    best = {}
-    decode_info = None
-    for r in range(args.rounds):
-        for mode, nseq, prompt, steps in MODES:
-            t = tessera(args.bench, args.model, args.threads, mode, nseq)
-            l = ll.run(nseq, prompt, steps)
-            print(f"round {r} {mode:8} tessera {t['tok_s']:9.1f}  llama.cpp {l:9.1f}  "
-                  f"ratio {t['tok_s'] / l:5.2f}", flush=True)
-            bt, bl = best.get(mode, (0, 0))
-            best[mode] = (max(bt, t["tok_s"]), max(bl, l))
-            if mode == "decode" and (decode_info is None or t["tok_s"] >= decode_info["tok_s"]):
-                decode_info = t
+    if args.formats:
+        rows = []
+        for fmt in args.formats.split(","):
+            model = requantize(args.model, fmt, args.threads)
+            best, info = measure(model, args)
+            rows.append((fmt, best, info))
+        print(f"\nrequantized from {os.path.basename(args.model)} by llama.cpp's quantizer, "
+              f"threads {args.threads}, llama-cpp-python {llama_cpp.__version__} (flash_attn "
+              f"off, f16 KV), best of {args.rounds} rounds; measured read bandwidth {bw:.1f} GB/s")
+        print(f"{'format':8}" + "".join(f"{m:>22}" for m, _, _, _ in MODES) +
+              f"{'MB/token':>10}{'% of bw':>9}")
+        for fmt, best, info in rows:
+            cells = "".join(f"{best[m][0]:8.0f}/{best[m][1]:<7.0f}{best[m][0] / best[m][1]:5.2f}x "
+                            for m, _, _, _ in MODES)
+            bpt = info["bytes_per_token"]
+            print(f"{fmt:8}{cells}{bpt / 1e6:10.1f}{100 * best['decode'][0] * bpt / 1e9 / bw:8.0f}%")
+        print("(each cell: Tessera tok/s / llama.cpp tok/s, ratio)")
+        return
+
+    best, decode_info = measure(args.model, args)
     bw = max(bw, tessera(args.bench, args.model, args.threads, "bandwidth")["gbps"])
 
     print(f"\nmodel {os.path.basename(args.model)}, threads {args.threads}, "

@@ -59,6 +59,9 @@ double DecodeCostPerByte(GgmlType type, bool is_matrix) {
       return 1.0;  // Q4_0's kernel with a table lookup: assumed, not measured
     case GgmlType::kIQ4_XS:
       return 2.2;  // Q4_K-like: assumed, not measured
+    case GgmlType::kQ2_K:
+    case GgmlType::kQ3_K:
+      return 30.0;  // scalar kernels: assumed from Q5_K's scalar figure
   }
   return 1.0;
 }

@@ -18,6 +18,8 @@ absl::StatusOr<kernels::DType> KernelDType(GgmlType type) {
     case GgmlType::kQ5_1: return kernels::DType::kQ5_1;
     case GgmlType::kIQ4_NL: return kernels::DType::kIQ4_NL;
     case GgmlType::kIQ4_XS: return kernels::DType::kIQ4_XS;
+    case GgmlType::kQ2_K: return kernels::DType::kQ2_K;
+    case GgmlType::kQ3_K: return kernels::DType::kQ3_K;
     case GgmlType::kQ4_K: return kernels::DType::kQ4_K;
     case GgmlType::kQ5_K: return kernels::DType::kQ5_K;
     case GgmlType::kQ6_K: return kernels::DType::kQ6_K;
@@ -25,7 +27,8 @@ absl::StatusOr<kernels::DType> KernelDType(GgmlType type) {
       return absl::UnimplementedError(
           absl::StrCat("storage type ", GgmlTypeName(type),
                        " is not supported by the kernels (supported: F32, F16, BF16, Q8_0, "
-                       "Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)"));
+                       "Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, "
+                       "IQ4_XS)"));
   }
 }
 

@@ -17,6 +17,8 @@ int BlockSize(DType t) {
     case DType::kQ5_K:
     case DType::kQ6_K:
     case DType::kIQ4_XS:
+    case DType::kQ2_K:
+    case DType::kQ3_K:
       return kSuperBlock;
     case DType::kF32:
     case DType::kF16:
@@ -47,6 +49,10 @@ size_t BlockBytes(DType t) {
       return 18;
     case DType::kIQ4_XS:
       return 136;
+    case DType::kQ2_K:
+      return 84;
+    case DType::kQ3_K:
+      return 110;
     case DType::kQ4_K:
       return 144;
     case DType::kQ5_K:
@@ -58,7 +64,8 @@ size_t BlockBytes(DType t) {
 }
 
 bool IsKQuant(DType t) {
-  return t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K || t == DType::kIQ4_XS;
+  return t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K || t == DType::kIQ4_XS ||
+         t == DType::kQ2_K || t == DType::kQ3_K;
 }
 
 size_t RowBytes(DType t, int64_t n) {
@@ -87,6 +94,10 @@ const char* DTypeName(DType t) {
       return "IQ4_NL";
     case DType::kIQ4_XS:
       return "IQ4_XS";
+    case DType::kQ2_K:
+      return "Q2_K";
+    case DType::kQ3_K:
+      return "Q3_K";
     case DType::kQ4_K:
       return "Q4_K";
     case DType::kQ5_K:

@@ -9,6 +9,13 @@
 //   Q5_0: f16 d, 4 bytes qh, 16 bytes nibbles as Q4_1; value j's fifth bit
 //         is bit j of qh (little-endian uint32); x = d * (q - 16)      (22 bytes)
 //   Q5_1: f16 d, f16 m, then as Q5_0; x = d * q + m                   (24 bytes)
+//   Q2_K: 16 scale bytes (low nibble scale, high nibble min, per 16 values),
+//         64 bytes qs, f16 d, f16 dmin; value 128h + 32j + l is bits 2j..2j+1
+//         of qs[32h + l], sub-block 8h + 2j + l/16; x = d*sc*q - dmin*m
+//                                                                     (84 bytes)
+//   Q3_K: 32 bytes hmask, 64 bytes qs (as Q2_K), 12 bytes of sixteen 6-bit
+//         scales, f16 d; q = low bits - (bit 4h + j of hmask[l] ? 0 : 4);
+//         x = d * (scale - 32) * q                                  (110 bytes)
 //   IQ4_NL: as Q4_0 but x = d * kIq4Values[q]                          (18 bytes)
 //   IQ4_XS: 256 values: f16 d, u16 scales_h, 4 bytes scales_l, 128 bytes of
 //         nibbles (sub-block j of 32: qs[16j..16j+15], low nibbles values
@@ -40,7 +47,8 @@
 namespace tessera::kernels {
 
 enum class DType : uint8_t {
-  kF32, kF16, kBF16, kQ8_0, kQ4_1, kQ4_0, kQ4_K, kQ5_K, kQ6_K, kQ5_0, kQ5_1, kIQ4_NL, kIQ4_XS
+  kF32, kF16, kBF16, kQ8_0, kQ4_1, kQ4_0, kQ4_K, kQ5_K, kQ6_K, kQ5_0, kQ5_1, kIQ4_NL, kIQ4_XS,
+  kQ2_K, kQ3_K
 };
 
 // IQ4_NL / IQ4_XS: the 16 values a nibble stands for (ggml's kvalues_iq4nl).
@@ -50,7 +58,7 @@ inline constexpr int8_t kIq4Values[16] = {-127, -104, -83, -65, -49, -35, -22, -
 // Values per K-quant super-block.
 inline constexpr int kSuperBlock = 256;
 
-// True for the 256-value super-block formats (Q4_K, Q5_K, Q6_K, IQ4_XS),
+// True for the 256-value super-block formats (Q2_K to Q6_K, IQ4_XS),
 // which take Q8_K activations.
 bool IsKQuant(DType t);
 

@@ -13,7 +13,8 @@ struct TypeTraits {
 // Q4_1 = f16 d + f16 m + 16, Q8_0 = f16 d + 32 int8, Q4_K = 2 f16 + 12 scale
 // bytes + 128, Q5_K = Q4_K + 32 high-bit bytes, Q6_K = 128 + 64 + 16 + f16 d,
 // Q5_0 = f16 d + 4 high-bit bytes + 16, Q5_1 = Q5_0 + f16 m, IQ4_NL = f16 d +
-// 16 (as Q4_0), IQ4_XS = f16 d + u16 high scale bits + 4 low scale bytes + 128.
+// 16 (as Q4_0), Q2_K = 16 scale bytes + 64 + 2 f16, Q3_K = 32 + 64 + 12 + f16
+// d, IQ4_XS = f16 d + u16 high scale bits + 4 low scale bytes + 128.
 std::optional<TypeTraits> Traits(GgmlType type) {
   switch (type) {
     case GgmlType::kF32:
@@ -30,6 +31,10 @@ std::optional<TypeTraits> Traits(GgmlType type) {
       return TypeTraits{"Q5_1", 32, 24};
     case GgmlType::kQ8_0:
       return TypeTraits{"Q8_0", 32, 34};
+    case GgmlType::kQ2_K:
+      return TypeTraits{"Q2_K", 256, 84};
+    case GgmlType::kQ3_K:
+      return TypeTraits{"Q3_K", 256, 110};
     case GgmlType::kQ4_K:
       return TypeTraits{"Q4_K", 256, 144};
     case GgmlType::kQ5_K:

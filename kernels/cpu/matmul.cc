@@ -286,6 +286,10 @@ void DequantizeRow(const WeightMatrix& w, int64_t row, float* out) {
       return internal::DequantizeRowIq4Nl(p, w.cols, out);
     case DType::kIQ4_XS:
       return internal::DequantizeRowIq4Xs(p, w.cols, out);
+    case DType::kQ2_K:
+      return internal::DequantizeRowQ2_K(p, w.cols, out);
+    case DType::kQ3_K:
+      return internal::DequantizeRowQ3_K(p, w.cols, out);
     case DType::kQ4_K:
       return internal::DequantizeRowQ4_K(p, w.cols, out);
     case DType::kQ5_K:

@@ -520,6 +520,10 @@ void MatMulRowsAvx2(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
       return RunRows<SignedBlockKernel<Iq4NlWeights>>(a, row_begin, row_end);
     case DType::kIQ4_XS:
       return RunRows<Iq4XsKernel>(a, row_begin, row_end);
+    case DType::kQ2_K:
+    case DType::kQ3_K:
+      // No SIMD kernels yet: the scalar ones, the same bits on every ISA.
+      return MatMulRowsScalar(a, row_begin, row_end);
   }
 }
 

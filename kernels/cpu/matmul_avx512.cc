@@ -509,6 +509,8 @@ void MatMulRowsAvx512(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
     case DType::kQ5_K:
     case DType::kQ6_K:
     case DType::kIQ4_XS:
+    case DType::kQ2_K:
+    case DType::kQ3_K:
       // The AVX2 kernels, which give the scalar kernel's bits (a 512-bit
       // version would have to keep that exact integer order too).
       return MatMulRowsAvx2(a, row_begin, row_end);

@@ -90,6 +90,14 @@ void DequantizeRowIq4Xs(const uint8_t* row, int64_t cols, float* out);
 float DotIq4Nl(const uint8_t* row, const int8_t* q, const float* dx, int64_t nb);
 float DotIq4Xs(const uint8_t* row, const int8_t* q, const float* dx, int64_t nbk);
 
+// Q2_K and Q3_K (low_bit_kquants.cc): scalar only, shared by every ISA, on
+// Q8_K activations.
+void DequantizeRowQ2_K(const uint8_t* row, int64_t cols, float* out);
+void DequantizeRowQ3_K(const uint8_t* row, int64_t cols, float* out);
+float DotQ2_K(const uint8_t* row, const int8_t* q, const float* dx, const int16_t* bsums,
+              int64_t nbk);
+float DotQ3_K(const uint8_t* row, const int8_t* q, const float* dx, int64_t nbk);
+
 void MatMulRowsScalar(const MatMulArgs& args, int64_t row_begin, int64_t row_end);
 void MatMulRowsAvx2(const MatMulArgs& args, int64_t row_begin, int64_t row_end);
 void MatMulRowsAvx512(const MatMulArgs& args, int64_t row_begin, int64_t row_end);

@@ -102,6 +102,13 @@ void MatMulRowsScalar(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
         case DType::kIQ4_XS:
           r = DotIq4Xs(row, a.qx.q + t * w.cols, a.qx.d + t * nbk, nbk);
           break;
+        case DType::kQ2_K:
+          r = DotQ2_K(row, a.qx.q + t * w.cols, a.qx.d + t * nbk, a.qx.bsums + t * nbk * 16,
+                      nbk);
+          break;
+        case DType::kQ3_K:
+          r = DotQ3_K(row, a.qx.q + t * w.cols, a.qx.d + t * nbk, nbk);
+          break;
         case DType::kQ4_K:
           r = DotQ4_K(row, a.qx.q + t * w.cols, a.qx.d + t * nbk, a.qx.bsums + t * nbk * 16,
                       nbk);

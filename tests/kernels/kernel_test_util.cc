@@ -133,6 +133,8 @@ OwnedWeights RandomWeights(DType dtype, int64_t rows, int64_t cols, std::mt19937
       case DType::kQ5_1:
       case DType::kIQ4_NL:
       case DType::kIQ4_XS:
+      case DType::kQ2_K:
+      case DType::kQ3_K:
       case DType::kQ4_K:
       case DType::kQ5_K:
       case DType::kQ6_K:
@@ -177,6 +179,8 @@ double WeightRef(const WeightMatrix& w, int64_t r, int64_t i) {
     case DType::kQ5_1:
     case DType::kIQ4_NL:
     case DType::kIQ4_XS:
+    case DType::kQ2_K:
+    case DType::kQ3_K:
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:

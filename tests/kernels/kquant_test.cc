@@ -25,11 +25,13 @@ using testing::IsaTest;
 using testing::RandomVector;
 using testing::RoundToHalf;
 
-constexpr DType kNewTypes[] = {DType::kQ4_0,  DType::kQ5_0, DType::kQ5_1,  DType::kIQ4_NL,
-                               DType::kQ4_K,  DType::kQ5_K, DType::kQ6_K,  DType::kIQ4_XS};
+constexpr DType kNewTypes[] = {DType::kQ4_0, DType::kQ5_0, DType::kQ5_1, DType::kIQ4_NL,
+                               DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K,
+                               DType::kQ6_K, DType::kIQ4_XS};
 
 bool IsK(DType t) {
-  return t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K || t == DType::kIQ4_XS;
+  return t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K || t == DType::kIQ4_XS ||
+         t == DType::kQ2_K || t == DType::kQ3_K;
 }
 
 // ggml's kvalues_iq4nl, written out here independently of kernels/dtype.h.
@@ -78,6 +80,13 @@ Weights RandomQuantWeights(DType dtype, int64_t rows, int64_t cols, std::mt19937
         case DType::kIQ4_XS:
           StoreHalf(blk, RandomHalf(rng, 1, 8));  // d; scales stay random bytes
           break;
+        case DType::kQ2_K:
+          StoreHalf(blk + 80, RandomHalf(rng, 1, 9));  // d
+          StoreHalf(blk + 82, RandomHalf(rng, 1, 9));  // dmin
+          break;
+        case DType::kQ3_K:
+          StoreHalf(blk + 108, RandomHalf(rng, 1, 8));
+          break;
         case DType::kQ5_1:
           StoreHalf(blk, RandomHalf(rng, 3, 11));      // d
           StoreHalf(blk + 2, RandomHalf(rng, 3, 13));  // m, either sign
@@ -114,6 +123,25 @@ RefElem DecodeRef(const WeightMatrix& w, int64_t r, int64_t i) {
     const int j = i % 32;
     const int q = j < 16 ? (blk[2 + j] & 15) : (blk[2 + j - 16] >> 4);
     return {Half(blk) * (q - 8), 0.0};
+  }
+  if (w.dtype == DType::kQ2_K || w.dtype == DType::kQ3_K) {
+    // ggml's block_q2_K (scales[16], qs[64], d, dmin) and block_q3_K
+    // (hmask[32], qs[64], scales[12], d). Value v = 128h + 32j + l is bits
+    // 2j, 2j+1 of qs[32h + l]; its 16-value sub-block is 8h + 2j + l/16.
+    const bool q3 = w.dtype == DType::kQ3_K;
+    const uint8_t* blk = row + (q3 ? 110 : 84) * (i / 256);
+    const int v = i % 256, h = v / 128, j = (v % 128) / 32, l = v % 32;
+    const int sub = 8 * h + 2 * j + l / 16;
+    const int bits = (blk[(q3 ? 32 : 16) + 32 * h + l] >> (2 * j)) & 3;
+    if (!q3) {
+      return {Half(blk + 80) * (blk[sub] % 16) * bits, Half(blk + 82) * (blk[sub] / 16)};
+    }
+    // Sixteen 6-bit scales: low 4 bits from a nibble of bytes 0..7 (low
+    // nibbles for scales 0..7, high for 8..15), high 2 bits from bytes 8..11.
+    const int low = sub < 8 ? blk[96 + sub] % 16 : blk[96 + sub - 8] / 16;
+    const int high = (blk[96 + 8 + sub % 4] >> (2 * (sub / 4))) & 3;
+    const int q = bits - (((blk[l] >> (4 * h + j)) & 1) ? 0 : 4);
+    return {Half(blk + 108) * (low + 16 * high - 32) * q, 0.0};
   }
   if (w.dtype == DType::kIQ4_NL) {
     const uint8_t* blk = row + 18 * (i / 32);
