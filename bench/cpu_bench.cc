@@ -245,7 +245,8 @@ int MatMulMode(int tokens, int threads, kernels::ThreadPool* pool, int rounds) {
   using kernels::DType;
   const int64_t n = 1536;
   const DType types[] = {DType::kQ4_1, DType::kQ8_0, DType::kQ4_0, DType::kQ5_0,
-                         DType::kQ5_1, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K,
+                         DType::kQ5_1, DType::kIQ4_NL, DType::kQ2_K, DType::kQ3_K,
+                         DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kIQ4_XS,
                          DType::kF16,  DType::kBF16, DType::kF32};
   std::vector<float> x(static_cast<size_t>(tokens) * n), y(static_cast<size_t>(tokens) * n);
   for (size_t i = 0; i < x.size(); ++i) x[i] = 0.01f * static_cast<float>(i % 101) - 0.5f;

@@ -56,12 +56,13 @@ double DecodeCostPerByte(GgmlType type, bool is_matrix) {
     case GgmlType::kQ5_1:
       return 0.75;
     case GgmlType::kIQ4_NL:
-      return 1.0;  // Q4_0's kernel with a table lookup: assumed, not measured
+      return 1.15;
     case GgmlType::kIQ4_XS:
-      return 2.2;  // Q4_K-like: assumed, not measured
+      return 2.2;
     case GgmlType::kQ2_K:
+      return 4.5;
     case GgmlType::kQ3_K:
-      return 30.0;  // scalar kernels: assumed from Q5_K's scalar figure
+      return 4.3;
   }
   return 1.0;
 }

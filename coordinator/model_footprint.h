@@ -91,7 +91,9 @@ inline constexpr double kLayerOverhead = 1.25;
 // (2026-12-05, same bench, 16 / 32 tokens): Q4_0 1.0 (1.04 / 0.92-1.18),
 // Q5_0 0.85 (0.88 / 0.77-0.99), Q5_1 0.75 (0.80 / 0.67-0.84), Q4_K 2.2
 // (2.45 / 2.03), Q5_K 1.95 (2.11 / 1.78), Q6_K 1.8 (1.95 / 1.61; the
-// K-quants were 10, 25 and 100 on their scalar kernels). Plain 1-D tensors
+// K-quants were 10, 25 and 100 on their scalar kernels), IQ4_NL 1.15 (1.14 /
+// 1.17), IQ4_XS 2.2 (2.49 / 1.88), Q2_K 4.5 (4.81 / 4.18), Q3_K 4.3 (4.70 /
+// 3.88). Plain 1-D tensors
 // (norms, biases) and unknown types count 1. Re-measure when kernels
 // change: the table is what makes a stage's estimate honest.
 double DecodeCostPerByte(GgmlType type, bool is_matrix);

@@ -38,10 +38,9 @@ inline int Q3Value(const uint8_t* blk, int v) {
   return Q2Bits(blk + 32, v) - (high ? 0 : 4);
 }
 
-// Q3_K's 16 six-bit scales, unpacked as llama.cpp does (12 bytes: low
-// nibbles of bytes 0..7 for scales 0..7, high nibbles for 8..15, two high
-// bits each from bytes 8..11).
-void Q3Scales(const uint8_t* packed, int* scales) {
+}  // namespace
+
+void UnpackQ3Scales(const uint8_t* packed, int* scales) {
   uint32_t aux[4];
   std::memcpy(aux, packed, 12);
   const uint32_t tmp = aux[2];
@@ -54,8 +53,6 @@ void Q3Scales(const uint8_t* packed, int* scales) {
   std::memcpy(bytes, aux, 16);
   for (int s = 0; s < 16; ++s) scales[s] = static_cast<int>(bytes[s]) - 32;
 }
-
-}  // namespace
 
 void DequantizeRowQ2_K(const uint8_t* row, int64_t cols, float* out) {
   for (int64_t b = 0; b < cols / kSuperBlock; ++b) {
@@ -75,7 +72,7 @@ void DequantizeRowQ3_K(const uint8_t* row, int64_t cols, float* out) {
   for (int64_t b = 0; b < cols / kSuperBlock; ++b) {
     const uint8_t* blk = row + 110 * b;
     const float d = HalfAt(blk + 108);
-    Q3Scales(blk + 96, scales);
+    UnpackQ3Scales(blk + 96, scales);
     for (int v = 0; v < kSuperBlock; ++v) {
       out[kSuperBlock * b + v] =
           d * static_cast<float>(scales[SubBlock(v)]) * static_cast<float>(Q3Value(blk, v));
@@ -110,7 +107,7 @@ float DotQ3_K(const uint8_t* row, const int8_t* q, const float* dx, int64_t nbk)
   for (int64_t b = 0; b < nbk; ++b) {
     const uint8_t* blk = row + 110 * b;
     const int8_t* xq = q + kSuperBlock * b;
-    Q3Scales(blk + 96, scales);
+    UnpackQ3Scales(blk + 96, scales);
     int32_t sub[16] = {0};
     for (int v = 0; v < kSuperBlock; ++v) sub[SubBlock(v)] += Q3Value(blk, v) * xq[v];
     int32_t isum = 0;

@@ -420,6 +420,78 @@ struct Q6KKernel {
   }
 };
 
+// Q2_K and Q3_K: per super-block, for each half h and bit pair j, the 32
+// values 128h + 32j + l as unsigned bytes u (Q2_K: q in 0..3; Q3_K: q + 4 in
+// 0..7, so q = u - 4), maddubs against x and madd by the scales of their two
+// 16-value sub-blocks (8h + 2j, + 1). Q3_K then subtracts 4 * sum_s scale_s *
+// bsum_s. The integer sums are the scalar kernel's (low_bit_kquants.cc), and
+// so are the float operations: the same bits on every ISA.
+template <bool kQ3>
+struct LowBitKKernel {
+  template <int NT>
+  static void Run(const MatMulArgs& a, const uint8_t* row, int64_t o, int64_t t0) {
+    constexpr int64_t kBytes = kQ3 ? 110 : 84;
+    const int64_t cols = a.w->cols;
+    const int64_t nbk = cols / kSuperBlock;
+    float acc[NT], macc[NT];
+    for (int k = 0; k < NT; ++k) acc[k] = macc[k] = 0.0f;
+    const __m256i three = _mm256_set1_epi8(3);
+    const __m256i one = _mm256_set1_epi8(1);
+    for (int64_t b = 0; b < nbk; ++b) {
+      const uint8_t* blk = row + kBytes * b;
+      int sc[16], mn[16];
+      if constexpr (kQ3) {
+        UnpackQ3Scales(blk + 96, sc);
+      } else {
+        for (int s = 0; s < 16; ++s) {
+          sc[s] = blk[s] & 0x0F;
+          mn[s] = blk[s] >> 4;
+        }
+      }
+      const uint8_t* qs = blk + (kQ3 ? 32 : 16);
+      const __m256i hmask = kQ3 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk))
+                                : _mm256_setzero_si256();
+      __m256i w[8], scale[8];
+      for (int h = 0; h < 2; ++h) {
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * h));
+        for (int j = 0; j < 4; ++j) {
+          __m256i u = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), three);
+          if constexpr (kQ3) {
+            const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hmask, 4 * h + j), one);
+            u = _mm256_or_si256(u, _mm256_slli_epi16(hb, 2));
+          }
+          const int s = 8 * h + 2 * j;
+          w[4 * h + j] = u;
+          scale[4 * h + j] = _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(sc[s + 1])),
+                                              _mm_set1_epi16(static_cast<int16_t>(sc[s])));
+        }
+      }
+      const float d = HalfAt(blk + (kQ3 ? 108 : 80));
+      for (int k = 0; k < NT; ++k) {
+        const int8_t* xq = a.qx.q + (t0 + k) * cols + kSuperBlock * b;
+        const int16_t* bs = a.qx.bsums + ((t0 + k) * nbk + b) * 16;
+        __m256i sum = _mm256_setzero_si256();
+        for (int i = 0; i < 8; ++i) {
+          const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * i));
+          sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(w[i], xv), scale[i]));
+        }
+        const float dx = a.qx.d[(t0 + k) * nbk + b];
+        int32_t side = 0;  // Q2_K: the mins' sum; Q3_K: the offset's
+        for (int s = 0; s < 16; ++s) side += (kQ3 ? sc[s] : mn[s]) * bs[s];
+        if constexpr (kQ3) {
+          acc[k] += (d * dx) * static_cast<float>(HSumI32(sum) - 4 * side);
+        } else {
+          acc[k] += (d * dx) * static_cast<float>(HSumI32(sum));
+          macc[k] += (HalfAt(blk + 82) * dx) * static_cast<float>(side);
+        }
+      }
+    }
+    for (int k = 0; k < NT; ++k) {
+      a.y[(t0 + k) * a.w->rows + o] = kQ3 ? acc[k] : acc[k] - macc[k];
+    }
+  }
+};
+
 // IQ4_XS: per sub-block the signed table values (|v| <= 127) against x,
 // with the sign moved onto x as for Q8_0 (pair sums <= 32258), madd by the
 // sub-block's ls - 32; the scalar kernel's integer sum and float order, so
@@ -521,9 +593,9 @@ void MatMulRowsAvx2(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
     case DType::kIQ4_XS:
       return RunRows<Iq4XsKernel>(a, row_begin, row_end);
     case DType::kQ2_K:
+      return RunRows<LowBitKKernel<false>>(a, row_begin, row_end);
     case DType::kQ3_K:
-      // No SIMD kernels yet: the scalar ones, the same bits on every ISA.
-      return MatMulRowsScalar(a, row_begin, row_end);
+      return RunRows<LowBitKKernel<true>>(a, row_begin, row_end);
   }
 }
 

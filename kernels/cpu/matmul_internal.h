@@ -97,6 +97,9 @@ void DequantizeRowQ3_K(const uint8_t* row, int64_t cols, float* out);
 float DotQ2_K(const uint8_t* row, const int8_t* q, const float* dx, const int16_t* bsums,
               int64_t nbk);
 float DotQ3_K(const uint8_t* row, const int8_t* q, const float* dx, int64_t nbk);
+// Q3_K's sixteen 6-bit scales of a super-block (its 12 packed bytes), minus
+// 32, as llama.cpp unpacks them (the SIMD kernels call it too).
+void UnpackQ3Scales(const uint8_t* packed, int* scales);
 
 void MatMulRowsScalar(const MatMulArgs& args, int64_t row_begin, int64_t row_end);
 void MatMulRowsAvx2(const MatMulArgs& args, int64_t row_begin, int64_t row_end);
