@@ -64,6 +64,36 @@ std::optional<GgmlType> GgmlTypeFromId(uint32_t id) {
   return type;
 }
 
+const char* UnsupportedGgmlTypeName(uint32_t id) {
+  // ggml's type ids that Tessera has no kernels for (ggml.h's enum ggml_type;
+  // 4 and 5 were removed formats, 31-33 removed Q4_0 repacks).
+  switch (id) {
+    case 9: return "Q8_1";
+    case 15: return "Q8_K";
+    case 16: return "IQ2_XXS";
+    case 17: return "IQ2_XS";
+    case 18: return "IQ3_XXS";
+    case 19: return "IQ1_S";
+    case 21: return "IQ3_S";
+    case 22: return "IQ2_S";
+    case 24: return "I8";
+    case 25: return "I16";
+    case 26: return "I32";
+    case 27: return "I64";
+    case 28: return "F64";
+    case 29: return "IQ1_M";
+    case 34: return "TQ1_0";
+    case 35: return "TQ2_0";
+    case 39: return "MXFP4";
+    default: return "";
+  }
+}
+
+const char* SupportedGgmlTypeNames() {
+  return "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, "
+         "IQ4_XS";
+}
+
 int64_t GgmlBlockSize(GgmlType type) {
   auto t = Traits(type);
   return t ? t->block_size : 0;

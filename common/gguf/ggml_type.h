@@ -39,6 +39,13 @@ const char* GgmlTypeName(GgmlType type);
 // The GgmlType with ggml id `id`, or nullopt when Tessera does not know it.
 std::optional<GgmlType> GgmlTypeFromId(uint32_t id);
 
+// ggml's name for a type id Tessera does not support ("IQ2_XXS" for 16),
+// or "" when ggml has no type with that id either.
+const char* UnsupportedGgmlTypeName(uint32_t id);
+
+// The names of the types Tessera loads, comma-separated, for messages.
+const char* SupportedGgmlTypeNames();
+
 // Values per block: 1 for plain float types, 32 or 256 for quantised ones.
 int64_t GgmlBlockSize(GgmlType type);
 

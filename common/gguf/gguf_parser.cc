@@ -264,7 +264,16 @@ class GgufFile::Parser {
     uint32_t type_id;
     if (!r_.ReadU32(&type_id)) return Truncated(absl::StrCat("the type of ", what));
     auto type = GgmlTypeFromId(type_id);
-    if (!type) return Corrupt(absl::StrCat(what, " has unknown ggml type id ", type_id));
+    if (!type) {
+      if (const std::string name = UnsupportedGgmlTypeName(type_id); !name.empty()) {
+        // A real ggml format, just not one Tessera has kernels for.
+        return absl::UnimplementedError(absl::StrCat(
+            f_.path_, ": ", what, " is stored as ", name, " (ggml type ", type_id,
+            "), which Tessera does not support; supported: ", SupportedGgmlTypeNames(),
+            ". Requantize the model to one of those (llama.cpp's quantize)."));
+      }
+      return Corrupt(absl::StrCat(what, " has unknown ggml type id ", type_id));
+    }
     t->type = *type;
     const uint64_t block = static_cast<uint64_t>(GgmlBlockSize(t->type));
     if (static_cast<uint64_t>(t->shape[0]) % block != 0) {

@@ -2,6 +2,8 @@
 // file, patches the field in question, and checks the exact status code and
 // that the message names the file and the key or tensor at fault.
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/gguf/gguf_file.h"
 #include "testing/status_matchers.h"
@@ -141,6 +143,21 @@ TEST(GgufCorruptionTest, RejectsZeroAndOverflowingDimensions) {
   b = testing::SmallBytes();
   PutU64At(&b, FindTensorInfo(b, "a.f32", 2).dims, 1ull << 63);
   EXPECT_THAT(Parse(b), IsDataLoss("'a.f32' has dimension 0"));
+}
+
+// A real ggml format without Tessera kernels is not corruption: it is named,
+// with what Tessera supports.
+TEST(GgufCorruptionTest, NamesUnsupportedGgmlTypesAndTheSupportedList) {
+  for (const auto& [id, name] : std::vector<std::pair<uint32_t, std::string>>{
+           {16u, "IQ2_XXS"}, {19u, "IQ1_S"}, {35u, "TQ2_0"}}) {
+    std::string b = testing::SmallBytes();
+    PutU32At(&b, FindTensorInfo(b, "c.q8", 2).type, id);
+    const absl::Status s = Parse(b).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented) << s;
+    EXPECT_THAT(std::string(s.message()),
+                AllOf(HasSubstr("'c.q8' is stored as " + name), HasSubstr("Q4_K, Q5_K, Q6_K"),
+                      HasSubstr("IQ4_XS")));
+  }
 }
 
 TEST(GgufCorruptionTest, RejectsUnknownTensorType) {
