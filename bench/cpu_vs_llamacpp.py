@@ -23,6 +23,15 @@ n_threads = n_threads_batch = --threads and flash attention off.
 
 --formats requantizes --model with llama.cpp's own quantizer (cached in
 models/requant/) and prints one table of every mode for every format.
+
+llama-cpp-python is not installed by scripts/setup.sh (its pip build
+compiles llama.cpp, ~15 min on 2 cores). On a CPU with AMX, build it with
+AMX off and the same ISA as Tessera's kernels, since its native build's AMX
+repack crashed loading Q4_0 (2026-12-05):
+  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+    -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_VBMI=ON
+    -DGGML_AVX512_BF16=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF
+    -DGGML_AMX_BF16=OFF" pip install llama-cpp-python==0.3.36
 """
 import argparse
 import ctypes
