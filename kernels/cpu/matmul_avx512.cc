@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "kernels/cpu/matmul_internal.h"
+#include "kernels/cpu/row_groups.h"
 
 namespace tessera::kernels::internal {
 namespace {
@@ -444,42 +445,15 @@ void RunTiles(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
   }
 }
 
-template <typename Kernel>
-void RunRows(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
-  const auto* base = static_cast<const uint8_t*>(a.w->data);
-  for (int64_t o = row_begin; o < row_end; ++o) {
-    const uint8_t* row = base + static_cast<size_t>(o) * a.w->row_bytes;
-    int64_t t = a.xt.tile_tokens;
-    for (; t + kTokenGroup <= a.tokens; t += kTokenGroup) {
-      Kernel::template Run<kTokenGroup>(a, row, o, t);
-    }
-    switch (a.tokens - t) {
-      case 3:
-        Kernel::template Run<3>(a, row, o, t);
-        break;
-      case 2:
-        Kernel::template Run<2>(a, row, o, t);
-        break;
-      case 1:
-        Kernel::template Run<1>(a, row, o, t);
-        break;
-      default:
-        break;
-    }
-  }
-}
-
-static_assert(kTokenGroup == 4, "RunRows' remainder switch assumes groups of 4");
-
 // A 32-value block format: its first tiles (when the call has them), then
 // the row kernels for the remaining tokens.
 template <typename Weights, bool kMin>
 void RunFormat(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
   if (a.xt.tiles > 0) RunTiles<Weights, kMin>(a, row_begin, row_end);
   if constexpr (kMin) {
-    RunRows<MinBlockKernel<Weights>>(a, row_begin, row_end);
+    RunRowGroups<MinBlockKernel<Weights>>(a, row_begin, row_end);
   } else {
-    RunRows<SignedBlockKernel<Weights>>(a, row_begin, row_end);
+    RunRowGroups<SignedBlockKernel<Weights>>(a, row_begin, row_end);
   }
 }
 
@@ -488,11 +462,11 @@ void RunFormat(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
 void MatMulRowsAvx512(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
   switch (a.w->dtype) {
     case DType::kF32:
-      return RunRows<FloatKernel<DType::kF32>>(a, row_begin, row_end);
+      return RunRowGroups<FloatKernel<DType::kF32>>(a, row_begin, row_end);
     case DType::kF16:
-      return RunRows<FloatKernel<DType::kF16>>(a, row_begin, row_end);
+      return RunRowGroups<FloatKernel<DType::kF16>>(a, row_begin, row_end);
     case DType::kBF16:
-      return RunRows<FloatKernel<DType::kBF16>>(a, row_begin, row_end);
+      return RunRowGroups<FloatKernel<DType::kBF16>>(a, row_begin, row_end);
     case DType::kQ8_0:
       return RunFormat<Q8_0Weights, false>(a, row_begin, row_end);
     case DType::kQ4_0:
@@ -513,7 +487,7 @@ void MatMulRowsAvx512(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
     case DType::kQ3_K:
       // The AVX2 kernels, which give the scalar kernel's bits (a 512-bit
       // version would have to keep that exact integer order too).
-      return MatMulRowsAvx2(a, row_begin, row_end);
+      return MatMulRowsSuperBlockAvx2(a, row_begin, row_end);
   }
 }
 

@@ -1,5 +1,6 @@
 // Internal contract between matmul.cc (dispatch, activation quantisation,
-// threading) and the per-ISA row kernels (matmul_{scalar,avx2,avx512}.cc).
+// threading) and the per-ISA row kernels (matmul_{scalar,avx2,avx512}.cc,
+// superblock_avx2.cc; their shared row loop is row_groups.h).
 //
 // A row kernel computes y[t*rows + o] for o in [row_begin, row_end) and every
 // token t. Batch invariance rests on one rule every kernel follows: the
@@ -104,6 +105,9 @@ void UnpackQ3Scales(const uint8_t* packed, int* scales);
 void MatMulRowsScalar(const MatMulArgs& args, int64_t row_begin, int64_t row_end);
 void MatMulRowsAvx2(const MatMulArgs& args, int64_t row_begin, int64_t row_end);
 void MatMulRowsAvx512(const MatMulArgs& args, int64_t row_begin, int64_t row_end);
+// The super-block formats (Q2_K to Q6_K, IQ4_XS) on AVX2 (superblock_avx2.cc),
+// with the scalar kernels' bits; both SIMD dispatchers call it.
+void MatMulRowsSuperBlockAvx2(const MatMulArgs& args, int64_t row_begin, int64_t row_end);
 
 }  // namespace tessera::kernels::internal
 
