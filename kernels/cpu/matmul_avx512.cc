@@ -23,6 +23,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/block_weights_avx2.h"
 #include "kernels/cpu/matmul_internal.h"
 #include "kernels/cpu/row_groups.h"
 
@@ -110,66 +111,6 @@ TESSERA_INLINE uint16_t LoadU16(const uint8_t* p) {
   std::memcpy(&v, p, sizeof(v));
   return v;
 }
-
-// The signed weights of blocks whose f16 scale comes first: Q8_0's int8
-// quants as stored, Q4_0's nibbles as q - 8 (values 0..15 from the low
-// nibbles, 16..31 from the high ones). One block: 32 bytes.
-struct Q8_0Weights {
-  static constexpr int64_t kBlockBytes = 34;
-  static TESSERA_INLINE __m256i Load(const uint8_t* blk) {
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
-  }
-};
-struct Q4_0Weights {
-  static constexpr int64_t kBlockBytes = 18;
-  static TESSERA_INLINE __m256i Load(const uint8_t* blk) {
-    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
-    const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw),
-                                       _mm256_set1_epi8(0x0F));
-    return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
-  }
-};
-
-// Q5_0 / Q5_1: the nibbles as Q4_0's, plus bit j of qh (a little-endian
-// uint32) as value j's fifth bit.
-TESSERA_INLINE __m256i Unpack5(const uint8_t* qh, const uint8_t* qs) {
-  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m256i lo = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw),
-                                      _mm256_set1_epi8(0x0F));
-  return _mm256_or_si256(lo, _mm256_maskz_mov_epi8(LoadU32(qh), _mm256_set1_epi8(0x10)));
-}
-// IQ4_NL: each nibble looks its value up in kIq4Values (a byte shuffle).
-struct Iq4NlWeights {
-  static constexpr int64_t kBlockBytes = 18;
-  static TESSERA_INLINE __m256i Load(const uint8_t* blk) {
-    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
-    const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw),
-                                       _mm256_set1_epi8(0x0F));
-    const __m128i table = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4Values));
-    return _mm256_shuffle_epi8(_mm256_set_m128i(table, table), q);
-  }
-};
-struct Q5_0Weights {
-  static constexpr int64_t kBlockBytes = 22;
-  static TESSERA_INLINE __m256i Load(const uint8_t* blk) {
-    return _mm256_sub_epi8(Unpack5(blk + 2, blk + 6), _mm256_set1_epi8(16));
-  }
-};
-
-// The unsigned weights of blocks with an f16 scale and an f16 minimum first:
-// Q4_1's nibbles, Q5_1's 5-bit values. One block: 32 bytes.
-struct Q4_1Weights {
-  static constexpr int64_t kBlockBytes = 20;
-  static TESSERA_INLINE __m256i Load(const uint8_t* blk) {
-    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 4));
-    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw),
-                            _mm256_set1_epi8(0x0F));
-  }
-};
-struct Q5_1Weights {
-  static constexpr int64_t kBlockBytes = 24;
-  static TESSERA_INLINE __m256i Load(const uint8_t* blk) { return Unpack5(blk + 4, blk + 8); }
-};
 
 // Q8_0, Q4_0 and Q5_0: blocks in pairs, pairs alternating between two
 // accumulators (acc0 for pairs 0, 2, 4, ..., acc1 for 1, 3, 5, ...); an odd
