@@ -19,12 +19,6 @@
 namespace tessera::kernels::internal {
 namespace {
 
-float HalfAt(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, sizeof(v));
-  return F16ToF32(v);
-}
-
 // Sub-block j's 6-bit scale minus 32 of an IQ4_XS super-block.
 int Iq4XsScale(const uint8_t* blk, int j) {
   uint16_t scales_h;
@@ -48,7 +42,7 @@ int32_t Iq4Dot32(const uint8_t* qs, const int8_t* xq) {
 void DequantizeRowIq4Nl(const uint8_t* row, int64_t cols, float* out) {
   for (int64_t b = 0; b < cols / 32; ++b) {
     const uint8_t* blk = row + 18 * b;
-    const float d = HalfAt(blk);
+    const float d = F16At(blk);
     for (int j = 0; j < 16; ++j) {
       out[32 * b + j] = d * static_cast<float>(kIq4Values[blk[2 + j] & 0x0F]);
       out[32 * b + j + 16] = d * static_cast<float>(kIq4Values[blk[2 + j] >> 4]);
@@ -59,7 +53,7 @@ void DequantizeRowIq4Nl(const uint8_t* row, int64_t cols, float* out) {
 void DequantizeRowIq4Xs(const uint8_t* row, int64_t cols, float* out) {
   for (int64_t b = 0; b < cols / kSuperBlock; ++b) {
     const uint8_t* blk = row + 136 * b;
-    const float d = HalfAt(blk);
+    const float d = F16At(blk);
     for (int j = 0; j < 8; ++j) {
       const float dl = d * static_cast<float>(Iq4XsScale(blk, j));
       const uint8_t* qs = blk + 8 + 16 * j;
@@ -76,7 +70,7 @@ float DotIq4Nl(const uint8_t* row, const int8_t* q, const float* dx, int64_t nb)
   float acc = 0.0f;
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = row + 18 * b;
-    acc += (HalfAt(blk) * dx[b]) * static_cast<float>(Iq4Dot32(blk + 2, q + 32 * b));
+    acc += (F16At(blk) * dx[b]) * static_cast<float>(Iq4Dot32(blk + 2, q + 32 * b));
   }
   return acc;
 }
@@ -88,7 +82,7 @@ float DotIq4Xs(const uint8_t* row, const int8_t* q, const float* dx, int64_t nbk
     const int8_t* xq = q + kSuperBlock * b;
     int32_t isum = 0;
     for (int j = 0; j < 8; ++j) isum += Iq4XsScale(blk, j) * Iq4Dot32(blk + 8 + 16 * j, xq + 32 * j);
-    acc += (HalfAt(blk) * dx[b]) * static_cast<float>(isum);
+    acc += (F16At(blk) * dx[b]) * static_cast<float>(isum);
   }
   return acc;
 }

@@ -18,13 +18,14 @@
 #include "kernels/dtype.h"
 
 namespace tessera::kernels::internal {
-namespace {
 
-float HalfAt(const uint8_t* p) {
+float F16At(const uint8_t* p) {
   uint16_t v;
   std::memcpy(&v, p, sizeof(v));
   return F16ToF32(v);
 }
+
+namespace {
 
 // The 6-bit (scale, min) pair of sub-block j of a Q4_K/Q5_K super-block.
 void ScaleMin(const uint8_t* s, int j, int* sc, int* m) {
@@ -63,8 +64,8 @@ void DequantizeQ45K(const uint8_t* row, int64_t cols, bool q5, float* out) {
   const size_t bytes = q5 ? 176 : 144;
   for (int64_t b = 0; b < cols / kSuperBlock; ++b) {
     const uint8_t* blk = row + bytes * b;
-    const float d = HalfAt(blk);
-    const float dmin = HalfAt(blk + 2);
+    const float d = F16At(blk);
+    const float dmin = F16At(blk + 2);
     const uint8_t* qh = q5 ? blk + 16 : nullptr;
     const uint8_t* qs = q5 ? blk + 48 : blk + 16;
     for (int j = 0; j < 8; ++j) {
@@ -99,8 +100,8 @@ float DotQ45K(const uint8_t* row, const int8_t* q, const float* dx, const int16_
       isum += sc * dot;
       msum += m * (bs[2 * j] + bs[2 * j + 1]);
     }
-    acc += (HalfAt(blk) * dx[b]) * static_cast<float>(isum);
-    macc += (HalfAt(blk + 2) * dx[b]) * static_cast<float>(msum);
+    acc += (F16At(blk) * dx[b]) * static_cast<float>(isum);
+    macc += (F16At(blk + 2) * dx[b]) * static_cast<float>(msum);
   }
   return acc - macc;
 }
@@ -110,7 +111,7 @@ float DotQ45K(const uint8_t* row, const int8_t* q, const float* dx, const int16_
 void DequantizeRowQ4_0(const uint8_t* row, int64_t cols, float* out) {
   for (int64_t b = 0; b < cols / 32; ++b) {
     const uint8_t* blk = row + 18 * b;
-    const float d = HalfAt(blk);
+    const float d = F16At(blk);
     const uint8_t* qs = blk + 2;
     float* o = out + 32 * b;
     for (int j = 0; j < 16; ++j) {
@@ -131,7 +132,7 @@ void DequantizeRowQ5_K(const uint8_t* row, int64_t cols, float* out) {
 void DequantizeRowQ6_K(const uint8_t* row, int64_t cols, float* out) {
   for (int64_t b = 0; b < cols / kSuperBlock; ++b) {
     const uint8_t* blk = row + 210 * b;
-    const float d = HalfAt(blk + 208);
+    const float d = F16At(blk + 208);
     float* o = out + kSuperBlock * b;
     for (int v = 0; v < kSuperBlock; ++v) {
       o[v] = d * static_cast<float>(Q6Scale(blk, v)) * static_cast<float>(Q6Value(blk, v));
@@ -150,7 +151,7 @@ float DotQ4_0(const uint8_t* row, const int8_t* q, const float* dx, int64_t nb) 
       isum += ((qs[j] & 0x0F) - 8) * xq[j];
       isum += ((qs[j] >> 4) - 8) * xq[j + 16];
     }
-    acc += (HalfAt(blk) * dx[b]) * static_cast<float>(isum);
+    acc += (F16At(blk) * dx[b]) * static_cast<float>(isum);
   }
   return acc;
 }
@@ -176,7 +177,7 @@ float DotQ6_K(const uint8_t* row, const int8_t* q, const float* dx, int64_t nbk)
       for (int l = 0; l < 16; ++l) dot += Q6Value(blk, 16 * s + l) * xq[16 * s + l];
       isum += Q6Scale(blk, 16 * s) * dot;
     }
-    acc += (HalfAt(blk + 208) * dx[b]) * static_cast<float>(isum);
+    acc += (F16At(blk + 208) * dx[b]) * static_cast<float>(isum);
   }
   return acc;
 }

@@ -16,12 +16,6 @@
 namespace tessera::kernels::internal {
 namespace {
 
-float HalfAt(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, sizeof(v));
-  return F16ToF32(v);
-}
-
 // Value v (0..255) of a super-block sits at bit pair 2j of qs[32h + l],
 // with v = 128h + 32j + l; its sub-block of 16 is 8h + 2j + l / 16.
 inline int Q2Bits(const uint8_t* qs, int v) {
@@ -57,8 +51,8 @@ void UnpackQ3Scales(const uint8_t* packed, int* scales) {
 void DequantizeRowQ2_K(const uint8_t* row, int64_t cols, float* out) {
   for (int64_t b = 0; b < cols / kSuperBlock; ++b) {
     const uint8_t* blk = row + 84 * b;
-    const float d = HalfAt(blk + 80);
-    const float dmin = HalfAt(blk + 82);
+    const float d = F16At(blk + 80);
+    const float dmin = F16At(blk + 82);
     for (int v = 0; v < kSuperBlock; ++v) {
       const int sc = blk[SubBlock(v)];
       out[kSuperBlock * b + v] = d * static_cast<float>(sc & 0x0F) * static_cast<float>(Q2Bits(blk + 16, v)) -
@@ -71,7 +65,7 @@ void DequantizeRowQ3_K(const uint8_t* row, int64_t cols, float* out) {
   int scales[16];
   for (int64_t b = 0; b < cols / kSuperBlock; ++b) {
     const uint8_t* blk = row + 110 * b;
-    const float d = HalfAt(blk + 108);
+    const float d = F16At(blk + 108);
     UnpackQ3Scales(blk + 96, scales);
     for (int v = 0; v < kSuperBlock; ++v) {
       out[kSuperBlock * b + v] =
@@ -95,8 +89,8 @@ float DotQ2_K(const uint8_t* row, const int8_t* q, const float* dx, const int16_
       isum += (blk[s] & 0x0F) * sub[s];
       msum += (blk[s] >> 4) * bs[s];
     }
-    acc += (HalfAt(blk + 80) * dx[b]) * static_cast<float>(isum);
-    macc += (HalfAt(blk + 82) * dx[b]) * static_cast<float>(msum);
+    acc += (F16At(blk + 80) * dx[b]) * static_cast<float>(isum);
+    macc += (F16At(blk + 82) * dx[b]) * static_cast<float>(msum);
   }
   return acc - macc;
 }
@@ -112,7 +106,7 @@ float DotQ3_K(const uint8_t* row, const int8_t* q, const float* dx, int64_t nbk)
     for (int v = 0; v < kSuperBlock; ++v) sub[SubBlock(v)] += Q3Value(blk, v) * xq[v];
     int32_t isum = 0;
     for (int s = 0; s < 16; ++s) isum += scales[s] * sub[s];
-    acc += (HalfAt(blk + 108) * dx[b]) * static_cast<float>(isum);
+    acc += (F16At(blk + 108) * dx[b]) * static_cast<float>(isum);
   }
   return acc;
 }

@@ -61,6 +61,9 @@ struct MatMulArgs {
 // Tokens a kernel processes together against one weight row.
 inline constexpr int kTokenGroup = 4;
 
+// The f16 at `p` (unaligned) as a float, for the scalar block kernels.
+float F16At(const uint8_t* p);
+
 // Q4_0 and K-quant formats (kquants.cc): the scalar kernels; the K-quants'
 // are shared by every ISA, Q4_0 has SIMD ones too.
 // Dot products take one token's quantised activations: Q8_0 blocks for Q4_0

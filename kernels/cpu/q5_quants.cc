@@ -19,12 +19,6 @@
 namespace tessera::kernels::internal {
 namespace {
 
-float HalfAt(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, sizeof(v));
-  return F16ToF32(v);
-}
-
 // The 32 unsigned 5-bit quants of one block: `qh` (4 bytes, bit j = value
 // j's fifth bit) and `qs` (16 bytes: value j in the low nibble of qs[j],
 // value j + 16 in its high nibble).
@@ -43,7 +37,7 @@ void DequantizeRowQ5_0(const uint8_t* row, int64_t cols, float* out) {
   int q[32];
   for (int64_t b = 0; b < cols / 32; ++b) {
     const uint8_t* blk = row + 22 * b;
-    const float d = HalfAt(blk);
+    const float d = F16At(blk);
     Unpack5(blk + 2, blk + 6, q);
     for (int j = 0; j < 32; ++j) out[32 * b + j] = d * static_cast<float>(q[j] - 16);
   }
@@ -53,8 +47,8 @@ void DequantizeRowQ5_1(const uint8_t* row, int64_t cols, float* out) {
   int q[32];
   for (int64_t b = 0; b < cols / 32; ++b) {
     const uint8_t* blk = row + 24 * b;
-    const float d = HalfAt(blk);
-    const float m = HalfAt(blk + 2);
+    const float d = F16At(blk);
+    const float m = F16At(blk + 2);
     Unpack5(blk + 4, blk + 8, q);
     for (int j = 0; j < 32; ++j) out[32 * b + j] = d * static_cast<float>(q[j]) + m;
   }
@@ -69,7 +63,7 @@ float DotQ5_0(const uint8_t* row, const int8_t* q, const float* dx, int64_t nb) 
     const int8_t* xq = q + 32 * b;
     int32_t isum = 0;
     for (int j = 0; j < 32; ++j) isum += (w[j] - 16) * xq[j];
-    acc += (HalfAt(blk) * dx[b]) * static_cast<float>(isum);
+    acc += (F16At(blk) * dx[b]) * static_cast<float>(isum);
   }
   return acc;
 }
@@ -85,8 +79,8 @@ float DotQ5_1(const uint8_t* row, const int8_t* q, const float* dx, const float*
     const int8_t* xq = q + 32 * b;
     int32_t isum = 0;
     for (int j = 0; j < 32; ++j) isum += w[j] * xq[j];
-    acc += (HalfAt(blk) * dx[b]) * static_cast<float>(isum);
-    mins += HalfAt(blk + 2) * sx[b];
+    acc += (F16At(blk) * dx[b]) * static_cast<float>(isum);
+    mins += F16At(blk + 2) * sx[b];
   }
   return acc + mins;
 }
