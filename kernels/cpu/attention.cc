@@ -5,7 +5,9 @@
 // then out = sum_p prob_p * v_p accumulated in position order.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "kernels/cpu/thread_pool.h"
@@ -45,6 +47,39 @@ void AttendGeneric(const internal::VecOps& ops, const float* q, const float* con
   for (int32_t p = 0; p < n; ++p) ops.axpy(probs[p] * inv, v_rows[p], out, head_dim);
 }
 
+// Queries per KV head from which a call transposes K (below it the row
+// kernel, with the same bits, is cheaper than the transposition).
+constexpr int64_t kTransposeMinQueries = 8;
+// Query heads one transposed call takes at most (its probs are this many rows).
+constexpr int kMaxGroup = 8;
+
+// A float buffer aligned for 512-bit loads, grown on demand.
+class AlignedFloats {
+ public:
+  void Resize(size_t n) {
+    if (n <= size_) return;
+    data_.reset(static_cast<float*>(std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64)));
+    size_ = n;
+  }
+  float* data() { return data_.get(); }
+
+ private:
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  std::unique_ptr<float, Free> data_;
+  size_t size_ = 0;
+};
+
+// kt[d * stride + p] = rows[p][d]; positions n..stride-1 are zero.
+void TransposeRows(const float* const* rows, int32_t n, int head_dim, int64_t stride, float* kt) {
+  for (int d = 0; d < head_dim; ++d) {
+    float* out = kt + d * stride;
+    for (int32_t p = 0; p < n; ++p) out[p] = rows[p][d];
+    for (int64_t p = n; p < stride; ++p) out[p] = 0.0f;
+  }
+}
+
 }  // namespace
 
 void KvWrite(const KvLayer& kv, const int32_t* block_table, const int32_t* positions,
@@ -82,11 +117,21 @@ void Attention(const float* q, const int32_t* positions, int64_t tokens, int n_h
   // widening is exact, so the kernels below see the values the cache holds.
   int32_t max_n = 0;
   for (int64_t t = 0; t < tokens; ++t) max_n = std::max(max_n, positions[t] + 1);
+  // With enough queries per KV head, K is transposed once per call (as
+  // floats, 16 positions to a vector) and the ISA's transposed kernel scores
+  // 16 positions at a time; its bits equal the row kernel's, so which path a
+  // call takes does not show in its output. Memory: one float copy of the
+  // call's K rows (as the half cache's widened copy already is).
+  const bool transposed = ops.attend_transposed != nullptr && head_dim % 16 == 0 &&
+                          tokens * group >= kTransposeMinQueries;
+  const int64_t kt_stride = (static_cast<int64_t>(max_n) + 15) / 16 * 16;
   thread_local std::vector<const float*> rows;
   rows.resize(static_cast<size_t>(2) * kv.n_kv_head * max_n);
   const bool half = kv.dtype == DType::kF16;
   thread_local std::vector<float> widened;
   if (half) widened.resize(rows.size() * head_dim);
+  thread_local AlignedFloats kt_buf;
+  if (transposed) kt_buf.Resize(static_cast<size_t>(kv.n_kv_head) * head_dim * kt_stride);
   for (int h = 0; h < kv.n_kv_head; ++h) {
     const float** k_rows = rows.data() + static_cast<size_t>(2 * h) * max_n;
     const float** v_rows = k_rows + max_n;
@@ -104,28 +149,51 @@ void Attention(const float* q, const int32_t* positions, int64_t tokens, int n_h
         v_rows[p] = static_cast<const float*>(kv.v) + offset;
       }
     }
+    if (transposed) {
+      TransposeRows(k_rows, max_n, head_dim, kt_stride,
+                    kt_buf.data() + static_cast<size_t>(h) * head_dim * kt_stride);
+    }
   }
+  // Plain pointers: the body runs on pool threads, whose thread_locals differ.
   const float* const* all_rows = rows.data();
+  const float* const kt = kt_buf.data();
 
+  // Work items: (token, head), or with the transposed kernel (token, KV
+  // head, run of up to kMaxGroup of its query heads), heads consecutive in q.
+  const int runs = transposed ? (group + kMaxGroup - 1) / kMaxGroup : 0;
   auto body = [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> probs;
-    if (probs.size() < static_cast<size_t>(max_n)) probs.resize(static_cast<size_t>(max_n));
-    for (int64_t idx = begin; idx < end; ++idx) {
-      const int64_t t = idx / n_head;
-      const int h = static_cast<int>(idx % n_head);
+    const size_t need = static_cast<size_t>(transposed ? std::min(group, kMaxGroup) : 1) * kt_stride;
+    if (probs.size() < need) probs.resize(need);
+    for (int64_t item = begin; item < end; ++item) {
+      if (transposed) {
+        const int64_t t = item / (kv.n_kv_head * runs);
+        const int kv_head = static_cast<int>(item / runs % kv.n_kv_head);
+        const int first = kv_head * group + static_cast<int>(item % runs) * kMaxGroup;
+        const int count = std::min(kMaxGroup, (kv_head + 1) * group - first);
+        const int64_t idx = t * n_head + first;
+        const float* const* v_rows = all_rows + (static_cast<size_t>(2 * kv_head) + 1) * max_n;
+        ops.attend_transposed(q + idx * head_dim, count,
+                              kt + static_cast<size_t>(kv_head) * head_dim * kt_stride, kt_stride,
+                              v_rows, positions[t] + 1, head_dim, scale, probs.data(),
+                              out + idx * head_dim);
+        continue;
+      }
+      const int64_t t = item / n_head;
+      const int h = static_cast<int>(item % n_head);
       const float* const* k_rows = all_rows + static_cast<size_t>(2 * (h / group)) * max_n;
       const float* const* v_rows = k_rows + max_n;
       const int32_t n = positions[t] + 1;
       if (ops.attend != nullptr) {
-        ops.attend(q + idx * head_dim, k_rows, v_rows, n, head_dim, scale, probs.data(),
-                   out + idx * head_dim);
+        ops.attend(q + item * head_dim, k_rows, v_rows, n, head_dim, scale, probs.data(),
+                   out + item * head_dim);
       } else {
-        AttendGeneric(ops, q + idx * head_dim, k_rows, v_rows, n, head_dim, scale,
-                      probs.data(), out + idx * head_dim);
+        AttendGeneric(ops, q + item * head_dim, k_rows, v_rows, n, head_dim, scale,
+                      probs.data(), out + item * head_dim);
       }
     }
   };
-  const int64_t items = tokens * n_head;
+  const int64_t items = transposed ? tokens * kv.n_kv_head * runs : tokens * n_head;
   if (pool == nullptr || pool->size() == 1) {
     body(0, items);
   } else {

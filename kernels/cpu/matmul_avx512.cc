@@ -288,14 +288,18 @@ void RunTiles(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
   constexpr int64_t kBlockBytes = Weights::kBlockBytes;
   const int64_t nb = a.w->cols / 32;
   const int64_t rows = a.w->rows;
-  // Per row: unpacked weight bytes, the VNNI offset correction (Q8_0), and
-  // the float scales d (and m). Blocks listed by class, each in order.
+  // Rows are taken kTileRows at a time: their weights are unpacked once
+  // (bytes, the VNNI offset correction for the signed formats, the float
+  // scales d and m), then every tile runs against all of them, so a tile's
+  // activations are read from L1 once per row chunk instead of streaming all
+  // tiles from L2 once per row. Blocks are listed by class, each in order.
+  constexpr int64_t kTileRows = 8;
   thread_local std::vector<int32_t> wq_buf, corr_buf, order_buf;
   thread_local std::vector<float> dw_buf, mw_buf;
-  wq_buf.resize(nb * 8);
-  corr_buf.resize(nb * 8);
-  dw_buf.resize(nb);
-  mw_buf.resize(nb);
+  wq_buf.resize(kTileRows * nb * 8);
+  corr_buf.resize(kTileRows * nb * 8);
+  dw_buf.resize(kTileRows * nb);
+  mw_buf.resize(kTileRows * nb);
   order_buf.clear();
   int64_t class_end[4];
   for (int c = 0; c < 4; ++c) {
@@ -304,84 +308,93 @@ void RunTiles(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
     }
     class_end[c] = static_cast<int64_t>(order_buf.size());
   }
-  // Plain pointers: the compiler cannot keep a thread_local vector's data
-  // pointer in a register across the stores below.
-  int32_t* const wq = wq_buf.data();
-  int32_t* const corr = corr_buf.data();
   const int32_t* const order = order_buf.data();
-  float* const dw = dw_buf.data();
-  float* const mw = mw_buf.data();
   const auto* base = static_cast<const uint8_t*>(a.w->data);
   const __m256i k128 = _mm256_set1_epi8(static_cast<char>(0x80));
-  for (int64_t o = row_begin; o < row_end; ++o) {
-    const uint8_t* row = base + static_cast<size_t>(o) * a.w->row_bytes;
-    for (int64_t b = 0; b < nb; ++b) {
-      const uint8_t* blk = row + kBlockBytes * b;
-      if constexpr (kQ41) {
-        const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(LoadU32(blk))));
-        dw[b] = _mm_cvtss_f32(dm);
-        mw[b] = _mm_cvtss_f32(_mm_shuffle_ps(dm, dm, 1));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(&wq[8 * b]), Weights::Load(blk));
-      } else {
-        // Q8_0, and Q4_0 / Q5_0 as their signed bytes: the same arithmetic.
-        dw[b] = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(LoadU16(blk))));
-        const __m256i w = Weights::Load(blk);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(&wq[8 * b]), w);
-        // sum((x + 128) * w) - 128 * sum(w) = sum(x * w), all exact in int32.
-        const __m256i c = _mm256_dpbusd_epi32(_mm256_setzero_si256(), k128, w);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(&corr[8 * b]),
-                            _mm256_sub_epi32(_mm256_setzero_si256(), c));
+  for (int64_t o0 = row_begin; o0 < row_end; o0 += kTileRows) {
+    const int64_t chunk = std::min(kTileRows, row_end - o0);
+    for (int64_t r = 0; r < chunk; ++r) {
+      // Plain pointers: the compiler cannot keep a thread_local vector's data
+      // pointer in a register across the stores below.
+      int32_t* const wq = wq_buf.data() + r * nb * 8;
+      int32_t* const corr = corr_buf.data() + r * nb * 8;
+      float* const dw = dw_buf.data() + r * nb;
+      float* const mw = mw_buf.data() + r * nb;
+      const uint8_t* row = base + static_cast<size_t>(o0 + r) * a.w->row_bytes;
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* blk = row + kBlockBytes * b;
+        if constexpr (kQ41) {
+          const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(LoadU32(blk))));
+          dw[b] = _mm_cvtss_f32(dm);
+          mw[b] = _mm_cvtss_f32(_mm_shuffle_ps(dm, dm, 1));
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(&wq[8 * b]), Weights::Load(blk));
+        } else {
+          // Q8_0, and Q4_0 / Q5_0 as their signed bytes: the same arithmetic.
+          dw[b] = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(LoadU16(blk))));
+          const __m256i w = Weights::Load(blk);
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(&wq[8 * b]), w);
+          // sum((x + 128) * w) - 128 * sum(w) = sum(x * w), all exact in int32.
+          const __m256i c = _mm256_dpbusd_epi32(_mm256_setzero_si256(), k128, w);
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(&corr[8 * b]),
+                              _mm256_sub_epi32(_mm256_setzero_si256(), c));
+        }
       }
     }
     for (int64_t tile = 0; tile < a.xt.tiles; ++tile) {
       const uint8_t* xq = a.xt.q + tile * nb * 512;
       const float* xd = a.xt.d + tile * nb * 16;
       const float* xs = kQ41 ? a.xt.s + tile * nb * 16 : nullptr;
-      __m512 lanes[2][8];  // [b%2][g]: acc0 + acc1 of the row kernel
-      __m512 mins[4];
-      int64_t k = 0;
-      for (int c = 0; c < 4; ++c) {
-        __m512 acc[8];
-        for (int g = 0; g < 8; ++g) acc[g] = _mm512_setzero_ps();
-        __m512 macc = _mm512_setzero_ps();
-        for (; k < class_end[c]; ++k) {
-          const int64_t b = order[k];
-          const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(dw[b]), _mm512_loadu_ps(xd + 16 * b));
-          const uint8_t* xb = xq + b * 512;
-          for (int g = 0; g < 8; ++g) {
-            const __m512i xv = _mm512_loadu_si512(xb + 64 * g);
-            const __m512i wv = _mm512_set1_epi32(wq[8 * b + g]);
-            const __m512i is = kQ41 ? _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, xv)
-                                    : _mm512_dpbusd_epi32(_mm512_set1_epi32(corr[8 * b + g]), xv, wv);
-            acc[g] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(is), acc[g]);
-          }
-          if constexpr (kQ41) {
-            macc = _mm512_add_ps(macc, _mm512_mul_ps(_mm512_set1_ps(mw[b]), _mm512_loadu_ps(xs + 16 * b)));
-          }
-        }
-        mins[c] = macc;
-        for (int g = 0; g < 8; ++g) {
-          // Classes 0, 1 are acc0; 2, 3 are acc1: HSum(acc0 + acc1) adds them first.
-          lanes[c % 2][g] = c < 2 ? acc[g] : _mm512_add_ps(lanes[c % 2][g], acc[g]);
-        }
-      }
-      // HSum over the 16 row-kernel lanes l = 8h + g: (l, l+8), (l, l+4), (l, l+2), (l, l+1).
-      __m512 s8[8];
-      for (int g = 0; g < 8; ++g) s8[g] = _mm512_add_ps(lanes[0][g], lanes[1][g]);
-      __m512 s4[4];
-      for (int g = 0; g < 4; ++g) s4[g] = _mm512_add_ps(s8[g], s8[g + 4]);
-      const __m512 s2a = _mm512_add_ps(s4[0], s4[2]);
-      const __m512 s2b = _mm512_add_ps(s4[1], s4[3]);
-      __m512 sum = _mm512_add_ps(s2a, s2b);
-      if constexpr (kQ41) {
-        const __m512 m = _mm512_add_ps(_mm512_add_ps(mins[0], mins[2]), _mm512_add_ps(mins[1], mins[3]));
-        sum = _mm512_add_ps(sum, m);
-      }
-      alignas(64) float out[16];
-      _mm512_store_ps(out, sum);
       const int64_t t0 = tile * 16;
       const int64_t n = std::min<int64_t>(16, a.xt.tile_tokens - t0);
-      for (int64_t j = 0; j < n; ++j) a.y[(t0 + j) * rows + o] = out[j];
+      for (int64_t r = 0; r < chunk; ++r) {
+        const int32_t* const wq = wq_buf.data() + r * nb * 8;
+        const int32_t* const corr = corr_buf.data() + r * nb * 8;
+        const float* const dw = dw_buf.data() + r * nb;
+        const float* const mw = mw_buf.data() + r * nb;
+        __m512 lanes[2][8];  // [b%2][g]: acc0 + acc1 of the row kernel
+        __m512 mins[4];
+        int64_t k = 0;
+        for (int c = 0; c < 4; ++c) {
+          __m512 acc[8];
+          for (int g = 0; g < 8; ++g) acc[g] = _mm512_setzero_ps();
+          __m512 macc = _mm512_setzero_ps();
+          for (; k < class_end[c]; ++k) {
+            const int64_t b = order[k];
+            const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(dw[b]), _mm512_loadu_ps(xd + 16 * b));
+            const uint8_t* xb = xq + b * 512;
+            for (int g = 0; g < 8; ++g) {
+              const __m512i xv = _mm512_loadu_si512(xb + 64 * g);
+              const __m512i wv = _mm512_set1_epi32(wq[8 * b + g]);
+              const __m512i is = kQ41 ? _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, xv)
+                                      : _mm512_dpbusd_epi32(_mm512_set1_epi32(corr[8 * b + g]), xv, wv);
+              acc[g] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(is), acc[g]);
+            }
+            if constexpr (kQ41) {
+              macc = _mm512_add_ps(macc, _mm512_mul_ps(_mm512_set1_ps(mw[b]), _mm512_loadu_ps(xs + 16 * b)));
+            }
+          }
+          mins[c] = macc;
+          for (int g = 0; g < 8; ++g) {
+            // Classes 0, 1 are acc0; 2, 3 are acc1: HSum(acc0 + acc1) adds them first.
+            lanes[c % 2][g] = c < 2 ? acc[g] : _mm512_add_ps(lanes[c % 2][g], acc[g]);
+          }
+        }
+        // HSum over the 16 row-kernel lanes l = 8h + g: (l, l+8), (l, l+4), (l, l+2), (l, l+1).
+        __m512 s8[8];
+        for (int g = 0; g < 8; ++g) s8[g] = _mm512_add_ps(lanes[0][g], lanes[1][g]);
+        __m512 s4[4];
+        for (int g = 0; g < 4; ++g) s4[g] = _mm512_add_ps(s8[g], s8[g + 4]);
+        const __m512 s2a = _mm512_add_ps(s4[0], s4[2]);
+        const __m512 s2b = _mm512_add_ps(s4[1], s4[3]);
+        __m512 sum = _mm512_add_ps(s2a, s2b);
+        if constexpr (kQ41) {
+          const __m512 m = _mm512_add_ps(_mm512_add_ps(mins[0], mins[2]), _mm512_add_ps(mins[1], mins[3]));
+          sum = _mm512_add_ps(sum, m);
+        }
+        alignas(64) float out[16];
+        _mm512_store_ps(out, sum);
+        for (int64_t j = 0; j < n; ++j) a.y[(t0 + j) * rows + o0 + r] = out[j];
+      }
     }
   }
 }

@@ -22,10 +22,11 @@ void HalfToFloatScalar(const uint16_t* x, float* y, int64_t n) {
 }  // namespace
 
 const VecOps& VecOpsFor(Isa isa) {
-  static const VecOps kScalar{DotScalar, AxpyScalar, nullptr, HalfToFloatScalar};
+  static const VecOps kScalar{DotScalar, AxpyScalar, nullptr, HalfToFloatScalar, nullptr};
 #if defined(TESSERA_KERNELS_X86)
-  static const VecOps kAvx2{DotAvx2, AxpyAvx2, nullptr, HalfToFloatAvx2};
-  static const VecOps kAvx512{DotAvx512, AxpyAvx512, AttendAvx512, HalfToFloatAvx512};
+  static const VecOps kAvx2{DotAvx2, AxpyAvx2, nullptr, HalfToFloatAvx2, nullptr};
+  static const VecOps kAvx512{DotAvx512, AxpyAvx512, AttendAvx512, HalfToFloatAvx512,
+                                 AttendTransposedAvx512};
   switch (isa) {
     case Isa::kAvx512:
       return kAvx512;

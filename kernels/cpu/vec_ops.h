@@ -29,6 +29,18 @@ struct VecOps {
                  int32_t n, int head_dim, float scale, float* probs, float* out);
   // y[i] = float(x[i]) for IEEE half x: exact, so every ISA agrees bitwise.
   void (*half_to_float)(const uint16_t* x, float* y, int64_t n);
+  // `attend` for `group` (<= 64) consecutive queries q + g * head_dim that
+  // share one KV head, with its K rows transposed: position p's element d at
+  // kt[d * kt_stride + p] (kt_stride a multiple of 16, kt 64-byte aligned,
+  // rows readable up to the next multiple of 16). Outputs go to
+  // out + g * head_dim; probs has room for group * kt_stride floats. Each
+  // query's output is bitwise what `attend` gives it; scores are computed 16
+  // positions at a time with positions in the lanes, and the group's V sums
+  // run interleaved, which pays when many queries share the transposed rows
+  // (prefill). Only for head_dim % 16 == 0. Null: this ISA has none.
+  void (*attend_transposed)(const float* q, int group, const float* kt, int64_t kt_stride,
+                            const float* const* v_rows, int32_t n, int head_dim, float scale,
+                            float* probs, float* out);
 };
 
 const VecOps& VecOpsFor(Isa isa);
@@ -41,6 +53,9 @@ void HalfToFloatAvx2(const uint16_t* x, float* y, int64_t n);
 void HalfToFloatAvx512(const uint16_t* x, float* y, int64_t n);
 void AttendAvx512(const float* q, const float* const* k_rows, const float* const* v_rows,
                   int32_t n, int head_dim, float scale, float* probs, float* out);
+void AttendTransposedAvx512(const float* q, int group, const float* kt, int64_t kt_stride,
+                            const float* const* v_rows, int32_t n, int head_dim, float scale,
+                            float* probs, float* out);
 
 }  // namespace tessera::kernels::internal
 

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -204,6 +205,60 @@ TEST(AttendAvx512Test, MatchesUnfusedStepsBitwise) {
                              scratch.data(), got.data());
       ASSERT_EQ(std::memcmp(got.data(), want.data(), sizeof(float) * head_dim), 0)
           << "head_dim=" << head_dim << " n=" << n;
+    }
+  }
+}
+
+// The transposed kernel (prefill: 16 scores at a time, a group of query
+// heads per call) must give every query exactly AttendAvx512's bits, so which
+// path a call takes never shows in a token. Scores that tie, exceed any
+// other, or are NaN (a NaN K row) exercise the running maximum.
+TEST(AttendAvx512Test, TransposedKernelMatchesRowKernelBitwise) {
+  const std::vector<Isa> isas = SupportedIsas();
+  if (std::find(isas.begin(), isas.end(), Isa::kAvx512) == isas.end()) {
+    GTEST_SKIP() << "no AVX-512 on this CPU";
+  }
+  std::mt19937 rng(53);
+  for (int head_dim : {64, 128, 80, 48, 16}) {
+    for (int32_t n : {1, 15, 16, 17, 300}) {
+      for (int group : {1, 2, 3, 5, 8}) {
+        for (bool special : {false, true}) {
+          const std::vector<float> q = RandomVector(int64_t{group} * head_dim, rng, 3.0f);
+          std::vector<float> k = RandomVector(static_cast<int64_t>(n) * head_dim, rng, 3.0f);
+          const std::vector<float> v = RandomVector(static_cast<int64_t>(n) * head_dim, rng);
+          if (special && n > 2) {
+            std::copy(k.begin(), k.begin() + head_dim, k.begin() + head_dim);  // a tie
+            k[2 * head_dim] = NAN;                                             // a NaN score
+          }
+          std::vector<const float*> k_rows(n), v_rows(n);
+          for (int32_t p = 0; p < n; ++p) {
+            k_rows[p] = k.data() + static_cast<int64_t>(n - 1 - p) * head_dim;
+            v_rows[p] = v.data() + static_cast<int64_t>(n - 1 - p) * head_dim;
+          }
+          const int64_t stride = (n + 15) / 16 * 16;
+          // 64-byte aligned, as the kernel requires.
+          std::vector<float> kt_buf(static_cast<size_t>(head_dim) * stride + 16, 0.0f);
+          float* kt = reinterpret_cast<float*>(
+              (reinterpret_cast<uintptr_t>(kt_buf.data()) + 63) & ~uintptr_t{63});
+          for (int d = 0; d < head_dim; ++d) {
+            for (int32_t p = 0; p < n; ++p) kt[d * stride + p] = k_rows[p][d];
+          }
+          const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+          std::vector<float> want(static_cast<size_t>(group) * head_dim);
+          std::vector<float> scratch(n);
+          for (int g = 0; g < group; ++g) {
+            internal::AttendAvx512(q.data() + g * head_dim, k_rows.data(), v_rows.data(), n,
+                                   head_dim, scale, scratch.data(), want.data() + g * head_dim);
+          }
+          std::vector<float> probs(static_cast<size_t>(group) * stride);
+          std::vector<float> got(want.size(), -1.0f);
+          internal::AttendTransposedAvx512(q.data(), group, kt, stride, v_rows.data(), n,
+                                           head_dim, scale, probs.data(), got.data());
+          ASSERT_EQ(std::memcmp(got.data(), want.data(), sizeof(float) * want.size()), 0)
+              << "head_dim=" << head_dim << " n=" << n << " group=" << group
+              << " special=" << special;
+        }
+      }
     }
   }
 }
