@@ -36,37 +36,82 @@ struct ActivationScratch {
   std::vector<float> td;
   std::vector<float> ts;
   std::vector<int16_t> bsums;  // Q8_K
+  std::vector<int16_t> tbsums;  // Q8_K tiles
 };
 
-// Copies token t of `qx` into its lane of the tile layout of matmul_internal.h
-// (each tile's 16 tokens x 4 bytes of a column group are one 64-byte load for
-// the tile kernel). Tokens past the end (t >= tokens) get padding.
-void TileToken(const QuantizedActivations& qx, int64_t t, int64_t tokens, bool offset128,
-               ActivationScratch& s) {
+// Copies token t's quantised bytes (cols of them from `src`; null for a
+// padding token) into its lane of the tile layout of matmul_internal.h: each
+// tile's 16 tokens x 4 bytes of a column group are one 64-byte load for the
+// tile kernel. Padding tokens get `pad`.
+void TileBytes(const int8_t* src, int64_t cols, int64_t t, bool offset128, uint8_t* tq) {
   constexpr int kT = internal::kTileTokens;
-  const int64_t cols = qx.cols;
   const int64_t nb = cols / kQuantBlock;
   const int64_t tile = t / kT;
   const int64_t j = t % kT;
-  const bool live = t < tokens;
   const uint8_t pad = offset128 ? 0x80 : 0x00;
-  uint8_t* tq = s.tq.data();
-  float* td = s.td.data();
-  float* ts = qx.s != nullptr ? s.ts.data() : nullptr;
   for (int64_t b = 0; b < nb; ++b) {
-    const int64_t base = tile * nb + b;
-    td[base * kT + j] = live ? qx.d[t * nb + b] : 0.0f;
-    if (ts != nullptr) ts[base * kT + j] = live ? qx.s[t * nb + b] : 0.0f;
-    uint8_t* dst = tq + base * 8 * 64 + 4 * j;
-    if (!live) {
+    uint8_t* dst = tq + (tile * nb + b) * 8 * 64 + 4 * j;
+    if (src == nullptr) {
       for (int g = 0; g < 8; ++g) std::memset(dst + g * 64, pad, 4);
       continue;
     }
-    const auto* src = reinterpret_cast<const uint8_t*>(qx.q + t * cols + b * kQuantBlock);
+    const auto* from = reinterpret_cast<const uint8_t*>(src + b * kQuantBlock);
     for (int g = 0; g < 8; ++g) {
-      for (int k = 0; k < 4; ++k) dst[g * 64 + k] = static_cast<uint8_t>(src[4 * g + k] ^ pad);
+      for (int k = 0; k < 4; ++k) dst[g * 64 + k] = static_cast<uint8_t>(from[4 * g + k] ^ pad);
     }
   }
+}
+
+// Token t of `qx` (32-value blocks) into the tile layout; tokens past the end
+// (t >= tokens) get padding.
+void TileToken(const QuantizedActivations& qx, int64_t t, int64_t tokens, bool offset128,
+               ActivationScratch& s) {
+  constexpr int kT = internal::kTileTokens;
+  const int64_t nb = qx.cols / kQuantBlock;
+  const int64_t tile = t / kT;
+  const int64_t j = t % kT;
+  const bool live = t < tokens;
+  float* ts = qx.s != nullptr ? s.ts.data() : nullptr;
+  for (int64_t b = 0; b < nb; ++b) {
+    const int64_t base = tile * nb + b;
+    s.td[base * kT + j] = live ? qx.d[t * nb + b] : 0.0f;
+    if (ts != nullptr) ts[base * kT + j] = live ? qx.s[t * nb + b] : 0.0f;
+  }
+  TileBytes(live ? qx.q + t * qx.cols : nullptr, qx.cols, t, offset128, s.tq.data());
+}
+
+// Token t of Q8_K activations into the super-block tile layout: bytes as
+// x + 128, the scale per super-block, the 16-value sums as int16 pairs.
+void TileTokenQ8K(const QuantizedActivations& qx, int64_t t, int64_t tokens, ActivationScratch& s) {
+  constexpr int kT = internal::kTileTokens;
+  const int64_t nbk = qx.cols / kSuperBlock;
+  const int64_t tile = t / kT;
+  const int64_t j = t % kT;
+  const bool live = t < tokens;
+  for (int64_t b = 0; b < nbk; ++b) {
+    const int64_t base = tile * nbk + b;
+    s.td[base * kT + j] = live ? qx.d[t * nbk + b] : 0.0f;
+    int16_t* dst = s.tbsums.data() + base * 256 + 2 * j;
+    for (int p = 0; p < 8; ++p) {
+      dst[32 * p] = live ? qx.bsums[(t * nbk + b) * 16 + 2 * p] : 0;
+      dst[32 * p + 1] = live ? qx.bsums[(t * nbk + b) * 16 + 2 * p + 1] : 0;
+    }
+  }
+  TileBytes(live ? qx.q + t * qx.cols : nullptr, qx.cols, t, true, s.tq.data());
+}
+
+// Sets args.xt's tile counts for `tokens` (AVX-512, enough tokens), or
+// leaves it empty.
+bool PlanTiles(int64_t tokens, internal::TiledActivations& xt) {
+#if defined(TESSERA_KERNELS_X86)
+  if (ActiveIsa() == Isa::kAvx512 && tokens >= internal::kTileMinTokens) {
+    constexpr int kT = internal::kTileTokens;
+    xt.tiles = tokens / kT + (tokens % kT >= internal::kTileMinTokens ? 1 : 0);
+    xt.tile_tokens = std::min(tokens, xt.tiles * kT);
+    return true;
+  }
+#endif
+  return false;
 }
 
 // Most matrices MatMulShared takes at once (Q/K/V is the largest use).
@@ -106,23 +151,38 @@ void PrepareActivations(const WeightMatrix& w, const float* x, int64_t tokens,
   if (!IsBlockFormat(w.dtype)) return;
   ActivationScratch& s = Scratch();
   if (IsKQuant(w.dtype)) {
-    // Q8_K, never tiled: the K-quant kernels are row kernels only.
+    // Q8_K; on AVX-512 also tiled for the super-block tile kernel.
     assert(w.cols % kSuperBlock == 0);
     const int64_t nbk = w.cols / kSuperBlock;
     if (s.q.size() < static_cast<size_t>(tokens * w.cols)) s.q.resize(tokens * w.cols);
     if (s.d.size() < static_cast<size_t>(tokens * nbk)) s.d.resize(tokens * nbk);
     if (s.bsums.size() < static_cast<size_t>(tokens * nbk * 16)) s.bsums.resize(tokens * nbk * 16);
     args.qx = {s.q.data(), s.d.data(), nullptr, w.cols, s.bsums.data()};
+    internal::TiledActivations& xt = args.xt;
+    if (PlanTiles(tokens, xt)) {
+      const size_t nq = static_cast<size_t>(xt.tiles * w.cols * internal::kTileTokens);
+      const size_t nd = static_cast<size_t>(xt.tiles * nbk * internal::kTileTokens);
+      if (s.tq.size() < nq) s.tq.resize(nq);
+      if (s.td.size() < nd) s.td.resize(nd);
+      if (s.tbsums.size() < nd * 16) s.tbsums.resize(nd * 16);
+      xt.q = s.tq.data();
+      xt.d = s.td.data();
+      xt.bsums = s.tbsums.data();
+    }
+    const int64_t padded = std::max(tokens, xt.tiles * internal::kTileTokens);
     auto quantize = [&](int64_t begin, int64_t end) {
       for (int64_t t = begin; t < end; ++t) {
-        QuantizeActivationRowQ8K(x + t * w.cols, w.cols, s.q.data() + t * w.cols,
-                                 s.d.data() + t * nbk, s.bsums.data() + t * nbk * 16);
+        if (t < tokens) {
+          QuantizeActivationRowQ8K(x + t * w.cols, w.cols, s.q.data() + t * w.cols,
+                                   s.d.data() + t * nbk, s.bsums.data() + t * nbk * 16);
+        }
+        if (t < xt.tiles * internal::kTileTokens) TileTokenQ8K(args.qx, t, tokens, s);
       }
     };
     if (pool != nullptr && pool->size() > 1 && tokens >= kParallelQuantizeTokens) {
-      pool->ParallelFor(tokens, internal::kTileTokens, quantize);
+      pool->ParallelFor(padded, internal::kTileTokens, quantize);
     } else {
-      quantize(0, tokens);
+      quantize(0, padded);
     }
     return;
   }
@@ -136,15 +196,11 @@ void PrepareActivations(const WeightMatrix& w, const float* x, int64_t tokens,
   // The tile kernel takes the signed-weight formats (Q8_0, Q4_0, Q5_0)
   // against x + 128; Q4_1 and Q5_1 against x.
   const bool offset128 = !with_sums;
-#if defined(TESSERA_KERNELS_X86)
   // Every 32-value block format has a tile kernel.
-  if (ActiveIsa() == Isa::kAvx512 && tokens >= internal::kTileMinTokens) {
-    constexpr int kT = internal::kTileTokens;
-    internal::TiledActivations& xt = args.xt;
-    xt.tiles = tokens / kT + (tokens % kT >= internal::kTileMinTokens ? 1 : 0);
-    xt.tile_tokens = std::min(tokens, xt.tiles * kT);
+  internal::TiledActivations& xt = args.xt;
+  if (PlanTiles(tokens, xt)) {
     const size_t nq = static_cast<size_t>(xt.tiles * nb * 8 * 64);
-    const size_t nd = static_cast<size_t>(xt.tiles * nb * kT);
+    const size_t nd = static_cast<size_t>(xt.tiles * nb * internal::kTileTokens);
     if (s.tq.size() < nq) s.tq.resize(nq);
     if (s.td.size() < nd) s.td.resize(nd);
     if (with_sums && s.ts.size() < nd) s.ts.resize(nd);
@@ -152,7 +208,6 @@ void PrepareActivations(const WeightMatrix& w, const float* x, int64_t tokens,
     xt.d = s.td.data();
     xt.s = with_sums ? s.ts.data() : nullptr;
   }
-#endif
   // Quantisation is per token, so splitting tokens over threads cannot
   // change it; worth a ParallelFor only for prefill-sized batches.
   const int64_t padded = std::max(tokens, args.xt.tiles * internal::kTileTokens);

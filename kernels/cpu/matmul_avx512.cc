@@ -356,8 +356,9 @@ void MatMulRowsAvx512(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
     case DType::kIQ4_XS:
     case DType::kQ2_K:
     case DType::kQ3_K:
-      // The AVX2 kernels, which give the scalar kernel's bits (a 512-bit
-      // version would have to keep that exact integer order too).
+      // The tile kernel for the first tiles, the AVX2 row kernels for the
+      // rest; both give the scalar kernel's bits.
+      if (a.xt.tiles > 0) SuperBlockTilesAvx512(a, row_begin, row_end);
       return MatMulRowsSuperBlockAvx2(a, row_begin, row_end);
   }
 }

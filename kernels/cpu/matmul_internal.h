@@ -41,10 +41,16 @@ inline constexpr int kTileMinTokens = 12;
 // the same way: d[(T*nb + b)*16 + j], s likewise (Q4_1 only). Q4_0 tiles as
 // Q8_0 (x + 128): its weights are unpacked to signed bytes. Lanes of tokens
 // past the end hold zeros (x + 128 = 128 for Q8_0) and are never stored.
+// The super-block formats tile Q8_K activations the same way: q holds x + 128
+// in the layout above (so super-block b's 64 groups are the 4096 bytes from
+// ((T*nbk + b)*4096), d one scale per super-block, d[(T*nbk + b)*16 + j],
+// and bsums the 16-value sums as int16 pairs, bsums[(T*nbk + b)*256 + 32p +
+// 2j + h] = sum of sub-block 2p + h of token j.
 struct TiledActivations {
   const uint8_t* q = nullptr;
   const float* d = nullptr;
   const float* s = nullptr;
+  const int16_t* bsums = nullptr;
   int64_t tiles = 0;
   int64_t tile_tokens = 0;  // tokens [0, tile_tokens) are computed by tiles
 };
@@ -111,6 +117,9 @@ void MatMulRowsAvx512(const MatMulArgs& args, int64_t row_begin, int64_t row_end
 // The super-block formats (Q2_K to Q6_K, IQ4_XS) on AVX2 (superblock_avx2.cc),
 // with the scalar kernels' bits; both SIMD dispatchers call it.
 void MatMulRowsSuperBlockAvx2(const MatMulArgs& args, int64_t row_begin, int64_t row_end);
+// Their AVX-512 tile kernel (superblock_tiles_avx512.cc): tokens
+// [0, args.xt.tile_tokens), with the scalar kernels' bits.
+void SuperBlockTilesAvx512(const MatMulArgs& args, int64_t row_begin, int64_t row_end);
 
 }  // namespace tessera::kernels::internal
 

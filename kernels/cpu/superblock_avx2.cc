@@ -13,17 +13,12 @@
 
 #include "kernels/cpu/matmul_internal.h"
 #include "kernels/cpu/row_groups.h"
+#include "kernels/cpu/superblock_weights_avx2.h"
 
 namespace tessera::kernels::internal {
 namespace {
 
 #define TESSERA_INLINE inline __attribute__((always_inline))
-
-TESSERA_INLINE float HalfAt(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, sizeof(h));
-  return _cvtsh_ss(h);
-}
 
 // The K-quants (layouts in kernels/dtype.h) against Q8_K activations. Per
 // super-block the integer sums are exactly the scalar kernel's
@@ -39,17 +34,6 @@ TESSERA_INLINE int32_t HSumI32(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
-// The 6-bit (scale, min) pair of sub-block j of a Q4_K/Q5_K super-block.
-TESSERA_INLINE void KScaleMin(const uint8_t* s, int j, int* sc, int* m) {
-  if (j < 4) {
-    *sc = s[j] & 63;
-    *m = s[j + 4] & 63;
-  } else {
-    *sc = (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4);
-    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
-}
-
 // Q4_K (kQ5 false) and Q5_K: acc += (d_w * d_x) * isum, macc += (dmin_w *
 // d_x) * msum per super-block; result acc - macc.
 template <bool kQ5>
@@ -61,28 +45,11 @@ struct Q45KKernel {
     const int64_t nbk = cols / kSuperBlock;
     float acc[NT], macc[NT];
     for (int k = 0; k < NT; ++k) acc[k] = macc[k] = 0.0f;
-    const __m256i low4 = _mm256_set1_epi8(0x0F);
-    const __m256i one = _mm256_set1_epi8(1);
     for (int64_t b = 0; b < nbk; ++b) {
       const uint8_t* blk = row + kBytes * b;
       int sc[8], m[8];
-      for (int j = 0; j < 8; ++j) KScaleMin(blk + 4, j, &sc[j], &m[j]);
-      const uint8_t* qs = blk + (kQ5 ? 48 : 16);
       __m256i w[8];  // sub-block j's 32 values, unsigned
-      const __m256i qh =
-          kQ5 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16)) : _mm256_setzero_si256();
-      for (int c = 0; c < 4; ++c) {
-        const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c));
-        w[2 * c] = _mm256_and_si256(raw, low4);
-        w[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
-        if constexpr (kQ5) {
-          // Bit j of qh[l] is value l of sub-block j's fifth bit.
-          for (int h = 0; h < 2; ++h) {
-            const __m256i bit = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + h), one);
-            w[2 * c + h] = _mm256_or_si256(w[2 * c + h], _mm256_slli_epi16(bit, 4));
-          }
-        }
-      }
+      UnpackQ45K<kQ5>(blk, w, sc, m);
       const float d = HalfAt(blk);
       const float dmin = HalfAt(blk + 2);
       for (int k = 0; k < NT; ++k) {
@@ -115,26 +82,14 @@ struct Q6KKernel {
     const int64_t nbk = cols / kSuperBlock;
     float acc[NT];
     for (int k = 0; k < NT; ++k) acc[k] = 0.0f;
-    const __m256i low4 = _mm256_set1_epi8(0x0F);
-    const __m256i three = _mm256_set1_epi8(3);
     for (int64_t b = 0; b < nbk; ++b) {
       const uint8_t* blk = row + 210 * b;
       const auto* scales = reinterpret_cast<const int8_t*>(blk + 192);
       __m256i w[8];      // values 128h + 32k + l, l < 32, in w[4h + k]
+      UnpackQ6K(blk, w);
       __m256i scale[8];  // their sub-blocks' scales: 8h + 2k (l < 16), + 1
-      for (int h = 0; h < 2; ++h) {
-        const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h));
-        const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h + 32));
-        const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * h));
-        const __m256i lo[4] = {_mm256_and_si256(ql0, low4), _mm256_and_si256(ql1, low4),
-                               _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-                               _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4)};
-        for (int k = 0; k < 4; ++k) {
-          const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), three);
-          w[4 * h + k] = _mm256_or_si256(lo[k], _mm256_slli_epi16(hi, 4));
-          const int s = 8 * h + 2 * k;
-          scale[4 * h + k] = _mm256_set_m128i(_mm_set1_epi16(scales[s + 1]), _mm_set1_epi16(scales[s]));
-        }
+      for (int i = 0; i < 8; ++i) {
+        scale[i] = _mm256_set_m128i(_mm_set1_epi16(scales[2 * i + 1]), _mm_set1_epi16(scales[2 * i]));
       }
       const float d = HalfAt(blk + 208);
       for (int k = 0; k < NT; ++k) {
@@ -170,8 +125,6 @@ struct LowBitKKernel {
     const int64_t nbk = cols / kSuperBlock;
     float acc[NT], macc[NT];
     for (int k = 0; k < NT; ++k) acc[k] = macc[k] = 0.0f;
-    const __m256i three = _mm256_set1_epi8(3);
-    const __m256i one = _mm256_set1_epi8(1);
     for (int64_t b = 0; b < nbk; ++b) {
       const uint8_t* blk = row + kBytes * b;
       int sc[16], mn[16];
@@ -183,23 +136,11 @@ struct LowBitKKernel {
           mn[s] = blk[s] >> 4;
         }
       }
-      const uint8_t* qs = blk + (kQ3 ? 32 : 16);
-      const __m256i hmask = kQ3 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk))
-                                : _mm256_setzero_si256();
       __m256i w[8], scale[8];
-      for (int h = 0; h < 2; ++h) {
-        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * h));
-        for (int j = 0; j < 4; ++j) {
-          __m256i u = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), three);
-          if constexpr (kQ3) {
-            const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hmask, 4 * h + j), one);
-            u = _mm256_or_si256(u, _mm256_slli_epi16(hb, 2));
-          }
-          const int s = 8 * h + 2 * j;
-          w[4 * h + j] = u;
-          scale[4 * h + j] = _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(sc[s + 1])),
-                                              _mm_set1_epi16(static_cast<int16_t>(sc[s])));
-        }
+      UnpackLowBitK<kQ3>(blk, w);
+      for (int i = 0; i < 8; ++i) {
+        scale[i] = _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(sc[2 * i + 1])),
+                                    _mm_set1_epi16(static_cast<int16_t>(sc[2 * i])));
       }
       const float d = HalfAt(blk + (kQ3 ? 108 : 80));
       for (int k = 0; k < NT; ++k) {
@@ -238,21 +179,14 @@ struct Iq4XsKernel {
     const int64_t nbk = cols / kSuperBlock;
     float acc[NT];
     for (int k = 0; k < NT; ++k) acc[k] = 0.0f;
-    const __m128i table128 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4Values));
-    const __m256i table = _mm256_set_m128i(table128, table128);
-    const __m256i low4 = _mm256_set1_epi8(0x0F);
     for (int64_t b = 0; b < nbk; ++b) {
       const uint8_t* blk = row + 136 * b;
-      uint16_t scales_h;
-      std::memcpy(&scales_h, blk + 2, sizeof(scales_h));
       __m256i w[8], abs_w[8], scale[8];
+      int ls[8];
+      UnpackIq4Xs(blk, w, ls);
       for (int j = 0; j < 8; ++j) {
-        const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 8 + 16 * j));
-        w[j] = _mm256_shuffle_epi8(
-            table, _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), low4));
         abs_w[j] = _mm256_sign_epi8(w[j], w[j]);
-        const int ls = ((blk[4 + j / 2] >> (4 * (j % 2))) & 0x0F) | (((scales_h >> (2 * j)) & 3) << 4);
-        scale[j] = _mm256_set1_epi16(static_cast<int16_t>(ls - 32));
+        scale[j] = _mm256_set1_epi16(static_cast<int16_t>(ls[j]));
       }
       const float d = HalfAt(blk);
       for (int k = 0; k < NT; ++k) {
