@@ -71,12 +71,21 @@ class AlignedFloats {
   size_t size_ = 0;
 };
 
-// kt[d * stride + p] = rows[p][d]; positions n..stride-1 are zero.
+// Blocks of 16 positions, each head_dim rows of 16 floats:
+// kt[((p / 16) * head_dim + d) * 16 + p % 16] = rows[p][d]; positions
+// n..stride-1 are zero. (One row per d over all positions would put a
+// block's 16-float loads a whole row apart, onto a few L1 sets.)
 void TransposeRows(const float* const* rows, int32_t n, int head_dim, int64_t stride, float* kt) {
-  for (int d = 0; d < head_dim; ++d) {
-    float* out = kt + d * stride;
-    for (int32_t p = 0; p < n; ++p) out[p] = rows[p][d];
-    for (int64_t p = n; p < stride; ++p) out[p] = 0.0f;
+  for (int64_t p0 = 0; p0 < stride; p0 += 16) {
+    float* block = kt + p0 * head_dim;
+    for (int64_t p = p0; p < p0 + 16; ++p) {
+      if (p >= n) {
+        for (int d = 0; d < head_dim; ++d) block[d * 16 + (p - p0)] = 0.0f;
+        continue;
+      }
+      const float* row = rows[p];
+      for (int d = 0; d < head_dim; ++d) block[d * 16 + (p - p0)] = row[d];
+    }
   }
 }
 

@@ -30,9 +30,10 @@ struct VecOps {
   // y[i] = float(x[i]) for IEEE half x: exact, so every ISA agrees bitwise.
   void (*half_to_float)(const uint16_t* x, float* y, int64_t n);
   // `attend` for `group` (<= 64) consecutive queries q + g * head_dim that
-  // share one KV head, with its K rows transposed: position p's element d at
-  // kt[d * kt_stride + p] (kt_stride a multiple of 16, kt 64-byte aligned,
-  // rows readable up to the next multiple of 16). Outputs go to
+  // share one KV head, with its K rows transposed in blocks of 16 positions:
+  // position p's element d at kt[((p / 16) * head_dim + d) * 16 + p % 16]
+  // (kt 64-byte aligned, blocks readable up to kt_stride positions, a
+  // multiple of 16 and at least n). Outputs go to
   // out + g * head_dim; probs has room for group * kt_stride floats. Each
   // query's output is bitwise what `attend` gives it; scores are computed 16
   // positions at a time with positions in the lanes, and the group's V sums

@@ -96,21 +96,34 @@ void WeightedSum(const float* probs, int64_t probs_stride, const float* inv,
   }
 }
 
-// e_p = exp(s_p - max) in place, with their sum in double; returns 1 / sum.
-float Exponentiate(float max, int32_t n, float* probs) {
-  double sum = 0.0;
-  for (int32_t p = 0; p < n; ++p) {
-    probs[p] = std::exp(probs[p] - max);
-    sum += probs[p];
+// For each of `group` queries (probs g * stride apart): e_p = exp(s_p - max)
+// in place, then their sum in double in position order; inv[g] = 1 / sum.
+// The exponentials go first and the sums after, so no call sits on the sums'
+// dependency chain (across a call the running sum would live in memory), and
+// the queries' sums run interleaved.
+void Exponentiate(const float* max, int group, int64_t stride, int32_t n, float* probs,
+                  float* inv) {
+  for (int g = 0; g < group; ++g) {
+    float* pg = probs + g * stride;
+    for (int32_t p = 0; p < n; ++p) pg[p] = std::exp(pg[p] - max[g]);
   }
-  return static_cast<float>(1.0 / sum);
+  constexpr int kMaxGroup = 8;
+  for (int g0 = 0; g0 < group; g0 += kMaxGroup) {
+    const int count = group - g0 < kMaxGroup ? group - g0 : kMaxGroup;
+    double sum[kMaxGroup] = {};
+    for (int32_t p = 0; p < n; ++p) {
+      for (int g = 0; g < count; ++g) sum[g] += probs[(g0 + g) * stride + p];
+    }
+    for (int g = 0; g < count; ++g) inv[g0 + g] = static_cast<float>(1.0 / sum[g]);
+  }
 }
 
 // The steps after the scores, shared by both attend kernels: the
 // exponentials, then the weighted sum of V rows.
 void SoftmaxWeightedSum(float max, const float* const* v_rows, int32_t n, int head_dim,
                         float* probs, float* out) {
-  const float inv = Exponentiate(max, n, probs);
+  float inv;
+  Exponentiate(&max, 1, 0, n, probs, &inv);
   switch (head_dim) {
     case 64:
       return WeightedSum<4>(probs, 0, &inv, v_rows, n, out);
@@ -130,19 +143,19 @@ float TransposedScores(const float* q, const float* kt, int64_t kt_stride, int32
   const __m512 vscale = _mm512_set1_ps(scale);
   __m512 vmax = _mm512_set1_ps(-INFINITY);
   for (int32_t p0 = 0; p0 < n; p0 += 16) {
-    const float* k = kt + p0;
+    const float* k = kt + static_cast<int64_t>(p0) * head_dim;  // this block's 16-float rows
     // DotInline's lane l for the positions p0..p0+15.
     auto lane = [&](int l) {
       __m512 acc0 = _mm512_setzero_ps();
       __m512 acc1 = _mm512_setzero_ps();
       int i = 0;
       for (; i + 32 <= head_dim; i += 32) {
-        acc0 = _mm512_fmadd_ps(_mm512_set1_ps(q[i + l]), _mm512_load_ps(k + (i + l) * kt_stride), acc0);
+        acc0 = _mm512_fmadd_ps(_mm512_set1_ps(q[i + l]), _mm512_load_ps(k + (i + l) * 16), acc0);
         acc1 = _mm512_fmadd_ps(_mm512_set1_ps(q[i + 16 + l]),
-                               _mm512_load_ps(k + (i + 16 + l) * kt_stride), acc1);
+                               _mm512_load_ps(k + (i + 16 + l) * 16), acc1);
       }
       if (i + 16 <= head_dim) {
-        acc0 = _mm512_fmadd_ps(_mm512_set1_ps(q[i + l]), _mm512_load_ps(k + (i + l) * kt_stride), acc0);
+        acc0 = _mm512_fmadd_ps(_mm512_set1_ps(q[i + l]), _mm512_load_ps(k + (i + l) * 16), acc0);
       }
       return _mm512_add_ps(acc0, acc1);
     };
@@ -199,12 +212,11 @@ void AttendTransposedAvx512(const float* q, int group, const float* kt, int64_t 
                             const float* const* v_rows, int32_t n, int head_dim, float scale,
                             float* probs, float* out) {
   const int64_t stride = kt_stride;  // probs of query g start at probs + g * stride
-  float inv[64];
+  float max[64], inv[64];
   for (int g = 0; g < group; ++g) {
-    float* pg = probs + g * stride;
-    const float max = TransposedScores(q + g * head_dim, kt, kt_stride, n, head_dim, scale, pg);
-    inv[g] = Exponentiate(max, n, pg);
+    max[g] = TransposedScores(q + g * head_dim, kt, kt_stride, n, head_dim, scale, probs + g * stride);
   }
+  Exponentiate(max, group, stride, n, probs, inv);
   switch (head_dim) {
     case 64:
       return WeightedSumGroup<4>(probs, stride, inv, v_rows, n, group, out);

@@ -241,7 +241,7 @@ TEST(AttendAvx512Test, TransposedKernelMatchesRowKernelBitwise) {
           float* kt = reinterpret_cast<float*>(
               (reinterpret_cast<uintptr_t>(kt_buf.data()) + 63) & ~uintptr_t{63});
           for (int d = 0; d < head_dim; ++d) {
-            for (int32_t p = 0; p < n; ++p) kt[d * stride + p] = k_rows[p][d];
+            for (int32_t p = 0; p < n; ++p) kt[((p / 16) * head_dim + d) * 16 + p % 16] = k_rows[p][d];
           }
           const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
           std::vector<float> want(static_cast<size_t>(group) * head_dim);
