@@ -111,6 +111,12 @@ float DotQ3_K(const uint8_t* row, const int8_t* q, const float* dx, int64_t nbk)
 // 32, as llama.cpp unpacks them (the SIMD kernels call it too).
 void UnpackQ3Scales(const uint8_t* packed, int* scales);
 
+// The AVX-512 parts of quantize.cc (quantize_avx512.cc), bitwise its scalar
+// code: per 32-value block, q, amax (NaN if the block has a NaN; q then 0)
+// and, when sum_out is not null, sum(q) as a float; and all of Q8_K.
+void QuantizeBlocksAvx512(const float* x, int64_t nb, int8_t* q, float* amax_out, float* sum_out);
+void QuantizeRowQ8KAvx512(const float* x, int64_t cols, int8_t* q, float* d, int16_t* bsums);
+
 void MatMulRowsScalar(const MatMulArgs& args, int64_t row_begin, int64_t row_end);
 void MatMulRowsAvx2(const MatMulArgs& args, int64_t row_begin, int64_t row_end);
 void MatMulRowsAvx512(const MatMulArgs& args, int64_t row_begin, int64_t row_end);

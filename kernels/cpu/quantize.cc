@@ -6,6 +6,8 @@
 #include <xmmintrin.h>
 #endif
 
+#include "kernels/cpu/isa.h"
+#include "kernels/cpu/matmul_internal.h"
 #include "kernels/dtype.h"
 
 namespace tessera::kernels {
@@ -26,6 +28,24 @@ inline int RoundToInt(float v) {
 
 void QuantizeActivationRow(const float* x, int64_t cols, int8_t* q, float* d, float* s) {
   const int64_t nb = cols / kQuantBlock;
+#if defined(TESSERA_KERNELS_X86)
+  if (ActiveIsa() == Isa::kAvx512) {
+    // q, then each block's amax (NaN for a NaN block) in d and sum(q) in s;
+    // the f16 roundings here.
+    internal::QuantizeBlocksAvx512(x, nb, q, d, s);
+    for (int64_t b = 0; b < nb; ++b) {
+      const float amax = d[b];
+      if (amax != amax) {
+        if (s != nullptr) s[b] = amax;
+        continue;
+      }
+      const float scale = amax / 127.0f;
+      d[b] = F16ToF32(F32ToF16(scale));
+      if (s != nullptr) s[b] = F16ToF32(F32ToF16(scale * s[b]));
+    }
+    return;
+  }
+#endif
   for (int64_t b = 0; b < nb; ++b) {
     const float* xb = x + b * kQuantBlock;
     int8_t* qb = q + b * kQuantBlock;
@@ -61,6 +81,9 @@ void QuantizeActivationRow(const float* x, int64_t cols, int8_t* q, float* d, fl
 
 void QuantizeActivationRowQ8K(const float* x, int64_t cols, int8_t* q, float* d,
                               int16_t* bsums) {
+#if defined(TESSERA_KERNELS_X86)
+  if (ActiveIsa() == Isa::kAvx512) return internal::QuantizeRowQ8KAvx512(x, cols, q, d, bsums);
+#endif
   constexpr int kBlock = 256;
   for (int64_t b = 0; b < cols / kBlock; ++b) {
     const float* xb = x + b * kBlock;

@@ -308,36 +308,56 @@ TEST(KQuantDTypeTest, BlockGeometryMatchesGgml) {
   EXPECT_STREQ(DTypeName(DType::kQ6_K), "Q6_K");
 }
 
+// On every ISA (AVX-512 has its own code), against the transcription of
+// llama.cpp's quantize_row_q8_K; ties for the extreme pick the first.
 TEST(QuantizeActivationRowQ8KTest, MatchesSpecTranscription) {
-  std::mt19937 rng(31);
-  constexpr int64_t kCols = 256 * 3;
-  for (int trial = 0; trial < 60; ++trial) {
-    std::vector<float> x = Activations(DType::kQ4_K, 1, kCols, rng);
-    if (trial % 3 == 0) std::fill(x.begin() + 256, x.begin() + 512, 0.0f);
-    if (trial % 3 == 1) {
-      for (int j = 0; j < 256; ++j) x[j] = static_cast<float>(j % 40) - 19.5f;
-      x[7] = trial % 2 ? -127.0f : 127.0f;
-    }
-    std::vector<int8_t> q(kCols);
-    std::vector<float> d(3);
-    std::vector<int16_t> bsums(kCols / 16);
-    QuantizeActivationRowQ8K(x.data(), kCols, q.data(), d.data(), bsums.data());
-    const QuantRef ref = QuantizeRef(DType::kQ4_K, x.data(), kCols);
-    for (int64_t i = 0; i < kCols; ++i) ASSERT_EQ(q[i], ref.q[i]) << "trial " << trial << " i " << i;
-    for (int b = 0; b < 3; ++b) ASSERT_EQ(static_cast<double>(d[b]), ref.dq[256 * b]) << b;
-    for (int64_t g = 0; g < kCols / 16; ++g) {
-      int sum = 0;
-      for (int l = 0; l < 16; ++l) sum += ref.q[16 * g + l];
-      ASSERT_EQ(bsums[g], sum) << "trial " << trial << " group " << g;
-    }
-    // The extreme maps to exactly -127: the sign of d carries the sign.
-    for (int b = 0; b < 3; ++b) {
-      if (d[b] == 0.0f) continue;
-      int qmin = 0;
-      for (int j = 0; j < 256; ++j) qmin = std::min<int>(qmin, q[256 * b + j]);
-      EXPECT_EQ(qmin, -127);
+  const Isa active = ActiveIsa();
+  for (Isa isa : SupportedIsas()) {
+    ASSERT_TRUE(SetIsaForTesting(isa));
+    std::mt19937 rng(31);
+    constexpr int64_t kCols = 256 * 3;
+    for (int trial = 0; trial < 60; ++trial) {
+      std::vector<float> x = Activations(DType::kQ4_K, 1, kCols, rng);
+      if (trial % 3 == 0) std::fill(x.begin() + 256, x.begin() + 512, 0.0f);
+      if (trial % 3 == 1) {
+        for (int j = 0; j < 256; ++j) x[j] = static_cast<float>(j % 40) - 19.5f;
+        x[7] = trial % 2 ? -127.0f : 127.0f;
+        x[200] = -x[7];  // a later extreme of the other sign loses the tie
+      }
+      const bool poisoned = trial % 5 == 4;
+      if (poisoned) x[600] = trial % 2 ? NAN : -INFINITY;  // block 2
+      std::vector<int8_t> q(kCols);
+      std::vector<float> d(3);
+      std::vector<int16_t> bsums(kCols / 16);
+      QuantizeActivationRowQ8K(x.data(), kCols, q.data(), d.data(), bsums.data());
+      const QuantRef ref = QuantizeRef(DType::kQ4_K, x.data(), kCols);
+      const int64_t checked = poisoned ? 512 : kCols;
+      if (poisoned) {
+        ASSERT_TRUE(std::isnan(d[2])) << IsaName(isa);
+        for (int64_t i = 512; i < kCols; ++i) ASSERT_EQ(q[i], 0) << IsaName(isa);
+        for (int64_t g = 32; g < kCols / 16; ++g) ASSERT_EQ(bsums[g], 0) << IsaName(isa);
+      }
+      for (int64_t i = 0; i < checked; ++i) {
+        ASSERT_EQ(q[i], ref.q[i]) << IsaName(isa) << " trial " << trial << " i " << i;
+      }
+      for (int b = 0; b < checked / 256; ++b) {
+        ASSERT_EQ(static_cast<double>(d[b]), ref.dq[256 * b]) << IsaName(isa) << " " << b;
+      }
+      for (int64_t g = 0; g < checked / 16; ++g) {
+        int sum = 0;
+        for (int l = 0; l < 16; ++l) sum += ref.q[16 * g + l];
+        ASSERT_EQ(bsums[g], sum) << IsaName(isa) << " trial " << trial << " group " << g;
+      }
+      // The extreme maps to exactly -127: the sign of d carries the sign.
+      for (int b = 0; b < checked / 256; ++b) {
+        if (d[b] == 0.0f) continue;
+        int qmin = 0;
+        for (int j = 0; j < 256; ++j) qmin = std::min<int>(qmin, q[256 * b + j]);
+        EXPECT_EQ(qmin, -127);
+      }
     }
   }
+  ASSERT_TRUE(SetIsaForTesting(active));
 }
 
 class KQuantTest : public IsaTest {};

@@ -344,40 +344,52 @@ TEST_P(MatMulTest, ZeroActivationsGiveZeroOrMinTerm) {
 }
 
 // Activation quantisation avoids libm's fmaxf and nearbyintf for speed; it
-// must still give their results, ties (x * 127/amax exactly k + 0.5) included.
+// must still give their results, ties (x * 127/amax exactly k + 0.5) included,
+// on every ISA (AVX-512 has its own code).
 TEST(QuantizeActivationRowTest, MatchesFmaxNearbyintFormulationBitwise) {
-  std::mt19937 rng(13);
-  std::uniform_real_distribution<float> u(-3.0f, 3.0f);
-  constexpr int64_t kCols = 32 * 8;
-  for (int trial = 0; trial < 200; ++trial) {
-    std::vector<float> x(kCols);
-    for (float& f : x) f = u(rng);
-    if (trial % 2 == 1) {
-      // Block of exact ties: amax 127 makes the factor 1, values k + 0.5.
-      for (int j = 0; j < 32; ++j) x[j] = static_cast<float>(j % 20) - 9.5f;
-      x[5] = 127.0f;
-      for (int j = 32; j < 64; ++j) x[j] = 0.0f;  // an all-zero block
-      x[70] = -0.0f;
-    }
-    std::vector<int8_t> q(kCols);
-    std::vector<float> d(kCols / 32), s(kCols / 32);
-    QuantizeActivationRow(x.data(), kCols, q.data(), d.data(), s.data());
-    for (int64_t b = 0; b < kCols / 32; ++b) {
-      float amax = 0.0f;
-      for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(x[32 * b + j]));
-      const float inv = amax != 0.0f ? 127.0f / amax : 0.0f;
-      int sum = 0;
-      for (int j = 0; j < 32; ++j) {
-        const int want = static_cast<int>(std::nearbyint(x[32 * b + j] * inv));
-        ASSERT_EQ(q[32 * b + j], want) << "trial " << trial << " col " << 32 * b + j;
-        sum += want;
+  const Isa active = ActiveIsa();
+  for (Isa isa : SupportedIsas()) {
+    ASSERT_TRUE(SetIsaForTesting(isa));
+    std::mt19937 rng(13);
+    std::uniform_real_distribution<float> u(-3.0f, 3.0f);
+    constexpr int64_t kCols = 32 * 8;
+    for (int trial = 0; trial < 200; ++trial) {
+      std::vector<float> x(kCols);
+      for (float& f : x) f = u(rng);
+      if (trial % 2 == 1) {
+        // Block of exact ties: amax 127 makes the factor 1, values k + 0.5.
+        for (int j = 0; j < 32; ++j) x[j] = static_cast<float>(j % 20) - 9.5f;
+        x[5] = 127.0f;
+        for (int j = 32; j < 64; ++j) x[j] = 0.0f;  // an all-zero block
+        x[70] = -0.0f;
       }
-      const float scale = amax / 127.0f;
-      ASSERT_EQ(d[b], F16ToF32(F32ToF16(scale))) << "trial " << trial << " block " << b;
-      ASSERT_EQ(s[b], F16ToF32(F32ToF16(scale * static_cast<float>(sum))))
-          << "trial " << trial << " block " << b;
+      if (trial % 4 == 3) x[100] = NAN;  // a NaN block: d and s NaN, q 0
+      std::vector<int8_t> q(kCols);
+      std::vector<float> d(kCols / 32), s(kCols / 32);
+      QuantizeActivationRow(x.data(), kCols, q.data(), d.data(), s.data());
+      for (int64_t b = 0; b < kCols / 32; ++b) {
+        if (b == 3 && trial % 4 == 3) {
+          ASSERT_TRUE(std::isnan(d[b]) && std::isnan(s[b])) << IsaName(isa);
+          for (int j = 0; j < 32; ++j) ASSERT_EQ(q[32 * b + j], 0) << IsaName(isa);
+          continue;
+        }
+        float amax = 0.0f;
+        for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(x[32 * b + j]));
+        const float inv = amax != 0.0f ? 127.0f / amax : 0.0f;
+        int sum = 0;
+        for (int j = 0; j < 32; ++j) {
+          const int want = static_cast<int>(std::nearbyint(x[32 * b + j] * inv));
+          ASSERT_EQ(q[32 * b + j], want) << IsaName(isa) << " trial " << trial << " col " << 32 * b + j;
+          sum += want;
+        }
+        const float scale = amax / 127.0f;
+        ASSERT_EQ(d[b], F16ToF32(F32ToF16(scale))) << IsaName(isa) << " trial " << trial << " block " << b;
+        ASSERT_EQ(s[b], F16ToF32(F32ToF16(scale * static_cast<float>(sum))))
+            << IsaName(isa) << " trial " << trial << " block " << b;
+      }
     }
   }
+  ASSERT_TRUE(SetIsaForTesting(active));
 }
 
 INSTANTIATE_TEST_SUITE_P(AllIsas, MatMulTest, ::testing::ValuesIn(testing::AllIsas()),
