@@ -228,12 +228,68 @@ struct BlockKernel {
 // block's VNNI offset correction -128 * sum(w), as the tiles hold x + 128;
 // the float d and m), then every tile runs against all of them, so a tile's
 // activations are read from L1 once per row chunk.
+// A row chunk's unpacked weights (see RunTiles).
+struct TileBuffers {
+  const int32_t* wq;    // [row][block][8 groups]
+  const int32_t* corr;  // [row][block]
+  const float* dw;      // [row][block]
+  const float* mw;
+};
+
+// kR rows (r, r+1, ...) of the chunk against one tile: the rows share each
+// activation load.
+template <typename Weights, bool kMin, int kR>
+TESSERA_INLINE void TileRows(const MatMulArgs& a, const TileBuffers& bufs, int64_t nb, int64_t r,
+                             const uint8_t* xq, const float* xd, const float* xs, int64_t t0, int64_t n,
+                             int64_t o0) {
+  __m512 acc[kR][8];
+  for (int k = 0; k < kR; ++k) {
+    for (int c = 0; c < 8; ++c) acc[k][c] = _mm512_setzero_ps();
+  }
+  for (int64_t b0 = 0; b0 < nb; b0 += 8) {
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) {
+      const int64_t b = b0 + i;
+      if (b >= nb) break;
+      const uint8_t* xb = xq + b * 512;
+      __m512i is[kR];
+      for (int k = 0; k < kR; ++k) {
+        is[k] = kMin ? _mm512_setzero_si512() : _mm512_set1_epi32(bufs.corr[(r + k) * nb + b]);
+      }
+      for (int g = 0; g < 8; ++g) {
+        const __m512i x = _mm512_loadu_si512(xb + 64 * g);
+        for (int k = 0; k < kR; ++k) {
+          const __m512i w = _mm512_set1_epi32(bufs.wq[((r + k) * nb + b) * 8 + g]);
+          is[k] = kMin ? _mm512_dpbusd_epi32(is[k], w, x) : _mm512_dpbusd_epi32(is[k], x, w);
+        }
+      }
+      const __m512 xdv = _mm512_loadu_ps(xd + 16 * b);
+      for (int k = 0; k < kR; ++k) {
+        const __m512 f = _mm512_cvtepi32_ps(is[k]);
+        const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(bufs.dw[(r + k) * nb + b]), xdv);
+        __m512& chain = acc[k][ChainOf(i)];
+        chain = _mm512_fmadd_ps(scale, f, chain);
+        if constexpr (kMin) {
+          chain = _mm512_fmadd_ps(_mm512_set1_ps(bufs.mw[(r + k) * nb + b]), _mm512_loadu_ps(xs + 16 * b), chain);
+        }
+      }
+    }
+  }
+  for (int k = 0; k < kR; ++k) {
+    const __m512 sum = _mm512_add_ps(
+        _mm512_add_ps(_mm512_add_ps(acc[k][0], acc[k][4]), _mm512_add_ps(acc[k][2], acc[k][6])),
+        _mm512_add_ps(_mm512_add_ps(acc[k][1], acc[k][5]), _mm512_add_ps(acc[k][3], acc[k][7])));
+    alignas(64) float out[16];
+    _mm512_store_ps(out, sum);
+    for (int64_t j = 0; j < n; ++j) a.y[(t0 + j) * a.w->rows + o0 + r + k] = out[j];
+  }
+}
+
 template <typename Weights, bool kMin>
 void RunTiles(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
   constexpr int64_t kBlockBytes = Weights::kBlockBytes;
   constexpr int64_t kTileRows = 8;
   const int64_t nb = a.w->cols / 32;
-  const int64_t rows = a.w->rows;
   thread_local std::vector<int32_t> wq_buf, corr_buf;
   thread_local std::vector<float> dw_buf, mw_buf;
   wq_buf.resize(kTileRows * nb * 8);
@@ -269,53 +325,16 @@ void RunTiles(const MatMulArgs& a, int64_t row_begin, int64_t row_end) {
         }
       }
     }
+    const TileBuffers buffers{wq_buf.data(), corr_buf.data(), dw_buf.data(), mw_buf.data()};
     for (int64_t tile = 0; tile < a.xt.tiles; ++tile) {
       const uint8_t* xq = a.xt.q + tile * nb * 512;
       const float* xd = a.xt.d + tile * nb * 16;
       const float* xs = kMin ? a.xt.s + tile * nb * 16 : nullptr;
       const int64_t t0 = tile * 16;
       const int64_t n = std::min<int64_t>(16, a.xt.tile_tokens - t0);
-      for (int64_t r = 0; r < chunk; ++r) {
-        const int32_t* const wq = wq_buf.data() + r * nb * 8;
-        const int32_t* const corr = corr_buf.data() + r * nb;
-        const float* const dw = dw_buf.data() + r * nb;
-        const float* const mw = mw_buf.data() + r * nb;
-        __m512 acc[8];
-        for (int c = 0; c < 8; ++c) acc[c] = _mm512_setzero_ps();
-        for (int64_t b0 = 0; b0 < nb; b0 += 8) {
-#pragma GCC unroll 8
-          for (int i = 0; i < 8; ++i) {
-            const int64_t b = b0 + i;
-            if (b >= nb) break;
-            const uint8_t* xb = xq + b * 512;
-            const int32_t* wb = wq + 8 * b;
-            // Two integer chains (exact, so their split is free) for latency.
-            __m512i is0 = kMin ? _mm512_setzero_si512() : _mm512_set1_epi32(corr[b]);
-            __m512i is1 = _mm512_setzero_si512();
-            for (int g = 0; g < 8; g += 2) {
-              const __m512i x0 = _mm512_loadu_si512(xb + 64 * g);
-              const __m512i x1 = _mm512_loadu_si512(xb + 64 * (g + 1));
-              const __m512i w0 = _mm512_set1_epi32(wb[g]);
-              const __m512i w1 = _mm512_set1_epi32(wb[g + 1]);
-              is0 = kMin ? _mm512_dpbusd_epi32(is0, w0, x0) : _mm512_dpbusd_epi32(is0, x0, w0);
-              is1 = kMin ? _mm512_dpbusd_epi32(is1, w1, x1) : _mm512_dpbusd_epi32(is1, x1, w1);
-            }
-            const __m512 f = _mm512_cvtepi32_ps(_mm512_add_epi32(is0, is1));
-            const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(dw[b]), _mm512_loadu_ps(xd + 16 * b));
-            __m512& chain = acc[ChainOf(i)];
-            chain = _mm512_fmadd_ps(scale, f, chain);
-            if constexpr (kMin) {
-              chain = _mm512_fmadd_ps(_mm512_set1_ps(mw[b]), _mm512_loadu_ps(xs + 16 * b), chain);
-            }
-          }
-        }
-        const __m512 sum = _mm512_add_ps(
-            _mm512_add_ps(_mm512_add_ps(acc[0], acc[4]), _mm512_add_ps(acc[2], acc[6])),
-            _mm512_add_ps(_mm512_add_ps(acc[1], acc[5]), _mm512_add_ps(acc[3], acc[7])));
-        alignas(64) float out[16];
-        _mm512_store_ps(out, sum);
-        for (int64_t j = 0; j < n; ++j) a.y[(t0 + j) * rows + o0 + r] = out[j];
-      }
+      int64_t r = 0;
+      for (; r + 2 <= chunk; r += 2) TileRows<Weights, kMin, 2>(a, buffers, nb, r, xq, xd, xs, t0, n, o0);
+      if (r < chunk) TileRows<Weights, kMin, 1>(a, buffers, nb, r, xq, xd, xs, t0, n, o0);
     }
   }
 }
