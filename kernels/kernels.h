@@ -43,9 +43,10 @@ struct WeightMatrix {
 // For block-quantised weights the activations are quantised per token to 8 bit
 // in blocks of 32 (as llama.cpp does: Q8_0 against Q8_0/Q4_0, Q8_1 against
 // Q4_1), or of 256 for the K-quants (Q8_K against Q4_K/Q5_K/Q6_K), and the
-// (super-)block dot products are exact integer sums. Q4_0 and the K-quants
-// have scalar kernels only, used on every ISA. `x` and `y` must
-// not alias.
+// (super-)block dot products are exact integer sums. Every format has AVX2
+// and AVX-512 kernels (on AVX-512, 16-token tiles for prefill and batches);
+// the super-block formats give the same bits on every ISA, the others one
+// order per ISA (docs/numerics.md). `x` and `y` must not alias.
 void MatMul(const WeightMatrix& w, const float* x, int64_t tokens, float* y,
             ThreadPool* pool);
 

@@ -70,8 +70,9 @@ inline constexpr int kTokenGroup = 4;
 // The f16 at `p` (unaligned) as a float, for the scalar block kernels.
 float F16At(const uint8_t* p);
 
-// Q4_0 and K-quant formats (kquants.cc): the scalar kernels; the K-quants'
-// are shared by every ISA, Q4_0 has SIMD ones too.
+// Q4_0 and K-quant formats (kquants.cc): the scalar kernels, whose bits the
+// K-quants' SIMD kernels reproduce (superblock_avx2.cc,
+// superblock_tiles_avx512.cc).
 // Dot products take one token's quantised activations: Q8_0 blocks for Q4_0
 // (nb blocks of 32), Q8_K for the K-quants (nbk super-blocks of 256).
 void DequantizeRowQ4_0(const uint8_t* row, int64_t cols, float* out);

@@ -4,7 +4,7 @@ independent yardstick for both Tessera and llama.cpp (docs/numerics.md).
 
   scripts/analysis/float64_forward.py CASE   (a prompt index of tests/golden/smollm2_logits.json)
 
-Needs numpy, gguf, llama-cpp-python, and build/tests/engine/dump_logits.
+Needs numpy, gguf, llama-cpp-python, and build/tests/engine/parity_dump.
 """
 import json, os, subprocess, sys, tempfile
 import numpy as np, gguf
@@ -42,8 +42,8 @@ for l in range(30):
     x=x+((gt/(1+np.exp(-gt)))*up)@W(p+'ffn_down.weight').T
 logits=rms(x,W('output_norm.weight'))@emb.T
 tmp=tempfile.mkdtemp()
-subprocess.run(['build/tests/engine/dump_logits','models/SmolLM2-135M-Instruct.Q4_1.gguf','tests/golden/smollm2_logits.json',str(idx),tmp+'/ours.bin'],check=True)
-ours=np.fromfile(tmp+'/ours.bin',dtype=np.float32).reshape(n,-1)
+subprocess.run(['build/tests/engine/parity_dump','models/SmolLM2-135M-Instruct.Q4_1.gguf','tests/golden/smollm2_logits.json',tmp,'0'],check=True)
+ours=np.fromfile(tmp+f'/case{idx}.logits',dtype=np.float32).reshape(n,-1)
 import llama_cpp
 llm=llama_cpp.Llama(model_path='models/SmolLM2-135M-Instruct.Q4_1.gguf',n_ctx=512,n_batch=512,n_threads=2,logits_all=True,verbose=False,type_k=0,type_v=0,flash_attn=False)
 llm.eval(toks); lc=np.array(llm.scores[:n])

@@ -4,6 +4,7 @@
 // property that later lets a request move between batches, pipeline stages and
 // replicas without changing a token.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <string>
@@ -106,6 +107,10 @@ void CheckInvariance(const std::string& path, int n_tokens, const std::vector<in
     const std::vector<int32_t> tokens = RandomTokens(n_tokens, ref_h->config.vocab_size, 5);
     const std::vector<float> ref = RunPlan(*ref_h, tokens, Plan{n_tokens, false, false});
     ASSERT_EQ(ref.size(), size_t(n_tokens) * ref_h->config.vocab_size);
+    // Bitwise equality of NaNs would prove nothing: the logits must be
+    // finite and not all alike.
+    ASSERT_TRUE(std::all_of(ref.begin(), ref.end(), [](float v) { return std::isfinite(v); }));
+    ASSERT_NE(*std::min_element(ref.begin(), ref.end()), *std::max_element(ref.begin(), ref.end()));
     int runs = 0;
     for (int threads : thread_counts) {
       ASSERT_OK_AND_ASSIGN(auto h, EngineHarness::Open(path, threads, 64));
@@ -144,6 +149,31 @@ TEST_P(TinyModelInvariance, LogitsBitwiseEqualAcrossChunkingBatchingThreads) {
 INSTANTIATE_TEST_SUITE_P(AllFormats, TinyModelInvariance,
                          ::testing::Values(GgmlType::kF32, GgmlType::kF16, GgmlType::kBF16,
                                            GgmlType::kQ8_0, GgmlType::kQ4_1),
+                         [](const auto& info) { return std::string(GgmlTypeName(info.param)); });
+
+// Every other format the kernels take, on a model wide enough for the
+// super-block formats (256), with random valid weight blocks: fewer plans
+// per format, every ISA (each has its own tiles and row kernels).
+class WideModelInvariance : public ::testing::TestWithParam<GgmlType> {};
+
+TEST_P(WideModelInvariance, LogitsBitwiseEqualAcrossChunkingBatchingThreads) {
+  TinyModelSpec spec;
+  spec.n_layer = 2;
+  spec.n_embd = 256;
+  spec.n_ff = 256;
+  spec.matrix_type = GetParam();
+  spec.embedding_type = GetParam();
+  const std::string path = ::testing::TempDir() + "/wide_invariance_" +
+                           GgmlTypeName(GetParam()) + ".gguf";
+  ASSERT_THAT(WriteTinyModel(spec, path), IsOk());
+  CheckInvariance(path, 21, {1, 2, 5, 12, 16, 21}, {1, 3}, kernels::SupportedIsas());
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryOtherFormat, WideModelInvariance,
+                         ::testing::Values(GgmlType::kQ4_0, GgmlType::kQ5_0, GgmlType::kQ5_1,
+                                           GgmlType::kIQ4_NL, GgmlType::kQ2_K, GgmlType::kQ3_K,
+                                           GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K,
+                                           GgmlType::kIQ4_XS),
                          [](const auto& info) { return std::string(GgmlTypeName(info.param)); });
 
 TEST(SmolLm2Invariance, LogitsBitwiseEqualAcrossChunkingBatchingThreads) {

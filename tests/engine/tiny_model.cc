@@ -12,18 +12,33 @@
 #include "common/gguf/tensor_encoding.h"
 #include "base/status_macros.h"
 #include "common/tokenizer/byte_level.h"
+#include "engine/model_weights.h"
+#include "kernels/dtype.h"
+#include "tests/kernels/kernel_test_util.h"
 
 namespace tessera::testing {
 namespace {
 
-std::string Encode(GgmlType type, const std::vector<float>& v) {
+// Formats with an encoder get `v` (rows of `cols`) quantised; the other
+// block formats get random valid blocks instead (RandomizeQuantBlocks: the
+// values are not v's, which is all an invariance test needs).
+std::string Encode(GgmlType type, const std::vector<float>& v, int64_t cols, uint64_t seed) {
   switch (type) {
+    case GgmlType::kF32: return EncodeF32(v);
     case GgmlType::kF16: return EncodeF16(v);
     case GgmlType::kBF16: return EncodeBF16(v);
     case GgmlType::kQ8_0: return EncodeQ8_0(v);
     case GgmlType::kQ4_1: return EncodeQ4_1(v);
-    default: return EncodeF32(v);
+    default: break;
   }
+  const kernels::DType dtype = KernelDType(type).value();
+  const int64_t rows = static_cast<int64_t>(v.size()) / cols;
+  const size_t row_bytes = kernels::RowBytes(dtype, cols);
+  std::string out(row_bytes * rows, '\0');
+  std::mt19937 rng(static_cast<uint32_t>(seed));
+  kernels::testing::RandomizeQuantBlocks(dtype, reinterpret_cast<uint8_t*>(out.data()), rows, cols,
+                                         row_bytes, rng);
+  return out;
 }
 
 }  // namespace
@@ -78,7 +93,7 @@ absl::Status WriteTinyModel(const TinyModelSpec& s, const std::string& path) {
 
   auto matrix = [&](const std::string& name, int64_t rows, int64_t cols, GgmlType type) {
     return w.AddTensor(name, {cols, rows}, type,
-                       Encode(type, random(rows * cols, 0.5f / std::sqrt(float(cols)))));
+                       Encode(type, random(rows * cols, 0.5f / std::sqrt(float(cols))), cols, rng()));
   };
   auto vec = [&](const std::string& name, int64_t n) {
     return w.AddTensor(name, {n}, GgmlType::kF32, EncodeF32(random(n, 0.1f, 1.0f)));
@@ -90,7 +105,7 @@ absl::Status WriteTinyModel(const TinyModelSpec& s, const std::string& path) {
                 std::numeric_limits<float>::quiet_NaN());
   }
   RETURN_IF_ERROR(w.AddTensor("token_embd.weight", {s.n_embd, s.vocab}, s.embedding_type,
-                              Encode(s.embedding_type, embedding)));
+                              Encode(s.embedding_type, embedding, s.n_embd, rng())));
   RETURN_IF_ERROR(vec("output_norm.weight", s.n_embd));
   if (!s.tied_embeddings) {
     RETURN_IF_ERROR(matrix("output.weight", s.vocab, s.n_embd, s.matrix_type));

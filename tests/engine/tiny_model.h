@@ -18,7 +18,10 @@ struct TinyModelSpec {
   int n_kv_head = 2;
   int vocab = 128;
   int context = 256;
-  // Storage type of the layer matrices and of the embedding.
+  // Storage type of the layer matrices and of the embedding. Types without
+  // an encoder (Q4_0, Q5_0, Q5_1, IQ4_NL, the K-quants, IQ4_XS) get random
+  // valid blocks; the K-quants and IQ4_XS need n_embd and n_ff multiples of
+  // 256.
   GgmlType matrix_type = GgmlType::kQ4_1;
   GgmlType embedding_type = GgmlType::kQ8_0;
   bool tied_embeddings = true;

@@ -58,6 +58,13 @@ double WeightRef(const WeightMatrix& w, int64_t row, int64_t i);
 
 std::vector<float> RandomVector(size_t n, std::mt19937& rng, float stddev = 1.0f);
 
+// Fills `rows` rows of a block-format matrix (row_bytes apart) with random
+// bytes for the quants and packed scales, and random finite f16 scales (d,
+// dmin, m) of moderate size at each format's offsets, so every value decodes
+// finite. For tests that need arbitrary valid weights of a format.
+void RandomizeQuantBlocks(DType dtype, uint8_t* data, int64_t rows, int64_t cols, size_t row_bytes,
+                          std::mt19937& rng);
+
 }  // namespace tessera::kernels::testing
 
 #endif  // TESSERA_TESTS_KERNELS_KERNEL_TEST_UTIL_H_

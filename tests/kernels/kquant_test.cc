@@ -46,14 +46,6 @@ double Half(const uint8_t* p) {
   return HalfBitsToDouble(h);
 }
 
-void StoreHalf(uint8_t* p, uint16_t h) { std::memcpy(p, &h, 2); }
-
-// Finite half bits with exponent field in [emin, emax], either sign.
-uint16_t RandomHalf(std::mt19937& rng, int emin, int emax) {
-  const int e = std::uniform_int_distribution<int>(emin, emax)(rng);
-  return static_cast<uint16_t>(((rng() & 1) ? 0x8000 : 0) | (e << 10) | (rng() & 0x3FF));
-}
-
 struct Weights {
   std::vector<uint8_t> bytes;
   WeightMatrix w;
@@ -65,45 +57,7 @@ Weights RandomQuantWeights(DType dtype, int64_t rows, int64_t cols, std::mt19937
   Weights out;
   const size_t row_bytes = RowBytes(dtype, cols) + row_pad;
   out.bytes.resize(row_bytes * rows);
-  for (auto& b : out.bytes) b = static_cast<uint8_t>(rng());
-  const int64_t blocks = cols / BlockSize(dtype);
-  const size_t bb = BlockBytes(dtype);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t b = 0; b < blocks; ++b) {
-      uint8_t* blk = out.bytes.data() + r * row_bytes + b * bb;
-      switch (dtype) {
-        case DType::kQ4_0:
-        case DType::kQ5_0:
-        case DType::kIQ4_NL:
-          StoreHalf(blk, RandomHalf(rng, 3, 11));
-          break;
-        case DType::kIQ4_XS:
-          StoreHalf(blk, RandomHalf(rng, 1, 8));  // d; scales stay random bytes
-          break;
-        case DType::kQ2_K:
-          StoreHalf(blk + 80, RandomHalf(rng, 1, 9));  // d
-          StoreHalf(blk + 82, RandomHalf(rng, 1, 9));  // dmin
-          break;
-        case DType::kQ3_K:
-          StoreHalf(blk + 108, RandomHalf(rng, 1, 8));
-          break;
-        case DType::kQ5_1:
-          StoreHalf(blk, RandomHalf(rng, 3, 11));      // d
-          StoreHalf(blk + 2, RandomHalf(rng, 3, 13));  // m, either sign
-          break;
-        case DType::kQ4_K:
-        case DType::kQ5_K:
-          StoreHalf(blk, RandomHalf(rng, 1, 9));      // d
-          StoreHalf(blk + 2, RandomHalf(rng, 1, 9));  // dmin
-          break;
-        case DType::kQ6_K:
-          StoreHalf(blk + 208, RandomHalf(rng, 1, 8));
-          break;
-        default:
-          break;
-      }
-    }
-  }
+  testing::RandomizeQuantBlocks(dtype, out.bytes.data(), rows, cols, row_bytes, rng);
   out.w = {dtype, out.bytes.data(), rows, cols, row_bytes};
   return out;
 }
