@@ -37,32 +37,32 @@ double DecodeCostPerByte(GgmlType type, bool is_matrix) {
     case GgmlType::kQ4_1:
       return 1.0;
     case GgmlType::kQ8_0:
-      return 0.75;
+      return 0.55;
     case GgmlType::kF32:
       return 0.7;
     case GgmlType::kF16:
     case GgmlType::kBF16:
       return 1.15;
     case GgmlType::kQ4_K:
-      return 2.2;
+      return 1.45;
     case GgmlType::kQ5_K:
-      return 1.95;
+      return 1.2;
     case GgmlType::kQ6_K:
-      return 1.8;
-    case GgmlType::kQ4_0:
       return 1.0;
+    case GgmlType::kQ4_0:
+      return 0.95;
     case GgmlType::kQ5_0:
       return 0.85;
     case GgmlType::kQ5_1:
-      return 0.75;
+      return 0.85;
     case GgmlType::kIQ4_NL:
-      return 1.15;
+      return 0.95;
     case GgmlType::kIQ4_XS:
-      return 2.2;
+      return 1.45;
     case GgmlType::kQ2_K:
-      return 4.5;
+      return 2.35;
     case GgmlType::kQ3_K:
-      return 4.3;
+      return 2.15;
   }
   return 1.0;
 }

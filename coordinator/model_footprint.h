@@ -85,15 +85,14 @@ inline constexpr double kLayerOverhead = 1.25;
 // Time per stored byte of a weight matrix of `type` in a decode step of
 // 16–32 tokens, relative to Q4_1 (= 1), for Tessera's own CPU kernels on an
 // AVX-512 VNNI machine. Measured with `tessera_cpu_bench --mode matmul`
-// (docs/perf.md, 2026-11-24), rounded: Q8_0 0.75 (int8 dot products like
-// Q4_1, 1.7× the bytes per weight, no nibble unpacking), F32 0.7, F16/BF16
-// 1.15 (converted to float per weight). Since their SIMD kernels
-// (2026-12-05, same bench, 16 / 32 tokens): Q4_0 1.0 (1.04 / 0.92-1.18),
-// Q5_0 0.85 (0.88 / 0.77-0.99), Q5_1 0.75 (0.80 / 0.67-0.84), Q4_K 2.2
-// (2.45 / 2.03), Q5_K 1.95 (2.11 / 1.78), Q6_K 1.8 (1.95 / 1.61; the
-// K-quants were 10, 25 and 100 on their scalar kernels), IQ4_NL 1.15 (1.14 /
-// 1.17), IQ4_XS 2.2 (2.49 / 1.88), Q2_K 4.5 (4.81 / 4.18), Q3_K 4.3 (4.70 /
-// 3.88). Plain 1-D tensors
+// (1 thread), rounded; F32 0.7 and F16/BF16 1.15 (converted to float per
+// weight) since 2026-11-24. Since the 16-token tile kernels of every block
+// format (2026-12-05, docs/perf.md, 16 / 32 tokens): Q8_0 0.55 (0.58 /
+// 0.53), Q4_0 0.95 (0.94 / 0.93), Q5_0 0.85 (0.89 / 0.79), Q5_1 0.85 (0.87 /
+// 0.86), IQ4_NL 0.95 (0.96 / 0.91), Q4_K 1.45 (1.51 / 1.35), Q5_K 1.2 (1.30
+// / 1.14), Q6_K 1.0 (1.06 / 0.92), IQ4_XS 1.45 (1.52 / 1.33), Q2_K 2.35
+// (2.42 / 2.29), Q3_K 2.15 (2.30 / 1.99); before them the super-block
+// formats were 1.8-4.5 and on their scalar kernels 10-100. Plain 1-D tensors
 // (norms, biases) and unknown types count 1. Re-measure when kernels
 // change: the table is what makes a stage's estimate honest.
 double DecodeCostPerByte(GgmlType type, bool is_matrix);

@@ -102,12 +102,12 @@ TEST_F(SmolLm2FootprintTest, DecodeCostsWeighLayersAndTheQ8HeadByType) {
   EXPECT_DOUBLE_EQ(layer, 2769408.0);
   ASSERT_EQ(fp_.layer_cost.size(), 30u);
   for (double c : fp_.layer_cost) EXPECT_DOUBLE_EQ(c, layer);
-  // The tied head: 30,081,024 B of Q8_0 at 0.75 per byte (no layer
-  // overhead) plus the 2,304 B output norm. About 8.1 layers' time, though
+  // The tied head: 30,081,024 B of Q8_0 at 0.55 per byte (no layer
+  // overhead) plus the 2,304 B output norm. About 6 layers' time, though
   // it stores as much as 13.6 layers.
-  const double head = 49152.0 * 576 / 32 * 34 * 0.75 + 576 * 4;
+  const double head = 49152.0 * 576 / 32 * 34 * 0.55 + 576 * 4;
   EXPECT_DOUBLE_EQ(fp_.head_cost, head);
-  EXPECT_LT(fp_.head_cost / layer, 8.2);
+  EXPECT_LT(fp_.head_cost / layer, 6.0);
   EXPECT_GT(static_cast<double>(fp_.head_bytes) / 2216448, 13.5);
   EXPECT_EQ(fp_.other_cost, 0.0);
 }
@@ -123,12 +123,14 @@ TEST(DecodeCostPerByteTest, OrdersFormatsAsTheKernelsRunThem) {
     EXPECT_GT(DecodeCostPerByte(simd, true), 0.5) << GgmlTypeName(simd);
     EXPECT_LT(DecodeCostPerByte(simd, true), 2.0) << GgmlTypeName(simd);
   }
-  // The K-quants unpack more per weight (scales per 16 or 32 values): dearer
-  // per byte than Q4_1, cheaper the more bits they store.
+  // The K-quants unpack more per weight (scales per 16 or 32 values): no
+  // cheaper per byte than Q4_1 (to within Q6_K's measured 0.92-1.06), and
+  // cheaper the more bits they store.
   for (GgmlType k : {GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
-    EXPECT_GT(DecodeCostPerByte(k, true), 1.0) << GgmlTypeName(k);
+    EXPECT_GE(DecodeCostPerByte(k, true), 0.9) << GgmlTypeName(k);
     EXPECT_LT(DecodeCostPerByte(k, true), 4.0) << GgmlTypeName(k);
   }
+  EXPECT_GT(DecodeCostPerByte(GgmlType::kQ2_K, true), DecodeCostPerByte(GgmlType::kQ4_K, true));
   EXPECT_GT(DecodeCostPerByte(GgmlType::kQ4_K, true), DecodeCostPerByte(GgmlType::kQ6_K, true));
   // Norms and biases: one elementwise pass, a byte each, whatever the type.
   EXPECT_EQ(DecodeCostPerByte(GgmlType::kF32, false), 1.0);

@@ -34,19 +34,19 @@ TEST(PlanCliTest, SplitsSmolLm2BalancingEstimatedDecodeTime) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // In time a layer is 2,211,840 B of Q4_1 × 1.25 + 4,608 B of norms =
   // 2,769,408; the tied Q8_0 head (read whole per token) is 30,081,024 ×
-  // 0.75 + 2,304 = 22,563,072, 8.15 layers; the embedding (one row read) is
-  // free. 19 against 11 + 8.15 layers is the closest; byte balance (the head
+  // 0.55 + 2,304 = 16,546,867, 5.97 layers; the embedding (one row read) is
+  // free. 18 against 12 + 5.97 layers is the closest; byte balance (the head
   // as 13.6 layers) would have given 22 against 8.
-  // Stage 0 stores 19 × 2,216,448 + 30,081,024 B = 68.85 MiB.
-  EXPECT_THAT(r.out, ContainsRegex("\n0 +w0 +1.00 GiB +0-18 \\+embd +68.85 MiB "));
-  EXPECT_THAT(r.out, ContainsRegex("\n1 +w1 +1.00 GiB +19-29 \\+head +51.94 MiB "));
+  // Stage 0 stores 18 × 2,216,448 + 30,081,024 B = 66.74 MiB.
+  EXPECT_THAT(r.out, ContainsRegex("\n0 +w0 +1.00 GiB +0-17 \\+embd +66.74 MiB "));
+  EXPECT_THAT(r.out, ContainsRegex("\n1 +w1 +1.00 GiB +18-29 \\+head +54.05 MiB "));
   EXPECT_THAT(r.out, Not(ContainsRegex("\n2 +w")));
-  // Time shares 19 / 38.147 = 49.8% and 19.147 / 38.147 = 50.2%.
-  EXPECT_THAT(r.out, ContainsRegex("68.85 MiB .* 49.8% "));
-  EXPECT_THAT(r.out, ContainsRegex("51.94 MiB .* 50.2% "));
+  // Time shares 18 / 35.975 = 50.0% and 17.975 / 35.975 = 50.0%.
+  EXPECT_THAT(r.out, ContainsRegex("66.74 MiB .* 50.0% "));
+  EXPECT_THAT(r.out, ContainsRegex("54.05 MiB .* 50.0% "));
   EXPECT_THAT(r.out, HasSubstr("the largest is 1.00x the mean"));
-  // 19 layers × 2 × 3 KV heads × 64 × 4 B = 29184 B = 28.50 KiB per token.
-  EXPECT_THAT(r.out, HasSubstr("28.50 KiB"));
+  // 18 layers × 2 × 3 KV heads × 64 × 4 B = 27648 B = 27.00 KiB per token.
+  EXPECT_THAT(r.out, HasSubstr("27.00 KiB"));
   EXPECT_THAT(r.out, HasSubstr("46080 B/token"));
   // Concurrency 1 at 4096 tokens: 256 blocks.
   EXPECT_THAT(r.out, HasSubstr("256 blocks x 16 tokens = 4096 tokens"));
