@@ -95,11 +95,12 @@ absl::StatusOr<std::unique_ptr<CudaModelRunner>> CudaModelRunner::Create(
 
 absl::StatusOr<WeightMatrix> CudaModelRunner::UploadMatrix(const WeightMatrix& m,
                                                            const std::string& name) {
-  if (m.dtype != DType::kF32 && m.dtype != DType::kF16 && m.dtype != DType::kBF16) {
+  const bool quantised = m.dtype == DType::kQ8_0 || m.dtype == DType::kQ4_K;
+  if (m.dtype != DType::kF32 && m.dtype != DType::kF16 && m.dtype != DType::kBF16 && !quantised) {
     return absl::UnimplementedError(absl::StrCat("CUDA runner: tensor '", name, "' is ",
                                                  kernels::DTypeName(m.dtype),
-                                                 "; quantised weights are not implemented on "
-                                                 "the GPU (F32, F16 and BF16 only)"));
+                                                 "; the GPU takes F32, F16, BF16, Q8_0 and Q4_K "
+                                                 "weights"));
   }
   const size_t bytes = m.row_bytes * static_cast<size_t>(m.rows);
   ASSIGN_OR_RETURN(DeviceBuffer buf, DeviceBuffer::Allocate(bytes));
@@ -108,6 +109,10 @@ absl::StatusOr<WeightMatrix> CudaModelRunner::UploadMatrix(const WeightMatrix& m
   d.data = buf.data();
   converts_activations_ |= m.dtype != DType::kF32;
   max_matmul_cols_ = std::max(max_matmul_cols_, m.cols);
+  // Prefill-sized products widen a quantised matrix to BF16 per call.
+  if (quantised) {
+    max_dequantized_bytes_ = std::max(max_dequantized_bytes_, static_cast<size_t>(m.rows * m.cols) * 2);
+  }
   device_weight_bytes_ += bytes;
   weight_buffers_.push_back(std::move(buf));
   return d;
@@ -279,7 +284,10 @@ absl::Status CudaModelRunner::Reserve(const StepShape& shape) {
       // over all the step's tokens. Sized here, with the same headroom, so
       // that MatMul never regrows it under a captured graph.
       {&blas_->conversion_scratch(),
-       converts_activations_ ? T * static_cast<size_t>(max_matmul_cols_) * 2 : 0}};
+       converts_activations_ ? T * static_cast<size_t>(max_matmul_cols_) * 2 : 0},
+      // The BF16 copy of the largest quantised matrix, for steps past Gemv.
+      {&blas_->dequantized_scratch(),
+       shape.tokens > kernels::cuda::kGemvMaxTokens ? max_dequantized_bytes_ : 0}};
   bool drained = false;
   for (const auto& [buf, bytes] : wants) {
     // Grow with headroom so that steps of slowly rising size (longer block
@@ -301,7 +309,7 @@ StepGraphCache<CudaModelRunner::Graph>::Addresses CudaModelRunner::CapturedAddre
       x_.data(),    h_.data(),      q_.data(),     k_.data(),
       v_.data(),    attn_.data(),   gate_.data(),  up_.data(),
       ffn_.data(),  logits_.data(), ints_.data(),  blas_->conversion_scratch().data(),
-      blas_->workspace().data(), attn_split_.data()};
+      blas_->workspace().data(), attn_split_.data(), blas_->dequantized_scratch().data()};
   for (const DeviceBuffer& b : kv_k_) a.push_back(b.data());
   for (const DeviceBuffer& b : kv_v_) a.push_back(b.data());
   return a;

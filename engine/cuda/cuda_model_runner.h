@@ -187,6 +187,7 @@ class CudaModelRunner final : public StepRunner {
   bool converts_activations_ = false;
   // The widest input any matrix multiply takes (n_embd, q_dim or n_ff).
   int64_t max_matmul_cols_ = 0;
+  size_t max_dequantized_bytes_ = 0;  // largest quantised matrix as BF16
 
   StepGraphCache<Graph> graphs_;
   int64_t graph_replays_ = 0;

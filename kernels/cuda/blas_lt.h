@@ -61,6 +61,10 @@ class BlasLt {
   // it for its largest step first, since a regrown scratch moves.
   DeviceBuffer& conversion_scratch() { return converted_; }
   const DeviceBuffer& conversion_scratch() const { return converted_; }
+  // Scratch for a quantised matrix dequantised to BF16 for one prefill
+  // MatMul (rows x cols x 2 bytes, grown to the largest such matrix): the
+  // GPU keeps quantised weights as stored and widens them per call.
+  DeviceBuffer& dequantized_scratch() { return dequantized_; }
   const DeviceBuffer& workspace() const { return workspace_; }
 
   cublasLtHandle_t handle() const { return handle_; }
@@ -76,6 +80,7 @@ class BlasLt {
   cublasLtHandle_t handle_ = nullptr;
   DeviceBuffer workspace_;
   DeviceBuffer converted_;
+  DeviceBuffer dequantized_;
   std::map<PlanKey, std::unique_ptr<Plan>> plans_;
 };
 

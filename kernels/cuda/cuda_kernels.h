@@ -15,6 +15,12 @@
 //   - MatMul of up to kGemvMaxTokens tokens (decode steps) runs Gemv
 //     (gemv.cu): float32 activations times exactly widened weights, summed
 //     in float32 in a fixed order, as the CPU does (only the order differs).
+//     Q8_0 and Q4_K weights are decoded in the kernel to exactly the CPU's
+//     DequantizeRow values; the CPU's block kernels quantise the activations
+//     to int8 where the GPU keeps them float32, so those two differ by that
+//     rounding (about 1e-2 relative; the GPU is the closer to float64).
+//   - Q8_0/Q4_K MatMul of more tokens: the matrix dequantised to BF16 per
+//     call (BlasLt::dequantized_scratch), then as BF16 weights below.
 //   - MatMul of more tokens (prefill) runs cuBLASLt: F32 weights in float32
 //     (no TF32); F16/BF16 weights with the activations rounded to the
 //     weight's 16-bit type first (tensor-core inputs share a type) and the
@@ -55,15 +61,17 @@ inline constexpr int kGemvMaxMatrices = 4;
 
 // ys[i][t*ws[i].rows + o] = sum_c widen(W_i[o][c]) * x[t*cols + c] for
 // t < tokens <= kGemvMaxTokens and i < count <= kGemvMaxMatrices, in one
-// launch; every matrix has the same dtype (F32, F16 or BF16) and cols.
+// launch; every matrix has the same dtype (F32, F16, BF16, Q8_0 or Q4_K) and
+// cols.
 // float32 activations, float32 sums in a fixed order per (row, token).
 absl::Status Gemv(const WeightMatrix* ws, size_t count, const float* x, int64_t tokens,
                   float* const* ys, cudaStream_t stream);
 
 // y[t*w.rows + o] = sum_i W[o][i] * x[t*w.cols + i] for t in [0, tokens):
 // Gemv up to kGemvMaxTokens tokens, cuBLASLt beyond.
-// w.dtype must be F32, F16 or BF16 (UNIMPLEMENTED otherwise); w.row_bytes a
-// multiple of the element size. x and y must not alias.
+// w.dtype must be F32, F16, BF16, Q8_0 or Q4_K (UNIMPLEMENTED otherwise);
+// w.row_bytes a multiple of the element size (whole blocks for Q8_0/Q4_K).
+// x and y must not alias.
 absl::Status MatMul(BlasLt& blas, const WeightMatrix& w, const float* x, int64_t tokens,
                     float* y, cudaStream_t stream);
 
@@ -74,7 +82,8 @@ absl::Status MatMul(BlasLt& blas, const WeightMatrix& w, const float* x, int64_t
 absl::Status MatMulShared(BlasLt& blas, const WeightMatrix* ws, size_t count, const float* x,
                           int64_t tokens, float* const* ys, cudaStream_t stream);
 
-// out[i][0..w.cols) = row ids[i] of `w` widened to float32, for i in [0, n)
+// out[i][0..w.cols) = row ids[i] of `w` widened (F32/F16/BF16) or decoded
+// (Q8_0/Q4_K) to float32, for i in [0, n)
 // (the token-embedding lookup; DequantizeRow for a batch of rows). `ids` is a
 // device array; ids outside [0, w.rows) must have been rejected by the caller.
 absl::Status DequantizeRows(const WeightMatrix& w, const int32_t* ids, int64_t n, float* out,

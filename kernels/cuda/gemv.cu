@@ -1,6 +1,10 @@
 // Skinny matrix products for decode-sized steps: y = W x for up to
 // kGemvMaxTokens tokens, reading float32 activations and 16- or 32-bit
-// weights, widened exactly, with no rounding of the activations.
+// weights widened exactly, or Q8_0 / Q4_K weights decoded in the kernel to
+// exactly the CPU's DequantizeRow values (quant_blocks.cuh), with no
+// rounding of the activations. (The CPU's block kernels quantise the
+// activations to int8 instead; this path multiplies the same weights by the
+// unrounded activations, so it differs from the CPU by that rounding.)
 //
 // CPU reference (kernels/cpu/matmul_scalar.cc, plain float formats):
 //   for t, o: y[t][o] = sum_i widen(W[o][i]) * x[t][i]   (float32)
@@ -23,6 +27,7 @@
 #include "absl/strings/str_format.h"
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/cuda_status.h"
+#include "kernels/cuda/quant_blocks.cuh"
 #include "kernels/cuda/reduce.cuh"
 
 namespace tessera::kernels::cuda {
@@ -34,7 +39,7 @@ constexpr int kPerPass = kPerLane * kWarpSize;   // 256 columns per warp pass
 
 struct GemvMatrixArgs {
   const void* w = nullptr;
-  int64_t ld = 0;  // elements between rows
+  int64_t row_bytes = 0;
   int64_t rows = 0;
   float* y = nullptr;
 };
@@ -71,7 +76,18 @@ __device__ __forceinline__ void Load8(const W* w, float out[kPerLane]) {
   }
 }
 
-template <typename W, int N, bool kVec>
+// A float format as a decoder (the interface of quant_blocks.cuh).
+template <typename W, bool kVec>
+struct FloatDecoder {
+  static __device__ __forceinline__ void Decode8(const uint8_t* row, int64_t i, float out[8]) {
+    Load8<W, kVec>(reinterpret_cast<const W*>(row) + i, out);
+  }
+  static __device__ __forceinline__ float Decode1(const uint8_t* row, int64_t c) {
+    return Widen(reinterpret_cast<const W*>(row)[c]);
+  }
+};
+
+template <typename Decoder, int N>
 __global__ void __launch_bounds__(kWarpsPerBlock* kWarpSize) GemvKernel(GemvArgs a) {
   const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarpSize;
   if (row >= a.first_row[a.count]) return;
@@ -80,7 +96,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock* kWarpSize) GemvKernel(GemvArgs
   while (row >= a.first_row[j + 1]) ++j;
   const GemvMatrixArgs& m = a.m[j];
   const int64_t o = row - a.first_row[j];
-  const W* wrow = static_cast<const W*>(m.w) + o * m.ld;
+  const uint8_t* wrow = static_cast<const uint8_t*>(m.w) + o * m.row_bytes;
   const int64_t k = a.k;
 
   float acc[N];
@@ -92,7 +108,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock* kWarpSize) GemvKernel(GemvArgs
 #pragma unroll 4
   for (int64_t i = lane * kPerLane; i < full; i += kPerPass) {
     float w[kPerLane];
-    Load8<W, kVec>(wrow + i, w);
+    Decoder::Decode8(wrow, i, w);
 #pragma unroll
     for (int t = 0; t < N; ++t) {
       const float* xt = a.x + t * k + i;
@@ -103,7 +119,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock* kWarpSize) GemvKernel(GemvArgs
   for (int64_t i = full + lane * kPerLane; i < k; i += kPerPass) {
     const int64_t end = i + kPerLane < k ? i + kPerLane : k;
     for (int64_t c = i; c < end; ++c) {
-      const float w = Widen(wrow[c]);
+      const float w = Decoder::Decode1(wrow, c);
 #pragma unroll
       for (int t = 0; t < N; ++t) acc[t] = fmaf(w, a.x[t * k + c], acc[t]);
     }
@@ -115,29 +131,31 @@ __global__ void __launch_bounds__(kWarpsPerBlock* kWarpSize) GemvKernel(GemvArgs
   }
 }
 
-template <typename W, int N>
-void LaunchN(const GemvArgs& a, bool vec, cudaStream_t stream) {
+template <typename Decoder, int N>
+void LaunchN(const GemvArgs& a, cudaStream_t stream) {
   const int64_t rows = a.first_row[a.count];
   const unsigned blocks = static_cast<unsigned>((rows + kWarpsPerBlock - 1) / kWarpsPerBlock);
-  if (vec) {
-    GemvKernel<W, N, true><<<blocks, kWarpsPerBlock * kWarpSize, 0, stream>>>(a);
-  } else {
-    GemvKernel<W, N, false><<<blocks, kWarpsPerBlock * kWarpSize, 0, stream>>>(a);
+  GemvKernel<Decoder, N><<<blocks, kWarpsPerBlock * kWarpSize, 0, stream>>>(a);
+}
+
+template <typename Decoder>
+void Launch(const GemvArgs& a, int64_t tokens, cudaStream_t stream) {
+  switch (tokens) {
+    case 1: return LaunchN<Decoder, 1>(a, stream);
+    case 2: return LaunchN<Decoder, 2>(a, stream);
+    case 3: return LaunchN<Decoder, 3>(a, stream);
+    case 4: return LaunchN<Decoder, 4>(a, stream);
+    case 5: return LaunchN<Decoder, 5>(a, stream);
+    case 6: return LaunchN<Decoder, 6>(a, stream);
+    case 7: return LaunchN<Decoder, 7>(a, stream);
+    default: return LaunchN<Decoder, 8>(a, stream);
   }
 }
 
 template <typename W>
-void Launch(const GemvArgs& a, int64_t tokens, bool vec, cudaStream_t stream) {
-  switch (tokens) {
-    case 1: return LaunchN<W, 1>(a, vec, stream);
-    case 2: return LaunchN<W, 2>(a, vec, stream);
-    case 3: return LaunchN<W, 3>(a, vec, stream);
-    case 4: return LaunchN<W, 4>(a, vec, stream);
-    case 5: return LaunchN<W, 5>(a, vec, stream);
-    case 6: return LaunchN<W, 6>(a, vec, stream);
-    case 7: return LaunchN<W, 7>(a, vec, stream);
-    default: return LaunchN<W, 8>(a, vec, stream);
-  }
+void LaunchFloat(const GemvArgs& a, int64_t tokens, bool vec, cudaStream_t stream) {
+  if (vec) return Launch<FloatDecoder<W, true>>(a, tokens, stream);
+  Launch<FloatDecoder<W, false>>(a, tokens, stream);
 }
 
 bool Aligned(const void* p, size_t bytes) {
@@ -155,12 +173,15 @@ absl::Status Gemv(const WeightMatrix* ws, size_t count, const float* x, int64_t 
         kGemvMaxMatrices, kGemvMaxTokens));
   }
   const DType type = ws[0].dtype;
-  if (type != DType::kF32 && type != DType::kF16 && type != DType::kBF16) {
+  const bool quantised = type == DType::kQ8_0 || type == DType::kQ4_K;
+  if (type != DType::kF32 && type != DType::kF16 && type != DType::kBF16 && !quantised) {
     return absl::UnimplementedError(absl::StrFormat(
-        "CUDA Gemv: weights of type %s are not supported (F32, F16, BF16 only)",
+        "CUDA Gemv: weights of type %s are not supported (F32, F16, BF16, Q8_0, Q4_K)",
         DTypeName(type)));
   }
-  const size_t elem = type == DType::kF32 ? 4 : 2;
+  // Block formats: the row's bytes are whole blocks, no element alignment.
+  const size_t elem = quantised ? 1 : type == DType::kF32 ? 4 : 2;
+  const int64_t block = BlockSize(type);
   GemvArgs a;
   a.count = static_cast<int>(count);
   a.x = x;
@@ -171,22 +192,24 @@ absl::Status Gemv(const WeightMatrix* ws, size_t count, const float* x, int64_t 
   bool vec = true;
   for (size_t i = 0; i < count; ++i) {
     const WeightMatrix& w = ws[i];
-    if (w.dtype != type || w.cols != a.k || w.row_bytes % elem != 0 ||
-        w.row_bytes < elem * static_cast<size_t>(w.cols)) {
+    if (w.dtype != type || w.cols != a.k || w.cols % block != 0 || w.row_bytes % elem != 0 ||
+        w.row_bytes < RowBytes(type, w.cols)) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "CUDA Gemv: matrix %d (%s, %d columns, row_bytes %d) does not match matrix 0 (%s, %d "
           "columns)",
           i, DTypeName(w.dtype), w.cols, w.row_bytes, DTypeName(type), a.k));
     }
-    a.m[i] = {w.data, static_cast<int64_t>(w.row_bytes / elem), w.rows, ys[i]};
+    a.m[i] = {w.data, static_cast<int64_t>(w.row_bytes), w.rows, ys[i]};
     a.first_row[i + 1] = a.first_row[i] + w.rows;
     vec &= Aligned(w.data, load) && w.row_bytes % load == 0;
   }
   if (a.first_row[count] == 0) return absl::OkStatus();
   switch (type) {
-    case DType::kF32: Launch<float>(a, tokens, vec, stream); break;
-    case DType::kF16: Launch<__half>(a, tokens, vec, stream); break;
-    default: Launch<__nv_bfloat16>(a, tokens, vec, stream); break;
+    case DType::kF32: LaunchFloat<float>(a, tokens, vec, stream); break;
+    case DType::kF16: LaunchFloat<__half>(a, tokens, vec, stream); break;
+    case DType::kQ8_0: Launch<Q8_0Decoder>(a, tokens, stream); break;
+    case DType::kQ4_K: Launch<Q4_KDecoder>(a, tokens, stream); break;
+    default: LaunchFloat<__nv_bfloat16>(a, tokens, vec, stream); break;
   }
   CUDA_RETURN_IF_LAUNCH_ERROR("GemvKernel");
   return absl::OkStatus();
