@@ -105,6 +105,24 @@ absl::Status CheckDevice(const Device& device, int tp) {
 #endif
 }
 
+absl::Status DescribeDevice(const Device& device, HostDevices* devices, std::string* name) {
+  if (device.kind == Device::Kind::kCpu) {
+    *name = "cpu";
+    return absl::OkStatus();
+  }
+  RETURN_IF_ERROR(CheckDevice(device, 1));
+#if TESSERA_HAVE_CUDA
+  ASSIGN_OR_RETURN(const CudaDeviceInfo info, ProbeCudaDevice(device.index));
+  devices->device_type = "cuda";
+  devices->device_count = 1;
+  devices->total_memory_bytes = info.total_bytes;
+  devices->free_memory_bytes = info.free_bytes;
+  devices->read_bandwidth_bytes_per_s = info.copy_bandwidth_bytes_per_s;
+  *name = info.name;
+#endif
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<StepRunner>> CreateStepRunner(const GgufFile& file,
                                                              const ModelConfig& config,
                                                              LayerRange range,

@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/gguf/gguf_file.h"
+#include "common/host_probe.h"
 #include "common/model_config.h"
 #include "engine/step_runner.h"
 #include "kernels/kernels.h"
@@ -43,6 +44,13 @@ bool CudaBackendBuilt();
 
 // OK when `device` with `tp` ranks can run here; the refusals above.
 absl::Status CheckDevice(const Device& device, int tp);
+
+// What a worker on `device` offers the planner: for --device cuda[:N] the
+// GPU's free and total memory (cudaMemGetInfo) and its measured copy
+// bandwidth replace the host's in `devices` (device_type "cuda"), and
+// `name` is set to the GPU's name; for the CPU nothing changes. The refusals
+// of CheckDevice, or INTERNAL naming a failed CUDA call.
+absl::Status DescribeDevice(const Device& device, HostDevices* devices, std::string* name);
 
 struct RunnerOptions {
   Device device;

@@ -76,7 +76,9 @@ ABSL_FLAG(uint64_t, fault_stall_after_steps, 0,
           "heartbeats go on, as a stage stuck in a kernel would; 0 = never.");
 ABSL_FLAG(std::string, device, "cpu",
           "Where the assigned layers run: cpu, cuda (= cuda:0) or cuda:N. A CUDA stage takes "
-          "F32, F16 or BF16 weights and --tp 1; without that device the worker exits at start.");
+          "F32, F16, BF16, Q8_0 or Q4_K weights and --tp 1, and offers the planner the GPU's "
+          "free memory (cudaMemGetInfo) and measured copy bandwidth instead of the host's; "
+          "without that device the worker exits at start.");
 
 namespace tessera {
 namespace {
@@ -170,10 +172,14 @@ int Main() {
   if (!devices.ok()) return ExitWithError(devices.status());
   devices->read_bandwidth_bytes_per_s = MeasureReadBandwidth(threads);
   devices->cpu_isa = kernels::IsaName(kernels::ActiveIsa());
-  // What computes this stage's layers, for the coordinator's numerics check.
-  devices->device_type = device->kind == Device::Kind::kCuda ? "cuda" : "cpu";
-  kLog.Info("device %s, %s, %d threads, tp %d, %.2f GiB available, read bandwidth %.1f GB/s",
-            device->ToString(), devices->cpu_isa, threads, tp,
+  // What computes this stage's layers, for the coordinator's numerics check
+  // and its plan: a GPU worker offers the GPU's memory and bandwidth.
+  std::string device_name;
+  if (absl::Status s = DescribeDevice(*device, &*devices, &device_name); !s.ok()) {
+    return ExitWithError(s);
+  }
+  kLog.Info("device %s (%s), %s, %d threads, tp %d, %.2f GiB available, read bandwidth %.1f GB/s",
+            device->ToString(), device_name, devices->cpu_isa, threads, tp,
             devices->free_memory_bytes / 1073741824.0, devices->read_bandwidth_bytes_per_s / 1e9);
 
   WorkerOptions options;

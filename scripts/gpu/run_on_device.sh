@@ -90,7 +90,7 @@ build() {
         -DCMAKE_CUDA_ARCHITECTURES="$4" -DCMAKE_PREFIX_PATH="$5/usr" &&
       cmake --build "$2" -j "$(nproc)" --target \
         cuda_matmul_test cuda_elementwise_test cuda_attention_test cuda_sampling_test \
-        cuda_runner_test tessera_cuda_bench tessera_make_random_model tessera' \
+        cuda_runner_test cuda_device_test tessera_cuda_bench tessera_make_random_model tessera' \
       _ "$ROOT" "$BUILD" "${gen[*]}" "$CUDAARCHS" "$PREFIX"
   } >"$OUT/build.log" 2>&1
   local rc=$?
