@@ -34,6 +34,20 @@ TESSERA_INLINE int32_t HSumI32(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
+// The exact integer sum of a super-block's 256 unsigned values w against
+// int8 x, each 16 scaled by its sub-block's factor (scale[i]: the factors of
+// values 32i..32i+15 and 32i+16..32i+31 as 16-bit lanes): maddubs pair sums
+// (<= 16002 for values <= 63, no saturation), madd by the factors, int32
+// adds.
+TESSERA_INLINE int32_t ScaledDot(const __m256i* w, const __m256i* scale, const int8_t* xq) {
+  __m256i sum = _mm256_setzero_si256();
+  for (int i = 0; i < 8; ++i) {
+    const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * i));
+    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(w[i], xv), scale[i]));
+  }
+  return HSumI32(sum);
+}
+
 // Q4_K (kQ5 false) and Q5_K: acc += (d_w * d_x) * isum, macc += (dmin_w *
 // d_x) * msum per super-block; result acc - macc.
 template <bool kQ5>
@@ -50,21 +64,18 @@ struct Q45KKernel {
       int sc[8], m[8];
       __m256i w[8];  // sub-block j's 32 values, unsigned
       UnpackQ45K<kQ5>(blk, w, sc, m);
+      __m256i scale[8];
+      for (int j = 0; j < 8; ++j) scale[j] = _mm256_set1_epi16(static_cast<int16_t>(sc[j]));
       const float d = HalfAt(blk);
       const float dmin = HalfAt(blk + 2);
       for (int k = 0; k < NT; ++k) {
         const int8_t* xq = a.qx.q + (t0 + k) * cols + kSuperBlock * b;
         const int16_t* bs = a.qx.bsums + ((t0 + k) * nbk + b) * 16;
-        __m256i sum = _mm256_setzero_si256();
-        for (int j = 0; j < 8; ++j) {
-          const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * j));
-          sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(w[j], xv),
-                                                        _mm256_set1_epi16(static_cast<int16_t>(sc[j]))));
-        }
+        const int32_t isum = ScaledDot(w, scale, xq);
         int32_t msum = 0;
         for (int j = 0; j < 8; ++j) msum += m[j] * (bs[2 * j] + bs[2 * j + 1]);
         const float dx = a.qx.d[(t0 + k) * nbk + b];
-        acc[k] += (d * dx) * static_cast<float>(HSumI32(sum));
+        acc[k] += (d * dx) * static_cast<float>(isum);
         macc[k] += (dmin * dx) * static_cast<float>(msum);
       }
     }
@@ -95,15 +106,11 @@ struct Q6KKernel {
       for (int k = 0; k < NT; ++k) {
         const int8_t* xq = a.qx.q + (t0 + k) * cols + kSuperBlock * b;
         const int16_t* bs = a.qx.bsums + ((t0 + k) * nbk + b) * 16;
-        __m256i sum = _mm256_setzero_si256();
-        for (int i = 0; i < 8; ++i) {
-          const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * i));
-          sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(w[i], xv), scale[i]));
-        }
+        const int32_t isum = ScaledDot(w, scale, xq);
         int32_t offset = 0;
         for (int s = 0; s < 16; ++s) offset += scales[s] * bs[s];
         const float dx = a.qx.d[(t0 + k) * nbk + b];
-        acc[k] += (d * dx) * static_cast<float>(HSumI32(sum) - 32 * offset);
+        acc[k] += (d * dx) * static_cast<float>(isum - 32 * offset);
       }
     }
     for (int k = 0; k < NT; ++k) a.y[(t0 + k) * a.w->rows + o] = acc[k];
@@ -146,18 +153,14 @@ struct LowBitKKernel {
       for (int k = 0; k < NT; ++k) {
         const int8_t* xq = a.qx.q + (t0 + k) * cols + kSuperBlock * b;
         const int16_t* bs = a.qx.bsums + ((t0 + k) * nbk + b) * 16;
-        __m256i sum = _mm256_setzero_si256();
-        for (int i = 0; i < 8; ++i) {
-          const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * i));
-          sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(w[i], xv), scale[i]));
-        }
+        const int32_t isum = ScaledDot(w, scale, xq);
         const float dx = a.qx.d[(t0 + k) * nbk + b];
         int32_t side = 0;  // Q2_K: the mins' sum; Q3_K: the offset's
         for (int s = 0; s < 16; ++s) side += (kQ3 ? sc[s] : mn[s]) * bs[s];
         if constexpr (kQ3) {
-          acc[k] += (d * dx) * static_cast<float>(HSumI32(sum) - 4 * side);
+          acc[k] += (d * dx) * static_cast<float>(isum - 4 * side);
         } else {
-          acc[k] += (d * dx) * static_cast<float>(HSumI32(sum));
+          acc[k] += (d * dx) * static_cast<float>(isum);
           macc[k] += (HalfAt(blk + 82) * dx) * static_cast<float>(side);
         }
       }
