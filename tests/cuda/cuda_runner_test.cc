@@ -10,8 +10,9 @@
 //     32768: biases, post-norms, fused gate/up; the BF16 file also fuses Q/K/V.
 //
 // Before the device probe (so also on a machine without a GPU), host checks
-// confirm that the generator's qwen2 and glm4 files load in the CPU engine
-// with the features they were written with and run a finite forward step.
+// (generated_models_check.cc) confirm that the generator's qwen2 and glm4
+// files load in the CPU engine with the features they were written with and
+// run a finite forward step.
 //
 // Checks and bounds (relative error of a logit row: ||gpu - cpu|| / ||cpu||):
 //   - prefill (chunks of 17, logits of every position) and teacher-forced
@@ -59,6 +60,8 @@
 #include "engine/model_weights.h"
 #include "engine/step_runner_factory.h"
 #include "tests/cuda/cuda_test_util.h"
+#include "tests/cuda/generated_models_check.h"
+#include "tests/cuda/loaded_model.h"
 #include "tests/cuda/random_model.h"
 
 namespace tessera::cuda_test {
@@ -66,41 +69,6 @@ namespace {
 
 using kernels::DType;
 
-std::string TempDir() {
-  const char* base = std::getenv("TMPDIR");
-  std::string templ = std::string(base != nullptr ? base : "/tmp") + "/tessera_cuda_XXXXXX";
-  if (mkdtemp(templ.data()) == nullptr) return "/tmp";
-  return templ;
-}
-
-struct LoadedModel {
-  std::unique_ptr<GgufFile> file;
-  ModelConfig config;
-  std::unique_ptr<ModelWeights> weights;
-};
-
-absl::StatusOr<LoadedModel> WriteAndLoad(const testing::RandomModelShape& shape, GgmlType type,
-                                         const std::string& path) {
-  absl::Status s = testing::WriteRandomModel(shape, type, 42, path);
-  if (!s.ok()) {
-    std::remove(path.c_str());
-    return s;
-  }
-  LoadedModel m;
-  auto file = GgufFile::Open(path);
-  // The mapping keeps the data; unlinking now leaves nothing behind, even
-  // when a check fails or the program stops early (the files reach gigabytes).
-  std::remove(path.c_str());
-  if (!file.ok()) return file.status();
-  m.file = *std::move(file);
-  auto config = ModelConfigFromGguf(*m.file);
-  if (!config.ok()) return config.status();
-  m.config = *config;
-  auto weights = ModelWeights::Load(*m.file, m.config, LayerRange{0, m.config.n_layer});
-  if (!weights.ok()) return weights.status();
-  m.weights = *std::move(weights);
-  return m;
-}
 
 std::vector<float> Row(const std::vector<float>& logits, int64_t row, int64_t vocab) {
   return std::vector<float>(logits.begin() + row * vocab, logits.begin() + (row + 1) * vocab);
@@ -456,10 +424,6 @@ void LayerRangeStagesMatchWholeModel(const LoadedModel& m, double bound) {
               k, cfg.n_layer);
 }
 
-std::string& ModelDir() {
-  static std::string dir = TempDir();
-  return dir;
-}
 
 void F32ModelMatchesCpu() {
   CUDA_TEST_ASSIGN_OR_FAIL(LoadedModel m, WriteAndLoad(testing::SmolLM2_135MShape(), GgmlType::kF32,
@@ -519,99 +483,6 @@ void Q8ModelMatchesCpu() {
   CUDA_TEST_ASSIGN_OR_FAIL(LoadedModel m, WriteAndLoad(small, GgmlType::kQ8_0,
                                                        ModelDir() + "/small_q8_0.gguf"));
   CheckModel(m, {GgmlType::kQ8_0, DType::kF32, Q8RowBound(m.config)});
-}
-
-// Byte address of row `row` of a weight view.
-const uint8_t* RowAddress(const kernels::WeightMatrix& m, int64_t row) {
-  return static_cast<const uint8_t*>(m.data) + row * m.row_bytes;
-}
-
-// Host check: small qwen2 / glm4 files from the generator load in the CPU
-// engine with exactly the features they were written with (so the device
-// cases above really exercise biases, post-norms, fused tensors and partial
-// rotary), and a CPU forward step gives finite logits.
-void GeneratedModelsLoadInCpuEngine() {
-  testing::RandomModelShape qwen2;
-  qwen2.name = "tiny-qwen2";
-  qwen2.architecture = "qwen2";
-  qwen2.n_layer = 2;
-  qwen2.n_embd = 128;
-  qwen2.n_ff = 192;
-  qwen2.n_head = 4;
-  qwen2.n_kv_head = 2;
-  qwen2.vocab = 256;
-  qwen2.context = 256;
-  qwen2.qkv_bias = true;
-  testing::RandomModelShape glm4 = qwen2;
-  glm4.name = "tiny-glm4";
-  glm4.architecture = "glm4";
-  glm4.rope_dim = 16;  // of head_dim 32
-  glm4.tied_embeddings = false;
-  testing::RandomModelShape glm4_fused = glm4;
-  glm4_fused.fused_qkv = true;
-
-  for (const testing::RandomModelShape* shape : {&qwen2, &glm4, &glm4_fused}) {
-    const bool is_glm4 = shape->architecture == "glm4";
-    CUDA_TEST_ASSIGN_OR_FAIL(LoadedModel m,
-                             WriteAndLoad(*shape, GgmlType::kF32,
-                                          ModelDir() + "/" + shape->name + ".gguf"));
-    const ModelConfig& c = m.config;
-    const char* n = shape->name.c_str();
-    CUDA_TEST_CHECK(c.architecture == shape->architecture, "%s: architecture %s", n,
-                    c.architecture.c_str());
-    CUDA_TEST_CHECK(c.head_dim == 32 && c.rope_dim == (is_glm4 ? 16 : 32),
-                    "%s: head_dim %d rope_dim %d", n, c.head_dim, c.rope_dim);
-    CUDA_TEST_CHECK(c.rope_neox == !is_glm4, "%s: rope_neox %d", n, c.rope_neox);
-    CUDA_TEST_CHECK(c.qkv_bias, "%s: no Q/K/V biases", n);
-    CUDA_TEST_CHECK(c.post_norms == is_glm4 && c.fused_gate_up == is_glm4,
-                    "%s: post_norms %d fused_gate_up %d", n, c.post_norms, c.fused_gate_up);
-    CUDA_TEST_CHECK(c.fused_qkv == shape->fused_qkv, "%s: fused_qkv %d", n, c.fused_qkv);
-    CUDA_TEST_CHECK(c.tied_embeddings == shape->tied_embeddings, "%s: tied %d", n,
-                    c.tied_embeddings);
-    const int64_t q_dim = int64_t{c.n_head} * c.head_dim;
-    for (int l = 0; l < c.n_layer; ++l) {
-      const LayerWeights& w = m.weights->layer(l);
-      CUDA_TEST_CHECK(w.bq != nullptr && w.bk != nullptr && w.bv != nullptr,
-                      "%s layer %d: a bias is missing", n, l);
-      CUDA_TEST_CHECK((w.attn_post_norm != nullptr) == is_glm4 &&
-                          (w.ffn_post_norm != nullptr) == is_glm4,
-                      "%s layer %d: post-norms present %d/%d", n, l, w.attn_post_norm != nullptr,
-                      w.ffn_post_norm != nullptr);
-      if (is_glm4) {
-        // [gate; up] in one tensor: up starts n_ff rows after gate.
-        CUDA_TEST_CHECK(w.w_up.data == RowAddress(w.w_gate, c.n_ff),
-                        "%s layer %d: gate/up are not views of one fused tensor", n, l);
-      }
-      if (shape->fused_qkv) {
-        CUDA_TEST_CHECK(w.wk.data == RowAddress(w.wq, q_dim) && w.bk == w.bq + q_dim,
-                        "%s layer %d: Q/K are not views of one fused tensor", n, l);
-      }
-    }
-    KvCache kv(c, LayerRange{0, c.n_layer}, 4, 16, DType::kF32);
-    kernels::ThreadPool pool(2);
-    ModelRunner cpu(m.weights.get(), &kv, &pool);
-    SequenceStep s;
-    s.seq_id = 1;
-    s.start_pos = 0;
-    s.num_tokens = 8;
-    s.tokens = {1, 7, 42, 255, 0, 3, 99, 128};
-    s.block_table = {2};
-    s.logits = LogitsMode::kAll;
-    StepOutput out;
-    CUDA_TEST_ASSERT_OK(cpu.Forward({s}, {}, &out));
-    CUDA_TEST_CHECK(out.logit_rows == 8 && static_cast<int64_t>(out.logits.size()) == 8 * c.vocab_size,
-                    "%s: %ld logit rows", n, long(out.logit_rows));
-    CUDA_TEST_CHECK(std::all_of(out.logits.begin(), out.logits.end(),
-                                [](float v) { return std::isfinite(v); }),
-                    "%s: non-finite logits", n);
-  }
-  // Shapes the engine would misread are refused by the generator.
-  testing::RandomModelShape unbiased = qwen2;
-  unbiased.qkv_bias = false;
-  const absl::Status refused =
-      testing::WriteRandomModel(unbiased, GgmlType::kF32, 1, ModelDir() + "/refused.gguf");
-  CUDA_TEST_CHECK(refused.code() == absl::StatusCode::kInvalidArgument, "qwen2 without biases: %s",
-                  refused.ToString().c_str());
 }
 
 }  // namespace
