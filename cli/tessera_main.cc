@@ -51,9 +51,12 @@ ABSL_FLAG(std::string, concurrency, "",
 ABSL_FLAG(int64_t, max_batch_tokens, 512, "plan: tokens in the largest step (activation scratch).");
 ABSL_FLAG(std::string, kv_dtype, "f32",
           "run, plan: KV cache element type, f32 or f16 (half the memory, values rounded).");
-ABSL_FLAG(std::string, device, "cpu", "run: where the model runs: cpu, cuda or cuda:N.");
+ABSL_FLAG(std::string, device, "cpu",
+          "run: where the model runs: cpu, cuda, cuda:N, or cuda:N,M,... (tensor parallelism "
+          "over those GPUs, one rank each, over NCCL).");
 ABSL_FLAG(int32_t, tp, 1,
-          "run: CPU tensor-parallel ranks (threads of this process, each with a shard).");
+          "run: tensor-parallel ranks: threads of this process on the CPU, GPUs N..N+tp-1 with "
+          "--device cuda:N; each holds a shard.");
 
 ABSL_FLAG(std::string, coordinator, "127.0.0.1:50051", "generate: host:port of the coordinator.");
 ABSL_FLAG(std::string, tls_ca, "",
@@ -138,7 +141,7 @@ Usage:
   tessera run --model PATH --prompt TEXT [--chat] [--max-tokens N]
               [--temperature T] [--top-k K] [--top-p P] [--min-p P]
               [--repeat-penalty R] [--seed S] [--threads N] [--max-context N]
-              [--kv-dtype f32|f16] [--device cpu|cuda[:N]] [--tp N]
+              [--kv-dtype f32|f16] [--device cpu|cuda[:N[,M...]]] [--tp N]
       Generate from a local model in this process: a GGUF file or a Hugging
       Face directory (config.json + *.safetensors + tokenizer.json; Llama,
       Mistral, Qwen2 and GLM-4 architectures). Sampling flags not given take
@@ -148,8 +151,10 @@ Usage:
       decode tok/s) goes to stderr. --temperature 0 is greedy decoding.
       --kv-dtype f16 stores the KV cache as IEEE half (as llama.cpp does by
       default); the default f32 keeps it exact. --device cuda runs the model on
-      a GPU (F32/F16/BF16 weights; a build with CUDA and a device, else it
-      says which is missing); --tp N splits it over N CPU ranks.
+      a GPU (F32/F16/BF16/Q8_0/Q4_K weights; a build with CUDA and a device,
+      else it says which is missing); --tp N splits it over N CPU ranks, or
+      with --device cuda:N over GPUs N..N+T-1 joined by NCCL (--device
+      cuda:0,1 lists them instead).
 
   tessera plan --model PATH --workers 24GiB,16GiB,... [--context N]
                [--concurrency M] [--max-batch-tokens N] [--kv-dtype f32|f16]

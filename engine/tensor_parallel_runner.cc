@@ -26,61 +26,18 @@ absl::StatusOr<std::unique_ptr<TensorParallelRunner>> TensorParallelRunner::Crea
                                                  rank->pool.get(), tp->group_.rank(r));
     tp->ranks_.push_back(std::move(rank));
   }
-  for (int r = 1; r < options.tp; ++r) {
-    tp->threads_.emplace_back([p = tp.get(), r] { p->RankLoop(r); });
-  }
   return tp;
-}
-
-TensorParallelRunner::~TensorParallelRunner() {
-  {
-    absl::MutexLock lock(&mu_);
-    stop_ = true;
-    work_ready_.SignalAll();
-  }
-  for (std::thread& t : threads_) t.join();
-}
-
-void TensorParallelRunner::RunRank(int r, const Step& step) {
-  Rank& rank = *ranks_[r];
-  rank.status = rank.runner->Forward(step.seqs, step.hidden_in, &rank.out);
-  if (!rank.status.ok()) {
-    group_.Abort(absl::StrCat("rank ", r, " failed: ", rank.status.message()));
-  }
-}
-
-void TensorParallelRunner::RankLoop(int r) {
-  uint64_t done_id = 0;
-  while (true) {
-    Step step;
-    {
-      absl::MutexLock lock(&mu_);
-      while (!stop_ && step_id_ == done_id) work_ready_.Wait(&mu_);
-      if (stop_) return;
-      done_id = step_id_;
-      step = step_;
-    }
-    RunRank(r, step);
-    absl::MutexLock lock(&mu_);
-    if (--pending_ == 0) work_done_.Signal();
-  }
 }
 
 absl::Status TensorParallelRunner::Forward(absl::Span<const SequenceStep> seqs,
                                            absl::Span<const float> hidden_in, StepOutput* out) {
-  const Step step{seqs, hidden_in};
-  {
-    absl::MutexLock lock(&mu_);
-    step_ = step;
-    ++step_id_;
-    pending_ = tp() - 1;
-    work_ready_.SignalAll();
-  }
-  RunRank(0, step);
-  {
-    absl::MutexLock lock(&mu_);
-    while (pending_ > 0) work_done_.Wait(&mu_);
-  }
+  threads_.Run([&](int r) {
+    Rank& rank = *ranks_[r];
+    rank.status = rank.runner->Forward(seqs, hidden_in, &rank.out);
+    if (!rank.status.ok()) {
+      group_.Abort(absl::StrCat("rank ", r, " failed: ", rank.status.message()));
+    }
+  });
   // Every rank is outside the collectives now, so an abort can be cleared.
   absl::Status first_error;
   for (const auto& rank : ranks_) {

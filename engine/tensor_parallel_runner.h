@@ -6,8 +6,8 @@
 // states, or logits over the full vocabulary, identical on every rank).
 //
 // Rank 0 runs on the caller's thread; ranks 1..N-1 on threads the runner owns
-// for its lifetime. Every rank's KV cache has the same number of blocks, so a
-// block table is valid on all of them.
+// for its lifetime (RankThreads). Every rank's KV cache has the same number of
+// blocks, so a block table is valid on all of them.
 //
 // Failure: if one rank's Forward fails it aborts the collective group, so its
 // peers return CANCELLED instead of waiting; the runner then resets the group
@@ -20,13 +20,10 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "common/gguf/gguf_file.h"
 #include "common/model_config.h"
@@ -34,6 +31,7 @@
 #include "engine/kv_cache.h"
 #include "engine/model_runner.h"
 #include "engine/model_weights.h"
+#include "engine/rank_threads.h"
 #include "engine/step_runner.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/kernels.h"
@@ -59,7 +57,7 @@ class TensorParallelRunner final : public StepRunner {
   static absl::StatusOr<std::unique_ptr<TensorParallelRunner>> Create(
       const GgufFile& file, const ModelConfig& config, LayerRange range,
       const TensorParallelOptions& options);
-  ~TensorParallelRunner() override;
+  ~TensorParallelRunner() override = default;
   TensorParallelRunner(const TensorParallelRunner&) = delete;
   TensorParallelRunner& operator=(const TensorParallelRunner&) = delete;
 
@@ -88,28 +86,12 @@ class TensorParallelRunner final : public StepRunner {
     StepOutput out;
     absl::Status status;
   };
-  struct Step {
-    absl::Span<const SequenceStep> seqs;
-    absl::Span<const float> hidden_in;
-  };
-
-  explicit TensorParallelRunner(int tp) : group_(tp) {}
-  void RankLoop(int r);
-  void RunRank(int r, const Step& step);
+  explicit TensorParallelRunner(int tp) : group_(tp), threads_(tp) {}
 
   CpuCollectiveGroup group_;
   std::vector<std::unique_ptr<Rank>> ranks_;
-
-  absl::Mutex mu_;
-  absl::CondVar work_ready_;
-  absl::CondVar work_done_;
-  Step step_ ABSL_GUARDED_BY(mu_);
-  uint64_t step_id_ ABSL_GUARDED_BY(mu_) = 0;
-  int pending_ ABSL_GUARDED_BY(mu_) = 0;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-
-  // Ranks 1..N-1; the destructor stops and joins them before any member goes.
-  std::vector<std::thread> threads_;
+  // Last: destroyed (its threads joined) before the ranks they run.
+  RankThreads threads_;
 };
 
 }  // namespace tessera

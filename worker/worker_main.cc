@@ -68,17 +68,20 @@ ABSL_FLAG(bool, insecure, false,
 ABSL_FLAG(std::string, log_level, "info",
           "Least severe log lines written to stderr: debug, info, warning or error.");
 ABSL_FLAG(int32_t, tp, 1,
-          "Tensor-parallel degree: split the assigned layers over this many ranks (threads of "
-          "this process, each with its shard of the weights and its share of the KV heads and "
-          "max(1, threads / tp) kernel threads). Must divide the model's KV heads and n_ff.");
+          "Tensor-parallel degree: split the assigned layers over this many ranks, each with its "
+          "shard of the weights and its share of the KV heads. On the CPU the ranks are threads "
+          "of this process with max(1, threads / tp) kernel threads each; with --device cuda:N "
+          "they are GPUs N..N+tp-1 joined by NCCL (a --device list sets it instead). Must "
+          "divide the model's KV heads and n_ff.");
 ABSL_FLAG(uint64_t, fault_stall_after_steps, 0,
           "Failover drills only: the Nth step this worker runs stalls for 20 s while its "
           "heartbeats go on, as a stage stuck in a kernel would; 0 = never.");
 ABSL_FLAG(std::string, device, "cpu",
-          "Where the assigned layers run: cpu, cuda (= cuda:0) or cuda:N. A CUDA stage takes "
-          "F32, F16, BF16, Q8_0 or Q4_K weights and --tp 1, and offers the planner the GPU's "
+          "Where the assigned layers run: cpu, cuda (= cuda:0), cuda:N, or cuda:N,M,... for "
+          "tensor parallelism over those GPUs (one rank each, all-reduces over NCCL). A CUDA "
+          "stage takes F32, F16, BF16, Q8_0 or Q4_K weights and offers the planner the GPUs' "
           "free memory (cudaMemGetInfo) and measured copy bandwidth instead of the host's; "
-          "without that device the worker exits at start.");
+          "without a listed device the worker exits at start.");
 
 namespace tessera {
 namespace {
@@ -100,14 +103,13 @@ int Main() {
   int threads = absl::GetFlag(FLAGS_threads);
   if (threads < 0) return ExitWithError(absl::InvalidArgumentError("--threads must be >= 0"));
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  const int tp = absl::GetFlag(FLAGS_tp);
-  if (tp < 1) {
-    return ExitWithError(absl::InvalidArgumentError(absl::StrFormat("--tp = %d must be at least 1", tp)));
-  }
+  int tp = absl::GetFlag(FLAGS_tp);
   // Refused here, before listening or joining: a worker that cannot run
-  // its stage must not be planned into a pipeline.
+  // its stage must not be planned into a pipeline. A CUDA device list sets
+  // the degree the planner is told.
   absl::StatusOr<Device> device = ParseDevice(absl::GetFlag(FLAGS_device));
   if (!device.ok()) return ExitWithError(device.status());
+  if (absl::Status s = ResolveTensorParallel(&*device, &tp); !s.ok()) return ExitWithError(s);
   if (absl::Status usable = CheckDevice(*device, tp); !usable.ok()) return ExitWithError(usable);
   uint64_t memory_limit = 0;
   if (!absl::GetFlag(FLAGS_memory_limit).empty()) {
@@ -220,7 +222,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Serves one pipeline stage for a tessera-coordinator.\n"
       "  tessera-worker --coordinator HOST:PORT --model PATH [--listen HOST:PORT] "
-      "[--threads N] [--tp N] [--device cpu|cuda[:N]] [--memory-limit BYTES]\n"
+      "[--threads N] [--tp N] [--device cpu|cuda[:N[,M...]]] [--memory-limit BYTES]\n"
       "      (--tls-cert PEM --tls-key PEM --tls-ca PEM | --join-secret-file FILE) [--insecure]\n"
       "      [--log-level debug|info|warning|error]");
   std::vector<std::string> storage;

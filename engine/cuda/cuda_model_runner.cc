@@ -34,16 +34,22 @@ CudaModelRunner::~CudaModelRunner() {
 }
 
 absl::StatusOr<std::unique_ptr<CudaModelRunner>> CudaModelRunner::Create(
-    const ModelWeights& weights, const CudaRunnerOptions& options) {
+    const ModelWeights& weights, const CudaRunnerOptions& options,
+    DeviceCollective* collective) {
   const ModelConfig& c = weights.config();
   // Every departure from the Llama graph that ModelConfig describes is
   // implemented: rotate-half and partial RoPE (RopeParams), Q/K/V biases and
   // post-norms (UploadLayer, RunLayer). Fused QKV / gate-up tensors arrive as
   // row views (ModelWeights splits them), so they need nothing here.
-  if (weights.shard().size != 1) {
-    return absl::UnimplementedError(absl::StrFormat(
-        "CUDA runner: tensor-parallel shard %d of %d (only TP 1 is implemented)",
-        weights.shard().rank, weights.shard().size));
+  const ShardSpec shard = weights.shard();
+  if (shard.size > 1 && (collective == nullptr || collective->size() != shard.size ||
+                         collective->rank() != shard.rank)) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "CUDA runner: the weights are shard %d of %d but the runner's collective is %s",
+        shard.rank, shard.size,
+        collective == nullptr
+            ? std::string("missing")
+            : absl::StrFormat("rank %d of %d", collective->rank(), collective->size())));
   }
   if (c.head_dim > kMaxHeadDim || c.rope_dim > c.head_dim || c.n_kv_head <= 0 ||
       c.n_head % c.n_kv_head != 0) {
@@ -64,8 +70,16 @@ absl::StatusOr<std::unique_ptr<CudaModelRunner>> CudaModelRunner::Create(
   }
   CUDA_RETURN_IF_ERROR(cudaSetDevice(options.device));
   std::unique_ptr<CudaModelRunner> r(new CudaModelRunner());
-  r->config_ = weights.model_config();
+  r->config_ = c;
+  r->model_config_ = weights.model_config();
   r->options_ = options;
+  r->shard_ = shard;
+  r->vocab_rows_ = weights.vocab_rows();
+  r->collective_ = shard.size > 1 ? collective : nullptr;
+  // A collective that synchronises with the host cannot sit inside a graph.
+  if (r->collective_ != nullptr && !r->collective_->capturable()) {
+    r->options_.graph_max_tokens = 0;
+  }
   r->range_ = weights.range();
   r->first_ = weights.has_embedding();
   r->last_ = weights.has_head();
@@ -271,11 +285,17 @@ absl::Status CudaModelRunner::Reserve(const StepShape& shape) {
   const size_t f = sizeof(float);
   const size_t q_dim = static_cast<size_t>(c.n_head) * c.head_dim;
   const size_t kv_dim = static_cast<size_t>(c.n_kv_head) * c.head_dim;
+  const size_t per_rank = static_cast<size_t>(VocabRowsPerRank(c.vocab_size, shard_.size));
   const std::pair<DeviceBuffer*, size_t> wants[] = {
       {&x_, T * c.n_embd * f},      {&h_, T * c.n_embd * f},      {&q_, T * q_dim * f},
       {&k_, T * kv_dim * f},        {&v_, T * kv_dim * f},        {&attn_, T * q_dim * f},
       {&gate_, T * c.n_ff * f},     {&up_, T * c.n_ff * f},       {&ffn_, T * c.n_embd * f},
       {&logits_, static_cast<size_t>(std::max<int64_t>(shape.rows, 1)) * c.vocab_size * f},
+      {&local_logits_, shard_.size > 1 ? shape.rows * per_rank * f : 0},
+      {&gathered_logits_, shard_.size > 1 ? shard_.size * shape.rows * per_rank * f : 0},
+      {&partials_, shard_.size > 2 && shape.tokens <= kernels::cuda::kGemvMaxTokens
+                       ? shard_.size * T * c.n_embd * f
+                       : 0},
       {&ints_, (3 * T + shape.rows + shape.tables) * sizeof(int32_t)},
       {&attn_split_, shape.tokens <= kernels::cuda::kAttentionDecodeMaxTokens
                          ? kernels::cuda::AttentionDecodeScratchBytes(shape.tokens, c.n_head)
@@ -309,7 +329,8 @@ StepGraphCache<CudaModelRunner::Graph>::Addresses CudaModelRunner::CapturedAddre
       x_.data(),    h_.data(),      q_.data(),     k_.data(),
       v_.data(),    attn_.data(),   gate_.data(),  up_.data(),
       ffn_.data(),  logits_.data(), ints_.data(),  blas_->conversion_scratch().data(),
-      blas_->workspace().data(), attn_split_.data(), blas_->dequantized_scratch().data()};
+      blas_->workspace().data(), attn_split_.data(), blas_->dequantized_scratch().data(),
+      local_logits_.data(), gathered_logits_.data(), partials_.data()};
   for (const DeviceBuffer& b : kv_k_) a.push_back(b.data());
   for (const DeviceBuffer& b : kv_v_) a.push_back(b.data());
   return a;
@@ -358,6 +379,7 @@ absl::Status CudaModelRunner::RunLayer(int layer, const StepShape& shape) {
                                        offsets, scale, attn_.as<float>(), s));
   }
   RETURN_IF_ERROR(kc::MatMul(*blas_, w.wo, attn_.as<float>(), T, ffn_.as<float>(), s));
+  RETURN_IF_ERROR(JoinRanks(ffn_.as<float>(), T, d));
   // Post-norms (glm4) normalise each block's output before its residual add.
   if (w.attn_post_norm != nullptr) {
     RETURN_IF_ERROR(kc::RmsNorm(ffn_.as<float>(), w.attn_post_norm, T, d, c.rms_eps,
@@ -373,6 +395,7 @@ absl::Status CudaModelRunner::RunLayer(int layer, const StepShape& shape) {
   }
   RETURN_IF_ERROR(kc::SwiGlu(gate_.as<float>(), up_.as<float>(), T * c.n_ff, gate_.as<float>(), s));
   RETURN_IF_ERROR(kc::MatMul(*blas_, w.w_down, gate_.as<float>(), T, ffn_.as<float>(), s));
+  RETURN_IF_ERROR(JoinRanks(ffn_.as<float>(), T, d));
   if (w.ffn_post_norm != nullptr) {
     RETURN_IF_ERROR(kc::RmsNorm(ffn_.as<float>(), w.ffn_post_norm, T, d, c.rms_eps,
                                 ffn_.as<float>(), s));
@@ -396,7 +419,13 @@ absl::Status CudaModelRunner::Enqueue(const StepShape& shape) {
   const int32_t* rows = ids + 3 * T;
   // The first stage embeds its tokens; a later one's x_ already holds the
   // previous stage's hidden states (ForwardDevice copies them in before).
-  if (first_) RETURN_IF_ERROR(kc::DequantizeRows(token_embd_, ids, T, x_.as<float>(), s));
+  if (first_) {
+    // A shard's vocabulary rows, zeros for the others' ids; the sum over
+    // the ranks is then each token's embedding row exactly.
+    RETURN_IF_ERROR(
+        kc::DequantizeRows(token_embd_, ids, T, x_.as<float>(), s, vocab_rows_.begin));
+    RETURN_IF_ERROR(JoinRanks(x_.as<float>(), T, c.n_embd));
+  }
   RETURN_IF_ERROR(
       kc::RmsNorm(x_.as<float>(), layers_[0].attn_norm, T, c.n_embd, c.rms_eps, h_.as<float>(), s));
   for (int l = range_.begin; l < range_.end; ++l) RETURN_IF_ERROR(RunLayer(l, shape));
@@ -411,7 +440,49 @@ absl::Status CudaModelRunner::Enqueue(const StepShape& shape) {
   normed.cols = c.n_embd;
   normed.row_bytes = sizeof(float) * c.n_embd;
   RETURN_IF_ERROR(kc::DequantizeRows(normed, rows, shape.rows, ffn_.as<float>(), s));
-  return kc::MatMul(*blas_, output_, ffn_.as<float>(), shape.rows, logits_.as<float>(), s);
+  return HeadLogits(shape);
+}
+
+absl::Status CudaModelRunner::JoinRanks(float* data, int64_t tokens, int64_t width) {
+  if (collective_ == nullptr) return absl::OkStatus();
+  const int64_t n = tokens * width;
+  // Two ranks: any order of addition gives the same bits. More: NCCL's
+  // order depends on the message size, so a token's sums would depend on
+  // the step's token count; decode-sized steps gather the partials and add
+  // them in rank order instead (as the CPU group does), which keeps a
+  // decoding sequence's output independent of its batch, as for one GPU.
+  if (shard_.size <= 2 || tokens > kernels::cuda::kGemvMaxTokens) {
+    return collective_->AllReduceSum(data, n, stream_.get());
+  }
+  RETURN_IF_ERROR(collective_->AllGather(data, n, partials_.as<float>(), stream_.get()));
+  return kernels::cuda::SumParts(partials_.as<float>(), shard_.size, n, data, stream_.get());
+}
+
+absl::Status CudaModelRunner::HeadLogits(const StepShape& shape) {
+  namespace kc = kernels::cuda;
+  cudaStream_t s = stream_.get();
+  if (collective_ == nullptr) {
+    return kc::MatMul(*blas_, output_, ffn_.as<float>(), shape.rows, logits_.as<float>(), s);
+  }
+  // Each rank multiplies by its vocabulary rows into [rows][its rows]; all
+  // ranks send the same count (the last may hold fewer rows, so its tail is
+  // never read), and rank k's block lands at columns VocabShard(k) of each
+  // logit row.
+  const int64_t vocab = config_.vocab_size;
+  const int64_t per = VocabRowsPerRank(vocab, shard_.size);
+  RETURN_IF_ERROR(
+      kc::MatMul(*blas_, output_, ffn_.as<float>(), shape.rows, local_logits_.as<float>(), s));
+  RETURN_IF_ERROR(collective_->AllGather(local_logits_.as<float>(), shape.rows * per,
+                                         gathered_logits_.as<float>(), s));
+  for (int k = 0; k < shard_.size; ++k) {
+    const IndexRange part = VocabShard(vocab, ShardSpec{k, shard_.size});
+    const float* src = gathered_logits_.as<float>() + static_cast<int64_t>(k) * shape.rows * per;
+    CUDA_RETURN_IF_ERROR(cudaMemcpy2DAsync(
+        logits_.as<float>() + part.begin, vocab * sizeof(float), src,
+        part.size() * sizeof(float), part.size() * sizeof(float), shape.rows,
+        cudaMemcpyDeviceToDevice, s));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<const float*> CudaModelRunner::ForwardDevice(absl::Span<const SequenceStep> seqs,
@@ -503,6 +574,10 @@ absl::Status CudaModelRunner::Forward(absl::Span<const SequenceStep> seqs,
   return stream_.Synchronize();
 }
 
-std::string CudaModelRunner::device() const { return absl::StrFormat("cuda:%d", options_.device); }
+std::string CudaModelRunner::device() const {
+  if (shard_.size == 1) return absl::StrFormat("cuda:%d", options_.device);
+  return absl::StrFormat("cuda:%d, rank %d of %d (%s)", options_.device, shard_.rank, shard_.size,
+                         collective_->name());
+}
 
 }  // namespace tessera

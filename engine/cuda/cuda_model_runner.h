@@ -5,13 +5,21 @@
 // an earlier one returns hidden states. So `tessera-worker --device cuda`
 // is a pipeline stage and `tessera run --device cuda` runs a whole model.
 //
-// Create() uploads the F32/F16/BF16 weights of a ModelWeights to device
-// memory and allocates a paged KV cache there with the layout of
+// Create() uploads the F32/F16/BF16/Q8_0/Q4_K weights of a ModelWeights to
+// device memory and allocates a paged KV cache there with the layout of
 // kernels::KvLayer (blocks of `block_size` positions; block tables as for the
 // CPU KvCache, so the same BlockAllocator drives both). It refuses with
-// UNIMPLEMENTED, naming the thing, what it does not implement: quantised
-// tensors, a tensor-parallel shard (NCCL TP is issue 20), and head_dim above
-// 256.
+// UNIMPLEMENTED, naming the thing, what it does not implement: other
+// quantised formats and head_dim above 256.
+//
+// Tensor parallelism: given a shard's weights (ModelWeights::LoadShard) and
+// that rank's DeviceCollective, the runner is one rank of a group
+// (CudaTensorParallelRunner drives the group): it holds its KV heads only,
+// looks up its vocabulary rows of the embedding (zeros for the others),
+// all-reduces the embedding, each attention output and each down projection
+// (the row-parallel products), and all-gathers its vocabulary slice of the
+// logits, so every rank ends a step with the whole model's hidden states or
+// logits, as the CPU's ModelRunner does with a Collective.
 // Every graph departure of ModelConfig is computed where ModelRunner computes
 // it (Q/K/V biases after the projections, rotate-half and partial RoPE,
 // post-norms before the residual adds), so llama (and Mistral), qwen2 and
@@ -45,9 +53,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "engine/cuda/device_collective.h"
 #include "engine/model_runner.h"
-#include "engine/step_runner.h"
 #include "engine/model_weights.h"
+#include "engine/step_runner.h"
 #include "engine/step_graph_cache.h"
 #include "kernels/cuda/blas_lt.h"
 #include "kernels/cuda/device_memory.h"
@@ -65,16 +74,20 @@ struct CudaRunnerOptions {
   // kF32 or kF16 (half the memory; values rounded on write as on the CPU).
   kernels::DType kv_dtype = kernels::DType::kF32;
   // Replay decode-shaped steps (at most this many tokens) from CUDA graphs;
-  // 0 disables graphs.
+  // 0 disables graphs (so does a collective that cannot be captured).
   int64_t graph_max_tokens = 64;
 };
 
 class CudaModelRunner final : public StepRunner {
  public:
   // `weights` must outlive the runner only during Create (everything is
-  // copied to the device).
+  // copied to the device). A shard's weights need `collective`, the rank's
+  // endpoint of its group (same rank and size as the shard, on
+  // options.device), which must outlive the runner; FAILED_PRECONDITION
+  // otherwise. The unsplit model takes none.
   static absl::StatusOr<std::unique_ptr<CudaModelRunner>> Create(
-      const ModelWeights& weights, const CudaRunnerOptions& options);
+      const ModelWeights& weights, const CudaRunnerOptions& options,
+      DeviceCollective* collective = nullptr);
   ~CudaModelRunner() override;
   CudaModelRunner(const CudaModelRunner&) = delete;
   CudaModelRunner& operator=(const CudaModelRunner&) = delete;
@@ -83,7 +96,7 @@ class CudaModelRunner final : public StepRunner {
   // or logits of every sequence's LogitsMode rows (the last stage).
   absl::Status Forward(absl::Span<const SequenceStep> seqs, absl::Span<const float> hidden_in,
                        StepOutput* out) override;
-  const ModelConfig& model_config() const override { return config_; }
+  const ModelConfig& model_config() const override { return model_config_; }
   LayerRange range() const override { return range_; }
   int64_t kv_blocks() const override { return options_.kv_blocks; }
   uint64_t weight_bytes() const override { return device_weight_bytes_; }
@@ -97,8 +110,13 @@ class CudaModelRunner final : public StepRunner {
   absl::StatusOr<const float*> ForwardDevice(absl::Span<const SequenceStep> seqs,
                                              absl::Span<const float> hidden_in, int64_t* rows);
 
+  // The dimensions this rank computes with (a shard's heads and n_ff).
   const ModelConfig& config() const { return config_; }
   cudaStream_t stream() const { return stream_.get(); }
+  // INVALID_ARGUMENT when `seqs` / `hidden_in` do not fit this runner
+  // (ValidateStep); Forward checks it first, before any device work.
+  absl::Status Validate(absl::Span<const SequenceStep> seqs,
+                        absl::Span<const float> hidden_in) const;
   // Bytes of weights on the device, and of weights read per token (every
   // matrix plus one embedding row on the first stage): the numerator of the
   // decode roofline.
@@ -140,8 +158,6 @@ class CudaModelRunner final : public StepRunner {
   absl::StatusOr<kernels::WeightMatrix> UploadMatrix(const kernels::WeightMatrix& m,
                                                      const std::string& name);
   absl::StatusOr<const float*> UploadVector(const float* v, int64_t n);
-  absl::Status Validate(absl::Span<const SequenceStep> seqs,
-                        absl::Span<const float> hidden_in) const;
   // Packs the step's integers into pinned memory and enqueues one copy.
   absl::StatusOr<StepShape> StageStep(absl::Span<const SequenceStep> seqs);
   absl::Status Reserve(const StepShape& shape);
@@ -150,12 +166,22 @@ class CudaModelRunner final : public StepRunner {
   // Enqueues the whole forward pass for a staged step.
   absl::Status Enqueue(const StepShape& shape);
   absl::Status RunLayer(int layer, const StepShape& shape);
+  // Tensor parallelism (no-ops for the unsplit model): sums a row-parallel
+  // product's partial results [tokens][width] over the ranks, and makes the
+  // logits of the step's rows over the whole vocabulary from this rank's
+  // slice.
+  absl::Status JoinRanks(float* data, int64_t tokens, int64_t width);
+  absl::Status HeadLogits(const StepShape& shape);
 
-  ModelConfig config_;  // the whole model's
+  ModelConfig config_;        // this rank's dimensions (ShardConfig)
+  ModelConfig model_config_;  // the whole model's
   CudaRunnerOptions options_;
   LayerRange range_;
   bool first_ = true;  // embeds token ids
   bool last_ = true;   // makes logits
+  ShardSpec shard_;
+  IndexRange vocab_rows_;  // of token_embd_ and output_
+  DeviceCollective* collective_ = nullptr;
   uint64_t kv_bytes_ = 0;
   kernels::cuda::Stream stream_;
   std::unique_ptr<kernels::cuda::BlasLt> blas_;
@@ -173,6 +199,12 @@ class CudaModelRunner final : public StepRunner {
   // ids, positions, table offsets [tokens each], logit rows [rows], block
   // tables [tables].
   kernels::cuda::DeviceBuffer x_, h_, q_, k_, v_, attn_, gate_, up_, ffn_, logits_, ints_;
+  // A shard's LM head: its logits [rows][its vocabulary rows], sent as
+  // rows * VocabRowsPerRank floats, and every rank's, gathered.
+  kernels::cuda::DeviceBuffer local_logits_, gathered_logits_;
+  // Every rank's partial sums of a decode-sized step with more than two
+  // ranks, added in rank order by JoinRanks.
+  kernels::cuda::DeviceBuffer partials_;
   // Decode steps' split-attention partials (AttentionDecodeBatch).
   kernels::cuda::DeviceBuffer attn_split_;
   // The step's integers go up from one of two pinned buffers in turn; each

@@ -3,6 +3,9 @@
 // CPU references (kernels/cpu/activation.cc):
 //   SwiGlu: out_i = (g_i / (1 + expf(-g_i))) * up_i
 //   Add:    y_i += x_i
+//   SumParts: y_i = ((p_0,i + p_1,i) + p_2,i) + ... in part order (the CPU
+//            tensor-parallel group's rank-order all-reduce,
+//            engine/cpu_collective.h)
 //   AddBias: x[t][i] += b[i] for every token (engine/model_runner.cc's AddBias,
 //            kernels::Add of the bias into each row; float addition commutes,
 //            so the result is bitwise the CPU's)
@@ -29,6 +32,16 @@ __global__ void AddKernel(const float* __restrict__ x, int64_t n, float* __restr
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x) {
     y[i] += x[i];
+  }
+}
+
+__global__ void SumPartsKernel(const float* __restrict__ parts, int count, int64_t n,
+                               float* __restrict__ y) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    float sum = parts[i];
+    for (int p = 1; p < count; ++p) sum += parts[p * n + i];
+    y[i] = sum;
   }
 }
 
@@ -75,6 +88,15 @@ absl::Status Add(const float* x, int64_t n, float* y, cudaStream_t stream) {
   constexpr int kThreads = 256;
   AddKernel<<<GridFor(n, kThreads), kThreads, 0, stream>>>(x, n, y);
   CUDA_RETURN_IF_LAUNCH_ERROR("AddKernel");
+  return absl::OkStatus();
+}
+
+absl::Status SumParts(const float* parts, int count, int64_t n, float* y,
+                      cudaStream_t stream) {
+  if (n <= 0 || count <= 0) return absl::OkStatus();
+  constexpr int kThreads = 256;
+  SumPartsKernel<<<GridFor(n, kThreads), kThreads, 0, stream>>>(parts, count, n, y);
+  CUDA_RETURN_IF_LAUNCH_ERROR("SumPartsKernel");
   return absl::OkStatus();
 }
 

@@ -85,9 +85,11 @@ absl::Status MatMulShared(BlasLt& blas, const WeightMatrix* ws, size_t count, co
 // out[i][0..w.cols) = row ids[i] of `w` widened (F32/F16/BF16) or decoded
 // (Q8_0/Q4_K) to float32, for i in [0, n)
 // (the token-embedding lookup; DequantizeRow for a batch of rows). `ids` is a
-// device array; ids outside [0, w.rows) must have been rejected by the caller.
+// device array. Row j of `w` is id id_base + j (a vocabulary shard of a
+// tensor-parallel rank starts at id_base); an id outside [id_base, id_base +
+// w.rows) gets a row of zeros, as the CPU shard's lookup does.
 absl::Status DequantizeRows(const WeightMatrix& w, const int32_t* ids, int64_t n, float* out,
-                            cudaStream_t stream);
+                            cudaStream_t stream, int64_t id_base = 0);
 
 // y = x / sqrt(mean(x^2) + eps) * weight, per token. x may equal y.
 absl::Status RmsNorm(const float* x, const float* weight, int64_t tokens, int64_t dim,
@@ -162,6 +164,12 @@ absl::Status Softmax(float* x, int64_t n, cudaStream_t stream);
 
 // y[i] += x[i].
 absl::Status Add(const float* x, int64_t n, float* y, cudaStream_t stream);
+
+// y[i] = parts[0][i] + parts[1][i] + ... + parts[count-1][i], added in that
+// order (parts[p] starts at parts + p * n): a rank-order all-reduce from
+// gathered partial sums, as the CPU group adds them. y must not overlap
+// parts.
+absl::Status SumParts(const float* parts, int count, int64_t n, float* y, cudaStream_t stream);
 
 // x[t][i] += bias[i] for t in [0, tokens), i in [0, dim), in one launch: the
 // Q/K/V biases (the CPU engine adds them row by row with Add). x and bias

@@ -22,19 +22,31 @@ __device__ __forceinline__ float Widen(__nv_bfloat16 v) { return __bfloat162floa
 
 // One block per requested row; threads stride over the columns (coalesced).
 template <typename T>
-__global__ void GatherRowsKernel(const char* __restrict__ w, size_t row_bytes, int64_t cols,
-                                 const int32_t* __restrict__ ids, float* __restrict__ out) {
+__global__ void GatherRowsKernel(const char* __restrict__ w, size_t row_bytes, int64_t rows,
+                                 int64_t cols, const int32_t* __restrict__ ids, int64_t id_base,
+                                 float* __restrict__ out) {
   const int64_t i = blockIdx.x;
-  const T* row = reinterpret_cast<const T*>(w + static_cast<size_t>(ids[i]) * row_bytes);
+  const int64_t id = static_cast<int64_t>(ids[i]) - id_base;
+  if (id < 0 || id >= rows) {  // another shard's row: this rank adds zeros
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) out[i * cols + c] = 0.0f;
+    return;
+  }
+  const T* row = reinterpret_cast<const T*>(w + static_cast<size_t>(id) * row_bytes);
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) out[i * cols + c] = Widen(row[c]);
 }
 
 // The same for a block format: threads stride over 8-column groups.
 template <typename Decoder>
-__global__ void GatherBlockRowsKernel(const char* __restrict__ w, size_t row_bytes, int64_t cols,
-                                      const int32_t* __restrict__ ids, float* __restrict__ out) {
+__global__ void GatherBlockRowsKernel(const char* __restrict__ w, size_t row_bytes, int64_t rows,
+                                      int64_t cols, const int32_t* __restrict__ ids,
+                                      int64_t id_base, float* __restrict__ out) {
   const int64_t i = blockIdx.x;
-  const auto* row = reinterpret_cast<const uint8_t*>(w + static_cast<size_t>(ids[i]) * row_bytes);
+  const int64_t id = static_cast<int64_t>(ids[i]) - id_base;
+  if (id < 0 || id >= rows) {
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) out[i * cols + c] = 0.0f;
+    return;
+  }
+  const auto* row = reinterpret_cast<const uint8_t*>(w + static_cast<size_t>(id) * row_bytes);
   for (int64_t c = 8 * threadIdx.x; c < cols; c += 8 * blockDim.x) {
     float v[8];
     Decoder::Decode8(row, c, v);
@@ -46,28 +58,30 @@ __global__ void GatherBlockRowsKernel(const char* __restrict__ w, size_t row_byt
 }  // namespace
 
 absl::Status DequantizeRows(const WeightMatrix& w, const int32_t* ids, int64_t n, float* out,
-                            cudaStream_t stream) {
+                            cudaStream_t stream, int64_t id_base) {
   if (n <= 0) return absl::OkStatus();
   constexpr int kThreads = 256;
   const char* data = static_cast<const char*>(w.data);
   switch (w.dtype) {
     case DType::kF32:
-      GatherRowsKernel<float><<<n, kThreads, 0, stream>>>(data, w.row_bytes, w.cols, ids, out);
+      GatherRowsKernel<float>
+          <<<n, kThreads, 0, stream>>>(data, w.row_bytes, w.rows, w.cols, ids, id_base, out);
       break;
     case DType::kF16:
-      GatherRowsKernel<__half><<<n, kThreads, 0, stream>>>(data, w.row_bytes, w.cols, ids, out);
+      GatherRowsKernel<__half>
+          <<<n, kThreads, 0, stream>>>(data, w.row_bytes, w.rows, w.cols, ids, id_base, out);
       break;
     case DType::kBF16:
       GatherRowsKernel<__nv_bfloat16>
-          <<<n, kThreads, 0, stream>>>(data, w.row_bytes, w.cols, ids, out);
+          <<<n, kThreads, 0, stream>>>(data, w.row_bytes, w.rows, w.cols, ids, id_base, out);
       break;
     case DType::kQ8_0:
       GatherBlockRowsKernel<Q8_0Decoder>
-          <<<n, kThreads, 0, stream>>>(data, w.row_bytes, w.cols, ids, out);
+          <<<n, kThreads, 0, stream>>>(data, w.row_bytes, w.rows, w.cols, ids, id_base, out);
       break;
     case DType::kQ4_K:
       GatherBlockRowsKernel<Q4_KDecoder>
-          <<<n, kThreads, 0, stream>>>(data, w.row_bytes, w.cols, ids, out);
+          <<<n, kThreads, 0, stream>>>(data, w.row_bytes, w.rows, w.cols, ids, id_base, out);
       break;
     default:
       return absl::UnimplementedError(absl::StrFormat(

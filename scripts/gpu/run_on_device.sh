@@ -75,11 +75,23 @@ unpack_debs() {
   note "unpacked ${#debs[@]} packages into $PREFIX"
 }
 
+# Where NCCL is when the CUDA toolkit has none: PyTorch's pip copy
+# (nvidia-nccl-cu*: include/nccl.h, lib/libnccl.so.2). Empty if neither.
+nccl_root() {
+  local d
+  for d in /usr/local/cuda/include /usr/include; do
+    [[ -f "$d/nccl.h" ]] && return 0
+  done
+  python3 -c 'import nvidia.nccl as n; print(list(n.__path__)[0])' 2>/dev/null
+}
+
 build() {
   local secs
   secs=$(budget_for "$BUILD_CAP")
   note "stage build: starting, budget ${secs}s"
   unpack_debs || return 1
+  NCCL_ROOT="$(nccl_root)"
+  note "NCCL root: ${NCCL_ROOT:-(none given: the toolkit's or the system's, if any)}"
   local gen=()
   command -v ninja >/dev/null && gen=(-G Ninja)
   {
@@ -87,20 +99,27 @@ build() {
     timeout "$secs" bash -c '
       cmake -S "$1" -B "$2" $3 -DCMAKE_BUILD_TYPE=Release \
         -DTESSERA_WITH_GRPC=OFF -DTESSERA_WITH_TESTS=OFF -DTESSERA_WITH_CUDA=ON \
-        -DCMAKE_CUDA_ARCHITECTURES="$4" -DCMAKE_PREFIX_PATH="$5/usr" &&
+        -DCMAKE_CUDA_ARCHITECTURES="$4" -DCMAKE_PREFIX_PATH="$5/usr" \
+        ${6:+-DTESSERA_NCCL_ROOT="$6"} &&
       cmake --build "$2" -j "$(nproc)" --target \
         cuda_matmul_test cuda_elementwise_test cuda_attention_test cuda_sampling_test \
-        cuda_runner_test cuda_device_test tessera_cuda_bench tessera_make_random_model tessera' \
-      _ "$ROOT" "$BUILD" "${gen[*]}" "$CUDAARCHS" "$PREFIX"
+        cuda_runner_test cuda_device_test cuda_tp_test tessera_cuda_bench \
+        tessera_make_random_model tessera' \
+      _ "$ROOT" "$BUILD" "${gen[*]}" "$CUDAARCHS" "$PREFIX" "$NCCL_ROOT"
   } >"$OUT/build.log" 2>&1
   local rc=$?
   note "stage build: exit $rc$([[ $rc -eq 124 ]] && echo ' (timed out)') (log: build.log)"
+  grep -E "^-- NCCL" "$OUT/build.log" | tee -a "$SUMMARY"
   [[ $rc -eq 0 ]] || tail -40 "$OUT/build.log"
   return $rc
 }
 
 runtime_env() {
   export LD_LIBRARY_PATH="$PREFIX/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  local nccl
+  nccl="$(nccl_root)"
+  [[ -n "$nccl" ]] && export LD_LIBRARY_PATH="$nccl/lib:$LD_LIBRARY_PATH"
+  return 0
 }
 
 # Starts writing the bench model in the background (nice'd, so the tests'
@@ -135,7 +154,7 @@ run_tests() {
     >"$OUT/tests.log" 2>&1
   local rc=$?
   note "stage test: exit $rc$([[ $rc -eq 124 ]] && echo ' (timed out)') (log: tests.log)"
-  grep -E "^\s*[0-9]+/[0-9]+ Test|SKIPPED|FAILURE|PASSED|FAILED|worst row error|draws|replays" \
+  grep -E "^\s*[0-9]+/[0-9]+ Test|SKIPPED|FAILURE|PASSED|FAILED|worst row error|draws|replays|NCCL|note:" \
     "$OUT/tests.log" | tee -a "$SUMMARY"
   return $rc
 }

@@ -57,10 +57,10 @@ void DescribeDeviceUsesTheGpu() {
   host.free_memory_bytes = 7;
   host.read_bandwidth_bytes_per_s = 3;
   std::string name;
-  CUDA_TEST_ASSERT_OK(DescribeDevice(Device{Device::Kind::kCpu, 0}, &host, &name));
+  CUDA_TEST_ASSERT_OK(DescribeDevice(Device{}, &host, &name));
   CUDA_TEST_CHECK(host.free_memory_bytes == 7 && host.device_type == "cpu" && name == "cpu",
                   "the CPU description changed");
-  CUDA_TEST_ASSERT_OK(DescribeDevice(Device{Device::Kind::kCuda, 0}, &host, &name));
+  CUDA_TEST_ASSERT_OK(DescribeDevice(Device{Device::Kind::kCuda, {0}}, &host, &name));
   CUDA_TEST_CHECK(host.device_type == "cuda" && host.free_memory_bytes > 7 &&
                       host.read_bandwidth_bytes_per_s > 100e9 && !name.empty(),
                   "cuda:0 described as %s, %llu B free, %.0f B/s", host.device_type.c_str(),

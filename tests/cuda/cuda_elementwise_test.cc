@@ -1,5 +1,5 @@
-// RmsNorm, Rope, SwiGlu, Softmax, Add and AddBias on the GPU against the CPU
-// kernels, and the fused stages against the unfused ops.
+// RmsNorm, Rope, SwiGlu, Softmax, Add, AddBias and SumParts on the GPU
+// against the CPU kernels, and the fused stages against the unfused ops.
 //
 // Tolerance: per element |gpu - cpu| / max(1, |cpu|) < 1e-5 (float32
 // element-wise). RmsNorm, Add and AddBias run the same float operations as
@@ -171,6 +171,41 @@ void AddBiasMatchesCpu() {
   }
 }
 
+// SumParts adds gathered partial sums in rank order, as the CPU
+// tensor-parallel group does (float addition is not associative, so the
+// order shows: the inputs span magnitudes, and the reversed order is
+// checked to differ somewhere, or the test could not see a wrong order).
+void SumPartsAddsInRankOrder() {
+  std::mt19937_64 rng(CaseSeed(53));
+  for (const int count : {2, 3, 4, 8}) {
+    for (const int64_t n : {int64_t{1}, int64_t{576}, int64_t{4096 * 8}, int64_t{4099 * 17}}) {
+      std::vector<float> parts = Random(count * n, rng, 1.0f);
+      for (int64_t i = 0; i < count * n; i += 3) parts[i] *= 4096.0f;
+      std::vector<float> cpu(n), reversed(n);
+      for (int64_t i = 0; i < n; ++i) {
+        float sum = parts[i], back = parts[(count - 1) * n + i];
+        for (int p = 1; p < count; ++p) {
+          sum += parts[p * n + i];
+          back += parts[(count - 1 - p) * n + i];
+        }
+        cpu[i] = sum;
+        reversed[i] = back;
+      }
+      CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dp, ToDevice(parts));
+      CUDA_TEST_ASSIGN_OR_FAIL(DeviceBuffer dy, DeviceBuffer::Allocate(sizeof(float) * n));
+      CUDA_TEST_ASSERT_OK(kernels::cuda::SumParts(dp.as<float>(), count, n, dy.as<float>(), nullptr));
+      CUDA_TEST_ASSIGN_OR_FAIL(std::vector<float> gpu, ToHost<float>(dy, n));
+      CUDA_TEST_CHECK(BitwiseMismatches(gpu, cpu) == 0, "%d parts of %ld: %ld sums differ bitwise",
+                      count, long(n), long(BitwiseMismatches(gpu, cpu)));
+      if (count > 2 && n > 1000) {
+        CUDA_TEST_CHECK(BitwiseMismatches(reversed, cpu) > 0,
+                        "%d parts of %ld: the order of addition never matters for these inputs",
+                        count, long(n));
+      }
+    }
+  }
+}
+
 // The fused stages (fused.cu) are bitwise the unfused ops they replace, run
 // on the same device: AddRmsNorm = Add then RmsNorm (and so the CPU's, which
 // those match bitwise); QkvRopeKvWrite = AddBias x3, Rope x2, KvWriteBatch.
@@ -297,5 +332,6 @@ int main() {
                        {"RopeMatchesCpu", RopeMatchesCpu},
                        {"SwiGluAddSoftmaxMatchCpu", SwiGluAddSoftmaxMatchCpu},
                        {"AddBiasMatchesCpu", AddBiasMatchesCpu},
+                       {"SumPartsAddsInRankOrder", SumPartsAddsInRankOrder},
                        {"FusedStagesEqualTheUnfusedOps", FusedStagesEqualTheUnfusedOps}});
 }

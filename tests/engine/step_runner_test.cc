@@ -26,18 +26,58 @@ namespace {
 
 using ::testing::HasSubstr;
 
-TEST(DeviceTest, ParsesCpuCudaAndCudaN) {
+TEST(DeviceTest, ParsesCpuCudaCudaNAndCudaLists) {
   ASSERT_OK_AND_ASSIGN(Device cpu, ParseDevice("cpu"));
   EXPECT_EQ(cpu.kind, Device::Kind::kCpu);
+  EXPECT_EQ(cpu.ToString(), "cpu");
   ASSERT_OK_AND_ASSIGN(Device cuda, ParseDevice("cuda"));
   EXPECT_EQ(cuda.ToString(), "cuda:0");
   ASSERT_OK_AND_ASSIGN(Device three, ParseDevice("cuda:3"));
-  EXPECT_EQ(three.index, 3);
-  for (const char* bad : {"gpu", "", "cuda:", "cuda:-1", "cuda:x", "CPU", "cuda:1:2"}) {
+  EXPECT_THAT(three.ordinals, ::testing::ElementsAre(3));
+  ASSERT_OK_AND_ASSIGN(Device list, ParseDevice("cuda:2,0,5"));
+  EXPECT_THAT(list.ordinals, ::testing::ElementsAre(2, 0, 5));
+  EXPECT_EQ(list.ToString(), "cuda:2,0,5");
+  for (const char* bad : {"gpu", "", "cuda:", "cuda:-1", "cuda:x", "CPU", "cuda:1:2", "cuda:0,",
+                          "cuda:,1", "cuda:0,,1", "cuda:0;1", "cuda:0,x"}) {
     absl::StatusOr<Device> d = ParseDevice(bad);
     EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_THAT(d.status().message(), HasSubstr("--device")) << bad;
   }
+  absl::StatusOr<Device> twice = ParseDevice("cuda:1,0,1");
+  EXPECT_EQ(twice.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(twice.status().message(), HasSubstr("CUDA device 1 is listed twice"));
+}
+
+// --device and --tp agree or are refused by name: a list sets the degree,
+// one ordinal with --tp T spans T devices, the CPU keeps --tp.
+TEST(DeviceTest, TensorParallelDegreeComesFromTheListOrSpansDevices) {
+  Device cpu;
+  int tp = 3;
+  ASSERT_THAT(ResolveTensorParallel(&cpu, &tp), IsOk());
+  EXPECT_EQ(tp, 3);
+  EXPECT_TRUE(cpu.ordinals.empty());
+
+  Device two{Device::Kind::kCuda, {2}};
+  tp = 3;
+  ASSERT_THAT(ResolveTensorParallel(&two, &tp), IsOk());
+  EXPECT_THAT(two.ordinals, ::testing::ElementsAre(2, 3, 4));
+  EXPECT_EQ(tp, 3);
+
+  Device list{Device::Kind::kCuda, {1, 0}};
+  tp = 1;
+  ASSERT_THAT(ResolveTensorParallel(&list, &tp), IsOk());
+  EXPECT_EQ(tp, 2);
+  EXPECT_THAT(list.ordinals, ::testing::ElementsAre(1, 0));
+  tp = 2;
+  ASSERT_THAT(ResolveTensorParallel(&list, &tp), IsOk());
+  EXPECT_EQ(tp, 2);
+
+  tp = 4;
+  const absl::Status mismatch = ResolveTensorParallel(&list, &tp);
+  EXPECT_EQ(mismatch.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(mismatch.message(), HasSubstr("--device cuda:1,0 lists 2 GPUs but --tp is 4"));
+  tp = 0;
+  EXPECT_EQ(ResolveTensorParallel(&cpu, &tp).code(), absl::StatusCode::kInvalidArgument);
 }
 
 // What --device cuda says where it cannot run: a build without the backend
@@ -47,7 +87,7 @@ TEST(DeviceTest, ParsesCpuCudaAndCudaN) {
 TEST(DeviceTest, CudaWithoutABackendOrADeviceIsRefusedByName) {
   EXPECT_THAT(CheckDevice(Device{}, 1), IsOk());
   EXPECT_EQ(CheckDevice(Device{}, 0).code(), absl::StatusCode::kInvalidArgument);
-  Device cuda{Device::Kind::kCuda, 0};
+  Device cuda{Device::Kind::kCuda, {0}};
   const absl::Status s = CheckDevice(cuda, 1);
   struct stat st;
   const bool gpu_here = stat("/dev/nvidia0", &st) == 0;
@@ -60,9 +100,25 @@ TEST(DeviceTest, CudaWithoutABackendOrADeviceIsRefusedByName) {
   } else {
     EXPECT_THAT(s, IsOk());
   }
+  // Two GPUs: the backend, then NCCL, then the devices themselves.
   const absl::Status tp = CheckDevice(cuda, 2);
-  EXPECT_EQ(tp.code(), absl::StatusCode::kUnimplemented) << tp;
-  EXPECT_THAT(tp.message(), HasSubstr("--tp 2"));
+  if (!CudaBackendBuilt()) {
+    EXPECT_EQ(tp.code(), absl::StatusCode::kUnimplemented) << tp;
+    EXPECT_THAT(tp.message(), HasSubstr("--device cuda:0,1: this build has no CUDA backend"));
+  } else if (!NcclBackendBuilt()) {
+    EXPECT_EQ(tp.code(), absl::StatusCode::kUnimplemented) << tp;
+    EXPECT_THAT(tp.message(), HasSubstr("needs NCCL"));
+  } else if (!gpu_here) {
+    EXPECT_EQ(tp.code(), absl::StatusCode::kFailedPrecondition) << tp;
+    EXPECT_THAT(tp.message(), HasSubstr("--device cuda:0"));
+  } else if (stat("/dev/nvidia1", &st) != 0) {
+    EXPECT_EQ(tp.code(), absl::StatusCode::kFailedPrecondition) << tp;
+    EXPECT_THAT(tp.message(), HasSubstr("--device cuda:1"));
+  } else {
+    EXPECT_THAT(tp, IsOk());
+  }
+  const absl::Status contradicting = CheckDevice(Device{Device::Kind::kCuda, {0, 1}}, 3);
+  EXPECT_EQ(contradicting.code(), absl::StatusCode::kInvalidArgument) << contradicting;
 }
 
 std::vector<SequenceStep> PromptSteps(int64_t vocab, int prompt, int decodes) {
