@@ -5,6 +5,7 @@
 
 #include "common/log.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/crypto.h"
@@ -398,11 +399,14 @@ grpc::Status Membership::Session(grpc::ServerContext* context, Stream* stream) {
     kLog.Warning("%s", "refused a join: " + s.error_message());
     return s;
   }
-  // A CPU stage's bits depend on its kernel path; a GPU stage's on the GPU.
+  // A CPU stage's bits depend on its kernel path; a GPU stage's on the GPU;
+  // both on the tensor-parallel degree (each row-parallel product becomes a
+  // sum of per-rank partial sums, tests/engine/tensor_parallel_test.cc).
   const v1::DeviceInfo& d = msg.join().devices();
-  const std::string numerics = d.type() == "cpu" || d.type().empty()
-                                   ? absl::StrFormat("cpu, %s kernels", d.isa())
-                                   : d.type();
+  std::string numerics = d.type() == "cpu" || d.type().empty()
+                             ? absl::StrFormat("cpu, %s kernels", d.isa())
+                             : d.type();
+  if (d.tensor_parallel() > 1) absl::StrAppend(&numerics, ", tp ", d.tensor_parallel());
   {
     absl::MutexLock lock(&mu_);
     if (numerics_.empty()) numerics_ = numerics;

@@ -58,6 +58,12 @@ class StepGraphCache {
     graphs_[key] = std::move(graph);
   }
 
+  // Drops every graph (and the eager-run counts).
+  void Clear() {
+    graphs_.clear();
+    eager_runs_.clear();
+  }
+
   size_t size() const { return graphs_.size(); }
   // Times every graph was dropped because an address moved.
   int64_t invalidations() const { return invalidations_; }

@@ -1,5 +1,7 @@
 #include "engine/step_runner_factory.h"
 
+#include <stdlib.h>
+
 #include <algorithm>
 #include <string>
 #include <utility>
@@ -150,6 +152,14 @@ absl::Status CheckDevice(const Device& requested, int requested_tp) {
 #if TESSERA_HAVE_CUDA
   for (int ordinal : device.ordinals) RETURN_IF_ERROR(CudaDeviceAvailable(ordinal));
 #endif
+  if (tp > 1) {
+    // Every NCCL connection made when the group is created rather than at a
+    // collective's first use, so enqueuing a collective never waits on the
+    // host for a peer that has failed (and cannot hang a step). Set here,
+    // at start, before the worker runs other threads; an operator's own
+    // value is kept.
+    setenv("NCCL_RUNTIME_CONNECT", "0", /*overwrite=*/0);
+  }
   return absl::OkStatus();
 }
 

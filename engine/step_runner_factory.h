@@ -57,7 +57,10 @@ bool CudaBackendBuilt();
 bool NcclBackendBuilt();
 
 // OK when `device` with `tp` ranks (resolved as ResolveTensorParallel does)
-// can run here; the refusals above.
+// can run here; the refusals above. For CUDA tensor parallelism it also sets
+// NCCL_RUNTIME_CONNECT=0 unless the environment has it (all connections at
+// start: no collective then waits on the host for a failed peer), so call it
+// at start, before other threads run.
 absl::Status CheckDevice(const Device& device, int tp);
 
 // What a worker on `device` offers the planner: for CUDA the GPUs' free

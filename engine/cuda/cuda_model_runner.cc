@@ -551,13 +551,17 @@ absl::StatusOr<const float*> CudaModelRunner::ForwardDevice(absl::Span<const Seq
 absl::Status CudaModelRunner::Forward(absl::Span<const SequenceStep> seqs,
                                       absl::Span<const float> hidden_in, StepOutput* out) {
   int64_t rows = 0;
-  ASSIGN_OR_RETURN(const float* logits, ForwardDevice(seqs, hidden_in, &rows));
+  RETURN_IF_ERROR(ForwardDevice(seqs, hidden_in, &rows).status());
+  int64_t tokens = 0;
+  for (const SequenceStep& s : seqs) tokens += s.num_tokens;
+  return ReadOutput(tokens, rows, out);
+}
+
+absl::Status CudaModelRunner::ReadOutput(int64_t tokens, int64_t rows, StepOutput* out) {
   out->hidden.clear();
   out->logits.clear();
   out->logit_rows = 0;
   if (!last_) {
-    int64_t tokens = 0;
-    for (const SequenceStep& s : seqs) tokens += s.num_tokens;
     out->hidden.resize(static_cast<size_t>(tokens) * config_.n_embd);
     CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(out->hidden.data(), x_.data(),
                                          out->hidden.size() * sizeof(float),
@@ -567,11 +571,18 @@ absl::Status CudaModelRunner::Forward(absl::Span<const SequenceStep> seqs,
   out->logits.resize(static_cast<size_t>(rows) * config_.vocab_size);
   out->logit_rows = rows;
   if (rows > 0) {
-    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(out->logits.data(), logits,
+    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(out->logits.data(), logits_.data(),
                                          out->logits.size() * sizeof(float),
                                          cudaMemcpyDeviceToHost, stream_.get()));
   }
   return stream_.Synchronize();
+}
+
+void CudaModelRunner::DropGraphs() {
+  graphs_.Clear();
+  if (graph_status_.ok()) {
+    graph_status_ = absl::CancelledError("CUDA runner: graphs dropped after a failure");
+  }
 }
 
 std::string CudaModelRunner::device() const {

@@ -113,6 +113,14 @@ class CudaModelRunner final : public StepRunner {
   // The dimensions this rank computes with (a shard's heads and n_ff).
   const ModelConfig& config() const { return config_; }
   cudaStream_t stream() const { return stream_.get(); }
+  // After ForwardDevice of a step of `tokens` tokens and `rows` logit rows:
+  // copies its result (hidden states, or logits) into `out` and waits for
+  // the stream. Forward is ForwardDevice + ReadOutput.
+  absl::Status ReadOutput(int64_t tokens, int64_t rows, StepOutput* out);
+  // Destroys every captured graph and captures no more: what a failed
+  // tensor-parallel rank does before its NCCL communicators are aborted
+  // (NCCL waits for the graphs holding their operations to go).
+  void DropGraphs();
   // INVALID_ARGUMENT when `seqs` / `hidden_in` do not fit this runner
   // (ValidateStep); Forward checks it first, before any device work.
   absl::Status Validate(absl::Span<const SequenceStep> seqs,

@@ -10,7 +10,6 @@
 #include "engine/cuda/nccl_collective.h"
 #include "engine/model_weights.h"
 #include "engine/tensor_parallel.h"
-#include "kernels/cuda/cuda_status.h"
 
 namespace tessera {
 
@@ -61,23 +60,20 @@ absl::Status CudaTensorParallelRunner::Forward(absl::Span<const SequenceStep> se
   // Every rank would refuse a bad step the same way before enqueuing
   // anything; refusing it here keeps the group usable.
   RETURN_IF_ERROR(ranks_[0]->Validate(seqs, hidden_in));
+  int64_t tokens = 0;
+  for (const SequenceStep& s : seqs) tokens += s.num_tokens;
   threads_.Run([&](int k) {
     CudaModelRunner& rank = *ranks_[k];
+    DeviceCollective* collective = group_->rank(k);
     absl::Status& status = statuses_[k];
-    if (k == 0) {
-      status = rank.Forward(seqs, hidden_in, &outs_[0]);
-    } else {
-      // The others' results are rank 0's; they only finish their share.
-      int64_t rows = 0;
-      status = rank.ForwardDevice(seqs, hidden_in, &rows).status();
-      if (status.ok()) {
-        const cudaError_t e = cudaStreamSynchronize(rank.stream());
-        if (e != cudaSuccess) {
-          status = kernels::cuda::CudaStatus(e, "cudaStreamSynchronize", __FILE__, __LINE__);
-        }
-      }
-    }
-    if (!status.ok()) group_->rank(k)->Abort();
+    int64_t rows = 0;
+    status = rank.ForwardDevice(seqs, hidden_in, &rows).status();
+    // The step's collectives wait on the other GPUs: a wait that gives up
+    // when a peer fails, never cudaStreamSynchronize.
+    if (status.ok()) status = collective->Wait(rank.stream());
+    // The ranks end with the same result; rank 0's is returned.
+    if (status.ok() && k == 0) status = rank.ReadOutput(tokens, rows, &outs_[0]);
+    if (!status.ok()) collective->Abort();
   });
   absl::Status first_error;
   for (int k = 0; k < tp(); ++k) {
@@ -89,6 +85,11 @@ absl::Status CudaTensorParallelRunner::Forward(absl::Span<const SequenceStep> se
   }
   if (!first_error.ok()) {
     failed_ = first_error;
+    // No rank is inside a call now. NCCL's abort waits for the CUDA graphs
+    // that hold the group's operations, so they go first; then the abort
+    // ends any kernel still waiting for a peer.
+    for (auto& rank : ranks_) rank->DropGraphs();
+    group_->Release();
     return first_error;
   }
   *out = std::move(outs_[0]);

@@ -13,15 +13,17 @@
 // rank-order sums, for tests on a machine with one GPU.
 //
 // Rank 0 runs on the caller's thread, ranks 1..N-1 on threads the runner
-// owns (RankThreads); each rank's work is enqueued on its own GPU's stream.
-// Only rank 0 copies its result to the host; the others wait for their
-// streams.
+// owns (RankThreads); each rank's work is enqueued on its own GPU's stream,
+// and each rank waits for it with DeviceCollective::Wait, which gives up when
+// a peer fails. Only rank 0 copies the result to the host.
 //
 // Failure: a step that does not fit (ValidateStep) is refused before any
 // rank starts, and the runner stays usable. A rank that fails after that
-// (a CUDA or NCCL error) aborts the group, so its peers stop waiting for it,
-// and the runner then refuses every later step with FAILED_PRECONDITION
-// naming the first error: a worker whose GPUs failed must be restarted.
+// (a CUDA or NCCL error) aborts the group, so its peers stop waiting for it;
+// once every rank is back, the runner destroys the ranks' CUDA graphs and
+// releases the group (ncclCommAbort ends kernels still waiting on a peer),
+// and then refuses every later step with FAILED_PRECONDITION naming the
+// first error: a worker whose GPUs failed must be restarted.
 //
 // Thread-safety: one Forward at a time (like every StepRunner).
 #ifndef TESSERA_ENGINE_CUDA_CUDA_TENSOR_PARALLEL_RUNNER_H_

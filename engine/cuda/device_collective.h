@@ -11,14 +11,20 @@
 // (float addition is commutative), for more they may differ from rank order
 // in the last bits.
 //
-// Failure: once a rank cannot go on (a failed launch, a bad step on one
-// rank only) it calls Abort(), which makes every rank's pending and later
-// operations fail or return instead of waiting for a peer that will never
-// arrive. An aborted group is not reused: its owner is rebuilt.
+// Waiting and failure: a rank's thread waits for its stream with Wait(),
+// never with cudaStreamSynchronize, because the stream's collectives wait on
+// the other GPUs. Once a rank cannot go on (a failed launch, a CUDA error)
+// its thread calls Abort(), a host-side flag: every rank's Wait and later
+// calls then return CANCELLED instead of waiting for a peer that will never
+// arrive. The GPUs may still hold kernels waiting on each other; when no
+// rank is inside a call any more (the step is over) and every CUDA graph
+// holding the group's operations has been destroyed, the owner calls
+// DeviceCollectiveGroup::Release(), which ends them (ncclCommAbort). An
+// aborted group is not reused: its owner is rebuilt.
 //
 // Thread-safety: each rank's object is used by one thread at a time; Abort
 // may be called from any thread. A DeviceCollectiveGroup owns the ranks and
-// must outlive their use.
+// must outlive their use; Release only while no rank is inside a call.
 #ifndef TESSERA_ENGINE_CUDA_DEVICE_COLLECTIVE_H_
 #define TESSERA_ENGINE_CUDA_DEVICE_COLLECTIVE_H_
 
@@ -50,8 +56,11 @@ class DeviceCollective {
   // n_per_rank floats and must not overlap `in`.
   virtual absl::Status AllGather(const float* in, int64_t n_per_rank, float* out,
                                  cudaStream_t stream) = 0;
-  // Fails or releases every rank's pending and later operations (the whole
-  // group's, not only this rank's). Idempotent.
+  // Waits until `stream` has done what is enqueued on it so far: OK; the
+  // launch error; CANCELLED once the group is aborted; INTERNAL when the
+  // collective failed asynchronously (NCCL's own error).
+  virtual absl::Status Wait(cudaStream_t stream) = 0;
+  // Marks the whole group aborted (see above). Idempotent.
   virtual void Abort() = 0;
 };
 
@@ -65,6 +74,11 @@ class DeviceCollectiveGroup {
   virtual DeviceCollective* rank(int r) = 0;
   // DeviceCollective::Abort for the whole group.
   virtual void Abort() = 0;
+  virtual bool aborted() const = 0;
+  // After an abort: ends whatever the group left waiting on the GPUs. Only
+  // when no rank is inside a call and no CUDA graph holds the group's
+  // operations. Idempotent; a no-op before an abort.
+  virtual void Release() = 0;
 };
 
 }  // namespace tessera

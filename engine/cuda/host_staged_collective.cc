@@ -4,6 +4,7 @@
 #include "base/status_macros.h"
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/device_memory.h"
+#include "kernels/cuda/stream.h"
 
 namespace tessera {
 
@@ -40,6 +41,13 @@ class HostStagedGroup::Rank final : public DeviceCollective {
     return absl::OkStatus();
   }
 
+  absl::Status Wait(cudaStream_t stream) override {
+    return kernels::cuda::PollStream(stream, [this] {
+      return group_->aborted() ? absl::CancelledError("the host-staged group was aborted")
+                               : absl::OkStatus();
+    });
+  }
+
   void Abort() override { group_->Abort(); }
 
  private:
@@ -66,6 +74,11 @@ HostStagedGroup::HostStagedGroup(int size) : cpu_(size) {
 }
 
 HostStagedGroup::~HostStagedGroup() = default;
+
+void HostStagedGroup::Abort() {
+  aborted_.store(true);
+  cpu_.Abort("a peer rank failed");
+}
 
 DeviceCollective* HostStagedGroup::rank(int r) { return ranks_[static_cast<size_t>(r)].get(); }
 

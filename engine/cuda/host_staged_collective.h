@@ -14,6 +14,7 @@
 #ifndef TESSERA_ENGINE_CUDA_HOST_STAGED_COLLECTIVE_H_
 #define TESSERA_ENGINE_CUDA_HOST_STAGED_COLLECTIVE_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,11 +33,15 @@ class HostStagedGroup final : public DeviceCollectiveGroup {
 
   int size() const override { return cpu_.size(); }
   DeviceCollective* rank(int r) override;
-  void Abort() override { cpu_.Abort("a peer rank failed"); }
+  void Abort() override;
+  bool aborted() const override { return aborted_.load(); }
+  // Nothing to end: the ranks' copies wait on no other GPU.
+  void Release() override {}
 
  private:
   class Rank;
   CpuCollectiveGroup cpu_;
+  std::atomic<bool> aborted_{false};
   std::vector<std::unique_ptr<Rank>> ranks_;
 };
 

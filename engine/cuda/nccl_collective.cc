@@ -1,11 +1,14 @@
 #include "engine/cuda/nccl_collective.h"
 
 #include <atomic>
+#include <functional>
 #include <set>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "kernels/cuda/stream.h"
 
 #if TESSERA_HAVE_NCCL
 #include <nccl.h>
@@ -34,18 +37,26 @@ class NcclGroup final : public DeviceCollectiveGroup {
   class Rank;
 
   NcclGroup(const std::vector<int>& devices, const std::vector<ncclComm_t>& comms);
-  // Destroys the communicators (the runners using them have drained their
-  // streams), or leaves them to ncclCommAbort.
+  // Finalizes and destroys the communicators (the runners using them have
+  // drained their streams), or, after an abort, releases them.
   ~NcclGroup() override;
 
   int size() const override { return static_cast<int>(ranks_.size()); }
   DeviceCollective* rank(int r) override;
-  void Abort() override;
-  bool aborted() const { return aborted_.load(); }
+  void Abort() override { aborted_.store(true); }
+  bool aborted() const override { return aborted_.load(); }
+  void Release() override;
 
  private:
+  // Calls fn(rank) for every rank at once, each on its own thread with its
+  // device current: how NCCL expects one process to finalize, destroy or
+  // abort the communicators of several GPUs (each call may wait for the
+  // others).
+  void ForEachRankAtOnce(const std::function<void(const Rank&)>& fn) const;
+
   std::vector<std::unique_ptr<Rank>> ranks_;
   std::atomic<bool> aborted_{false};
+  bool released_ = false;  // the communicators were aborted
 };
 
 class NcclGroup::Rank final : public DeviceCollective {
@@ -79,6 +90,19 @@ class NcclGroup::Rank final : public DeviceCollective {
         "ncclAllGather", comm_);
   }
 
+  absl::Status Wait(cudaStream_t stream) override {
+    return kernels::cuda::PollStream(stream, [this]() -> absl::Status {
+      if (group_->aborted()) return Aborted();
+      ncclResult_t async = ncclSuccess;
+      const ncclResult_t asked = ncclCommGetAsyncError(comm_, &async);
+      if (asked != ncclSuccess) return NcclStatus(asked, "ncclCommGetAsyncError", comm_);
+      if (async != ncclSuccess && async != ncclInProgress) {
+        return NcclStatus(async, "NCCL (asynchronous error)", comm_);
+      }
+      return absl::OkStatus();
+    });
+  }
+
   void Abort() override { group_->Abort(); }
 
  private:
@@ -99,18 +123,35 @@ NcclGroup::NcclGroup(const std::vector<int>& devices, const std::vector<ncclComm
 }
 
 NcclGroup::~NcclGroup() {
-  if (aborted()) return;  // ncclCommAbort freed them
-  for (const auto& r : ranks_) {
-    static_cast<void>(cudaSetDevice(r->device()));
-    static_cast<void>(ncclCommDestroy(r->comm()));
+  if (aborted()) {
+    Release();  // ncclCommAbort frees them
+    return;
   }
+  ForEachRankAtOnce([](const Rank& r) {
+    static_cast<void>(ncclCommFinalize(r.comm()));
+    static_cast<void>(ncclCommDestroy(r.comm()));
+  });
 }
 
 DeviceCollective* NcclGroup::rank(int r) { return ranks_[static_cast<size_t>(r)].get(); }
 
-void NcclGroup::Abort() {
-  if (aborted_.exchange(true)) return;
-  for (const auto& r : ranks_) static_cast<void>(ncclCommAbort(r->comm()));
+void NcclGroup::Release() {
+  if (!aborted() || released_) return;
+  released_ = true;
+  // Sets each communicator's abort flag, which NCCL's kernels poll, so
+  // kernels still waiting for a peer return; then frees the communicators.
+  ForEachRankAtOnce([](const Rank& r) { static_cast<void>(ncclCommAbort(r.comm())); });
+}
+
+void NcclGroup::ForEachRankAtOnce(const std::function<void(const Rank&)>& fn) const {
+  std::vector<std::thread> threads;
+  for (const auto& r : ranks_) {
+    threads.emplace_back([&fn, &r] {
+      static_cast<void>(cudaSetDevice(r->device()));
+      fn(*r);
+    });
+  }
+  for (std::thread& t : threads) t.join();
 }
 
 }  // namespace

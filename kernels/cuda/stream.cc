@@ -1,5 +1,8 @@
 #include "kernels/cuda/stream.h"
 
+#include <chrono>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda/cuda_status.h"
 
@@ -26,6 +29,21 @@ absl::StatusOr<Stream> Stream::Create() {
 absl::Status Stream::Synchronize() const {
   CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
   return absl::OkStatus();
+}
+
+absl::Status PollStream(cudaStream_t stream, absl::FunctionRef<absl::Status()> interrupt) {
+  const auto start = std::chrono::steady_clock::now();
+  while (true) {
+    const cudaError_t q = cudaStreamQuery(stream);
+    if (q == cudaSuccess) return absl::OkStatus();
+    if (q != cudaErrorNotReady) return CudaStatus(q, "cudaStreamQuery", __FILE__, __LINE__);
+    if (absl::Status s = interrupt(); !s.ok()) return s;
+    if (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1)) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+  }
 }
 
 Event::~Event() {

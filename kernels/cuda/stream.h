@@ -15,6 +15,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 
 namespace tessera::kernels::cuda {
@@ -59,6 +60,13 @@ class Event {
  private:
   cudaEvent_t event_ = nullptr;
 };
+
+// Waits, polling, until `stream` has done everything enqueued on it so far
+// (OK, or the error of a failed launch), unless `interrupt` returns non-OK
+// first: it is asked between polls, and its status is returned. This is a
+// wait that can be given up, for a stream whose work may wait forever on
+// another GPU's. Polls spin for about a millisecond, then sleep 20 us apart.
+absl::Status PollStream(cudaStream_t stream, absl::FunctionRef<absl::Status()> interrupt);
 
 // What a process can run on.
 struct DeviceInfo {

@@ -17,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "kernels/cpu/isa.h"
 #include "tessera/v1/control.grpc.pb.h"
 #include "testing/cluster.h"
 #include "tests/engine/test_paths.h"
@@ -145,6 +146,15 @@ TEST(ClusterFailureTest, RefusesOtherProtocolVersionsAndModelFiles) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(s.error_message(), AllOf(HasSubstr("cpu, neon kernels"),
                                        HasSubstr("--mixed-numerics")));
+  // Worker 0's kernels, split over three tensor-parallel ranks: other sums.
+  join.mutable_devices()->set_isa(kernels::IsaName(kernels::ActiveIsa()));
+  join.mutable_devices()->set_tensor_parallel(3);
+  s = FakeJoin(cluster.address(), join);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(),
+              AllOf(HasSubstr(absl::StrCat("cpu, ", kernels::IsaName(kernels::ActiveIsa()),
+                                           " kernels, tp 3")),
+                    HasSubstr("--mixed-numerics")));
   std::filesystem::remove(copy);
 }
 

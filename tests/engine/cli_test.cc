@@ -176,13 +176,13 @@ TEST(CliTest, BadInputIsAClearError) {
 
   r = RunTessera({"run", "--model", DefaultModelPath(), "--prompt", "hi", "--device", "gpu"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_THAT(r.err, HasSubstr("--device gpu: must be cpu, cuda or cuda:N"));
+  EXPECT_THAT(r.err, HasSubstr("--device gpu: must be cpu, cuda, cuda:N or cuda:N,M,..."));
 }
 
 // --device cuda where it cannot run says what is missing: the backend (a
 // build without CUDA), the device (a CUDA build on a machine without a GPU;
 // /dev/nvidia0 tells), or, with both, support for the default model's
-// quantised weights. Nothing is printed on stdout.
+// Q4_1 weights. Nothing is printed on stdout.
 TEST(CliTest, CudaWithoutAGpuOrABackendSaysWhichIsMissing) {
   struct stat st;
   const bool gpu_here = stat("/dev/nvidia0", &st) == 0;
@@ -191,7 +191,7 @@ TEST(CliTest, CudaWithoutAGpuOrABackendSaysWhichIsMissing) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(r.out.empty());
   if (CudaBackendBuilt() && gpu_here) {
-    EXPECT_THAT(r.err, HasSubstr("quantised weights are not implemented on the GPU"));
+    EXPECT_THAT(r.err, HasSubstr("the GPU takes F32, F16, BF16, Q8_0 and Q4_K weights"));
   } else if (CudaBackendBuilt()) {
     EXPECT_THAT(r.err, HasSubstr("FAILED_PRECONDITION: --device cuda:0"));
   } else {

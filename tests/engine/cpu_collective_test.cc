@@ -1,7 +1,10 @@
 // CpuCollectiveGroup against independent references: float64 sums, a
-// hand-ordered float32 sum, and plain copies.
+// hand-ordered float32 sum, and plain copies; and RankThreads, which runs a
+// group's ranks.
 #include "engine/cpu_collective.h"
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -10,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/rank_threads.h"
 #include "testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -164,6 +168,51 @@ TEST(CpuCollectiveTest, AbortReleasesRanksWaitingForAPeer) {
   group.Reset();
   auto after = RunRanks(group, [](Collective* c) { return c->Barrier(); });
   for (const auto& s : after) EXPECT_THAT(s, IsOk());
+}
+
+// Every Run calls each rank once, rank 0 on the caller's thread and the
+// others on threads that stay the same from run to run, all at the same time
+// (each rank waits, with a deadline so a failure cannot hang the test, until
+// every rank of the run has started), and returns only when all are done.
+TEST(RankThreadsTest, RunsEveryRankOnceConcurrentlyOnPersistentThreads) {
+  constexpr int kRanks = 4;
+  RankThreads threads(kRanks);
+  EXPECT_EQ(threads.size(), kRanks);
+  std::vector<std::thread::id> first_ids(kRanks);
+  for (int run = 0; run < 50; ++run) {
+    std::atomic<int> started{0};
+    std::vector<int> calls(kRanks, 0);
+    std::vector<std::thread::id> ids(kRanks);
+    std::vector<char> met(kRanks, 0);  // not vector<bool>: ranks write at once
+    threads.Run([&](int r) {
+      ++calls[r];
+      ids[r] = std::this_thread::get_id();
+      started.fetch_add(1);
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (started.load() < kRanks && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::yield();
+      }
+      met[r] = started.load() == kRanks;
+    });
+    for (int r = 0; r < kRanks; ++r) {
+      EXPECT_EQ(calls[r], 1) << "run " << run << " rank " << r;
+      EXPECT_TRUE(met[r]) << "run " << run << ": rank " << r << " never saw all ranks running";
+    }
+    EXPECT_EQ(ids[0], std::this_thread::get_id());
+    if (run == 0) first_ids = ids;
+    EXPECT_EQ(ids, first_ids) << "run " << run;
+    for (int r = 1; r < kRanks; ++r) EXPECT_NE(ids[r], ids[0]);
+  }
+}
+
+TEST(RankThreadsTest, OneRankRunsOnTheCaller) {
+  RankThreads threads(1);
+  std::thread::id id;
+  threads.Run([&](int r) {
+    EXPECT_EQ(r, 0);
+    id = std::this_thread::get_id();
+  });
+  EXPECT_EQ(id, std::this_thread::get_id());
 }
 
 }  // namespace
