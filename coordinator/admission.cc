@@ -44,6 +44,7 @@ absl::StatusOr<Caller> Admission::Authenticate(absl::string_view authorization, 
       r.status = key.status();
       options_.audit->Write(r);
     }
+    if (options_.metrics != nullptr) options_.metrics->Rejected(RejectReason::kUnauthenticated);
     return key.status();
   }
   caller.key_id = key->id;
@@ -60,8 +61,9 @@ absl::StatusOr<Admitted> Admission::Admit(AdmissionRequest request) {
   if (options_.audit != nullptr && options_.audit->prompts()) {
     audit.prompt = PromptForAudit(request.prompt);
   }
-  // Every refusal is audited the same way.
-  auto refuse = [&](absl::Status status) {
+  // Every refusal is audited and counted the same way.
+  auto refuse = [&](absl::Status status, RejectReason reason) {
+    if (options_.metrics != nullptr) options_.metrics->Rejected(reason);
     if (options_.audit != nullptr) {
       audit.status = status;
       audit.latency = absl::Now() - audit.time;
@@ -73,7 +75,8 @@ absl::StatusOr<Admitted> Admission::Admit(AdmissionRequest request) {
   std::string id = std::move(request.request_id);
   if (id.size() > kMaxRequestIdBytes) {
     return refuse(FieldError("request_id", absl::StrFormat("request_id is %d bytes; at most %d",
-                                                           id.size(), kMaxRequestIdBytes)));
+                                                           id.size(), kMaxRequestIdBytes)),
+                  RejectReason::kInvalid);
   }
   if (id.empty()) {
     static thread_local std::mt19937_64 rng(std::random_device{}());
@@ -84,13 +87,14 @@ absl::StatusOr<Admitted> Admission::Admit(AdmissionRequest request) {
   const Caller caller = request.caller;
   absl::StatusOr<RequestSpec> spec =
       ToRequestSpec(*tokenizer_, std::move(request), options_.model_defaults, id);
-  if (!spec.ok()) return refuse(ForRequest(spec.status(), id));
+  if (!spec.ok()) return refuse(ForRequest(spec.status(), id), RejectReason::kInvalid);
   audit.prompt_tokens = static_cast<int64_t>(spec->prompt.size());
   if (options_.not_ready_reason) {
     if (const std::string why = options_.not_ready_reason(); !why.empty()) {
       // Say why: still joining, loading, or the planner's numbers.
       return refuse(absl::UnavailableError(
-          absl::StrFormat("request %s: no pipeline is ready: %s", id, why)));
+                        absl::StrFormat("request %s: no pipeline is ready: %s", id, why)),
+                    RejectReason::kUnavailable);
     }
   }
   std::shared_ptr<RateLimiter::Lease> lease;
@@ -99,7 +103,10 @@ absl::StatusOr<Admitted> Admission::Admit(AdmissionRequest request) {
         options_.limiter->Acquire(caller, audit.prompt_tokens);
     if (!acquired.ok()) {
       kLog.ForRequest(id).Info("refused: %s", acquired.status().ToString());
-      return refuse(ForRequest(acquired.status(), id));
+      // A prompt larger than the key's whole token quota is a bad request.
+      return refuse(ForRequest(acquired.status(), id),
+                    absl::IsResourceExhausted(acquired.status()) ? RejectReason::kRateLimited
+                                                                 : RejectReason::kInvalid);
     }
     lease = *std::move(acquired);
   }
@@ -107,10 +114,16 @@ absl::StatusOr<Admitted> Admission::Admit(AdmissionRequest request) {
   absl::StatusOr<std::shared_ptr<RequestStream>> stream = router_->Submit(*std::move(spec));
   if (!stream.ok()) {
     kLog.ForRequest(id).Info("refused: %s", stream.status().ToString());
-    return refuse(stream.status());
+    return refuse(stream.status(), absl::IsResourceExhausted(stream.status()) ? RejectReason::kQueueFull
+                                   : absl::IsUnavailable(stream.status()) ? RejectReason::kUnavailable
+                                                                          : RejectReason::kInvalid);
   }
-  if (lease != nullptr || options_.audit != nullptr) {
-    (*stream)->SetOnDone([lease, audit, log = options_.audit](const StreamOutcome& end) mutable {
+  if (lease != nullptr || options_.audit != nullptr || options_.metrics != nullptr) {
+    // Runs once, on whichever thread ends the stream (maybe under the
+    // scheduler's lock): nothing here takes a scheduler lock.
+    (*stream)->SetOnDone([lease, audit, log = options_.audit,
+                          metrics = options_.metrics](const StreamOutcome& end) mutable {
+      if (metrics != nullptr) metrics->Finished(end, absl::Now() - audit.time);
       if (lease != nullptr) lease->ChargeTokens(end.completion_tokens);
       lease.reset();  // the stream slot is free from here
       if (log == nullptr) return;

@@ -40,6 +40,7 @@
 #include "coordinator/admission_request.h"
 #include "coordinator/request_stream.h"
 #include "coordinator/router.h"
+#include "coordinator/serving_metrics.h"
 
 namespace tessera {
 
@@ -60,6 +61,9 @@ class Admission {
     RateLimiter* limiter = nullptr;
     AuditLog* audit = nullptr;
     std::string model_name;  // in audit records
+    // Counts refusals by reason and every admitted request's end; null:
+    // none. Must outlive the admission and its requests.
+    ServingMetrics* metrics = nullptr;
   };
 
   // `tokenizer` and `router` must outlive this.

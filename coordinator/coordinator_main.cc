@@ -19,6 +19,7 @@
 #include "common/dashed_flags.h"
 #include "common/listen_address.h"
 #include "common/log.h"
+#include "common/metrics/metrics_server.h"
 #include "common/shutdown_signal.h"
 #include "common/safetensors/model_source.h"
 #include "common/gguf/gguf_file.h"
@@ -26,7 +27,8 @@
 #include "common/model_identity.h"
 #include "common/tokenizer/tokenizer.h"
 #include "coordinator/admission.h"
-#include "coordinator/http/http_server.h"
+#include "coordinator/cluster_metrics.h"
+#include "common/http/http_server.h"
 #include "coordinator/http/metrics_endpoint.h"
 #include "coordinator/http/openai_api.h"
 #include "coordinator/inference_service.h"
@@ -36,6 +38,7 @@
 #include "coordinator/planner.h"
 #include "coordinator/router.h"
 #include "coordinator/scheduler.h"
+#include "coordinator/serving_metrics.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/grpc_listen.h"
@@ -114,11 +117,17 @@ ABSL_FLAG(std::string, audit_log, "",
           "SIGHUP, for logrotate. Empty: none.");
 ABSL_FLAG(bool, audit_prompts, false, "Also write each request's prompt text to --audit-log.");
 ABSL_FLAG(bool, insecure, false,
-          "Serve plaintext on a --listen or --http-listen address other hosts can reach "
-          "(refused otherwise without TLS).");
+          "Serve plaintext on a --listen, --http-listen or --metrics-listen address other hosts "
+          "can reach (refused otherwise without TLS).");
 ABSL_FLAG(std::string, http_listen, "",
           "host:port for the OpenAI-compatible HTTP API (/v1/completions, "
           "/v1/chat/completions, /v1/models) and /metrics (Prometheus); empty = off; port 0 "
+          "picks a free one.");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "host:port for Prometheus metrics alone (GET /metrics, no API key): the same metrics "
+          "as /metrics on --http-listen, for a scraper that should not hold an admin key. "
+          "HTTPS with --tls-cert; without TLS an address other hosts can reach needs "
+          "--insecure. Aggregate numbers only (no prompts, ids or keys). Empty = off; port 0 "
           "picks a free one.");
 ABSL_FLAG(std::vector<std::string>, served_model_name, {},
           "Comma-separated names the HTTP API also accepts in a request's \"model\" and lists "
@@ -188,10 +197,11 @@ int Main() {
   if (absl::Status s = security->CheckListener(listen, "--listen"); !s.ok()) {
     return ExitWithError(s);
   }
-  if (!http_listen.empty()) {
-    if (absl::Status s = security->CheckListener(http_listen, "--http-listen"); !s.ok()) {
-      return ExitWithError(s);
-    }
+  for (const auto& [address, flag] :
+       {std::pair<std::string, const char*>{http_listen, "--http-listen"},
+        {absl::GetFlag(FLAGS_metrics_listen), "--metrics-listen"}}) {
+    if (address.empty()) continue;
+    if (absl::Status s = security->CheckListener(address, flag); !s.ok()) return ExitWithError(s);
   }
   const std::string kv_dtype = absl::GetFlag(FLAGS_kv_dtype);
   if (kv_dtype != "f32" && kv_dtype != "f16") {
@@ -230,7 +240,11 @@ int Main() {
   plan.block_size = 16;
   plan.kv_dtype_bytes = kv_dtype == "f16" ? 2 : 4;
 
+  // Request, pipeline and cluster metrics (docs/operations.md lists them);
+  // declared before everything that reports to it.
+  ServingMetrics serving_metrics(ModelId(model_path));
   SchedulerOptions so;
+  so.metrics = &serving_metrics;
   so.max_context = max_context;
   so.max_seqs = plan.max_seqs;
   so.max_batch_tokens = static_cast<int32_t>(plan.max_batch_tokens);
@@ -283,11 +297,12 @@ int Main() {
   mo.security = &*security;
   mo.heartbeat_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_heartbeat_timeout_ms));
   mo.max_kv_blocks = kv_blocks_cap;
+  mo.metrics = &serving_metrics;
   mo.on_ready = [&](int slot, uint64_t epoch, const std::string& stage0,
                     const std::string& last_stage, int64_t blocks, int stages) {
     router.ReplicaReady(slot, epoch,
                         std::make_unique<PipelineClient>(&*security, stage0, last_stage, epoch,
-                                                         stages),
+                                                         stages, &serving_metrics, slot),
                         blocks, stages);
     report_health(slot);
   };
@@ -353,6 +368,7 @@ int Main() {
   ao.limiter = &limiter;
   ao.audit = audit.get();
   ao.model_name = ModelId(model_path);
+  ao.metrics = &serving_metrics;
   // SIGHUP: reread the keys (a revoked key fails from now on) and reopen the
   // audit log (after logrotate moved it).
   OnReloadSignal([&keys, &audit] {
@@ -389,6 +405,35 @@ int Main() {
                       ? "TLS as " + security->name() + "; workers must present certificates "
                         "from the cluster CA"
                       : std::string("plaintext; workers are checked by the join secret"));
+  // Everything /metrics serves: the event counters, and the cluster state
+  // read at scrape time.
+  const std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  SecurityPosture posture;
+  posture.tls = security->tls();
+  posture.api_keys = keys != nullptr;
+  for (const auto& [flag, address] :
+       {std::pair<std::string, std::string>{"--listen", listen}, {"--http-listen", http_listen}}) {
+    if (!address.empty() && !security->tls() && !IsLoopbackOnly(address).value_or(false)) {
+      posture.insecure_listeners.emplace_back(flag, address);
+    }
+  }
+  if (!metrics_listen.empty() && !security->tls() &&
+      !IsLoopbackOnly(metrics_listen).value_or(false)) {
+    posture.insecure_listeners.emplace_back("--metrics-listen", metrics_listen);
+  }
+  const std::vector<std::shared_ptr<prometheus::Collectable>> collectables = {
+      serving_metrics.registry(),
+      MakeClusterCollector(&router, &membership, std::move(posture), ModelId(model_path))};
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (!metrics_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<MetricsServer>> started_metrics =
+        MetricsServer::Start(metrics_listen, collectables, security->cert_pem(),
+                             security->key_pem());
+    if (!started_metrics.ok()) return ExitWithError(started_metrics.status());
+    metrics_server = *std::move(started_metrics);
+    kLog.Info("metrics listening on %s (GET /metrics%s)", metrics_server->address(),
+              security->tls() ? ", HTTPS" : "");
+  }
   // After the gRPC line, which tests parse by its prefix. Declared after
   // the scheduler, so it stops (cancelling its open
   // requests) before the scheduler goes.
@@ -410,6 +455,7 @@ int Main() {
       }
     }
     oo.max_streams = absl::GetFlag(FLAGS_http_max_streams);
+    oo.metrics = &serving_metrics;
     openai = std::make_unique<OpenAiApi>(tokenizer->get(), &admission, oo);
     HttpServerOptions ho;
     const double idle_s = absl::GetFlag(FLAGS_http_idle_timeout_s);
@@ -434,16 +480,7 @@ int Main() {
     };
     http = std::make_unique<HttpServer>(ho);
     openai->Register(http.get());
-    SecurityPosture posture;
-    posture.tls = security->tls();
-    posture.api_keys = keys != nullptr;
-    for (const auto& [flag, address] :
-         {std::pair<std::string, std::string>{"--listen", listen}, {"--http-listen", http_listen}}) {
-      if (!security->tls() && !IsLoopbackOnly(address).value_or(false)) {
-        posture.insecure_listeners.emplace_back(flag, address);
-      }
-    }
-    metrics = std::make_unique<MetricsEndpoint>(&admission, std::move(posture));
+    metrics = std::make_unique<MetricsEndpoint>(&admission, collectables);
     metrics->Register(http.get());
     if (absl::Status s = http->Start(http_listen); !s.ok()) return ExitWithError(s);
     kLog.Info("http listening on %s:%d (model ids: %s)%s",
@@ -481,7 +518,8 @@ int main(int argc, char** argv) {
       "      [--max-queue N] [--micro-batches N] [--kv-blocks N]\n"
       "      (--tls-cert PEM --tls-key PEM --tls-ca PEM | --join-secret-file FILE) [--insecure]\n"
       "      [--api-keys FILE] [--audit-log FILE] [--audit-prompts]\n"
-      "      [--http-listen HOST:PORT] [--served-model-name A,B] [--http-max-streams N]\n"
+      "      [--http-listen HOST:PORT] [--metrics-listen HOST:PORT] [--served-model-name A,B]\n"
+      "      [--http-max-streams N]\n"
       "      [--http-max-connections N]\n"
       "      [--http-idle-timeout-s S] [--http-header-timeout-s S]\n"
       "      [--http-write-buffer-bytes N] [--http-write-stall-timeout-s S]\n"

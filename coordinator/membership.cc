@@ -89,6 +89,44 @@ std::string Membership::not_ready_reason() const {
   return not_ready_reason_;
 }
 
+std::vector<WorkerView> Membership::Workers() const {
+  std::vector<std::shared_ptr<Worker>> workers;
+  std::vector<WorkerView> views;
+  {
+    absl::MutexLock lock(&mu_);
+    workers = workers_;
+    for (const auto& w : workers) {
+      WorkerView v;
+      v.id = w->id;
+      v.address = w->address;
+      v.device = w->devices.type().empty() ? "cpu" : w->devices.type();
+      v.isa = w->devices.isa();
+      v.device_count = std::max(1, w->devices.count());
+      v.tensor_parallel = std::max(1, w->devices.tensor_parallel());
+      v.replica = w->replica;
+      v.stage = w->stage;
+      if (w->stage >= 0) {
+        v.layer_begin = w->assignment.layer_begin();
+        v.layer_end = w->assignment.layer_end();
+      }
+      v.weight_bytes = w->weight_bytes;
+      v.state = w->excluded         ? "excluded"
+                : w->replica < 0    ? "idle"
+                : w->ready          ? "serving"
+                                    : "loading";
+      views.push_back(std::move(v));
+    }
+  }
+  const absl::Time now = absl::Now();
+  for (size_t i = 0; i < workers.size(); ++i) {
+    absl::MutexLock lock(&workers[i]->write_mu);
+    views[i].heartbeat_age = now - workers[i]->last_seen;
+    const int64_t busy = workers[i]->busy_since_unix_micros;
+    views[i].busy_for = busy > 0 ? now - absl::FromUnixMicros(busy) : absl::ZeroDuration();
+  }
+  return views;
+}
+
 void Membership::DescribeStages(v1::ModelInfo* info) const {
   absl::MutexLock lock(&mu_);
   info->set_ready(false);
@@ -385,6 +423,7 @@ void Membership::Remove(Worker* w, const std::string& why) {
     }
   }
   kLog.Info("%s", full);
+  if (options_.metrics != nullptr) options_.metrics->WorkerLost();
   if (slot >= 0) AfterDissolve(slot, was_ready, full);
 }
 
@@ -441,6 +480,7 @@ grpc::Status Membership::Session(grpc::ServerContext* context, Stream* stream) {
     accepted.mutable_accepted()->set_protocol_version(v1::PROTOCOL_VERSION_CURRENT);
     w->Send(accepted);
     workers_.push_back(w);
+    if (options_.metrics != nullptr) options_.metrics->WorkerJoined();
     kLog.Info("%s joined from %s: %s ×%d (%s), %.2f GiB free, %.1f GB/s", w->id, w->address, w->devices.type(), w->devices.count(), w->devices.isa(), w->devices.free_memory_bytes() / 1073741824.0, w->devices.read_bandwidth_bytes_per_s() / 1e9);
     MaybePlan();
   }

@@ -42,6 +42,7 @@
 #include "common/gguf/gguf_file.h"
 #include "coordinator/model_footprint.h"
 #include "coordinator/planner.h"
+#include "coordinator/serving_metrics.h"
 #include "proto/node_security.h"
 #include "tessera/v1/control.grpc.pb.h"
 #include "tessera/v1/inference.pb.h"
@@ -82,6 +83,28 @@ struct MembershipOptions {
   // ones and return once its running ones ended or `timeout` passed.
   std::function<void(int slot, absl::Duration timeout)> drain_replica;
   absl::Duration drain_timeout = absl::Seconds(30);
+  // Counts joins and losses; null: none. Must outlive the membership.
+  ServingMetrics* metrics = nullptr;
+};
+
+// One worker as `tessera status` and the metrics see it.
+struct WorkerView {
+  std::string id;       // "worker-3"
+  std::string address;  // its Stage service
+  std::string device;   // "cpu" or "cuda"
+  std::string isa;      // CPU kernel path
+  int device_count = 1;
+  int tensor_parallel = 1;
+  int replica = -1;  // -1: idle
+  int stage = -1;
+  int layer_begin = 0;
+  int layer_end = 0;
+  uint64_t weight_bytes = 0;
+  // "idle", "loading" (assigned, not yet ready), "serving", or "excluded"
+  // (found stuck in a step; being removed).
+  std::string state;
+  absl::Duration heartbeat_age;  // since its last message
+  absl::Duration busy_for;       // in its current step (0: idle)
 };
 
 class Membership final : public tessera::v1::Control::Service {
@@ -105,6 +128,8 @@ class Membership final : public tessera::v1::Control::Service {
   void Rebuild(int slot, uint64_t epoch, const std::string& reason);
   // Why there is no ready pipeline (e.g. the planner's message), or "".
   std::string not_ready_reason() const;
+  // Every joined worker, in join order.
+  std::vector<WorkerView> Workers() const;
 
  private:
   struct Worker;

@@ -43,12 +43,15 @@ void AddProof(const NodeSecurity& security, std::string_view purpose, uint64_t e
 }  // namespace
 
 PipelineClient::PipelineClient(const NodeSecurity* security, std::string stage0_address,
-                               std::string last_stage_address, uint64_t epoch, int stages)
+                               std::string last_stage_address, uint64_t epoch, int stages,
+                               ServingMetrics* metrics, int replica)
     : address_(std::move(stage0_address)),
       last_address_(std::move(last_stage_address)),
       session_(NewSession()),
       epoch_(epoch),
-      stages_(stages) {
+      stages_(stages),
+      metrics_(metrics),
+      replica_(replica) {
   AddProof(*security, "steps", epoch_, 0, &context_);
   stream_ = v1::Stage::NewStub(Channel(*security, address_))->Steps(&context_);
   v1::ResultsRequest open;
@@ -80,9 +83,16 @@ PipelineTiming PipelineClient::timing() const {
 void PipelineClient::Record(const v1::StepResult& result, const Pending& p) {
   ++timing_.steps;
   timing_.tokens += p.tokens;
-  timing_.round_trip_micros += absl::ToInt64Microseconds(absl::Now() - p.sent);
+  const absl::Duration round_trip = absl::Now() - p.sent;
+  timing_.round_trip_micros += absl::ToInt64Microseconds(round_trip);
+  if (metrics_ != nullptr) {
+    metrics_->StepAnswered(replica_, round_trip, static_cast<int64_t>(result.ByteSizeLong()));
+  }
   for (const v1::StageTrace& t : result.traces()) {
     if (t.stage_index() < 0 || t.stage_index() >= 1024) continue;  // not a stage we planned
+    if (metrics_ != nullptr && (stages_ == 0 || t.stage_index() < stages_)) {
+      metrics_->StageStep(replica_, t.stage_index(), t.compute_micros(), t.bytes_in());
+    }
     while (static_cast<int>(timing_.stages.size()) <= t.stage_index()) {
       timing_.stages.push_back({static_cast<int32_t>(timing_.stages.size()), 0, 0});
     }

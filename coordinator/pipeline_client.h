@@ -34,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "coordinator/serving_metrics.h"
 #include "coordinator/step_sink.h"
 #include "grpcpp/grpcpp.h"
 #include "tessera/v1/inference.pb.h"
@@ -51,8 +52,11 @@ class PipelineClient final : public StepSink {
   // release carries `epoch`, the replica epoch the stages were assigned.
   // `security` (which must outlive the client) gives the channels' TLS
   // credentials and the proofs stage 0 and the last stage check.
+  // `metrics` (optional; must outlive the client) gets every answered
+  // step's round trip and each stage's report, labelled `replica`.
   PipelineClient(const NodeSecurity* security, std::string stage0_address,
-                 std::string last_stage_address, uint64_t epoch, int stages);
+                 std::string last_stage_address, uint64_t epoch, int stages,
+                 ServingMetrics* metrics = nullptr, int replica = 0);
   // Fails every step still in flight with UNAVAILABLE.
   ~PipelineClient() override;
   PipelineClient(const PipelineClient&) = delete;
@@ -90,6 +94,8 @@ class PipelineClient final : public StepSink {
   const uint64_t session_;          // names our Results stream on the last stage
   const uint64_t epoch_;
   const int stages_;  // for messages; 0 = unknown
+  ServingMetrics* const metrics_;
+  const int replica_;
   grpc::ClientContext context_;
   std::unique_ptr<grpc::ClientReaderWriter<tessera::v1::StepRequest, tessera::v1::StepResult>>
       stream_;

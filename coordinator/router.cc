@@ -213,6 +213,7 @@ void Router::FailOver(int slot, const std::string& reason) {
   }
   absl::MutexLock lock(&mu_);
   migrations_ += static_cast<int64_t>(total);
+  if (options_.metrics != nullptr) options_.metrics->Migrated(static_cast<int64_t>(total));
   kLog.Warning("replica %d failed (%s): %d request(s) moved to %d other replica(s)", slot,
                reason, total, targets.size());
 }
@@ -270,6 +271,18 @@ int Router::slots() const {
 bool Router::replica_serving(int slot) const {
   const std::vector<Scheduler*> all = All();
   return slot >= 0 && slot < static_cast<int>(all.size()) && all[slot]->serving();
+}
+
+SchedulerStats Router::replica_stats(int slot) const {
+  const std::vector<Scheduler*> all = All();
+  if (slot < 0 || slot >= static_cast<int>(all.size())) return SchedulerStats();
+  return all[slot]->stats();
+}
+
+const char* Router::replica_state(int slot) const {
+  const std::vector<Scheduler*> all = All();
+  if (slot < 0 || slot >= static_cast<int>(all.size())) return "down";
+  return all[slot]->state();
 }
 
 SchedulerStats Router::stats() const {

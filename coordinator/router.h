@@ -103,6 +103,10 @@ class Router {
   bool replica_serving(int slot) const;
   // Summed over the replicas.
   SchedulerStats stats() const;
+  // Of replica `slot` alone (zeros for a slot never used), and its state:
+  // Scheduler::state().
+  SchedulerStats replica_stats(int slot) const;
+  const char* replica_state(int slot) const;
   // Of the first serving replica; empty when none serves.
   PipelineTiming pipeline_timing() const;
   // Sequences moved to another replica, and ended for want of one.

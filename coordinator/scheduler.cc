@@ -104,6 +104,7 @@ absl::StatusOr<std::shared_ptr<RequestStream>> Scheduler::Submit(RequestSpec spe
   seq->spec = std::move(spec);
   seq->stream = stream;
   seq->arrival = g_next_arrival.fetch_add(1);
+  seq->submitted = absl::Now();
   seq->history = seq->spec.prompt;
   queued_.push_back(std::move(seq));
   ++events_;
@@ -167,10 +168,15 @@ void Scheduler::Admit() {
     s->seq_id = next_seq_id_++;
     // Reuse cached KV of the longest registered prefix, but always compute
     // at least the last token: its logits are what the next token needs.
-    s->computed = static_cast<int32_t>(
-        blocks_.Match(s->history, (static_cast<int64_t>(s->history.size()) - 1) / options_.block_size,
-                      &s->blocks) *
-        options_.block_size);
+    const int64_t lookup_blocks =
+        (static_cast<int64_t>(s->history.size()) - 1) / options_.block_size;
+    s->computed = static_cast<int32_t>(blocks_.Match(s->history, lookup_blocks, &s->blocks) *
+                                       options_.block_size);
+    if (options_.metrics != nullptr) {
+      options_.metrics->PrefixLookup(lookup_blocks * options_.block_size, s->computed);
+      if (!s->scheduled) options_.metrics->Scheduled(absl::Now() - s->submitted);
+    }
+    s->scheduled = true;
     s->registered = static_cast<int64_t>(s->blocks.size());
     s->prefix_cached = s->computed > 0;
     running_.push_back(std::move(queued_.front()));
@@ -241,6 +247,15 @@ bool Scheduler::Accept(Sequence* s, const SampleOutcome& t) {
   g.logprob = t.logprob;
   if (want > 0) g.top = t.top;
   s->stream->PushToken(std::move(g));
+  if (options_.metrics != nullptr) {
+    const absl::Time now = absl::Now();
+    if (s->generated == 1) {
+      options_.metrics->FirstToken(now - s->submitted);
+    } else {
+      options_.metrics->NextToken(now - s->last_token);
+    }
+    s->last_token = now;
+  }
   if (s->generated >= spec.max_tokens) {
     Finish(s, absl::OkStatus(), "length");
     return true;
@@ -265,6 +280,7 @@ void Scheduler::Preempt(Sequence* s) {
   s->seq_id = 0;
   s->computed = 0;
   ++counted_.preemptions;
+  if (options_.metrics != nullptr) options_.metrics->Preempted();
   for (auto it = running_.begin(); it != running_.end(); ++it) {
     if (it->get() == s) {
       queued_.push_front(std::move(*it));
@@ -464,6 +480,7 @@ void Scheduler::Loop() {
         }
         if (replica_fault) Fault(std::string(late.message()));
         ++counted_.deadline_failures;
+        if (options_.metrics != nullptr) options_.metrics->HangDetected();
         in_flight_.erase(it++);
       }
       Sweep();

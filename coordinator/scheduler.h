@@ -56,6 +56,7 @@
 #include "coordinator/request_spec.h"
 #include "coordinator/request_stream.h"
 #include "coordinator/sequence.h"
+#include "coordinator/serving_metrics.h"
 #include "coordinator/step_deadline.h"
 #include "coordinator/step_plan.h"
 #include "coordinator/step_sink.h"
@@ -85,6 +86,9 @@ struct SchedulerOptions {
   std::function<void(const std::string& reason)> on_fault;
   // How many times a request may be moved to another replica.
   int32_t max_migrations = 3;
+  // Latency, prefix-cache, preemption and hang metrics; null: none. Must
+  // outlive the scheduler.
+  ServingMetrics* metrics = nullptr;
 };
 
 // What the scheduler is doing, for GetModelInfo and tests.
@@ -127,6 +131,9 @@ class Scheduler {
   // True while a pipeline is installed and has not failed: new requests and
   // moved sequences may come here.
   bool serving() const;
+  // "serving", "draining" (takes no new requests), "faulted" (its pipeline
+  // failed; sequences being moved) or "down" (no pipeline).
+  const char* state() const;
 
   // Removes the pipeline (destroyed outside the lock, its late results
   // ignored) and hands over every unfinished sequence, queued or running,

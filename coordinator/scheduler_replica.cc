@@ -17,6 +17,14 @@ bool Scheduler::serving() const {
   return pipeline_ != nullptr && !faulted_ && !draining_;
 }
 
+const char* Scheduler::state() const {
+  absl::MutexLock lock(&mu_);
+  if (pipeline_ == nullptr) return "down";
+  if (faulted_) return "faulted";
+  if (draining_) return "draining";
+  return "serving";
+}
+
 void Scheduler::StopTaking(const std::string& reason) {
   absl::MutexLock lock(&mu_);
   draining_ = true;

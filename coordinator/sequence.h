@@ -17,6 +17,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "coordinator/request_spec.h"
 #include "coordinator/request_stream.h"
 
@@ -37,6 +38,11 @@ struct Sequence {
   bool in_flight = false;
   bool in_step = false;          // taken by the step being built
   bool done = false;             // finished; dropped once not in flight
+  // For the latency metrics: when Submit took it, whether a replica has
+  // admitted it yet, and when its last token went out.
+  absl::Time submitted;
+  bool scheduled = false;
+  absl::Time last_token;
 
   // Forgets everything the replica held for it: it must be computed again
   // from position 0 (prompt + the tokens it already produced).

@@ -15,6 +15,8 @@ APT_PACKAGES=(
   libicu-dev  # NFC for tokenizer.json files that ask for it (Qwen2)
   iproute2  # ip and tc: the network-namespace variant of the pipeline test
   clang libclang-rt-14-dev  # the sanitizer build and its libFuzzer targets
+  prometheus-cpp-dev  # the metrics registry, text format and --metrics-listen exposer
+  prometheus  # the real Prometheus server and promtool for the metrics tests
 )
 
 missing=()

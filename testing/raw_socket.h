@@ -16,7 +16,7 @@
 #include <functional>
 #include <string>
 
-#include "coordinator/http/http_server.h"  // UniqueFd
+#include "common/http/http_server.h"  // UniqueFd
 
 namespace tessera::testing {
 

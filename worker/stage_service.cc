@@ -279,8 +279,12 @@ grpc::Status StageService::Steps(
                          absl::FormatDuration(state_->fault_stall));
             absl::SleepFor(state_->fault_stall);
           }
+          const Clock::time_point run_start = Clock::now();
           status = exec->Run(seqs, hidden_in, &hidden_out, &samples);
           state_->busy_since_unix_micros = 0;
+          if (state_->on_step_ran) {
+            state_->on_step_ran(std::chrono::duration<double>(Clock::now() - run_start).count());
+          }
         }
         // Releases apply even when the step itself was refused.
         exec->Release(std::vector<int64_t>(request.release_seq_ids().begin(),

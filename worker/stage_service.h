@@ -28,6 +28,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -72,6 +73,9 @@ struct WorkerState {
   std::atomic<uint64_t> bytes_sent{0};
   std::atomic<uint64_t> results_relayed{0};  // WorkerStatus.results_relayed
   std::atomic<uint64_t> results_direct{0};   // WorkerStatus.results_direct
+  // Called with the seconds each step spent in the stage's runner (the
+  // step-time metric); set before the service runs, or left empty.
+  std::function<void(double seconds)> on_step_ran;
   // The coordinators' Results streams (used when this stage is last).
   ResultRoutes routes;
 };

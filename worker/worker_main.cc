@@ -23,6 +23,7 @@
 #include "common/safetensors/model_source.h"
 #include "common/dashed_flags.h"
 #include "common/log.h"
+#include "common/metrics/metrics_server.h"
 #include "common/shutdown_signal.h"
 #include "common/gguf/gguf_file.h"
 #include "common/host_probe.h"
@@ -36,6 +37,7 @@
 #include "kernels/cpu/isa.h"
 #include "worker/control_session.h"
 #include "worker/stage_service.h"
+#include "worker/worker_metrics.h"
 
 ABSL_FLAG(std::string, coordinator, "", "host:port of the coordinator (required).");
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
@@ -63,8 +65,13 @@ ABSL_FLAG(std::string, tls_cert, "",
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert.");
 ABSL_FLAG(std::string, tls_ca, "", "PEM certificate of the cluster CA.");
 ABSL_FLAG(bool, insecure, false,
-          "Serve plaintext on a --listen address other hosts can reach (refused otherwise "
-          "without TLS); the join secret still guards it.");
+          "Serve plaintext on a --listen or --metrics-listen address other hosts can reach "
+          "(refused otherwise without TLS); the join secret still guards the Stage port.");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "host:port for this worker's Prometheus metrics (GET /metrics): steps, step times, "
+          "tokens, bytes in and out, KV pool, and GPU telemetry where NVML is. HTTPS with "
+          "--tls-cert; without TLS an address other hosts can reach needs --insecure. Empty = "
+          "off; port 0 picks a free one.");
 ABSL_FLAG(std::string, log_level, "info",
           "Least severe log lines written to stderr: debug, info, warning or error.");
 ABSL_FLAG(int32_t, tp, 1,
@@ -140,6 +147,20 @@ int Main() {
   WorkerState state;
   state.security = &*security;
   state.fault_stall_step = absl::GetFlag(FLAGS_fault_stall_after_steps);
+  WorkerMetrics metrics(&state, device->ToString());
+  state.on_step_ran = [&metrics](double seconds) { metrics.StepRan(seconds); };
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (const std::string address = absl::GetFlag(FLAGS_metrics_listen); !address.empty()) {
+    if (absl::Status s = security->CheckListener(address, "--metrics-listen"); !s.ok()) {
+      return ExitWithError(s);
+    }
+    absl::StatusOr<std::unique_ptr<MetricsServer>> started_metrics = MetricsServer::Start(
+        address, metrics.collectables(), security->cert_pem(), security->key_pem());
+    if (!started_metrics.ok()) return ExitWithError(started_metrics.status());
+    metrics_server = *std::move(started_metrics);
+    kLog.Info("metrics listening on %s (GET /metrics%s)", metrics_server->address(),
+              security->tls() ? ", HTTPS" : "");
+  }
   StageService stage(&state);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -223,6 +244,7 @@ int main(int argc, char** argv) {
       "Serves one pipeline stage for a tessera-coordinator.\n"
       "  tessera-worker --coordinator HOST:PORT --model PATH [--listen HOST:PORT] "
       "[--threads N] [--tp N] [--device cpu|cuda[:N[,M...]]] [--memory-limit BYTES]\n"
+      "      [--metrics-listen HOST:PORT]\n"
       "      (--tls-cert PEM --tls-key PEM --tls-ca PEM | --join-secret-file FILE) [--insecure]\n"
       "      [--log-level debug|info|warning|error]");
   std::vector<std::string> storage;

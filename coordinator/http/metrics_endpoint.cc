@@ -1,48 +1,17 @@
 #include "coordinator/http/metrics_endpoint.h"
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
+#include "common/metrics/exposition.h"
 #include "coordinator/http/openai_api.h"
 
 namespace tessera {
-namespace {
-
-// A label value with \, " and newlines escaped, as the format requires.
-std::string LabelValue(const std::string& v) {
-  return absl::StrReplaceAll(v, {{"\\", "\\\\"}, {"\"", "\\\""}, {"\n", "\\n"}});
-}
-
-}  // namespace
 
 void MetricsEndpoint::Register(HttpServer* server) {
   server->Route("GET", "/metrics",
                 [this](const HttpRequest& r, const Waker&) { return Serve(r); });
 }
 
-std::string MetricsEndpoint::Render() const {
-  std::string out;
-  absl::StrAppend(&out,
-                  "# HELP tessera_tls_enabled 1 when the coordinator's listeners and its links "
-                  "to workers use TLS.\n"
-                  "# TYPE tessera_tls_enabled gauge\n"
-                  "tessera_tls_enabled ",
-                  posture_.tls ? 1 : 0, "\n");
-  absl::StrAppend(&out,
-                  "# HELP tessera_api_keys_required 1 when the client APIs require an API key "
-                  "(--api-keys).\n"
-                  "# TYPE tessera_api_keys_required gauge\n"
-                  "tessera_api_keys_required ",
-                  posture_.api_keys ? 1 : 0, "\n");
-  absl::StrAppend(&out,
-                  "# HELP tessera_insecure_listener 1 for each listener serving plaintext to "
-                  "other hosts (--insecure): anyone on the network can read its traffic.\n"
-                  "# TYPE tessera_insecure_listener gauge\n");
-  for (const auto& [flag, address] : posture_.insecure_listeners) {
-    absl::StrAppend(&out, "tessera_insecure_listener{listener=\"", LabelValue(flag),
-                    "\",address=\"", LabelValue(address), "\"} 1\n");
-  }
-  return out;
-}
+std::string MetricsEndpoint::Render() const { return RenderMetrics(collectables_); }
 
 HandlerResult MetricsEndpoint::Serve(const HttpRequest& request) const {
   HandlerResult result;
@@ -60,7 +29,7 @@ HandlerResult MetricsEndpoint::Serve(const HttpRequest& request) const {
       return result;
     }
   }
-  result.response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  result.response.content_type = kMetricsContentType;
   result.response.body = Render();
   return result;
 }

@@ -370,6 +370,7 @@ HandlerResult OpenAiApi::Complete(const HttpRequest& request, const Waker& waker
   po.model_ids = options_.model_ids;
   absl::StatusOr<OpenAiRequest> parsed = ParseOpenAiRequest(request.body, chat, po, &param);
   if (!parsed.ok()) {
+    if (options_.metrics != nullptr) options_.metrics->Rejected(RejectReason::kInvalid);
     const bool no_model = parsed.status().code() == absl::StatusCode::kNotFound;
     result.response = Error(HttpStatusOf(parsed.status()), std::string(parsed.status().message()),
                             param, no_model ? "model_not_found" : "");
@@ -378,6 +379,7 @@ HandlerResult OpenAiApi::Complete(const HttpRequest& request, const Waker& waker
   // Admission before any scheduler work: past the limit, refuse at once.
   if (open_->fetch_add(1) >= options_.max_streams) {
     open_->fetch_sub(1);
+    if (options_.metrics != nullptr) options_.metrics->Rejected(RejectReason::kOverloaded);
     result.response = Error(
         429, absl::StrFormat("too many open requests (limit %d, --http-max-streams); retry later",
                              options_.max_streams));

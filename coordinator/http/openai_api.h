@@ -25,7 +25,7 @@
 
 #include "absl/status/status.h"
 #include "common/tokenizer/tokenizer.h"
-#include "coordinator/http/http_server.h"
+#include "common/http/http_server.h"
 #include "coordinator/admission.h"
 
 namespace tessera {
@@ -37,6 +37,9 @@ struct OpenAiOptions {
   // model_not_found; one naming none is served.
   std::vector<std::string> model_ids;
   int64_t max_streams = 512;          // open requests; beyond: 429
+  // Counts the refusals made here, before admission (a malformed body, too
+  // many open requests); null: none. Must outlive the API.
+  ServingMetrics* metrics = nullptr;
   int32_t default_chat_max_tokens = 128;
   int32_t default_completion_max_tokens = 16;  // OpenAI's default
 };

@@ -31,7 +31,7 @@
 #include "absl/synchronization/mutex.h"
 #include "testing/raw_socket.h"
 #include "testing/status_matchers.h"
-#include "coordinator/http/http_server.h"
+#include "common/http/http_server.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"

@@ -267,7 +267,9 @@ TEST_F(SchedulerTest, CancellingAtAnyStepFreesEverything) {
         ASSERT_TRUE(pipe_->DeliverNext());
       }
     }
-    if (k < total_steps) ASSERT_TRUE(pipe_->WaitHeld(1, absl::Seconds(10)));
+    if (k < total_steps) {
+      ASSERT_TRUE(pipe_->WaitHeld(1, absl::Seconds(10)));
+    }
     stream->Cancel();
     // The step in flight at the cancel is still answered; nothing new is sent.
     while (pipe_->WaitHeld(1, absl::Milliseconds(200))) pipe_->DeliverNext();

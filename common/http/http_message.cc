@@ -1,7 +1,7 @@
 // The bytes of HTTP/1.1 responses: status lines, headers, chunked bodies.
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "coordinator/http/http_server.h"
+#include "common/http/http_server.h"
 
 namespace tessera {
 

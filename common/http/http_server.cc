@@ -1,7 +1,7 @@
 // HttpServer on Boost.Asio: listening, accepting up to max_connections, and
 // what to do when the process runs out of file descriptors. Connections
 // themselves are http_session.cc.
-#include "coordinator/http/http_server.h"
+#include "common/http/http_server.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "boost/asio/post.hpp"
 #include "common/listen_address.h"
-#include "coordinator/http/http_server_impl.h"
+#include "common/http/http_server_impl.h"
 
 namespace tessera {
 

@@ -10,7 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "boost/asio/post.hpp"
 #include "boost/beast/http/read.hpp"
-#include "coordinator/http/http_server_impl.h"
+#include "common/http/http_server_impl.h"
 
 namespace tessera {
 namespace http_internal {

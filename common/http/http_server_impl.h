@@ -1,4 +1,4 @@
-// Internal to coordinator/http/http_server*.cc: the server's state on
+// Internal to common/http/http_server*.cc: the server's state on
 // Boost.Asio (one io_context, run by one thread) and one connection's state
 // machine, whose requests Boost.Beast parses. Everything here runs on the
 // io thread, except the Waker, which only posts to it.
@@ -18,8 +18,8 @@
 //              for a moment so the reply is not lost to a reset
 // The next request of a kept-alive connection is read only once the previous
 // response has been sent whole; pipelined bytes wait in the read buffer.
-#ifndef TESSERA_COORDINATOR_HTTP_HTTP_SERVER_IMPL_H_
-#define TESSERA_COORDINATOR_HTTP_HTTP_SERVER_IMPL_H_
+#ifndef TESSERA_COMMON_HTTP_HTTP_SERVER_IMPL_H_
+#define TESSERA_COMMON_HTTP_HTTP_SERVER_IMPL_H_
 
 #include <atomic>
 #include <chrono>
@@ -43,8 +43,8 @@
 #include "boost/beast/http/parser.hpp"
 #include "boost/beast/http/string_body.hpp"
 #include "common/log.h"
-#include "coordinator/http/http_connection.h"
-#include "coordinator/http/http_server.h"
+#include "common/http/http_connection.h"
+#include "common/http/http_server.h"
 
 namespace tessera {
 namespace http_internal {
@@ -198,4 +198,4 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace http_internal
 }  // namespace tessera
 
-#endif  // TESSERA_COORDINATOR_HTTP_HTTP_SERVER_IMPL_H_
+#endif  // TESSERA_COMMON_HTTP_HTTP_SERVER_IMPL_H_

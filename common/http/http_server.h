@@ -1,4 +1,6 @@
-// The OpenAI API's HTTP/1.1 server, on Boost.Asio (sockets, timers, one
+// Tessera's HTTP/1.1 server: the coordinator's OpenAI API
+// (coordinator/http/openai_api.h) and every node's /metrics
+// (common/metrics/metrics_server.h). On Boost.Asio (sockets, timers, one
 // io_context run by one thread) and Boost.Beast (request parsing), so that
 // hundreds of long-lived responses (server-sent event streams) cost a
 // buffer each, not a thread each.
@@ -29,8 +31,8 @@
 // PendingResponse methods run only on the server's thread; Waker may be
 // called from any thread at any time, even after the server is gone;
 // stats() from any thread.
-#ifndef TESSERA_COORDINATOR_HTTP_HTTP_SERVER_H_
-#define TESSERA_COORDINATOR_HTTP_HTTP_SERVER_H_
+#ifndef TESSERA_COMMON_HTTP_HTTP_SERVER_H_
+#define TESSERA_COMMON_HTTP_HTTP_SERVER_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -207,4 +209,4 @@ class HttpServer {
 
 }  // namespace tessera
 
-#endif  // TESSERA_COORDINATOR_HTTP_HTTP_SERVER_H_
+#endif  // TESSERA_COMMON_HTTP_HTTP_SERVER_H_

@@ -10,8 +10,8 @@
 // Thread-safety: the io thread only, as the session that owns it. At most
 // one read and one write in flight at a time (ssl::stream allows exactly
 // that).
-#ifndef TESSERA_COORDINATOR_HTTP_HTTP_CONNECTION_H_
-#define TESSERA_COORDINATOR_HTTP_HTTP_CONNECTION_H_
+#ifndef TESSERA_COMMON_HTTP_HTTP_CONNECTION_H_
+#define TESSERA_COMMON_HTTP_HTTP_CONNECTION_H_
 
 #include <optional>
 #include <utility>
@@ -74,4 +74,4 @@ class Connection {
 
 }  // namespace tessera::http_internal
 
-#endif  // TESSERA_COORDINATOR_HTTP_HTTP_CONNECTION_H_
+#endif  // TESSERA_COMMON_HTTP_HTTP_CONNECTION_H_
