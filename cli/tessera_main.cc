@@ -18,6 +18,7 @@
 #if TESSERA_WITH_GRPC
 #include "cli/bench_command.h"
 #include "cli/generate_command.h"
+#include "cli/status_command.h"
 #endif
 #include "cli/run_command.h"
 #include "common/dashed_flags.h"
@@ -58,14 +59,20 @@ ABSL_FLAG(int32_t, tp, 1,
           "run: tensor-parallel ranks: threads of this process on the CPU, GPUs N..N+tp-1 with "
           "--device cuda:N; each holds a shard.");
 
-ABSL_FLAG(std::string, coordinator, "127.0.0.1:50051", "generate: host:port of the coordinator.");
+ABSL_FLAG(std::string, coordinator, "127.0.0.1:50051",
+          "generate, bench, status: host:port of the coordinator.");
 ABSL_FLAG(std::string, tls_ca, "",
-          "generate, bench: connect over TLS, trusting this PEM CA certificate; empty: plaintext.");
-ABSL_FLAG(std::string, tls_cert, "", "generate, bench: a client certificate (PEM) to present.");
-ABSL_FLAG(std::string, tls_key, "", "generate, bench: the key of --tls-cert (PEM).");
+          "generate, bench, status: connect over TLS, trusting this PEM CA certificate; empty: "
+          "plaintext.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "generate, bench, status: a client certificate (PEM) to present.");
+ABSL_FLAG(std::string, tls_key, "", "generate, bench, status: the key of --tls-cert (PEM).");
 ABSL_FLAG(std::string, api_key, "",
-          "generate, bench: the API key to send (default: $TESSERA_API_KEY, which keeps it out "
-          "of the process list).");
+          "generate, bench, status: the API key to send (default: $TESSERA_API_KEY, which keeps "
+          "it out of the process list); status needs an admin key.");
+ABSL_FLAG(bool, json, false, "status: print the status as JSON (for scripts).");
+ABSL_FLAG(bool, watch, false, "status: redraw it every --interval seconds until interrupted.");
+ABSL_FLAG(double, interval, 2, "status --watch: seconds between refreshes.");
 ABSL_FLAG(std::vector<std::string>, stop, {}, "generate: stop strings, comma-separated.");
 ABSL_FLAG(double, timeout, 0, "generate: request deadline in seconds; 0 = none.");
 ABSL_FLAG(int32_t, requests, 0, "bench: requests per level; 0 = 2 x the level, at least 8.");
@@ -184,9 +191,17 @@ Usage:
       N prefixes each prompt with one of N long system prompts and adds the
       prefix-cache hit rate.
 
-  generate and bench reach a TLS coordinator with --tls-ca PEM (and, if it
-  asks for one, --tls-cert PEM --tls-key PEM), and send --api-key KEY (or
-  $TESSERA_API_KEY) when it requires API keys.
+  tessera status --coordinator HOST:PORT [--json] [--watch [--interval S]]
+      What a running cluster is doing: each replica's state, running and
+      waiting requests and KV blocks; stage by stage its worker (address,
+      device, layers, state, heartbeat age, time in the current step, step
+      time p50/p99 over the last 256 steps); idle workers; totals. --json
+      prints the same as JSON; --watch redraws it. Needs an admin key when
+      the coordinator has --api-keys.
+
+  generate, bench and status reach a TLS coordinator with --tls-ca PEM (and,
+  if it asks for one, --tls-cert PEM --tls-key PEM), and send --api-key KEY
+  (or $TESSERA_API_KEY) when it requires API keys.
 
 Flags accept both --max-tokens and --max_tokens spellings.)";
 
@@ -340,6 +355,28 @@ int main(int argc, char** argv) {
     return 0;
 #else
     std::fprintf(stderr, "tessera bench: this build has no gRPC (-DTESSERA_WITH_GRPC=OFF)\n");
+    return 2;
+#endif
+  }
+  if (command == "status") {
+#if TESSERA_WITH_GRPC
+    tessera::StatusCommandOptions o;
+    o.connection = ConnectionFromFlags();
+    o.json = absl::GetFlag(FLAGS_json);
+    o.watch = absl::GetFlag(FLAGS_watch);
+    o.interval_seconds = absl::GetFlag(FLAGS_interval);
+    if (!(o.interval_seconds > 0)) {
+      std::fprintf(stderr, "tessera status: --interval must be positive\n");
+      return 2;
+    }
+    absl::Status s = tessera::StatusCommand(o);
+    if (!s.ok()) {
+      std::fprintf(stderr, "tessera status: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    return 0;
+#else
+    std::fprintf(stderr, "tessera status: this build has no gRPC (-DTESSERA_WITH_GRPC=OFF)\n");
     return 2;
 #endif
   }

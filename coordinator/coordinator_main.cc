@@ -385,7 +385,7 @@ int Main() {
   });
   Admission admission(tokenizer->get(), &router, ao);
   InferenceService inference(&config, tokenizer->get(), &router, &admission, &membership,
-                             max_context, IdentityHex(GgufHeaderHash(**file)));
+                             max_context, IdentityHex(GgufHeaderHash(**file)), &serving_metrics);
 
   grpc::ServerBuilder builder;
   int port = 0;

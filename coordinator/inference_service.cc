@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "coordinator/cluster_status.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
@@ -260,7 +261,7 @@ void StreamPump::Run() {
 InferenceService::InferenceService(const ModelConfig* config, const Tokenizer* tokenizer,
                                    Router* router, Admission* admission,
                                    const Membership* membership, int64_t max_context,
-                                   std::string model_identity)
+                                   std::string model_identity, const ServingMetrics* metrics)
     : config_(config),
       tokenizer_(tokenizer),
       router_(router),
@@ -268,6 +269,7 @@ InferenceService::InferenceService(const ModelConfig* config, const Tokenizer* t
       membership_(membership),
       max_context_(max_context),
       model_identity_(std::move(model_identity)),
+      metrics_(metrics),
       pump_(std::make_shared<StreamPump>()),
       pump_thread_([pump = pump_] { pump->Run(); }) {}
 
@@ -426,6 +428,26 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(
   sv->set_max_steps_in_flight(st.max_steps_in_flight);
   sv->set_deadline_failures(st.deadline_failures);
   sv->set_migrations(router_->migrations());
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* InferenceService::GetClusterStatus(
+    grpc::CallbackServerContext* context, const v1::GetClusterStatusRequest* /*request*/,
+    v1::ClusterStatus* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<Caller> caller = CallerOf(context);
+  if (!caller.ok()) {
+    reactor->Finish(ToGrpc(caller.status()));
+    return reactor;
+  }
+  if (!caller->admin) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                 "key " + caller->key_id +
+                                     " is not an admin key; the cluster's status needs one"));
+    return reactor;
+  }
+  *response = DescribeCluster(config_->name, *router_, *membership_, metrics_);
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

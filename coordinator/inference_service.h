@@ -34,6 +34,7 @@
 #include "coordinator/admission.h"
 #include "coordinator/membership.h"
 #include "coordinator/router.h"
+#include "coordinator/serving_metrics.h"
 #include "proto/grpc_status.h"
 #include "tessera/v1/inference.grpc.pb.h"
 
@@ -46,9 +47,10 @@ class InferenceService final : public tessera::v1::Inference::CallbackService {
   // Everything passed in must outlive the service. Generate maps each
   // request onto `admission` (admission.h); the sampling fields a request
   // leaves unset take the model's values there, then Tessera's defaults.
+  // `metrics` (optional) gives GetClusterStatus its step times and totals.
   InferenceService(const ModelConfig* config, const Tokenizer* tokenizer, Router* router,
                    Admission* admission, const Membership* membership, int64_t max_context,
-                   std::string model_identity);
+                   std::string model_identity, const ServingMetrics* metrics = nullptr);
 
   ~InferenceService() override;
   InferenceService(const InferenceService&) = delete;
@@ -62,6 +64,10 @@ class InferenceService final : public tessera::v1::Inference::CallbackService {
   grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* context,
                                          const tessera::v1::GetModelInfoRequest* request,
                                          tessera::v1::ModelInfo* response) override;
+  // Admin callers only: PERMISSION_DENIED for another key.
+  grpc::ServerUnaryReactor* GetClusterStatus(grpc::CallbackServerContext* context,
+                                             const tessera::v1::GetClusterStatusRequest* request,
+                                             tessera::v1::ClusterStatus* response) override;
 
  private:
   // The caller the call's `authorization` metadata names (admission checks
@@ -77,6 +83,7 @@ class InferenceService final : public tessera::v1::Inference::CallbackService {
   const Membership* membership_;
   const int64_t max_context_;
   const std::string model_identity_;
+  const ServingMetrics* metrics_;
   // Shared with every waker handed to the scheduler, which may outlive us.
   const std::shared_ptr<StreamPump> pump_;
   std::thread pump_thread_;

@@ -1,5 +1,7 @@
 #include "coordinator/serving_metrics.h"
 
+#include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -172,11 +174,51 @@ void ServingMetrics::StepAnswered(int replica, absl::Duration round_trip, int64_
 }
 
 void ServingMetrics::StageStep(int replica, int stage, int64_t compute_micros, int64_t bytes_in) {
+  const double seconds = static_cast<double>(compute_micros) * 1e-6;
   Stage& s = StageFor(replica, stage);
-  s.seconds->Observe(static_cast<double>(compute_micros) * 1e-6);
+  s.seconds->Observe(seconds);
   s.bytes->Increment(static_cast<double>(bytes_in));
   s.messages->Increment();
+  absl::MutexLock lock(&mu_);
+  if (s.window.size() < kWindow) {
+    s.window.push_back(seconds);
+  } else {
+    s.window[s.next] = seconds;
+  }
+  s.next = (s.next + 1) % kWindow;
 }
+
+ServingMetrics::StepWindow ServingMetrics::StageWindow(int replica, int stage) const {
+  std::vector<double> w;
+  {
+    absl::MutexLock lock(&mu_);
+    const auto it = stages_.find({replica, stage});
+    if (it == stages_.end() || it->second.window.empty()) return StepWindow();
+    w = it->second.window;
+  }
+  std::sort(w.begin(), w.end());
+  // Nearest rank: the smallest value with at least q of the window at or
+  // below it.
+  auto rank = [&](double q) {
+    const size_t i = static_cast<size_t>(std::ceil(q * static_cast<double>(w.size())));
+    return w[std::min(w.size(), std::max<size_t>(i, 1)) - 1];
+  };
+  return StepWindow{rank(0.5), rank(0.99), w.size()};
+}
+
+uint64_t ServingMetrics::requests_finished() const {
+  double n = 0;
+  for (const char* reason : {"stop", "length", "abort", "error"}) {
+    n += finished_->Add({{"finish_reason", reason}}).Value();
+  }
+  return static_cast<uint64_t>(n);
+}
+
+uint64_t ServingMetrics::generated_tokens() const {
+  return static_cast<uint64_t>(generation_tokens_->Value());
+}
+
+uint64_t ServingMetrics::migrations() const { return static_cast<uint64_t>(migrations_->Value()); }
 
 void ServingMetrics::Migrated(int64_t requests) {
   migrations_->Increment(static_cast<double>(requests));

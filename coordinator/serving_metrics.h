@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -77,11 +78,26 @@ class ServingMetrics {
   void WorkerJoined();
   void WorkerLost();
 
+  // For `tessera status`: a stage's step time over its last kWindow steps
+  // (zeros before the first), and totals since start.
+  static constexpr size_t kWindow = 256;
+  struct StepWindow {
+    double p50_seconds = 0;
+    double p99_seconds = 0;
+    uint64_t steps = 0;  // in the window
+  };
+  StepWindow StageWindow(int replica, int stage) const;
+  uint64_t requests_finished() const;
+  uint64_t generated_tokens() const;
+  uint64_t migrations() const;
+
  private:
   struct Stage {
     prometheus::Histogram* seconds = nullptr;
     prometheus::Counter* bytes = nullptr;
     prometheus::Counter* messages = nullptr;
+    std::vector<double> window;  // the last kWindow step times, a ring
+    size_t next = 0;
   };
   Stage& StageFor(int replica, int stage);
 
@@ -110,7 +126,7 @@ class ServingMetrics {
   prometheus::Counter* joins_;
   prometheus::Counter* losses_;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::map<std::pair<int, int>, Stage> stages_ ABSL_GUARDED_BY(mu_);
 };
 

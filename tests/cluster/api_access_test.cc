@@ -303,6 +303,30 @@ TEST_F(ApiAccessTest, OnlyAdminKeysSeeTheClusterLayout) {
             grpc::StatusCode::UNAUTHENTICATED);
 }
 
+// `tessera status` over TLS: an admin key sees the replica and its worker;
+// another key is refused PERMISSION_DENIED, no key UNAUTHENTICATED.
+TEST_F(ApiAccessTest, TesseraStatusNeedsAnAdminKey) {
+  ASSERT_TRUE(cluster_->ready()) << cluster_->coordinator().output();
+  auto status = [&](const std::string& key) {
+    ChildProcess p({"/usr/bin/env", key.empty() ? "tessera-no-such-var=1" : "TESSERA_API_KEY=" + key,
+                    TESSERA_BINARY, "status", "--coordinator", GrpcAddress(), "--tls-ca",
+                    *dir_ + "/ca.pem"});
+    const int rc = p.WaitExit(absl::Seconds(30));
+    return std::make_pair(rc, p.output());
+  };
+  const auto [admin_rc, admin_out] = status(Key("ops"));
+  EXPECT_EQ(admin_rc, 0) << admin_out;
+  EXPECT_THAT(admin_out, HasSubstr("1 of 1 replica(s) serving, 1 worker(s)"));
+  EXPECT_THAT(admin_out, HasSubstr(cluster_->StageAddress(0)));
+  const auto [user_rc, user_out] = status(Key("carol"));
+  EXPECT_EQ(user_rc, 1) << user_out;
+  EXPECT_THAT(user_out, HasSubstr("PERMISSION_DENIED"));
+  EXPECT_THAT(user_out, HasSubstr("not an admin key"));
+  const auto [none_rc, none_out] = status("");
+  EXPECT_EQ(none_rc, 1) << none_out;
+  EXPECT_THAT(none_out, HasSubstr("UNAUTHENTICATED"));
+}
+
 // Prometheus scrapes /metrics with an admin key.
 TEST_F(ApiAccessTest, MetricsNeedAnAdminKey) {
   ASSERT_TRUE(cluster_->ready()) << cluster_->coordinator().output();

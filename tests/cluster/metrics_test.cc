@@ -162,6 +162,44 @@ TEST_F(MetricsTest, PromtoolFindsNothingInAnyEndpointOrTheScrapeConfig) {
   EXPECT_EQ(rc, 0) << out;
 }
 
+// `tessera status`: the table names both stages' workers and their step
+// times; --json carries the same as the message's fields.
+TEST_F(MetricsTest, TesseraStatusShowsReplicasStagesAndTotals) {
+  SendRequests();
+  const auto [rc, table] = RunCommand(
+      {TESSERA_BINARY, "status", "--coordinator", cluster_->address()}, absl::Seconds(30));
+  ASSERT_EQ(rc, 0) << table;
+  EXPECT_THAT(table, ::testing::HasSubstr("1 of 1 replica(s) serving, 2 worker(s)"));
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_THAT(table, ::testing::HasSubstr(cluster_->StageAddress(i))) << table;
+  }
+  const auto [jrc, json] = RunCommand(
+      {TESSERA_BINARY, "status", "--coordinator", cluster_->address(), "--json"},
+      absl::Seconds(30));
+  ASSERT_EQ(jrc, 0) << json;
+  const nlohmann::json s = nlohmann::json::parse(json);
+  ASSERT_EQ(s["replicas"].size(), 1u) << json;
+  const auto& r = s["replicas"][0];
+  EXPECT_EQ(r["state"], "serving");
+  ASSERT_EQ(r["stages"].size(), 2u);
+  int layers = 0;
+  for (int i = 0; i < 2; ++i) {
+    const auto& st = r["stages"][i];
+    EXPECT_EQ(st["stage"], i);
+    EXPECT_EQ(st["address"], cluster_->StageAddress(i));
+    EXPECT_EQ(st["state"], "serving");
+    EXPECT_LT(st["heartbeat_age_seconds"].get<double>(), 5.0);
+    EXPECT_GT(st["step_p50_seconds"].get<double>(), 0.0);
+    EXPECT_GE(st["step_p99_seconds"].get<double>(), st["step_p50_seconds"].get<double>());
+    layers += st["layer_end"].get<int>() - st["layer_begin"].get<int>();
+  }
+  EXPECT_EQ(layers, 30);  // SmolLM2's layers, split between the two stages
+  // uint64 fields print as JSON strings (proto3's JSON mapping).
+  EXPECT_GE(std::stoll(s["requests_finished"].get<std::string>()), kRequests);
+  EXPECT_GE(std::stoll(s["generated_tokens"].get<std::string>()), kRequests * kMaxTokens);
+  EXPECT_EQ(s["workers"], 2);
+}
+
 // Every tessera_* name a panel's PromQL mentions must be a series some
 // endpoint exposes (histogram names as their _bucket series).
 TEST_F(MetricsTest, EveryDashboardSeriesIsExposed) {
