@@ -155,6 +155,10 @@ ABSL_FLAG(double, drain_timeout_s, 30,
           "On SIGTERM: seconds running requests get to finish (new ones are refused at once) "
           "before the coordinator exits; also how long a leaving worker's replica may finish "
           "its requests when no other replica can take them.");
+ABSL_FLAG(std::string, log_format, "text",
+          "text: one line per event (time, level, program, component, message); json: one JSON "
+          "object per line with time (UTC), level, program, component, request_id (on a "
+          "request's lines) and message, for log shippers.");
 ABSL_FLAG(std::string, log_level, "info",
           "Least severe log lines written to stderr: debug, info, warning or error.");
 
@@ -178,7 +182,8 @@ std::string ModelId(std::string path) {
 int Main() {
   // Before any thread starts, so that every thread inherits the mask.
   BlockShutdownSignals();
-  if (absl::Status s = InitLogging("tessera-coordinator", absl::GetFlag(FLAGS_log_level)); !s.ok()) {
+  if (absl::Status s = InitLogging("tessera-coordinator", absl::GetFlag(FLAGS_log_level),
+                                  absl::GetFlag(FLAGS_log_format)); !s.ok()) {
     return ExitWithError(s);
   }
   const std::string model_path = absl::GetFlag(FLAGS_model);
@@ -523,7 +528,7 @@ int main(int argc, char** argv) {
       "      [--http-max-connections N]\n"
       "      [--http-idle-timeout-s S] [--http-header-timeout-s S]\n"
       "      [--http-write-buffer-bytes N] [--http-write-stall-timeout-s S]\n"
-      "      [--log-level debug|info|warning|error]");
+      "      [--log-level debug|info|warning|error] [--log-format text|json]");
   std::vector<std::string> storage;
   std::vector<char*> args = tessera::NormaliseDashedFlags(argc, argv, &storage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());

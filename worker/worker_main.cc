@@ -72,6 +72,10 @@ ABSL_FLAG(std::string, metrics_listen, "",
           "tokens, bytes in and out, KV pool, and GPU telemetry where NVML is. HTTPS with "
           "--tls-cert; without TLS an address other hosts can reach needs --insecure. Empty = "
           "off; port 0 picks a free one.");
+ABSL_FLAG(std::string, log_format, "text",
+          "text: one line per event (time, level, program, component, message); json: one JSON "
+          "object per line with time (UTC), level, program, component, request_id (on a "
+          "request's lines) and message, for log shippers.");
 ABSL_FLAG(std::string, log_level, "info",
           "Least severe log lines written to stderr: debug, info, warning or error.");
 ABSL_FLAG(int32_t, tp, 1,
@@ -99,7 +103,8 @@ const Logger kLog("main");
 int Main() {
   // Before any thread starts, so that every thread inherits the mask.
   BlockShutdownSignals();
-  if (absl::Status s = InitLogging("tessera-worker", absl::GetFlag(FLAGS_log_level)); !s.ok()) {
+  if (absl::Status s = InitLogging("tessera-worker", absl::GetFlag(FLAGS_log_level),
+                                  absl::GetFlag(FLAGS_log_format)); !s.ok()) {
     return ExitWithError(s);
   }
   const std::string model_path = absl::GetFlag(FLAGS_model);
@@ -246,7 +251,7 @@ int main(int argc, char** argv) {
       "[--threads N] [--tp N] [--device cpu|cuda[:N[,M...]]] [--memory-limit BYTES]\n"
       "      [--metrics-listen HOST:PORT]\n"
       "      (--tls-cert PEM --tls-key PEM --tls-ca PEM | --join-secret-file FILE) [--insecure]\n"
-      "      [--log-level debug|info|warning|error]");
+      "      [--log-level debug|info|warning|error] [--log-format text|json]");
   std::vector<std::string> storage;
   std::vector<char*> args = tessera::NormaliseDashedFlags(argc, argv, &storage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
