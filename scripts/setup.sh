@@ -39,6 +39,7 @@ fi
 PIP_PACKAGES=(
   openai  # tests/cluster/openai_client_check.py: the official client against our HTTP API
   grpc:grpcio  # tests/cluster/tls_client_check.py: an independent gRPC client over TLS
+  nvidia.cu13:nvidia-nvml-dev==13.5.37  # NVIDIA's nvml.h, for the fake NVML the GPU telemetry tests load
 )
 for entry in "${PIP_PACKAGES[@]}"; do
   module="${entry%%:*}"

@@ -23,6 +23,7 @@
 #include "common/safetensors/model_source.h"
 #include "common/dashed_flags.h"
 #include "common/log.h"
+#include "common/metrics/gpu_telemetry.h"
 #include "common/metrics/metrics_server.h"
 #include "common/shutdown_signal.h"
 #include "common/gguf/gguf_file.h"
@@ -159,8 +160,19 @@ int Main() {
     if (absl::Status s = security->CheckListener(address, "--metrics-listen"); !s.ok()) {
       return ExitWithError(s);
     }
+    std::vector<std::shared_ptr<prometheus::Collectable>> collectables = metrics.collectables();
+    // GPU telemetry where the driver's NVML is (also on a CPU worker of a
+    // GPU host); one line says why not otherwise.
+    std::string no_gpu;
+    if (std::shared_ptr<GpuTelemetry> gpu =
+            GpuTelemetry::Open(GpuTelemetry::DefaultLibrary(), &no_gpu)) {
+      kLog.Info("GPU telemetry through NVML: %d device(s)", gpu->devices());
+      collectables.push_back(std::move(gpu));
+    } else {
+      kLog.Info("%s", no_gpu);
+    }
     absl::StatusOr<std::unique_ptr<MetricsServer>> started_metrics = MetricsServer::Start(
-        address, metrics.collectables(), security->cert_pem(), security->key_pem());
+        address, std::move(collectables), security->cert_pem(), security->key_pem());
     if (!started_metrics.ok()) return ExitWithError(started_metrics.status());
     metrics_server = *std::move(started_metrics);
     kLog.Info("metrics listening on %s (GET /metrics%s)", metrics_server->address(),

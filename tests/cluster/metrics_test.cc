@@ -8,7 +8,10 @@
 //   - `promtool check metrics` finds nothing to say about any endpoint's
 //     exposition, and `promtool check config` accepts deploy/prometheus;
 //   - every series a panel of deploy/grafana/tessera.json queries is in the
-//     live /metrics output.
+//     live /metrics output, and so is every series of tessera-gpu.json: the
+//     second worker loads tests/common/fake_nvml.c as its NVML
+//     (TESSERA_NVML_LIBRARY), a stand-in with two GPUs; the first has none
+//     and says so in one log line.
 // Without the prometheus or promtool binary (scripts/setup.sh installs
 // them) the tests that need them print why and are skipped.
 #include <sys/socket.h>
@@ -92,6 +95,8 @@ class MetricsTest : public ::testing::Test {
     o.coordinator_flags = {"--max-context=512", "--http-listen=127.0.0.1:0",
                            "--metrics-listen=127.0.0.1:0"};
     o.worker_flags = {{"--metrics-listen=127.0.0.1:0"}, {"--metrics-listen=127.0.0.1:0"}};
+    o.worker_prefix = {{"/usr/bin/env", "TESSERA_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1"},
+                       {"/usr/bin/env", std::string("TESSERA_NVML_LIBRARY=") + FAKE_NVML_PATH}};
     cluster_ = new Cluster(o);
     if (!cluster_->ready()) return;
     std::string after;
@@ -210,24 +215,34 @@ TEST_F(MetricsTest, EveryDashboardSeriesIsExposed) {
     if (line.empty() || line[0] == '#') continue;
     exposed.insert(std::string(line.substr(0, line.find_first_of("{ "))));
   }
-  std::ifstream in(std::string(TESSERA_SOURCE_DIR) + "/deploy/grafana/tessera.json");
-  ASSERT_TRUE(in.good());
-  const nlohmann::json dashboard = nlohmann::json::parse(in);
   const std::regex name(R"(\btessera_[a-z0-9_]+)");
-  int queried = 0;
-  for (const auto& panel : dashboard["panels"]) {
-    if (!panel.contains("targets")) continue;
-    for (const auto& target : panel["targets"]) {
-      const std::string expr = target["expr"];
-      for (std::sregex_iterator it(expr.begin(), expr.end(), name), end; it != end; ++it) {
-        ++queried;
-        EXPECT_TRUE(exposed.count(it->str()) > 0)
-            << "panel \"" << panel["title"].get<std::string>() << "\" queries " << it->str()
-            << ", which no endpoint exposes";
+  for (const auto& [file, least] : {std::pair<const char*, int>{"tessera.json", 20},
+                                    {"tessera-gpu.json", 6}}) {
+    std::ifstream in(std::string(TESSERA_SOURCE_DIR) + "/deploy/grafana/" + file);
+    ASSERT_TRUE(in.good()) << file;
+    const nlohmann::json dashboard = nlohmann::json::parse(in);
+    int queried = 0;
+    for (const auto& panel : dashboard["panels"]) {
+      if (!panel.contains("targets")) continue;
+      for (const auto& target : panel["targets"]) {
+        const std::string expr = target["expr"];
+        for (std::sregex_iterator it(expr.begin(), expr.end(), name), end; it != end; ++it) {
+          ++queried;
+          EXPECT_TRUE(exposed.count(it->str()) > 0)
+              << file << ": panel \"" << panel["title"].get<std::string>() << "\" queries "
+              << it->str() << ", which no endpoint exposes";
+        }
       }
     }
+    EXPECT_GE(queried, least) << file;
   }
-  EXPECT_GT(queried, 20);
+  // The worker without NVML said why, once; the one with it found 2 GPUs.
+  const std::string quiet = cluster_->worker(0).output();
+  const std::string reason = "no GPU telemetry: /nonexistent/libnvidia-ml.so.1";
+  EXPECT_NE(quiet.find(reason), std::string::npos) << quiet;
+  EXPECT_EQ(quiet.find(reason), quiet.rfind(reason)) << "said more than once:\n" << quiet;
+  EXPECT_THAT(cluster_->worker(1).output(),
+              ::testing::HasSubstr("GPU telemetry through NVML: 2 device(s)"));
 }
 
 // A real Prometheus scrapes the three endpoints every second; what it
