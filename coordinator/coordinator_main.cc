@@ -129,6 +129,11 @@ ABSL_FLAG(std::string, metrics_listen, "",
           "HTTPS with --tls-cert; without TLS an address other hosts can reach needs "
           "--insecure. Aggregate numbers only (no prompts, ids or keys). Empty = off; port 0 "
           "picks a free one.");
+ABSL_FLAG(bool, serving_metrics, true,
+          "Count request, pipeline and cluster events for /metrics (latency histograms, token "
+          "and rejection counters, stage step times). false leaves only what is read at scrape "
+          "time (queues, KV use, replica and worker state), e.g. to measure what counting "
+          "costs (bench/metrics_bench.sh).");
 ABSL_FLAG(std::vector<std::string>, served_model_name, {},
           "Comma-separated names the HTTP API also accepts in a request's \"model\" and lists "
           "in /v1/models, besides the model's file name (vLLM's flag). A request naming any "
@@ -248,8 +253,11 @@ int Main() {
   // Request, pipeline and cluster metrics (docs/operations.md lists them);
   // declared before everything that reports to it.
   ServingMetrics serving_metrics(ModelId(model_path));
+  // What the serving code reports to: null with --serving-metrics=false.
+  ServingMetrics* const counted =
+      absl::GetFlag(FLAGS_serving_metrics) ? &serving_metrics : nullptr;
   SchedulerOptions so;
-  so.metrics = &serving_metrics;
+  so.metrics = counted;
   so.max_context = max_context;
   so.max_seqs = plan.max_seqs;
   so.max_batch_tokens = static_cast<int32_t>(plan.max_batch_tokens);
@@ -302,12 +310,12 @@ int Main() {
   mo.security = &*security;
   mo.heartbeat_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_heartbeat_timeout_ms));
   mo.max_kv_blocks = kv_blocks_cap;
-  mo.metrics = &serving_metrics;
+  mo.metrics = counted;
   mo.on_ready = [&](int slot, uint64_t epoch, const std::string& stage0,
                     const std::string& last_stage, int64_t blocks, int stages) {
     router.ReplicaReady(slot, epoch,
                         std::make_unique<PipelineClient>(&*security, stage0, last_stage, epoch,
-                                                         stages, &serving_metrics, slot),
+                                                         stages, counted, slot),
                         blocks, stages);
     report_health(slot);
   };
@@ -373,7 +381,7 @@ int Main() {
   ao.limiter = &limiter;
   ao.audit = audit.get();
   ao.model_name = ModelId(model_path);
-  ao.metrics = &serving_metrics;
+  ao.metrics = counted;
   // SIGHUP: reread the keys (a revoked key fails from now on) and reopen the
   // audit log (after logrotate moved it).
   OnReloadSignal([&keys, &audit] {
@@ -390,7 +398,7 @@ int Main() {
   });
   Admission admission(tokenizer->get(), &router, ao);
   InferenceService inference(&config, tokenizer->get(), &router, &admission, &membership,
-                             max_context, IdentityHex(GgufHeaderHash(**file)), &serving_metrics);
+                             max_context, IdentityHex(GgufHeaderHash(**file)), counted);
 
   grpc::ServerBuilder builder;
   int port = 0;
@@ -426,9 +434,9 @@ int Main() {
       !IsLoopbackOnly(metrics_listen).value_or(false)) {
     posture.insecure_listeners.emplace_back("--metrics-listen", metrics_listen);
   }
-  const std::vector<std::shared_ptr<prometheus::Collectable>> collectables = {
-      serving_metrics.registry(),
+  std::vector<std::shared_ptr<prometheus::Collectable>> collectables = {
       MakeClusterCollector(&router, &membership, std::move(posture), ModelId(model_path))};
+  if (counted != nullptr) collectables.insert(collectables.begin(), counted->registry());
   std::unique_ptr<MetricsServer> metrics_server;
   if (!metrics_listen.empty()) {
     absl::StatusOr<std::unique_ptr<MetricsServer>> started_metrics =
@@ -460,7 +468,7 @@ int Main() {
       }
     }
     oo.max_streams = absl::GetFlag(FLAGS_http_max_streams);
-    oo.metrics = &serving_metrics;
+    oo.metrics = counted;
     openai = std::make_unique<OpenAiApi>(tokenizer->get(), &admission, oo);
     HttpServerOptions ho;
     const double idle_s = absl::GetFlag(FLAGS_http_idle_timeout_s);
