@@ -13,8 +13,6 @@
 
 namespace tessera {
 
-namespace v1 = ::tessera::v1;
-
 bool Membership::ready() const {
   absl::MutexLock lock(&mu_);
   for (const Replica& r : replicas_) {

@@ -25,14 +25,6 @@ void AppendU32(std::string* out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
-// Shifts `m` right by `shift` (1..31), rounding to nearest, ties to even.
-uint32_t ShiftRoundEven(uint32_t m, unsigned shift) {
-  const uint32_t q = m >> shift;
-  const uint32_t rem = m & ((uint32_t{1} << shift) - 1);
-  const uint32_t half = uint32_t{1} << (shift - 1);
-  return (rem > half || (rem == half && (q & 1))) ? q + 1 : q;
-}
-
 }  // namespace
 
 std::string EncodeF32(const std::vector<float>& values) {

@@ -133,7 +133,9 @@ TEST(DTypeWireTest, EveryWireValueReadsBackAndEveryWireTypeRoundTrips) {
     const int value = d->value(i)->number();
     absl::StatusOr<kernels::DType> t = DTypeFromProto(value, kernels::DType::kF32, "x");
     ASSERT_TRUE(t.ok()) << d->value(i)->name();
-    if (value != v1::DTYPE_UNSPECIFIED) EXPECT_EQ(DTypeToProto(*t), value) << d->value(i)->name();
+    if (value != v1::DTYPE_UNSPECIFIED) {
+      EXPECT_EQ(DTypeToProto(*t), value) << d->value(i)->name();
+    }
   }
   EXPECT_EQ(*DTypeFromProto(v1::DTYPE_UNSPECIFIED, kernels::DType::kF16, "x"),
             kernels::DType::kF16);
